@@ -1,0 +1,80 @@
+"""Repository rule: a requirements lock installed with pip, one py_library per distribution."""
+
+def _pip_hub_repository_impl(rctx):
+    python = rctx.which(rctx.attr.python_interpreter)
+    if not python:
+        fail("pip hub '{}': no '{}' on PATH to install the lock with".format(
+            rctx.name,
+            rctx.attr.python_interpreter,
+        ))
+    lock = rctx.path(rctx.attr.requirements_lock)
+    rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches the hub
+    rctx.report_progress("pip install --require-hashes -r {}".format(rctx.attr.requirements_lock))
+    result = rctx.execute(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary=:all:",
+            # No .pyc files: they would embed timestamps and make the repository differ per run.
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            "site-packages",
+            "--requirement",
+            str(lock),
+        ],
+        timeout = 1800,
+    )
+    if result.return_code != 0:
+        fail("pip hub '{}': pip could not install {}:\n{}{}".format(
+            rctx.name,
+            rctx.attr.requirements_lock,
+            result.stdout,
+            result.stderr,
+        ))
+    result = rctx.execute([
+        python,
+        rctx.path(rctx.attr._write_hub_build_files),
+        "--lock",
+        str(lock),
+        "--site_packages",
+        "site-packages",
+        "--rules_python",
+        "@rules_python//python:defs.bzl",
+    ])
+    if result.return_code != 0:
+        fail("pip hub '{}': {}".format(rctx.name, result.stderr))
+
+pip_hub_repository = repository_rule(
+    implementation = _pip_hub_repository_impl,
+    doc = """Installs a hashed requirements lock with pip (`--require-hashes`, wheels only) into
+`site-packages/` and writes one `py_library` per locked distribution, in a package of its own
+named like rules_python's hubs (`@hub//google_auth`), depending on the distributions the lock
+says it needs (its `# via` annotations). A distribution whose environment marker excludes this
+platform gets an empty library, so labels stay valid everywhere.""",
+    attrs = {
+        "requirements_lock": attr.label(
+            mandatory = True,
+            allow_single_file = True,
+            doc = "Lock file: `name==version` pins with `--hash` lines and `# via` annotations.",
+        ),
+        "python_interpreter": attr.string(
+            default = "python3",
+            doc = "Interpreter, found on PATH, that runs pip.",
+        ),
+        "_write_hub_build_files": attr.label(
+            default = "//bazel/private:write_hub_build_files.py",
+            allow_single_file = True,
+        ),
+        "_lock_file": attr.label(
+            default = "//bazel/private:lock_file.py",
+            allow_single_file = True,
+        ),
+    },
+    environ = ["PATH", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT"],
+)
