@@ -95,3 +95,23 @@ def dependencies(pins: list[Pin]) -> dict[str, list[str]]:
             if key in locked:
                 deps[key].append(pin.label_name)
     return {name: sorted(set(names)) for name, names in deps.items()}
+
+
+def lock_problems(requested: list[str], pins: list[Pin]) -> list[str]:
+    """Ways a lock disagrees with the input it was made from; empty when they agree."""
+    problems = []
+    locked = {pin.label_name: pin for pin in pins}
+    for name in requested:
+        pin = locked.get(normalize(name))
+        if pin is None:
+            problems.append(f"{name}: asked for but not pinned in the lock")
+        elif not any(via.startswith(REQUIREMENTS_IN) for via in pin.via):
+            problems.append(f"{name}: pinned, but the lock does not say the input asked for it")
+    wanted = {normalize(name) for name in requested}
+    for pin in pins:
+        if not pin.hashes:
+            problems.append(f"{pin.name}=={pin.version}: pinned without --hash")
+        needed_by = {normalize(v) for v in pin.via if not v.startswith(REQUIREMENTS_IN)} & set(locked)
+        if pin.label_name not in wanted and not needed_by:
+            problems.append(f"{pin.name}=={pin.version}: in the lock, but nothing asks for it")
+    return problems

@@ -57,17 +57,15 @@ def declare_generated(actions, label, import_paths, suffixes):
     return files, output_root, import_root
 
 def run_protoc(actions, protoc, proto_info, import_paths, outputs, out_flags, mnemonic):
-    """Runs protoc on `import_paths`, reading every proto from the descriptor sets that the
-    proto_library targets already built (no .proto search path to get right)."""
-    descriptor_sets = proto_info.transitive_descriptor_sets
+    """Runs protoc on `import_paths`, from sources so that .proto comments become docstrings."""
     args = actions.args()
-    args.add_joined(descriptor_sets, join_with = ":", format_joined = "--descriptor_set_in=%s")
+    args.add_all(proto_info.transitive_proto_path, format_each = "--proto_path=%s")
     args.add_all(out_flags)
     args.add_all(import_paths)
     actions.run(
         executable = protoc,
         arguments = [args],
-        inputs = descriptor_sets,
+        inputs = proto_info.transitive_sources,
         outputs = outputs,
         mnemonic = mnemonic,
         progress_message = "Generating Python for %{label}",
