@@ -111,7 +111,7 @@ def lock_problems(requested: list[str], pins: list[Pin]) -> list[str]:
     for pin in pins:
         if not pin.hashes:
             problems.append(f"{pin.name}=={pin.version}: pinned without --hash")
-        needed_by = {normalize(v) for v in pin.via if not v.startswith(REQUIREMENTS_IN)} & set(locked)
+        needed_by = [v for v in pin.via if normalize(v) in locked]
         if pin.label_name not in wanted and not needed_by:
             problems.append(f"{pin.name}=={pin.version}: in the lock, but nothing asks for it")
     return problems

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lock_file import Pin, dependencies, normalize, read_lock  # noqa: E402
+from lock_file import Pin, dependencies, normalize, read_lock
 
 
 def installed_files(site_packages: Path) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 
 import grpc
@@ -48,6 +49,18 @@ def listen_port() -> int:
     return port
 
 
+def check_port_free(port: int) -> None:
+    """Fails with the OS's reason when the port is taken. gRPC would say it only in a log line
+    of its own, and with SO_REUSEPORT it would even share the port with another server."""
+    if port == 0:
+        return
+    try:
+        with socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot listen on [::]:{port}: {error.strerror}") from None
+
+
 async def serve(port: int, grace_seconds: float) -> None:
     # SO_REUSEPORT off: a second server on a busy port must fail, not silently share it.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -71,7 +84,9 @@ async def serve(port: int, grace_seconds: float) -> None:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    asyncio.run(serve(listen_port(), _GRACE_SECONDS.value))
+    port = listen_port()
+    check_port_free(port)
+    asyncio.run(serve(port, _GRACE_SECONDS.value))
     return 0
 
 

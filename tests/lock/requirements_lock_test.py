@@ -48,7 +48,9 @@ class LockProblemsTest(absltest.TestCase):
         self.assertEqual(problems, ["grpcio-tools==1.0: in the lock, but nothing asks for it"])
 
     def test_pin_without_hash(self) -> None:
-        lock = GOOD_LOCK.replace("grpcio-tools==1.0 \\\n    --hash=sha256:bb\n", "grpcio-tools==1.0\n")
+        lock = GOOD_LOCK.replace(
+            "grpcio-tools==1.0 \\\n    --hash=sha256:bb\n", "grpcio-tools==1.0\n"
+        )
         problems = lock_problems(["grpcio", "grpcio-tools"], parse_lock(lock))
         self.assertEqual(problems, ["grpcio-tools==1.0: pinned without --hash"])
 

@@ -12,20 +12,25 @@ from ping.v1 import ping_pb2, ping_pb2_grpc
 
 class GeneratedStubsTest(absltest.TestCase):
     def test_well_known_type_round_trips(self) -> None:
-        when = datetime.datetime(2026, 11, 21, 5, 37, 28, 123456, tzinfo=datetime.timezone.utc)
+        when = datetime.datetime(2026, 11, 21, 5, 37, 28, 123456, tzinfo=datetime.UTC)
         pong = ping_pb2.Pong(index=7, message="hi")
         pong.received_on.FromDatetime(when)
         parsed = ping_pb2.Pong.FromString(pong.SerializeToString())
         self.assertEqual(parsed, pong)
         self.assertIsInstance(parsed.received_on, timestamp_pb2.Timestamp)
-        self.assertEqual(parsed.received_on.ToDatetime(datetime.timezone.utc), when)
+        self.assertEqual(parsed.received_on.ToDatetime(datetime.UTC), when)
 
     def test_messages_from_other_packages_nest(self) -> None:
-        request = echo_pb2.EchoRequest(pong=ping_pb2.Pong(index=1), delay=duration_pb2.Duration(seconds=2))
+        request = echo_pb2.EchoRequest(
+            pong=ping_pb2.Pong(index=1), delay=duration_pb2.Duration(seconds=2)
+        )
         parsed = echo_pb2.EchoRequest.FromString(request.SerializeToString())
         self.assertEqual(parsed.pong.index, 1)
         self.assertEqual(parsed.delay.ToTimedelta(), datetime.timedelta(seconds=2))
-        self.assertIs(echo_pb2.EchoRequest.DESCRIPTOR.fields_by_name["pong"].message_type, ping_pb2.Pong.DESCRIPTOR)
+        self.assertIs(
+            echo_pb2.EchoRequest.DESCRIPTOR.fields_by_name["pong"].message_type,
+            ping_pb2.Pong.DESCRIPTOR,
+        )
 
     def test_service_stubs_and_servicers(self) -> None:
         self.assertEqual(

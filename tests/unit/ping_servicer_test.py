@@ -23,9 +23,9 @@ class PingServicerTest(absltest.TestCase):
         self.assertEqual(self.send(PingServicer(), "x").pong.index, 1)
 
     def test_received_on_is_server_time(self) -> None:
-        before = datetime.datetime.now(datetime.timezone.utc)
-        received = self.send(PingServicer(), "x").pong.received_on.ToDatetime(datetime.timezone.utc)
-        after = datetime.datetime.now(datetime.timezone.utc)
+        before = datetime.datetime.now(datetime.UTC)
+        received = self.send(PingServicer(), "x").pong.received_on.ToDatetime(datetime.UTC)
+        after = datetime.datetime.now(datetime.UTC)
         self.assertLessEqual(before, received)
         self.assertLessEqual(received, after)
 

@@ -40,16 +40,29 @@ def main() -> int:
         if lock.exists():
             shutil.copyfile(lock, new_lock)  # uv keeps the pins it finds in the output file
         command = [
-            find_uv_bin(), "pip", "compile", "--quiet", "--native-tls",
-            "--universal", "--python-version", OLDEST_PYTHON, "--generate-hashes",
-            "--custom-compile-command", args.command,
-            "--output-file", str(new_lock), args.requirements_in,
+            find_uv_bin(),
+            "pip",
+            "compile",
+            "--quiet",
+            "--native-tls",
+            "--universal",
+            "--python-version",
+            OLDEST_PYTHON,
+            "--generate-hashes",
+            "--custom-compile-command",
+            args.command,
+            "--output-file",
+            str(new_lock),
+            args.requirements_in,
         ]
         if args.upgrade:
             command.append("--upgrade")
         result = subprocess.run(command, cwd=workspace, check=False)
         if result.returncode != 0:
-            print(f"requirements.update: uv failed ({result.returncode}); {lock} unchanged", file=sys.stderr)
+            print(
+                f"requirements.update: uv failed ({result.returncode}); {lock} unchanged",
+                file=sys.stderr,
+            )
             return 1
         os.replace(new_lock, lock)
     print(f"requirements.update: wrote {lock}")

@@ -1,0 +1,68 @@
+"""Bad input gets one clear line on stderr and the documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+
+from absl.testing import absltest
+
+from tests.e2e.processes import Server, run
+
+EXIT_RPC_FAILED = 1
+EXIT_USAGE = 2
+
+
+class BadInputTest(absltest.TestCase):
+    def assert_one_line_error(self, stderr: str, expected: str) -> None:
+        lines = stderr.strip().splitlines()
+        self.assertLen(lines, 1, f"expected one line, got: {stderr!r}")
+        self.assertIn(expected, lines[0])
+        self.assertNotIn("Traceback", stderr)
+
+    def test_port_not_a_number(self) -> None:
+        result = run("SERVER_BIN", env={"PORT": "abc"})
+        self.assertEqual(result.returncode, EXIT_USAGE)
+        self.assert_one_line_error(result.stderr, "PORT='abc' is not a port number")
+
+    def test_port_out_of_range(self) -> None:
+        result = run("SERVER_BIN", "--port=70000")
+        self.assertEqual(result.returncode, EXIT_USAGE)
+        self.assert_one_line_error(result.stderr, "--port is out of range")
+
+    def test_port_in_use_by_another_server(self) -> None:
+        with Server() as first:
+            result = run("SERVER_BIN", env={"PORT": str(first.port)})
+            self.assertEqual(result.returncode, EXIT_USAGE)
+            self.assert_one_line_error(result.stderr, f"cannot listen on [::]:{first.port}")
+
+    def test_port_in_use_by_any_socket(self) -> None:
+        with socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True) as busy:
+            port = busy.getsockname()[1]
+            result = run("SERVER_BIN", env={"PORT": str(port)})
+        self.assertEqual(result.returncode, EXIT_USAGE)
+        self.assert_one_line_error(result.stderr, "cannot listen")
+
+    def test_unknown_server_flag(self) -> None:
+        result = run("SERVER_BIN", "--no_such_flag")
+        self.assertEqual(result.returncode, EXIT_USAGE)
+        self.assertIn("no_such_flag", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_client_to_nothing_listening_is_unavailable(self) -> None:
+        with socket.socket() as probe:  # a port that was free a moment ago, with no listener
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        result = run("CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "--timeout=20")
+        self.assertEqual(result.returncode, EXIT_RPC_FAILED)
+        self.assert_one_line_error(result.stderr, "UNAVAILABLE")
+
+    def test_client_malformed_server(self) -> None:
+        for server in ("host:port", "a:1:2", "host:99999", ""):
+            with self.subTest(server=server):
+                result = run("CLIENT_BIN", f"--server={server}", "--insecure")
+                self.assertEqual(result.returncode, EXIT_USAGE)
+                self.assert_one_line_error(result.stderr, "--server must be host[:port]")
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,49 @@
+"""The server binary and the client, over a real socket: what `bazel run` users get."""
+
+from __future__ import annotations
+
+import datetime
+
+from absl.testing import absltest
+from google.protobuf import text_format
+from ping.v1 import ping_pb2
+
+from python.client import ping_client
+from tests.e2e.processes import Server, run
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class PingEndToEndTest(absltest.TestCase):
+    def test_client_binary_gets_pong(self) -> None:
+        with Server() as server:
+            before = utc_now()
+            result = run(
+                "CLIENT_BIN", f"--server={server.address}", "--insecure", "--message=hello"
+            )
+            after = utc_now()
+            self.assertEqual(result.returncode, 0, result.stderr)
+            response = text_format.Parse(result.stdout, ping_pb2.Response())
+            self.assertEqual(response.pong.message, "hello")
+            self.assertEqual(response.pong.index, 1)
+            received = response.pong.received_on.ToDatetime(datetime.UTC)
+            self.assertTrue(before <= received <= after, f"{before} <= {received} <= {after}")
+            self.assertEqual(server.stop(), 0, "SIGTERM must end the server cleanly")
+
+    def test_index_counts_calls_on_one_server(self) -> None:
+        with Server() as server, ping_client.open_channel(server.address, insecure=True) as channel:
+            indexes = [ping_client.send(channel, f"call {i}").pong.index for i in range(5)]
+            self.assertEqual(indexes, [1, 2, 3, 4, 5])
+            self.assertEqual(ping_client.send(channel, "last").pong.message, "last")
+
+    def test_server_listens_on_ipv4_and_ipv6_loopback(self) -> None:
+        with Server() as server:
+            for host in ("127.0.0.1", "[::1]"):
+                with ping_client.open_channel(f"{host}:{server.port}", insecure=True) as channel:
+                    self.assertEqual(ping_client.send(channel, host).pong.message, host)
+
+
+if __name__ == "__main__":
+    absltest.main()
