@@ -2,29 +2,59 @@
 
 Listens on [::]:$PORT (8080 when PORT is unset), plaintext HTTP/2 (h2c), because on Cloud Run
 TLS ends at Google's front end and the container serves h2c on the port Cloud Run names in
-$PORT. SIGTERM (Cloud Run's notice before shutdown) or Ctrl-C stops it after in-flight calls.
+$PORT. Serves PingService, RouteGuide, grpc.health.v1.Health and reflection; see server.py for
+its life from start to SIGTERM, and workers.py for --workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import sys
 
-import grpc
 from absl import app, flags
-from ping.v1 import ping_pb2_grpc
 
-from python.server.ping_servicer import PingServicer
+from python.routeguide.feature_db import FeatureDb
+from python.server import logs, server, workers
+from python.server.config import MIB, ServerConfig
+from python.server.ping_servicer import Upstream
 
 _PORT = flags.DEFINE_integer(
     "port", None, "Port to listen on; default $PORT, else 8080. 0 picks a free port."
 )
 _GRACE_SECONDS = flags.DEFINE_float(
-    "grace_seconds", 8.0, "On SIGTERM, how long in-flight calls may run before they are cancelled."
+    "grace_seconds", 8.0, "After SIGTERM, how long in-flight calls may run (Cloud Run allows 10 s)."
 )
+_REFLECTION = flags.DEFINE_bool("reflection", True, "Serve gRPC server reflection.")
+_LOG_FORMAT = flags.DEFINE_enum(
+    "log_format", "json", ["json", "text"], "json for Cloud Logging, text for people."
+)
+_PROJECT = flags.DEFINE_string(
+    "project",
+    os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUD_PROJECT"),
+    "Google Cloud project, to link logs to traces; default $GOOGLE_CLOUD_PROJECT.",
+)
+_MAX_RECEIVE_MIB = flags.DEFINE_float("max_receive_message_mib", 4, "Largest request message.")
+_MAX_SEND_MIB = flags.DEFINE_float("max_send_message_mib", 4, "Largest response message.")
+_MAX_CONCURRENT_STREAMS = flags.DEFINE_integer(
+    "max_concurrent_streams", 100, "Concurrent calls per connection (match Cloud Run concurrency)."
+)
+_MIN_PING_INTERVAL = flags.DEFINE_float(
+    "min_client_ping_interval_seconds", 10, "Shortest interval of client keepalive pings allowed."
+)
+_MAX_CONNECTION_AGE = flags.DEFINE_float(
+    "max_connection_age_seconds", None, "Close connections this old (GOAWAY); unset: never."
+)
+_UPSTREAM = flags.DEFINE_string(
+    "upstream", os.environ.get("GRPC_PING_HOST"), "host:port SendUpstream relays to."
+)
+_UPSTREAM_INSECURE = flags.DEFINE_bool(
+    "upstream_insecure",
+    os.environ.get("GRPC_PING_INSECURE", "").lower() in ("1", "true", "yes"),
+    "Plaintext h2c to the upstream instead of TLS.",
+)
+_WORKERS = flags.DEFINE_integer("workers", 1, "Server processes sharing the port.", lower_bound=1)
 
 DEFAULT_PORT = 8080
 EXIT_USAGE = 2
@@ -61,47 +91,59 @@ def check_port_free(port: int) -> None:
         raise UsageError(f"cannot listen on [::]:{port}: {error.strerror}") from None
 
 
-async def serve(port: int, grace_seconds: float) -> None:
-    # SO_REUSEPORT off: a second server on a busy port must fail, not silently share it.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(), server)
-    address = f"[::]:{port}"
-    try:
-        bound_port = server.add_insecure_port(address)
-    except RuntimeError:
-        raise UsageError(f"cannot listen on {address}: the port is in use or not allowed") from None
-    await server.start()
-    print(f"ping server listening on [::]:{bound_port}", flush=True)
+def config_from_flags(port: int) -> ServerConfig:
+    upstream = None
+    if _UPSTREAM.value:
+        upstream = Upstream(target=_UPSTREAM.value, insecure=_UPSTREAM_INSECURE.value)
+    return ServerConfig(
+        port=port,
+        grace_seconds=_GRACE_SECONDS.value,
+        reflection=_REFLECTION.value,
+        project=_PROJECT.value,
+        max_receive_message_bytes=round(_MAX_RECEIVE_MIB.value * MIB),
+        max_send_message_bytes=round(_MAX_SEND_MIB.value * MIB),
+        max_concurrent_streams=_MAX_CONCURRENT_STREAMS.value,
+        min_client_ping_interval_seconds=_MIN_PING_INTERVAL.value,
+        max_connection_age_seconds=_MAX_CONNECTION_AGE.value,
+        upstream=upstream,
+        reuse_port=_WORKERS.value > 1,
+    )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await server.stop(grace_seconds)
+
+def serve_one(config: ServerConfig, features: FeatureDb) -> int:
+    try:
+        asyncio.run(server.serve(config, features))
+    except server.BindError as error:
+        raise UsageError(str(error)) from None
+    return 0
 
 
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logs.configure(_LOG_FORMAT.value)
     port = listen_port()
     check_port_free(port)
-    asyncio.run(serve(port, _GRACE_SECONDS.value))
-    return 0
-
-
-def run() -> None:
-    try:
-        app.run(main, flags_parser=parse_flags)
-    except UsageError as error:
-        print(f"server: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+    features = FeatureDb.load()  # once, before forking: the workers share the pages
+    if _WORKERS.value == 1:
+        return serve_one(config_from_flags(port), features)
+    with workers.reserve_port(port) as reserved:
+        config = config_from_flags(reserved.getsockname()[1])
+        return workers.run(_WORKERS.value, lambda: serve_one(config, features))
 
 
 def parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
+        print(f"server: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def run() -> None:
+    try:
+        app.run(main, flags_parser=parse_flags)
+    except UsageError as error:
         print(f"server: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 

@@ -34,7 +34,8 @@ class GeneratedStubsTest(absltest.TestCase):
 
     def test_service_stubs_and_servicers(self) -> None:
         self.assertEqual(
-            [m.name for m in ping_pb2.DESCRIPTOR.services_by_name["PingService"].methods], ["Send"]
+            [m.name for m in ping_pb2.DESCRIPTOR.services_by_name["PingService"].methods],
+            ["Send", "SendUpstream"],
         )
         with grpc.insecure_channel("localhost:1") as channel:
             self.assertTrue(callable(ping_pb2_grpc.PingServiceStub(channel).Send))

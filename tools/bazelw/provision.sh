@@ -19,6 +19,9 @@ readonly PACKAGES=(
   # The well-known .proto files (google/protobuf/*.proto) for the offline protobuf module.
   libprotobuf-dev
   ca-certificates git
+  # Real peers for the tests and benchmarks: a registry server to push to, an HTTP/2 load
+  # generator, htpasswd for registry auth, and independent OCI tools to check images with.
+  docker-registry nghttp2-client apache2-utils skopeo umoci
 )
 
 # Modules that the packaged rule sets name but Debian does not package; a Python build needs
@@ -79,4 +82,6 @@ proto_library(
 )
 BUILD
 done
+# Debian's bazelrc keeps every sandbox for debugging, which fills the disk over many test runs.
+echo "build --nosandbox_debug" >>"$root/etc/bazel/bazelrc"
 echo "bazelw: root ready" >&2

@@ -1,0 +1,49 @@
+"""Everything the server is started with, and the gRPC channel arguments that follow from it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from python.server.ping_servicer import Upstream
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    port: int
+    grace_seconds: float = 8.0
+    reflection: bool = True
+    project: str | None = None
+    max_receive_message_bytes: int = 4 * MIB
+    max_send_message_bytes: int = 4 * MIB
+    max_concurrent_streams: int = 100
+    # Cloud Run's front end pings idle connections; gRPC's default (5 min between pings without
+    # calls, else GOAWAY too_many_pings) would close them.
+    min_client_ping_interval_seconds: float = 10.0
+    max_connection_age_seconds: float | None = None
+    upstream: Upstream | None = None
+    # Several processes share the port: only then may the kernel spread connections over them.
+    reuse_port: bool = False
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        options = [
+            ("grpc.so_reuseport", int(self.reuse_port)),
+            ("grpc.max_receive_message_length", self.max_receive_message_bytes),
+            ("grpc.max_send_message_length", self.max_send_message_bytes),
+            ("grpc.max_concurrent_streams", self.max_concurrent_streams),
+            ("grpc.keepalive_permit_without_calls", 1),
+            (
+                "grpc.http2.min_ping_interval_without_data_ms",
+                round(self.min_client_ping_interval_seconds * 1000),
+            ),
+        ]
+        if self.max_connection_age_seconds:
+            age_ms = round(self.max_connection_age_seconds * 1000)
+            # Clients reconnect (to any instance) when a connection ages out; in-flight calls
+            # get as long again to finish.
+            options += [
+                ("grpc.max_connection_age_ms", age_ms),
+                ("grpc.max_connection_age_grace_ms", age_ms),
+            ]
+        return options

@@ -1,0 +1,46 @@
+"""Trace ids from the headers Cloud Run's front end (and OpenTelemetry clients) send.
+
+Cloud Logging groups a request's log lines under `logging.googleapis.com/trace` =
+`projects/PROJECT/traces/TRACE_ID`, with the span as 16 hex digits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+# X-Cloud-Trace-Context: TRACE_ID/SPAN_ID;o=OPTIONS, the span id in decimal.
+_CLOUD = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?$")
+# W3C traceparent: VERSION-TRACE_ID-PARENT_ID-FLAGS.
+_W3C = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_ZERO_TRACE = "0" * 32
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceContext:
+    trace_id: str
+    span_id: str | None
+    sampled: bool
+
+    def log_fields(self, project: str) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "logging.googleapis.com/trace": f"projects/{project}/traces/{self.trace_id}",
+            "logging.googleapis.com/trace_sampled": self.sampled,
+        }
+        if self.span_id:
+            fields["logging.googleapis.com/spanId"] = self.span_id
+        return fields
+
+
+def from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -> TraceContext | None:
+    """The trace of a call, W3C traceparent first; None when no valid header was sent."""
+    headers = {key: value for key, value in metadata or () if isinstance(value, str)}
+    if parent := _W3C.match(headers.get("traceparent", "").strip()):
+        trace_id, span_id, flags = parent.groups()
+        if trace_id != _ZERO_TRACE:
+            return TraceContext(trace_id, span_id, bool(int(flags, 16) & 1))
+    if cloud := _CLOUD.match(headers.get("x-cloud-trace-context", "").strip()):
+        trace_id, span, options = cloud.groups()
+        span_id = f"{int(span) & 0xFFFF_FFFF_FFFF_FFFF:016x}" if span else None
+        return TraceContext(trace_id.lower(), span_id, options == "1")
+    return None
