@@ -6,11 +6,13 @@ never race another process for a "free" port.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -26,9 +28,13 @@ def binary(env_var: str) -> str:
 
 
 class Server:
-    """The server binary on a port the kernel picked; stop() sends SIGTERM like Cloud Run."""
+    """The server binary on a port the kernel picked; stop() sends SIGTERM like Cloud Run.
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    Every line the server prints is kept in `lines` (its JSON logs), read by a thread so the
+    pipe never fills.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, listeners: int = 1) -> None:
         self.process = subprocess.Popen(
             [binary("SERVER_BIN"), *args],
             env={**os.environ, "PORT": "0", **(env or {})},
@@ -36,45 +42,79 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.port = self._read_port()
+        self.lines: list[str] = []
+        self._listening: list[int] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.port = self._wait_for_listeners(listeners)
         self.address = f"localhost:{self.port}"
 
-    def _read_port(self) -> int:
-        found: list[int] = []
-        lines: list[str] = []
-
-        def scan() -> None:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                lines.append(line)
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
                 if match := _LISTENING.search(line):
-                    found.append(int(match[1]))
-                    return
+                    self._listening.append(int(match[1]))
+                self._changed.notify_all()
 
-        reader = threading.Thread(target=scan, daemon=True)
-        reader.start()
-        reader.join(STARTUP_TIMEOUT_SECONDS)
-        if not found:
+    def _wait_for_listeners(self, count: int) -> int:
+        with self._changed:
+            ready = self._changed.wait_for(
+                lambda: len(self._listening) >= count or self.process.poll() is not None,
+                STARTUP_TIMEOUT_SECONDS,
+            )
+        if not ready or len(self._listening) < count:
             self.process.kill()
             _, stderr = self.process.communicate()
-            raise RuntimeError(f"server did not start: stdout={''.join(lines)!r} stderr={stderr!r}")
-        return found[0]
+            raise RuntimeError(f"server did not start: stdout={self.lines!r} stderr={stderr!r}")
+        return self._listening[0]
 
-    def stop(self, timeout: float = 30.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
+    def logs(self) -> list[dict]:
+        """The JSON log lines printed so far."""
+        with self._changed:
+            return [json.loads(line) for line in self.lines if line.startswith("{")]
+
+    def wait_for_logs(
+        self, predicate: Callable[[dict], bool], count: int = 1, timeout: float = 10.0
+    ) -> list[dict]:
+        """The first `count` JSON log lines that match, waiting for them to be printed."""
+
+        def matching() -> list[dict]:
+            return [entry for entry in self.logs() if predicate(entry)]
+
+        with self._changed:
+            self._changed.wait_for(lambda: len(matching()) >= count, timeout)
+        found = matching()
+        if len(found) < count:
+            raise AssertionError(f"{len(found)} of {count} log lines in {timeout} s: {self.lines}")
+        return found[:count]
+
+    def wait_for_log(self, predicate: Callable[[dict], bool], timeout: float = 10.0) -> dict:
+        return self.wait_for_logs(predicate, 1, timeout)[0]
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
         try:
-            self.process.communicate(timeout=timeout)
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.communicate()
-        return self.process.returncode
+            self.process.wait()
+            raise
+
+    def stop(self, timeout: float = 30.0) -> int:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
 
     def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.process.poll() is None:
-            self.stop()
+            self.process.kill()
+            self.process.wait()
 
 
 def run(

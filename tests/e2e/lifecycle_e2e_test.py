@@ -1,0 +1,117 @@
+"""The server's life as Cloud Run drives it: health while starting and serving, SIGTERM with a
+stream in flight, a second signal, reflection, and an oversized message."""
+
+from __future__ import annotations
+
+import queue
+import signal
+
+import grpc
+from absl.testing import absltest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ping.v1 import ping_pb2, ping_pb2_grpc
+from routeguide.v1 import route_guide_pb2 as pb
+from routeguide.v1 import route_guide_pb2_grpc
+
+from tests.e2e.processes import Server
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def check(channel: grpc.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+
+
+class LifecycleTest(absltest.TestCase):
+    def test_health_serving_for_overall_and_each_service(self) -> None:
+        with Server() as server, grpc.insecure_channel(server.address) as channel:
+            for service in ("", "ping.v1.PingService", "routeguide.v1.RouteGuide"):
+                self.assertEqual(check(channel, service), SERVING, service)
+            with self.assertRaises(grpc.RpcError) as caught:
+                check(channel, "no.such.Service")
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_sigterm_drains_stream_in_flight_then_exits_zero(self) -> None:
+        server = Server("--grace_seconds=8")
+        with server, grpc.insecure_channel(server.address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service=""), timeout=30
+            )
+            self.assertEqual(next(watch).status, SERVING)
+
+            # A bidirectional stream, open across the SIGTERM: notes go in one at a time.
+            notes: queue.Queue[pb.RouteNote | None] = queue.Queue()
+            chat = route_guide_pb2_grpc.RouteGuideStub(channel).RouteChat(
+                iter(notes.get, None), timeout=30
+            )
+            here = pb.Point(latitude=5, longitude=5)
+            notes.put(pb.RouteNote(location=here, message="before"))
+            notes.put(pb.RouteNote(location=here, message="still before"))
+            self.assertEqual(next(chat).message, "before")
+
+            server.signal(signal.SIGTERM)
+            self.assertEqual(next(watch).status, NOT_SERVING)
+            self.assertEqual(list(watch), [], "Watch ends after NOT_SERVING")
+
+            # New calls are refused; the stream in flight still works and ends cleanly.
+            with grpc.insecure_channel(server.address) as fresh, self.assertRaises(grpc.RpcError):
+                check(fresh)
+            notes.put(pb.RouteNote(location=here, message="after"))
+            notes.put(None)
+            self.assertEqual([n.message for n in chat], ["before", "still before"])
+            self.assertEqual(chat.code(), grpc.StatusCode.OK)
+            self.assertEqual(server.wait(), 0)
+
+    def test_second_signal_exits_at_once(self) -> None:
+        server = Server("--grace_seconds=60")
+        with server, grpc.insecure_channel(server.address) as channel:
+            # A stream that stays open keeps the first SIGTERM's drain waiting.
+            notes: queue.Queue[pb.RouteNote | None] = queue.Queue()
+            chat = route_guide_pb2_grpc.RouteGuideStub(channel).RouteChat(
+                iter(notes.get, None), timeout=60
+            )
+            for message in ("open", "again"):
+                notes.put(pb.RouteNote(location=pb.Point(latitude=1), message=message))
+            self.assertEqual(next(chat).message, "open")  # the server is inside the call
+
+            server.signal(signal.SIGTERM)
+            server.wait_for_log(lambda entry: entry["message"].startswith("shutting down"))
+            server.signal(signal.SIGINT)
+            self.assertEqual(server.wait(timeout=10), 128 + signal.SIGINT)
+            notes.put(None)
+
+    def test_reflection_lists_services(self) -> None:
+        with Server() as server, grpc.insecure_channel(server.address) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
+            names = {s.name for s in response.list_services_response.service}
+        self.assertLessEqual(
+            {"ping.v1.PingService", "routeguide.v1.RouteGuide", "grpc.health.v1.Health"}, names
+        )
+
+    def test_reflection_can_be_turned_off(self) -> None:
+        with Server("--reflection=false") as server, grpc.insecure_channel(server.address) as ch:
+            stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            with self.assertRaises(grpc.RpcError) as caught:
+                next(stub.ServerReflectionInfo(iter([request]), timeout=10))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_oversized_message_is_resource_exhausted_and_server_keeps_serving(self) -> None:
+        server = Server("--max_receive_message_mib=1")
+        with server, grpc.insecure_channel(server.address) as channel:
+            stub = ping_pb2_grpc.PingServiceStub(channel)
+            with self.assertRaises(grpc.RpcError) as caught:
+                stub.Send(ping_pb2.Request(message="x" * (2 * 1024 * 1024)), timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertEqual(
+                stub.Send(ping_pb2.Request(message="ok"), timeout=10).pong.message, "ok"
+            )
+
+
+if __name__ == "__main__":
+    absltest.main()
