@@ -1,0 +1,224 @@
+"""Server benchmark: `./bazelw run //tests/bench:server`. Prints numbers; asserts nothing.
+
+h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at the production server
+(`//python/server`, JSON logging on) and at a bare grpc.aio server with the same servicers
+(bare_server.py), and reports for unary PingService.Send and server-streaming
+RouteGuide.ListFeatures: calls (and messages) per second, p50/p99 latency at 1 and 50
+concurrent calls, server CPU-seconds per 10,000 calls, and peak RSS; then the production
+server's time from process start to SERVING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+from absl import app, flags
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ping.v1 import ping_pb2
+from routeguide.v1 import route_guide_pb2
+
+_CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: a tenth).")
+_STARTS = flags.DEFINE_integer("starts", 5, "Server starts timed for start-to-SERVING.")
+
+CONCURRENCY = (1, 50)
+_LISTENING = re.compile(r"listening on \[::\]:(\d+)")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class Load:
+    name: str
+    path: str
+    request: bytes
+    calls: int
+    messages_per_call: int = 1
+
+
+@dataclasses.dataclass
+class Result:
+    calls_per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_per_10k: float
+
+
+def runfile(env_var: str) -> str:
+    return str(Path(os.environ[env_var]).resolve())
+
+
+def grpc_frame(message: bytes) -> bytes:
+    return struct.pack(">?I", False, len(message)) + message
+
+
+class ServerProcess:
+    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "PORT": "0", **(env or {})},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if match := _LISTENING.search(line):
+                self.port = int(match[1])
+                break
+        else:
+            raise RuntimeError(f"{command[0]} exited before listening")
+        # Drain the logs as a log collector would, so the pipe never blocks the server.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
+    def peak_rss_mib(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def h2load(port: int, load: Load, concurrency: int, scratch: Path) -> list[float]:
+    """Runs the load; returns each call's latency in milliseconds."""
+    body, log = scratch / "body", scratch / "log"
+    body.write_bytes(grpc_frame(load.request))
+    log.unlink(missing_ok=True)  # h2load appends to an existing log
+    calls = max(load.calls, concurrency)
+    result = subprocess.run(
+        [
+            "h2load",
+            f"--clients={concurrency}",
+            "--max-concurrent-streams=1",
+            f"--requests={calls}",
+            f"--data={body}",
+            f"--log-file={log}",
+            "--header=content-type: application/grpc",
+            "--header=te: trailers",
+            f"http://127.0.0.1:{port}{load.path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or f"{calls} succeeded" not in result.stdout:
+        raise RuntimeError(f"h2load failed:\n{result.stdout}{result.stderr}")
+    latencies = [int(row.split("\t")[2]) / 1000 for row in log.read_text().splitlines()]
+    if len(latencies) != calls:
+        raise RuntimeError(f"h2load logged {len(latencies)} calls, not {calls}")
+    return latencies
+
+
+def measure(server: ServerProcess, load: Load, concurrency: int, scratch: Path) -> Result:
+    h2load(
+        server.port, dataclasses.replace(load, calls=load.calls // 10), concurrency, scratch
+    )  # warm-up
+    cpu_before, started = server.cpu_seconds(), time.perf_counter()
+    latencies = h2load(server.port, load, concurrency, scratch)
+    elapsed, cpu = time.perf_counter() - started, server.cpu_seconds() - cpu_before
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Result(
+        calls_per_second=len(latencies) / elapsed,
+        p50_ms=quantiles[49],
+        p99_ms=quantiles[98],
+        cpu_per_10k=cpu / len(latencies) * 10_000,
+    )
+
+
+def start_to_serving(server_bin: str) -> list[float]:
+    times = []
+    for _ in range(_STARTS.value):
+        with tempfile.TemporaryDirectory():
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [server_bin], env={**os.environ, "PORT": "0"}, stdout=subprocess.PIPE, text=True
+            )
+            assert process.stdout is not None
+            port = next(int(m[1]) for line in process.stdout if (m := _LISTENING.search(line)))
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != 1:
+                    time.sleep(0.001)
+            times.append(time.perf_counter() - started)
+            process.terminate()
+            process.wait(30)
+    return times
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    if not shutil.which("h2load"):
+        sys.exit(
+            "server_bench: h2load not found; install Debian's nghttp2-client (./bazelw has it)"
+        )
+    calls = _CALLS.value
+    everything = route_guide_pb2.Rectangle(
+        lo=route_guide_pb2.Point(latitude=-900000000, longitude=-1800000000),
+        hi=route_guide_pb2.Point(latitude=900000000, longitude=1800000000),
+    )
+    loads = [
+        Load(
+            "unary Send",
+            "/ping.v1.PingService/Send",
+            ping_pb2.Request(message="ping").SerializeToString(),
+            calls,
+        ),
+        Load(
+            "stream ListFeatures (300 msgs)",
+            "/routeguide.v1.RouteGuide/ListFeatures",
+            everything.SerializeToString(),
+            calls // 10,
+            messages_per_call=300,
+        ),
+    ]
+    production = ServerProcess([runfile("SERVER_BIN")], env={"GOOGLE_CLOUD_PROJECT": "bench"})
+    bare = ServerProcess([runfile("BARE_SERVER_BIN")])
+    print(
+        f"{'load':32} {'server':10} {'conc':>4} {'calls/s':>9} {'msgs/s':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9} {'vs bare':>7}"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for load in loads:
+                for concurrency in CONCURRENCY:
+                    results = {
+                        name: measure(server, load, concurrency, Path(scratch))
+                        for name, server in (("bare", bare), ("production", production))
+                    }
+                    for name, r in results.items():
+                        ratio = r.cpu_per_10k / results["bare"].cpu_per_10k
+                        print(
+                            f"{load.name:32} {name:10} {concurrency:>4} {r.calls_per_second:>9.0f} "
+                            f"{r.calls_per_second * load.messages_per_call:>9.0f} "
+                            f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f} {ratio:>7.2f}"
+                        )
+        print(
+            f"peak RSS: production {production.peak_rss_mib():.1f} MiB, "
+            f"bare {bare.peak_rss_mib():.1f} MiB"
+        )
+    finally:
+        production.stop()
+        bare.stop()
+    times = start_to_serving(runfile("SERVER_BIN"))
+    print(
+        f"process start to SERVING: median {statistics.median(times) * 1000:.0f} ms, "
+        f"min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms ({len(times)} starts)"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
