@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from python.server.invoker_auth import Policy
 from python.server.ping_servicer import Upstream
 
 MIB = 1024 * 1024
@@ -15,6 +16,7 @@ class ServerConfig:
     grace_seconds: float = 8.0
     reflection: bool = True
     project: str | None = None
+    rpc_logs: str = "all"  # which calls get a log line: all, errors (not OK), none
     max_receive_message_bytes: int = 4 * MIB
     max_send_message_bytes: int = 4 * MIB
     max_concurrent_streams: int = 100
@@ -23,6 +25,7 @@ class ServerConfig:
     min_client_ping_interval_seconds: float = 10.0
     max_connection_age_seconds: float | None = None
     upstream: Upstream | None = None
+    auth: Policy = dataclasses.field(default_factory=Policy)
     # Several processes share the port: only then may the kernel spread connections over them.
     reuse_port: bool = False
 

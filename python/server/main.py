@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from python.routeguide.feature_db import FeatureDb
-from python.server import logs, server, workers
+from python.server import invoker_auth, logs, server, workers
 from python.server.config import MIB, ServerConfig
 from python.server.ping_servicer import Upstream
 
@@ -29,6 +29,9 @@ _GRACE_SECONDS = flags.DEFINE_float(
 _REFLECTION = flags.DEFINE_bool("reflection", True, "Serve gRPC server reflection.")
 _LOG_FORMAT = flags.DEFINE_enum(
     "log_format", "json", ["json", "text"], "json for Cloud Logging, text for people."
+)
+_RPC_LOGS = flags.DEFINE_enum(
+    "rpc_logs", "all", ["all", "errors", "none"], "Calls that get a log line: all, not OK, none."
 )
 _PROJECT = flags.DEFINE_string(
     "project",
@@ -53,6 +56,22 @@ _UPSTREAM_INSECURE = flags.DEFINE_bool(
     "upstream_insecure",
     os.environ.get("GRPC_PING_INSECURE", "").lower() in ("1", "true", "yes"),
     "Plaintext h2c to the upstream instead of TLS.",
+)
+_AUTH_MODE = flags.DEFINE_enum(
+    "auth_mode",
+    invoker_auth.NONE,
+    invoker_auth.MODES,
+    "none; cloud-run: trust Cloud Run's check, read the caller; verify: check tokens here.",
+)
+_AUDIENCES = flags.DEFINE_list("audiences", [], "verify: accepted token audiences (service URLs).")
+_ALLOWED_INVOKERS = flags.DEFINE_list(
+    "allowed_invokers", [], "Emails that may call; empty: any authenticated caller."
+)
+_REQUIRE_VERIFIED_EMAIL = flags.DEFINE_bool(
+    "require_verified_email", False, "Refuse tokens whose email_verified is not true."
+)
+_GOOGLE_CERTS_URL = flags.DEFINE_string(
+    "google_certs_url", invoker_auth.GOOGLE_CERTS_URL, "verify: where Google's signing certs are."
 )
 _WORKERS = flags.DEFINE_integer("workers", 1, "Server processes sharing the port.", lower_bound=1)
 
@@ -100,12 +119,20 @@ def config_from_flags(port: int) -> ServerConfig:
         grace_seconds=_GRACE_SECONDS.value,
         reflection=_REFLECTION.value,
         project=_PROJECT.value,
+        rpc_logs=_RPC_LOGS.value,
         max_receive_message_bytes=round(_MAX_RECEIVE_MIB.value * MIB),
         max_send_message_bytes=round(_MAX_SEND_MIB.value * MIB),
         max_concurrent_streams=_MAX_CONCURRENT_STREAMS.value,
         min_client_ping_interval_seconds=_MIN_PING_INTERVAL.value,
         max_connection_age_seconds=_MAX_CONNECTION_AGE.value,
         upstream=upstream,
+        auth=invoker_auth.Policy(
+            mode=_AUTH_MODE.value,
+            audiences=tuple(_AUDIENCES.value),
+            allowed_invokers=tuple(_ALLOWED_INVOKERS.value),
+            require_verified_email=_REQUIRE_VERIFIED_EMAIL.value,
+            certs_url=_GOOGLE_CERTS_URL.value,
+        ),
         reuse_port=_WORKERS.value > 1,
     )
 
@@ -123,6 +150,8 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logs.configure(_LOG_FORMAT.value)
     port = listen_port()
+    if _AUTH_MODE.value == invoker_auth.VERIFY and not _AUDIENCES.value:
+        raise UsageError("--auth_mode=verify needs --audiences (the service URL, https://...)")
     check_port_free(port)
     features = FeatureDb.load()  # once, before forking: the workers share the pages
     if _WORKERS.value == 1:

@@ -7,11 +7,15 @@ instance took over); the timestamp is the server's clock, for latency and clock-
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 
 import grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
+
+from python.client import channels
+from python.client.auth import AuthError
 
 RELAYED_SUFFIX = " (relayed)"
 # For callers that set no deadline: the relay must not wait forever on its upstream.
@@ -22,7 +26,8 @@ _PROPAGATED_HEADERS = ("traceparent", "tracestate", "x-cloud-trace-context")
 
 @dataclasses.dataclass(frozen=True)
 class Upstream:
-    """Where SendUpstream relays to: `host:port`, plaintext h2c or TLS."""
+    """Where SendUpstream relays to: `host[:port]` (443 when omitted), plaintext h2c or TLS with
+    a Google ID token for `https://<host>`, as Cloud Run's service-to-service calls need."""
 
     target: str
     insecure: bool
@@ -67,16 +72,19 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
                 "no upstream configured: start the server with --upstream or GRPC_PING_HOST",
             )
         if self._upstream_stub is None:
-            if not self._upstream.insecure:
-                await context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    "relaying over TLS with an ID token is not implemented yet;"
-                    " use --upstream_insecure",
-                )
+            connection = channels.Connection(
+                server=self._upstream.target, insecure=self._upstream.insecure
+            )
+            try:
+                # Minting the first ID token is network I/O: off the event loop.
+                credentials = await asyncio.to_thread(channels.channel_credentials, connection)
+            except (ValueError, AuthError) as error:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"upstream: {error}")
             # One channel for the life of the server: connections and their HTTP/2 streams are
             # reused, and gRPC reconnects by itself after the upstream closes them (GOAWAY).
-            channel = grpc.aio.insecure_channel(self._upstream.target)
-            self._upstream_stub = ping_pb2_grpc.PingServiceStub(channel)
+            self._upstream_stub = ping_pb2_grpc.PingServiceStub(
+                channels.open_aio_channel(connection, credentials)
+            )
         return self._upstream_stub
 
 

@@ -20,11 +20,14 @@ from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
 from python.routeguide.feature_db import FeatureDb
+from python.server import invoker_auth
 from python.server.config import ServerConfig
+from python.server.handler_wrapping import WrappingRegistrar, chain
 from python.server.health import HealthServicer
+from python.server.invoker_auth import Authenticator, auth_wrap
 from python.server.ping_servicer import PingServicer
 from python.server.route_guide_servicer import RouteGuideServicer
-from python.server.rpc_logging import RpcLoggingInterceptor
+from python.server.rpc_logging import logging_wrap
 
 logger = logging.getLogger("server")
 
@@ -40,14 +43,17 @@ class BindError(Exception):
 
 def build(config: ServerConfig, features: FeatureDb) -> tuple[grpc.aio.Server, HealthServicer, int]:
     """The server with every service registered and its port bound, not yet started."""
-    server = grpc.aio.server(
-        interceptors=[RpcLoggingInterceptor(config.project)],
-        options=config.channel_options(),
-    )
-    ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(config.upstream), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuideServicer(features), server)
+    server = grpc.aio.server(options=config.channel_options())
+    logged = logging_wrap(config.project, config.rpc_logs)
+    # Application services: logged, and guarded by the auth policy. Health: logged, open.
+    if config.auth.mode != invoker_auth.NONE:
+        guarded = WrappingRegistrar(server, chain(logged, auth_wrap(Authenticator(config.auth))))
+    else:
+        guarded = WrappingRegistrar(server, logged)
+    ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(config.upstream), guarded)
+    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuideServicer(features), guarded)
     health = HealthServicer(SERVICES)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, WrappingRegistrar(server, logged))
     if config.reflection:
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(

@@ -51,6 +51,8 @@ def run(count: int, serve: Callable[[], int]) -> int:
             code = 1
             try:
                 code = serve()
+            except BaseException:
+                logger.exception("worker %d failed", os.getpid())
             finally:
                 os._exit(code)
         workers.add(pid)

@@ -29,7 +29,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2
 
-_CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: a tenth).")
+_CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: 1/50).")
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 3, "Measurements per server and load; the median is shown."
+)
 _STARTS = flags.DEFINE_integer("starts", 5, "Server starts timed for start-to-SERVING.")
 
 CONCURRENCY = (1, 50)
@@ -139,6 +142,11 @@ def measure(server: ServerProcess, load: Load, concurrency: int, scratch: Path) 
     )
 
 
+def median_result(results: list[Result]) -> Result:
+    """The round with the median CPU cost: one whole measurement, not a mix of rounds."""
+    return sorted(results, key=lambda r: r.cpu_per_10k)[len(results) // 2]
+
+
 def start_to_serving(server_bin: str) -> list[float]:
     times = []
     for _ in range(_STARTS.value):
@@ -185,34 +193,37 @@ def main(argv: list[str]) -> None:
             messages_per_call=300,
         ),
     ]
-    production = ServerProcess([runfile("SERVER_BIN")], env={"GOOGLE_CLOUD_PROJECT": "bench"})
-    bare = ServerProcess([runfile("BARE_SERVER_BIN")])
+    servers = {
+        "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
+        "production": ServerProcess([runfile("SERVER_BIN")], env={"GOOGLE_CLOUD_PROJECT": "bench"}),
+        "prod,errors": ServerProcess([runfile("SERVER_BIN"), "--rpc_logs=errors"]),
+    }
     print(
-        f"{'load':32} {'server':10} {'conc':>4} {'calls/s':>9} {'msgs/s':>9} "
+        f"{'load':32} {'server':11} {'conc':>4} {'calls/s':>9} {'msgs/s':>9} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9} {'vs bare':>7}"
     )
     try:
         with tempfile.TemporaryDirectory() as scratch:
             for load in loads:
                 for concurrency in CONCURRENCY:
-                    results = {
-                        name: measure(server, load, concurrency, Path(scratch))
-                        for name, server in (("bare", bare), ("production", production))
-                    }
-                    for name, r in results.items():
-                        ratio = r.cpu_per_10k / results["bare"].cpu_per_10k
+                    rounds: dict[str, list[Result]] = {name: [] for name in servers}
+                    for _ in range(_ROUNDS.value):  # interleaved, so drift hits every server
+                        for name, server in servers.items():
+                            rounds[name].append(measure(server, load, concurrency, Path(scratch)))
+                    median = {name: median_result(results) for name, results in rounds.items()}
+                    for name, r in median.items():
+                        ratio = r.cpu_per_10k / median["bare"].cpu_per_10k
                         print(
-                            f"{load.name:32} {name:10} {concurrency:>4} {r.calls_per_second:>9.0f} "
+                            f"{load.name:32} {name:11} {concurrency:>4} {r.calls_per_second:>9.0f} "
                             f"{r.calls_per_second * load.messages_per_call:>9.0f} "
                             f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f} {ratio:>7.2f}"
                         )
         print(
-            f"peak RSS: production {production.peak_rss_mib():.1f} MiB, "
-            f"bare {bare.peak_rss_mib():.1f} MiB"
+            "peak RSS: " + ", ".join(f"{n} {s.peak_rss_mib():.1f} MiB" for n, s in servers.items())
         )
     finally:
-        production.stop()
-        bare.stop()
+        for server in servers.values():
+            server.stop()
     times = start_to_serving(runfile("SERVER_BIN"))
     print(
         f"process start to SERVING: median {statistics.median(times) * 1000:.0f} ms, "

@@ -52,14 +52,16 @@ class BadInputTest(absltest.TestCase):
         with socket.socket() as probe:  # a port that was free a moment ago, with no listener
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        result = run("CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "--timeout=20")
+        result = run(
+            "CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "--timeout=20", "ping"
+        )
         self.assertEqual(result.returncode, EXIT_RPC_FAILED)
         self.assert_one_line_error(result.stderr, "UNAVAILABLE")
 
     def test_client_malformed_server(self) -> None:
         for server in ("host:port", "a:1:2", "host:99999", ""):
             with self.subTest(server=server):
-                result = run("CLIENT_BIN", f"--server={server}", "--insecure")
+                result = run("CLIENT_BIN", f"--server={server}", "--insecure", "ping")
                 self.assertEqual(result.returncode, EXIT_USAGE)
                 self.assert_one_line_error(result.stderr, "--server must be host[:port]")
 

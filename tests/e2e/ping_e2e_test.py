@@ -6,9 +6,9 @@ import datetime
 
 from absl.testing import absltest
 from google.protobuf import text_format
-from ping.v1 import ping_pb2
+from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import ping_client
+from python.client import channels
 from tests.e2e.processes import Server, run
 
 
@@ -16,12 +16,18 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def send(channel: object, message: str) -> ping_pb2.Response:
+    return ping_pb2_grpc.PingServiceStub(channel).Send(
+        ping_pb2.Request(message=message), timeout=10
+    )
+
+
 class PingEndToEndTest(absltest.TestCase):
     def test_client_binary_gets_pong(self) -> None:
         with Server() as server:
             before = utc_now()
             result = run(
-                "CLIENT_BIN", f"--server={server.address}", "--insecure", "--message=hello"
+                "CLIENT_BIN", f"--server={server.address}", "--insecure", "ping", "--message=hello"
             )
             after = utc_now()
             self.assertEqual(result.returncode, 0, result.stderr)
@@ -33,16 +39,19 @@ class PingEndToEndTest(absltest.TestCase):
             self.assertEqual(server.stop(), 0, "SIGTERM must end the server cleanly")
 
     def test_index_counts_calls_on_one_server(self) -> None:
-        with Server() as server, ping_client.open_channel(server.address, insecure=True) as channel:
-            indexes = [ping_client.send(channel, f"call {i}").pong.index for i in range(5)]
-            self.assertEqual(indexes, [1, 2, 3, 4, 5])
-            self.assertEqual(ping_client.send(channel, "last").pong.message, "last")
+        with Server() as server:
+            connection = channels.Connection(server.address, insecure=True)
+            with channels.open_channel(connection) as channel:
+                indexes = [send(channel, f"call {i}").pong.index for i in range(5)]
+                self.assertEqual(indexes, [1, 2, 3, 4, 5])
+                self.assertEqual(send(channel, "last").pong.message, "last")
 
     def test_server_listens_on_ipv4_and_ipv6_loopback(self) -> None:
         with Server() as server:
             for host in ("127.0.0.1", "[::1]"):
-                with ping_client.open_channel(f"{host}:{server.port}", insecure=True) as channel:
-                    self.assertEqual(ping_client.send(channel, host).pong.message, host)
+                connection = channels.Connection(f"{host}:{server.port}", insecure=True)
+                with channels.open_channel(connection) as channel:
+                    self.assertEqual(send(channel, host).pong.message, host)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The RPC interceptor on a real grpc.aio server in this process: a handler's unexpected
+"""The RPC logging wrapper on a real grpc.aio server in this process: a handler's unexpected
 exception reaches the client as INTERNAL with a fixed message, and the log as a traceback."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 import grpc
 from absl.testing import absltest
 
+from python.server.handler_wrapping import WrappingRegistrar
 from python.server.logs import FIELDS_ATTRIBUTE
-from python.server.rpc_logging import INTERNAL_ERROR_DETAILS, RpcLoggingInterceptor
+from python.server.rpc_logging import INTERNAL_ERROR_DETAILS, logging_wrap
 
 SECRET = "db password is hunter2"
 
@@ -65,8 +66,9 @@ class RpcLoggingTest(absltest.TestCase):
 
     def call(self, method: str, streaming: bool = False) -> tuple[grpc.StatusCode, str, list]:
         async def run() -> tuple[grpc.StatusCode, str, list]:
-            server = grpc.aio.server(interceptors=[RpcLoggingInterceptor("proj")])
-            server.add_generic_rpc_handlers((HANDLERS,))
+            server = grpc.aio.server()
+            registrar = WrappingRegistrar(server, logging_wrap("proj"))
+            registrar.add_generic_rpc_handlers((HANDLERS,))
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
             received: list = []

@@ -1,0 +1,69 @@
+"""Call credentials for Cloud Run's service-to-service auth: `authorization: Bearer <ID token>`.
+
+Cloud Run checks a Google-signed ID token whose audience is the service URL. google-auth mints
+it from Application Default Credentials (a service-account key file named by
+GOOGLE_APPLICATION_CREDENTIALS, or the metadata server on Google Cloud) and refreshes it before
+it expires; AuthMetadataPlugin asks it for a valid token before every call, so a channel can
+live for days. `--token_file` is for a token minted elsewhere (re-read when the file changes).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import google.auth.exceptions
+import google.auth.transport.grpc
+import google.auth.transport.requests
+import google.oauth2.id_token
+import grpc
+
+
+class AuthError(Exception):
+    """No way to obtain a token: a message for the user, exit 2."""
+
+
+def id_token_credentials(audience: str) -> grpc.CallCredentials:
+    request = google.auth.transport.requests.Request()
+    try:
+        credentials = google.oauth2.id_token.fetch_id_token_credentials(audience, request=request)
+        credentials.refresh(request)  # fail now, with a clear message, not on the first call
+    except google.auth.exceptions.GoogleAuthError as error:
+        raise AuthError(f"cannot mint an ID token for audience {audience}: {error}") from None
+    plugin = google.auth.transport.grpc.AuthMetadataPlugin(credentials, request)
+    return grpc.metadata_call_credentials(plugin, name="google_id_token")
+
+
+class _TokenFilePlugin(grpc.AuthMetadataPlugin):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._token = ""
+
+    def _read(self) -> str:
+        stat = os.stat(self._path)
+        with self._lock:
+            if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+                self._token = self._path.read_text(encoding="utf-8").strip()
+                self._stamp = (stat.st_mtime_ns, stat.st_size)
+            return self._token
+
+    def __call__(
+        self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback
+    ) -> None:
+        try:
+            callback((("authorization", f"Bearer {self._read()}"),), None)
+        except OSError as error:
+            callback((), error)
+
+
+def token_file_credentials(path: str) -> grpc.CallCredentials:
+    plugin = _TokenFilePlugin(Path(path))
+    try:
+        if not plugin._read():
+            raise AuthError(f"--token_file {path} is empty")
+    except OSError as error:
+        raise AuthError(f"cannot read --token_file {path}: {error.strerror}") from None
+    return grpc.metadata_call_credentials(plugin, name="token_file")

@@ -1,0 +1,136 @@
+"""Channels to the kit's services as Cloud Run serves them; importable by any service here.
+
+Cloud Run serves gRPC over TLS on port 443 at its front end, so a bare host means host:443 with
+TLS and an ID token for `https://<host>`. Local runs use `insecure` (plaintext h2c, no token).
+
+Every channel carries a retry policy for UNAVAILABLE, the status a call gets when Cloud Run
+scales in and closes its connection with GOAWAY, or while an instance restarts; and keepalive
+pings every 30 s during calls, above what the kit's server accepts (10 s).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import grpc
+
+from python.client import auth
+
+DEFAULT_TLS_PORT = 443
+DEFAULT_TIMEOUT_SECONDS = 30.0
+KEEPALIVE_SECONDS = 30
+
+# host, or [v6 address], with an optional :port.
+_TARGET = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?$")
+
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],  # every method of every service
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """How to reach a server: the flags of the client, as data."""
+
+    server: str
+    insecure: bool = False
+    ca_cert: str | None = None
+    authority: str | None = None
+    auth: bool | None = None  # None: on for TLS, off for insecure
+    audience: str | None = None  # None: https://<host>
+    token_file: str | None = None
+
+    @property
+    def target(self) -> str:
+        host, port = split_server(self.server)
+        return f"{host}:{port}"
+
+    @property
+    def default_audience(self) -> str:
+        """`https://<host>`, no port: Cloud Run rejects an audience with one."""
+        return f"https://{split_server(self.server)[0]}"
+
+
+def split_server(server: str) -> tuple[str, int]:
+    """`host[:port]` -> (host, port), port 443 when omitted. ValueError when malformed."""
+    match = _TARGET.match(server)
+    if not match or (match["port"] and not 0 < int(match["port"]) <= 65535):
+        raise ValueError(f"--server must be host[:port], got {server!r}")
+    return match["host"], int(match["port"] or DEFAULT_TLS_PORT)
+
+
+def channel_options(connection: Connection) -> list[tuple[str, object]]:
+    options: list[tuple[str, object]] = [
+        ("grpc.service_config", RETRY_SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+    if connection.authority:
+        options.append(("grpc.default_authority", connection.authority))
+    return options
+
+
+def call_credentials(connection: Connection) -> grpc.CallCredentials | None:
+    use_auth = (not connection.insecure) if connection.auth is None else connection.auth
+    if connection.token_file:
+        return auth.token_file_credentials(connection.token_file)
+    if use_auth:
+        return auth.id_token_credentials(connection.audience or connection.default_audience)
+    return None
+
+
+def channel_credentials(connection: Connection) -> grpc.ChannelCredentials | None:
+    """TLS (with call credentials when auth is on), or None for plaintext h2c."""
+    per_call = call_credentials(connection)
+    if connection.insecure:
+        if per_call is not None:
+            # gRPC sends call credentials only over secure channels; local channels count as
+            # such, so a token can still reach a plaintext server on this machine.
+            return grpc.composite_channel_credentials(grpc.local_channel_credentials(), per_call)
+        return None
+    root_certificates = None
+    if connection.ca_cert:
+        try:
+            with open(connection.ca_cert, "rb") as pem:
+                root_certificates = pem.read()
+        except OSError as error:
+            message = f"cannot read --ca_cert {connection.ca_cert}: {error.strerror}"
+            raise auth.AuthError(message) from None
+    tls = grpc.ssl_channel_credentials(root_certificates)
+    return tls if per_call is None else grpc.composite_channel_credentials(tls, per_call)
+
+
+def open_channel(connection: Connection) -> grpc.Channel:
+    """One channel, to be reused for every call. Raises ValueError or AuthError on bad input."""
+    credentials = channel_credentials(connection)
+    options = channel_options(connection)
+    if credentials is None:
+        return grpc.insecure_channel(connection.target, options)
+    return grpc.secure_channel(connection.target, credentials, options)
+
+
+def open_aio_channel(
+    connection: Connection, credentials: grpc.ChannelCredentials | None
+) -> grpc.aio.Channel:
+    """The same channel for asyncio code (the server's relay), with credentials made by
+    channel_credentials() (which may block on the network, so the caller chooses where)."""
+    options = channel_options(connection)
+    if credentials is None:
+        return grpc.aio.insecure_channel(connection.target, options)
+    return grpc.aio.secure_channel(connection.target, credentials, options)

@@ -1,0 +1,151 @@
+"""One function per subcommand of the client: each makes its calls on a shared channel and
+prints every message as it arrives (streams too), as protobuf text or, with --json, one JSON
+object a line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+from google.protobuf import json_format, text_format
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ping.v1 import ping_pb2, ping_pb2_grpc
+from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
+
+from python.routeguide.feature_db import FeatureDb
+
+
+class Printer:
+    def __init__(self, as_json: bool) -> None:
+        self._as_json = as_json
+
+    def __call__(self, message: Message) -> None:
+        if self._as_json:
+            print(json.dumps(json_format.MessageToDict(message), sort_keys=True), flush=True)
+        else:
+            print(text_format.MessageToString(message, as_one_line=True), flush=True)
+
+
+Command = Callable[[grpc.Channel, argparse.Namespace, Printer], None]
+
+
+def _call_options(args: argparse.Namespace) -> dict:
+    return {"timeout": args.timeout, "wait_for_ready": args.wait_for_ready}
+
+
+def _point(text: str) -> route_guide_pb2.Point:
+    """`LAT,LON` in degrees x 10^7, as RouteGuide counts them."""
+    try:
+        latitude, longitude = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a point is LAT,LON in integers, got {text!r}") from None
+    return route_guide_pb2.Point(latitude=latitude, longitude=longitude)
+
+
+def ping(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = ping_pb2_grpc.PingServiceStub(channel)
+    show(stub.Send(ping_pb2.Request(message=args.message), **_call_options(args)))
+
+
+def relay(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = ping_pb2_grpc.PingServiceStub(channel)
+    show(stub.SendUpstream(ping_pb2.Request(message=args.message), **_call_options(args)))
+
+
+def get_feature(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = route_guide_pb2_grpc.RouteGuideStub(channel)
+    show(stub.GetFeature(args.point, **_call_options(args)))
+
+
+def list_features(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = route_guide_pb2_grpc.RouteGuideStub(channel)
+    rectangle = route_guide_pb2.Rectangle(lo=args.lo, hi=args.hi)
+    for feature in stub.ListFeatures(rectangle, **_call_options(args)):
+        show(feature)
+
+
+def record_route(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = route_guide_pb2_grpc.RouteGuideStub(channel)
+    points = args.points or _random_route(args.random_points)
+    show(stub.RecordRoute(iter(points), **_call_options(args)))
+
+
+def _random_route(count: int) -> list[route_guide_pb2.Point]:
+    """A walk over known features, so the summary counts some."""
+    known = list(
+        FeatureDb.load().within(
+            route_guide_pb2.Rectangle(
+                lo=route_guide_pb2.Point(latitude=-900000000, longitude=-1800000000),
+                hi=route_guide_pb2.Point(latitude=900000000, longitude=1800000000),
+            )
+        )
+    )
+    return [random.choice(known).location for _ in range(count)]
+
+
+def chat(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    """Notes from the command line (`LAT,LON:message`), or one per line of stdin."""
+    stub = route_guide_pb2_grpc.RouteGuideStub(channel)
+    lines = args.notes or (line.strip() for line in sys.stdin if line.strip())
+
+    def notes() -> Iterator[route_guide_pb2.RouteNote]:
+        for line in lines:
+            where, _, message = line.partition(":")
+            yield route_guide_pb2.RouteNote(location=_point(where), message=message)
+
+    for note in stub.RouteChat(notes(), **_call_options(args)):
+        show(note)
+
+
+def health(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest(service=args.service)
+    if not args.watch:
+        show(stub.Check(request, **_call_options(args)))
+        return
+    started = time.monotonic()
+    watch_timeout = None if args.watch_seconds is None else args.watch_seconds
+    try:
+        for status in stub.Watch(
+            request, timeout=watch_timeout, wait_for_ready=args.wait_for_ready
+        ):
+            show(status)
+    except grpc.RpcError as error:
+        # Watching for a while and then stopping is success, not a failure.
+        ran_out = error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        if not (ran_out and time.monotonic() - started >= (watch_timeout or 0)):
+            raise
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    def command(name: str, function: Command, help_text: str) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.set_defaults(command=function)
+        return parser
+
+    for name, function, help_text in (
+        ("ping", ping, "PingService.Send: the server answers with a pong."),
+        ("relay", relay, "PingService.SendUpstream: the server relays to its upstream."),
+    ):
+        command(name, function, help_text).add_argument("--message", default="ping")
+    command("get-feature", get_feature, "RouteGuide.GetFeature at a point.").add_argument(
+        "point", type=_point, help="LAT,LON (degrees x 10^7)"
+    )
+    listing = command("list-features", list_features, "RouteGuide.ListFeatures (a stream).")
+    listing.add_argument("lo", type=_point, help="one corner, LAT,LON")
+    listing.add_argument("hi", type=_point, help="the opposite corner, LAT,LON")
+    route = command("record-route", record_route, "RouteGuide.RecordRoute: points in, summary out.")
+    route.add_argument("points", nargs="*", type=_point, help="LAT,LON ... (default: random)")
+    route.add_argument("--random_points", type=int, default=10, help="without points: how many")
+    talk = command("chat", chat, "RouteGuide.RouteChat: notes in, earlier notes out.")
+    talk.add_argument("notes", nargs="*", help="LAT,LON:message ... (default: lines of stdin)")
+    check = command("health", health, "grpc.health.v1.Health: Check, or Watch.")
+    check.add_argument("--service", default="", help="service name; empty: the whole server")
+    check.add_argument("--watch", action="store_true", help="stream status changes")
+    check.add_argument("--watch_seconds", type=float, help="with --watch: stop after this long")
