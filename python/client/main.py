@@ -9,8 +9,13 @@ stderr), 2 bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
+
+# gRPC's own log lines (each failed TLS handshake, each retry) would bury the one line this
+# client prints per error; its errors still show. Set before gRPC loads.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 

@@ -37,6 +37,15 @@ class FeatureDb:
     def __len__(self) -> int:
         return len(self._by_location)
 
+    def within_all(self) -> Iterator[route_guide_pb2.Feature]:
+        """Every feature, in a stable order."""
+        return iter(
+            sorted(
+                self._by_location.values(),
+                key=lambda f: (f.location.latitude, f.location.longitude),
+            )
+        )
+
     def at(self, point: route_guide_pb2.Point) -> route_guide_pb2.Feature | None:
         return self._by_location.get((point.latitude, point.longitude))
 

@@ -26,6 +26,10 @@ class ServerConfig:
     max_connection_age_seconds: float | None = None
     upstream: Upstream | None = None
     auth: Policy = dataclasses.field(default_factory=Policy)
+    # PEM files for TLS on the port: local tests only. On Cloud Run the front end ends TLS and
+    # the container serves plaintext h2c.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     # Several processes share the port: only then may the kernel spread connections over them.
     reuse_port: bool = False
 

@@ -73,6 +73,10 @@ _REQUIRE_VERIFIED_EMAIL = flags.DEFINE_bool(
 _GOOGLE_CERTS_URL = flags.DEFINE_string(
     "google_certs_url", invoker_auth.GOOGLE_CERTS_URL, "verify: where Google's signing certs are."
 )
+_TLS_CERT = flags.DEFINE_string(
+    "tls_cert_file", None, "PEM certificate chain: serve TLS (local tests; Cloud Run wants h2c)."
+)
+_TLS_KEY = flags.DEFINE_string("tls_key_file", None, "PEM private key for --tls_cert_file.")
 _WORKERS = flags.DEFINE_integer("workers", 1, "Server processes sharing the port.", lower_bound=1)
 
 DEFAULT_PORT = 8080
@@ -126,6 +130,8 @@ def config_from_flags(port: int) -> ServerConfig:
         min_client_ping_interval_seconds=_MIN_PING_INTERVAL.value,
         max_connection_age_seconds=_MAX_CONNECTION_AGE.value,
         upstream=upstream,
+        tls_cert_file=_TLS_CERT.value,
+        tls_key_file=_TLS_KEY.value,
         auth=invoker_auth.Policy(
             mode=_AUTH_MODE.value,
             audiences=tuple(_AUDIENCES.value),
@@ -152,6 +158,11 @@ def main(argv: list[str]) -> int:
     port = listen_port()
     if _AUTH_MODE.value == invoker_auth.VERIFY and not _AUDIENCES.value:
         raise UsageError("--auth_mode=verify needs --audiences (the service URL, https://...)")
+    if bool(_TLS_CERT.value) != bool(_TLS_KEY.value):
+        raise UsageError("--tls_cert_file and --tls_key_file go together")
+    for path in filter(None, (_TLS_CERT.value, _TLS_KEY.value)):
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"cannot read {path}")
     check_port_free(port)
     features = FeatureDb.load()  # once, before forking: the workers share the pages
     if _WORKERS.value == 1:

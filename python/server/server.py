@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -61,7 +62,11 @@ def build(config: ServerConfig, features: FeatureDb) -> tuple[grpc.aio.Server, H
         )
     address = f"[::]:{config.port}"
     try:
-        port = server.add_insecure_port(address)
+        if config.tls_cert_file and config.tls_key_file:
+            key, cert = (Path(f).read_bytes() for f in (config.tls_key_file, config.tls_cert_file))
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError:
         raise BindError(f"cannot listen on {address}") from None
     return server, health, port

@@ -118,7 +118,11 @@ class Server:
 
 
 def run(
-    env_var: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    env_var: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs a binary to completion, capturing its output."""
     return subprocess.run(
@@ -128,4 +132,6 @@ def run(
         text=True,
         timeout=timeout,
         check=False,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
     )

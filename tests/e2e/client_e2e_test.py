@@ -1,0 +1,119 @@
+"""Every subcommand of the client binary against the real server, streams included."""
+
+from __future__ import annotations
+
+import json
+
+from absl.testing import absltest
+
+from python.routeguide.feature_db import FeatureDb
+from tests.e2e.processes import Server, run
+
+FEATURES = FeatureDb.load()
+
+
+class ClientSubcommandsTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.upstream = Server()
+        cls.server = Server(f"--upstream={cls.upstream.address}", "--upstream_insecure")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.stop()
+        cls.upstream.stop()
+
+    def client(self, *args: str, stdin: str | None = None) -> list[dict]:
+        result = run(
+            "CLIENT_BIN",
+            f"--server={self.server.address}",
+            "--insecure",
+            "--json",
+            *args,
+            input=stdin,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    def test_ping(self) -> None:
+        (response,) = self.client("ping", "--message=hello")
+        self.assertEqual(response["pong"]["message"], "hello")
+        self.assertIn("receivedOn", response["pong"])
+
+    def test_relay(self) -> None:
+        (response,) = self.client("relay", "--message=hello")
+        self.assertEqual(response["pong"]["message"], "hello (relayed)")
+
+    def test_get_feature(self) -> None:
+        feature = next(FEATURES.within_all())
+        where = f"{feature.location.latitude},{feature.location.longitude}"
+        (response,) = self.client("get-feature", where)
+        self.assertEqual(response["name"], feature.name)
+
+    def test_list_features_prints_each_message(self) -> None:
+        listed = self.client("list-features", "370000000,-1230000000", "380000000,-1215000000")
+        self.assertLen(listed, len(FEATURES))
+        self.assertTrue(all(entry["name"] for entry in listed))
+
+    def test_record_route(self) -> None:
+        (summary,) = self.client("record-route", "--random_points=7")
+        self.assertEqual(summary["pointCount"], 7)
+        self.assertEqual(summary["featureCount"], 7)
+
+    def test_chat_from_arguments_and_stdin(self) -> None:
+        notes = ["1,1:first", "1,1:second"]
+        self.assertEqual([n["message"] for n in self.client("chat", *notes)], ["first"])
+        from_stdin = self.client("chat", stdin="2,2:a\n2,2:b\n2,2:c\n")
+        self.assertEqual([n["message"] for n in from_stdin], ["a", "a", "b"])
+
+    def test_health_check_and_watch(self) -> None:
+        self.assertEqual(self.client("health"), [{"status": "SERVING"}])
+        self.assertEqual(
+            self.client(
+                "health", "--service=routeguide.v1.RouteGuide", "--watch", "--watch_seconds=1"
+            ),
+            [{"status": "SERVING"}],
+        )
+
+    def test_text_output(self) -> None:
+        result = run("CLIENT_BIN", f"--server={self.server.address}", "--insecure", "health")
+        self.assertEqual(result.stdout.strip(), "status: SERVING")
+
+
+class ClientBadInputTest(absltest.TestCase):
+    def assert_usage_error(self, expected: str, *args: str, env: dict | None = None) -> None:
+        result = run("CLIENT_BIN", *args, env=env)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertLen(lines, 1, result.stderr)
+        self.assertIn(expected, lines[0])
+
+    def test_unknown_subcommand(self) -> None:
+        self.assert_usage_error("invalid choice: 'pong'", "--insecure", "pong")
+
+    def test_missing_subcommand(self) -> None:
+        self.assert_usage_error("required: SUBCOMMAND", "--insecure")
+
+    def test_missing_token_file(self) -> None:
+        self.assert_usage_error(
+            "cannot read --token_file /nonexistent", "--token_file=/nonexistent", "ping"
+        )
+
+    def test_no_credentials_for_an_id_token(self) -> None:
+        env = {
+            "GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json",
+            "GCE_METADATA_HOST": "127.0.0.1:1",
+        }
+        self.assert_usage_error(
+            "cannot mint an ID token for audience https://example.com",
+            "--server=example.com",
+            "ping",
+            env=env,
+        )
+
+    def test_bad_point(self) -> None:
+        self.assert_usage_error("a point is LAT,LON", "--insecure", "get-feature", "north")
+
+
+if __name__ == "__main__":
+    absltest.main()
