@@ -2,8 +2,7 @@
 
 Cloud Run forwards a container's stdout to Cloud Logging, which lifts `severity`, `message`,
 `time`, `logging.googleapis.com/trace` and `logging.googleapis.com/labels` out of each JSON
-line. `--log_format=text` prints the same records for people. Each line is written with a
-single write() so the lines of several worker processes sharing stdout never interleave.
+line. `--log_format=text` prints the same records for people.
 """
 
 from __future__ import annotations
@@ -12,7 +11,10 @@ import datetime
 import json
 import logging
 import os
+import select
 import sys
+import threading
+import time
 
 # Extra record attributes that become top-level JSON fields (set with logger.info(..., extra=)).
 FIELDS_ATTRIBUTE = "fields"
@@ -63,17 +65,73 @@ class TextFormatter(logging.Formatter):
 
 
 class _LineHandler(logging.Handler):
+    """Writes whole lines to a file descriptor, a batch at a time.
+
+    A write() per line costs more than a small RPC does (the reader of the pipe must wake), so
+    lines gather for up to `FLUSH_SECONDS` or `FLUSH_BYTES`, and go out in writes of whole lines
+    no larger than PIPE_BUF, which the kernel keeps whole even when workers share the pipe.
+    Errors and anything above INFO go out at once, and every exit path flushes.
+    """
+
+    FLUSH_SECONDS = 0.05
+    FLUSH_BYTES = select.PIPE_BUF
+
     def __init__(self, fd: int) -> None:
         super().__init__()
         self._fd = fd
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._pending = threading.Event()
+        self._start_flusher()
+        os.register_at_fork(after_in_child=self._start_flusher)
+
+    def _start_flusher(self) -> None:
+        # Threads do not survive fork: each worker process starts its own.
+        self.createLock()
+        self._buffer, self._size = [], 0
+        self._pending = threading.Event()
+        threading.Thread(target=self._flush_periodically, daemon=True, name="log-flush").start()
+
+    def _flush_periodically(self) -> None:
+        while True:
+            self._pending.wait()
+            time.sleep(self.FLUSH_SECONDS)
+            self.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = (self.format(record) + "\n").encode("utf-8", "replace")
-            while line:  # one write() in practice; loop only on a short write
-                line = line[os.write(self._fd, line) :]
         except Exception:
             self.handleError(record)
+            return
+        with self.lock:
+            self._buffer.append(line)
+            self._size += len(line)
+            now = record.levelno > logging.INFO or self._size >= self.FLUSH_BYTES
+        if now:
+            self.flush()
+        else:
+            self._pending.set()
+
+    def flush(self) -> None:
+        with self.lock:
+            lines, self._buffer, self._size = self._buffer, [], 0
+            self._pending.clear()
+            chunk = b""
+            for line in lines:
+                if chunk and len(chunk) + len(line) > self.FLUSH_BYTES:
+                    self._write(chunk)
+                    chunk = b""
+                chunk += line
+            if chunk:
+                self._write(chunk)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            while data:  # one write() in practice; loop only on a short write
+                data = data[os.write(self._fd, data) :]
+        except OSError:
+            pass  # stdout closed: nowhere left to report it
 
 
 def configure(log_format: str) -> None:
@@ -83,3 +141,9 @@ def configure(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+
+
+def flush() -> None:
+    """Writes out buffered lines: call before os._exit, which skips logging's own shutdown."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()

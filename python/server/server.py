@@ -21,7 +21,7 @@ from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
 from python.routeguide.feature_db import FeatureDb
-from python.server import invoker_auth
+from python.server import invoker_auth, logs
 from python.server.config import ServerConfig
 from python.server.handler_wrapping import WrappingRegistrar, chain
 from python.server.health import HealthServicer
@@ -80,6 +80,7 @@ async def serve(config: ServerConfig, features: FeatureDb) -> None:
     def on_signal(signum: int) -> None:
         if stopping.is_set():
             logger.warning("second %s: exiting now", signal.Signals(signum).name)
+            logs.flush()
             os._exit(128 + signum)
         stopping.set()
 

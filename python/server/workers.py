@@ -16,6 +16,8 @@ import signal
 import socket
 from collections.abc import Callable
 
+from python.server import logs
+
 logger = logging.getLogger("workers")
 
 
@@ -54,6 +56,7 @@ def run(count: int, serve: Callable[[], int]) -> int:
             except BaseException:
                 logger.exception("worker %d failed", os.getpid())
             finally:
+                logs.flush()
                 os._exit(code)
         workers.add(pid)
     logger.info("started %d workers: %s", count, sorted(workers))

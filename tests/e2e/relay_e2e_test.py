@@ -25,9 +25,7 @@ class RelayEndToEndTest(absltest.TestCase):
             self.assertEqual(second.pong.message, "again (relayed)")
             # The upstream answered: its Send count, not the relay's (which has none).
             self.assertEqual([first.pong.index, second.pong.index], [1, 2])
-            self.assertTrue(
-                any(e.get("method") == "/ping.v1.PingService/Send" for e in upstream.logs())
-            )
+            upstream.wait_for_log(lambda e: e.get("method") == "/ping.v1.PingService/Send")
 
     def test_upstream_from_environment(self) -> None:
         with Server() as upstream:
