@@ -1,7 +1,27 @@
 """Public rules of the kit. Load from here; the implementations live in private/."""
 
+load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
+load("//bazel/private:files_layer.bzl", _files_layer = "files_layer")
+load("//bazel/private:oci_image.bzl", "oci_image_rule")
+load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
+load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
 load("//bazel/private:py_proto_library.bzl", _py_proto_library = "py_proto_library")
 
 py_proto_library = _py_proto_library
 py_grpc_library = _py_grpc_library
+deb_layer = _deb_layer
+files_layer = _files_layer
+py_app_layer = _py_app_layer
+
+def oci_image(name, **kwargs):
+    """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""
+    oci_image_rule(
+        name = name,
+        stamp = select({
+            "//bazel/private:stamp_requested": True,
+            "//conditions:default": False,
+        }),
+        **kwargs
+    )
+oci_tarball = _oci_tarball

@@ -1,11 +1,15 @@
 """Module extensions of the kit, for MODULE.bazel.
 
+`deb` fetches the Debian packages of a lock for image layers.
+
 `pip` installs a hashed requirements lock into a hub repository with one `py_library` per
 distribution, labelled like rules_python's `pip.parse` hubs (`@pypi//grpcio`,
 `@pypi//google_auth`), so a project can switch to `pip.parse` without touching BUILD files.
 """
 
+load("//bazel/private:deb_packages_repository.bzl", "deb_packages_repository")
 load("//bazel/private:pip_hub_repository.bzl", "pip_hub_repository")
+load("//bazel/private:pip_target_repository.bzl", "pip_target_repository")
 
 def _pip_impl(module_ctx):
     hubs = {}
@@ -18,6 +22,14 @@ def _pip_impl(module_ctx):
                 name = install.hub,
                 requirements_lock = install.requirements_lock,
                 python_interpreter = install.python_interpreter,
+            )
+        for target in mod.tags.target:
+            pip_target_repository(
+                name = target.name,
+                requirements_lock = target.requirements_lock,
+                roots = target.roots,
+                python_version = target.python_version,
+                platforms = target.platforms,
             )
 
 _install = tag_class(
@@ -39,8 +51,39 @@ _install = tag_class(
     },
 )
 
+_target = tag_class(
+    doc = "Installs what `roots` need from a lock for another platform, e.g. a container image.",
+    attrs = {
+        "name": attr.string(mandatory = True, doc = "Repository name; `@name//:site_packages`."),
+        "requirements_lock": attr.label(mandatory = True, doc = "The hashed lock."),
+        "roots": attr.string_list(mandatory = True, doc = "Distributions the code imports."),
+        "python_version": attr.string(default = "3.13", doc = "The target's CPython version."),
+        "platforms": attr.string_list(
+            default = ["manylinux_2_41_x86_64"],
+            doc = "pip --platform tags of the target (Debian 13 has glibc 2.41).",
+        ),
+    },
+)
+
 pip = module_extension(
     implementation = _pip_impl,
-    tag_classes = {"install": _install},
-    doc = "Installs hashed requirements locks into hub repositories (see `install`).",
+    tag_classes = {"install": _install, "target": _target},
+    doc = "Installs hashed requirements locks into repositories (see `install` and `target`).",
+)
+
+def _deb_impl(module_ctx):
+    for mod in module_ctx.modules:
+        for packages in mod.tags.packages:
+            deb_packages_repository(name = packages.name, lock = packages.lock)
+
+deb = module_extension(
+    implementation = _deb_impl,
+    tag_classes = {"packages": tag_class(
+        doc = "The .deb files of a lock (write it with `./bazelw run //deploy/base:lock`).",
+        attrs = {
+            "name": attr.string(mandatory = True, doc = "Repository name; `@name//:debs`."),
+            "lock": attr.label(mandatory = True, doc = "The JSON lock."),
+        },
+    )},
+    doc = "Debian packages pinned by a lock, fetched and checksum-verified by Bazel.",
 )

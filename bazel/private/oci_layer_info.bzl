@@ -1,0 +1,19 @@
+"""OciLayerInfo: what an image needs of a layer."""
+
+OciLayerInfo = provider(
+    doc = "One gzip-compressed layer tarball and its digests, plus how to run what it holds.",
+    fields = {
+        "blob": "File: the gzip-compressed tar",
+        "digest": "File: `sha256:...` of the blob (the manifest's layer digest)",
+        "diff_id": "File: `sha256:...` of the uncompressed tar (the config's diff_id)",
+        "env": "dict: environment the layer's programs need (e.g. PYTHONPATH), or {}",
+        "entrypoint": "list: how to start the layer's program, or []",
+    },
+)
+
+def declare_layer_outputs(ctx):
+    """The three files of a layer named after the target: NAME.tar.gz(.digest, .diff_id)."""
+    blob = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
+    digest = ctx.actions.declare_file(ctx.label.name + ".tar.gz.digest")
+    diff_id = ctx.actions.declare_file(ctx.label.name + ".tar.gz.diff_id")
+    return blob, digest, diff_id

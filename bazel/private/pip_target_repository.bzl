@@ -1,0 +1,93 @@
+"""Repository rule: part of a requirements lock, installed for another platform (the image's)."""
+
+def _expand_manylinux(platforms):
+    """pip takes --platform tags literally: manylinux_2_41 must list 2_40, ... 2_17 too."""
+    expanded = []
+    for platform in platforms:
+        if not platform.startswith("manylinux_2_"):
+            expanded.append(platform)
+            continue
+        minor, _, arch = platform[len("manylinux_2_"):].partition("_")
+        for version in range(int(minor), 16, -1):
+            expanded.append("manylinux_2_{}_{}".format(version, arch))
+        expanded.append("manylinux2014_" + arch)
+    return expanded
+
+def _pip_target_repository_impl(rctx):
+    python = rctx.which("python3")
+    if not python:
+        fail("{}: no python3 on PATH to run pip with".format(rctx.name))
+    lock = rctx.path(rctx.attr.requirements_lock)
+    rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches
+    result = rctx.execute([
+        python,
+        rctx.path(rctx.attr._filter_lock),
+        "--lock",
+        str(lock),
+        "--out",
+        "requirements.txt",
+    ] + ["--root=" + root for root in rctx.attr.roots])
+    if result.return_code != 0:
+        fail("{}: {}".format(rctx.name, result.stderr))
+    platform_flags = []
+    for platform in _expand_manylinux(rctx.attr.platforms):
+        platform_flags += ["--platform", platform]
+    rctx.report_progress("pip install for " + ", ".join(rctx.attr.platforms))
+    result = rctx.execute(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary=:all:",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--python-version",
+            rctx.attr.python_version,
+            "--implementation",
+            "cp",
+            "--target",
+            "site-packages",
+            "--requirement",
+            "requirements.txt",
+        ] + platform_flags,
+        timeout = 1800,
+    )
+    if result.return_code != 0:
+        fail("{}: pip could not install for the target platform:\n{}{}".format(
+            rctx.name,
+            result.stdout,
+            result.stderr,
+        ))
+    rctx.file("BUILD.bazel", """\
+filegroup(
+    name = "site_packages",
+    srcs = glob(["site-packages/**"], exclude = ["**/__pycache__/**"]),
+    visibility = ["//visibility:public"],
+)
+""")
+
+pip_target_repository = repository_rule(
+    implementation = _pip_target_repository_impl,
+    doc = """Installs the distributions `roots` need (their closure in the lock, from its `# via`
+annotations) with `pip --require-hashes` for a target interpreter and platform, whatever Python
+runs the build, and exposes them as `:site_packages`. For container images: the lock is the
+one the build uses, so the image runs the versions the tests ran.""",
+    attrs = {
+        "requirements_lock": attr.label(mandatory = True, allow_single_file = True),
+        "roots": attr.string_list(
+            mandatory = True,
+            doc = "Distributions the image's code imports; what they need comes along.",
+        ),
+        "python_version": attr.string(default = "3.13", doc = "Target CPython, e.g. `3.13`."),
+        "platforms": attr.string_list(
+            default = ["manylinux_2_41_x86_64"],
+            doc = "pip --platform tags; manylinux_2_N stands for itself and every older one.",
+        ),
+        "_filter_lock": attr.label(default = "//bazel/private:filter_lock.py", allow_single_file = True),
+        "_lock_file": attr.label(default = "//bazel/private:lock_file.py", allow_single_file = True),
+    },
+)

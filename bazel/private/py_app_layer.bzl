@@ -1,0 +1,57 @@
+"""py_app_layer: a py_binary's own code and generated files, without third-party packages."""
+
+load("@rules_python//python:defs.bzl", "PyInfo")
+load(":oci_layer_info.bzl", "OciLayerInfo", "declare_layer_outputs")
+
+def _py_app_layer_impl(ctx):
+    blob, digest, diff_id = declare_layer_outputs(ctx)
+    root = ctx.attr.directory.rstrip("/")
+    binary = ctx.attr.binary
+    manifest = {}
+    for f in binary[DefaultInfo].default_runfiles.files.to_list():
+        # Files of external repositories (../<repo>/...) are third-party: another layer's.
+        if not f.short_path.startswith("../") and f.extension != "pyc":
+            manifest[root + "/" + f.short_path] = f.path
+    main = ctx.attr.main or (ctx.attr.binary.label.package + "/main.py")
+    if root + "/" + main not in manifest:
+        fail("py_app_layer: {} is not among {}'s files".format(main, binary.label))
+    pythonpath = [root]
+    main_repo = ctx.workspace_name + "/"
+    for path in binary[PyInfo].imports.to_list():
+        if path.startswith(main_repo):
+            pythonpath.append(root + "/" + path[len(main_repo):])
+    manifest_file = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
+    ctx.actions.write(manifest_file, json.encode(manifest))
+    ctx.actions.run(
+        executable = ctx.executable._tool,
+        arguments = [blob.path, manifest_file.path],
+        inputs = depset([manifest_file], transitive = [binary[DefaultInfo].default_runfiles.files]),
+        outputs = [blob, digest, diff_id],
+        mnemonic = "PyAppLayer",
+        progress_message = "Packing %{label}",
+    )
+    return [
+        DefaultInfo(files = depset([blob])),
+        OciLayerInfo(
+            blob = blob,
+            digest = digest,
+            diff_id = diff_id,
+            env = {"PYTHONPATH": ":".join(pythonpath)},
+            entrypoint = [ctx.attr.interpreter, root + "/" + main],
+        ),
+    ]
+
+py_app_layer = rule(
+    implementation = _py_app_layer_impl,
+    doc = """The workspace's files of a py_binary (its code, generated stubs, data) under
+`directory`, laid out as in its runfiles, with the PYTHONPATH and entrypoint to run it. The
+binary's third-party packages come from another layer (pip_target_repository), so that an edit
+to the service rebuilds and re-pushes only this small layer.""",
+    attrs = {
+        "binary": attr.label(mandatory = True, providers = [PyInfo], doc = "The py_binary."),
+        "main": attr.string(doc = "Its main file, workspace-relative (default: <package>/main.py)."),
+        "directory": attr.string(default = "/app", doc = "Where the files go in the image."),
+        "interpreter": attr.string(default = "/usr/bin/python3", doc = "Python in the image."),
+        "_tool": attr.label(default = "//deploy/tools:files_layer", executable = True, cfg = "exec"),
+    },
+)

@@ -1,0 +1,37 @@
+"""A layer of files laid out by a manifest: `files_layer.py OUT MANIFEST.json`.
+
+The manifest, written by the Bazel rule, maps each destination path in the image to the file
+to copy (`{"app/python/server/main.py": "bazel-out/.../main.py", ...}`); executable bits are
+kept, everything else is normalized as in every layer of the kit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from deploy.tools import layer_tar
+from deploy.tools.layer_tar import Entry
+
+
+def entries(manifest: dict[str, str]) -> list[Entry]:
+    result = []
+    for destination, source in manifest.items():
+        mode = 0o755 if os.access(source, os.X_OK) else 0o644
+        result.append(Entry(destination, data=Path(source).read_bytes(), mode=mode))
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: files_layer.py OUT MANIFEST.json", file=sys.stderr)
+        return 2
+    manifest = json.loads(Path(argv[2]).read_text())
+    layer_tar.write(layer_tar.build(entries(manifest)), Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,90 @@
+"""Deterministic layer tarballs: the same files give the same bytes, whoever builds them.
+
+Entries are sorted, owned by root (or a given uid), dated 0 (1970-01-01), with normalized
+modes; the gzip stream carries no name or timestamp. A layer's two digests follow the OCI
+spec: `diff_id` of the uncompressed tar (for the image config) and `digest` of the gzip blob
+(for the manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+DIRECTORY_MODE = 0o755
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One file, directory or symlink of a layer, at a path relative to `/`."""
+
+    path: str
+    data: bytes | None = None  # None: a directory, unless link is set
+    mode: int = 0o644
+    link: str | None = None
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    tar: bytes
+    gzip: bytes
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + hashlib.sha256(self.tar).hexdigest()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.gzip).hexdigest()
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def build(entries: list[Entry]) -> Layer:
+    """A layer of `entries`, with any missing parent directories added (root-owned, 0755)."""
+    by_path: dict[str, Entry] = {}
+    for entry in entries:
+        path = entry.path.strip("/")
+        by_path[path] = dataclasses.replace(entry, path=path)
+    for path in list(by_path):
+        for parent in _parents(path):
+            by_path.setdefault(parent, Entry(parent, mode=DIRECTORY_MODE))
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(by_path):
+            entry = by_path[path]
+            info = tarfile.TarInfo(path)
+            info.mtime = 0
+            info.uid, info.gid = entry.uid, entry.gid
+            info.uname = info.gname = ""
+            info.mode = entry.mode
+            if entry.link is not None:
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link, 0o777
+                tar.addfile(info)
+            elif entry.data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(entry.data)
+                tar.addfile(info, io.BytesIO(entry.data))
+    compressed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
+        gz.write(raw.getvalue())
+    return Layer(tar=raw.getvalue(), gzip=compressed.getvalue())
+
+
+def write(layer: Layer, out: Path) -> None:
+    """The gzip blob to `out`, and its digests beside it (`out.digest`, `out.diff_id`)."""
+    out.write_bytes(layer.gzip)
+    Path(f"{out}.digest").write_text(layer.digest)
+    Path(f"{out}.diff_id").write_text(layer.diff_id)

@@ -1,0 +1,94 @@
+"""Assembles an OCI image layout from layers: `oci_image.py --spec SPEC.json`.
+
+Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`) and a file with
+the manifest's digest. The config and manifest are canonical JSON (sorted keys, no spaces) with
+no timestamps, so equal inputs give an equal digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def canonical(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def stamp_labels(status_files: list[str]) -> dict[str, str]:
+    """Labels from Bazel's workspace status (--stamp): the source revision, when known."""
+    values: dict[str, str] = {}
+    for path in status_files:
+        for line in Path(path).read_text().splitlines():
+            key, _, value = line.partition(" ")
+            values[key] = value
+    labels = {}
+    if revision := values.get("STABLE_GIT_COMMIT"):
+        labels["org.opencontainers.image.revision"] = revision
+    if version := values.get("STABLE_RELEASE"):
+        labels["org.opencontainers.image.version"] = version
+    return labels
+
+
+class Layout:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+
+    def add(self, data: bytes, media_type: str) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (self.root / "blobs" / "sha256" / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    def add_file(self, path: Path, digest: str, media_type: str) -> dict:
+        shutil.copyfile(path, self.root / "blobs" / "sha256" / digest.removeprefix("sha256:"))
+        return {"mediaType": media_type, "digest": digest, "size": path.stat().st_size}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spec", required=True, type=Path)
+    args = parser.parse_args(argv[1:])
+    spec = json.loads(args.spec.read_text())
+
+    layout = Layout(Path(spec["out_dir"]))
+    layers, diff_ids = [], []
+    for layer in spec["layers"]:
+        digest = Path(layer["digest"]).read_text().strip()
+        layers.append(layout.add_file(Path(layer["blob"]), digest, MEDIA_LAYER))
+        diff_ids.append(Path(layer["diff_id"]).read_text().strip())
+
+    image = spec["config"]
+    labels = {**image.get("Labels", {}), **stamp_labels(spec.get("status_files", []))}
+    config = {
+        "architecture": spec["architecture"],
+        "os": spec["os"],
+        "config": {**image, "Labels": labels} if labels else image,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": layout.add(canonical(config), MEDIA_CONFIG),
+        "layers": layers,
+    }
+    descriptor = layout.add(canonical(manifest), MEDIA_MANIFEST)
+    descriptor["platform"] = {"architecture": spec["architecture"], "os": spec["os"]}
+    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [descriptor]}
+    (layout.root / "index.json").write_bytes(canonical(index))
+    (layout.root / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+    Path(spec["digest_out"]).write_text(descriptor["digest"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
