@@ -34,7 +34,10 @@ DROPPED_PREFIXES = (
 )
 # Parts of the standard library a server never imports: tests, GUI toolkits, dev tools.
 DROPPED_PYTHON = ("test/", "idlelib/", "tkinter/", "turtledemo/", "ensurepip/", "lib2to3/")
-PASSWD = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+PASSWD = (
+    "root:x:0:0:root:/root:/sbin/nologin\n"
+    "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+)
 GROUP = "root:x:0:\nnonroot:x:65532:\n"
 
 
