@@ -1,5 +1,7 @@
 """Repository rule: a requirements lock installed with pip, one py_library per distribution."""
 
+load(":pip_install.bzl", "pip_install")
+
 def _pip_hub_repository_impl(rctx):
     python = rctx.which(rctx.attr.python_interpreter)
     if not python:
@@ -10,33 +12,7 @@ def _pip_hub_repository_impl(rctx):
     lock = rctx.path(rctx.attr.requirements_lock)
     rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches the hub
     rctx.report_progress("pip install --require-hashes -r {}".format(rctx.attr.requirements_lock))
-    result = rctx.execute(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--require-hashes",
-            "--only-binary=:all:",
-            # No .pyc files: they would embed timestamps and make the repository differ per run.
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            "site-packages",
-            "--requirement",
-            str(lock),
-        ],
-        timeout = 1800,
-    )
-    if result.return_code != 0:
-        fail("pip hub '{}': pip could not install {}:\n{}{}".format(
-            rctx.name,
-            rctx.attr.requirements_lock,
-            result.stdout,
-            result.stderr,
-        ))
+    pip_install(rctx, python, lock)
     result = rctx.execute([
         python,
         rctx.path(rctx.attr._write_hub_build_files),

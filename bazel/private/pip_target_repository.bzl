@@ -1,5 +1,7 @@
 """Repository rule: part of a requirements lock, installed for another platform (the image's)."""
 
+load(":pip_install.bzl", "pip_install")
+
 def _expand_manylinux(platforms):
     """pip takes --platform tags literally: manylinux_2_41 must list 2_40, ... 2_17 too."""
     expanded = []
@@ -33,35 +35,12 @@ def _pip_target_repository_impl(rctx):
     for platform in _expand_manylinux(rctx.attr.platforms):
         platform_flags += ["--platform", platform]
     rctx.report_progress("pip install for " + ", ".join(rctx.attr.platforms))
-    result = rctx.execute(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--require-hashes",
-            "--only-binary=:all:",
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--python-version",
-            rctx.attr.python_version,
-            "--implementation",
-            "cp",
-            "--target",
-            "site-packages",
-            "--requirement",
-            "requirements.txt",
-        ] + platform_flags,
-        timeout = 1800,
-    )
-    if result.return_code != 0:
-        fail("{}: pip could not install for the target platform:\n{}{}".format(
-            rctx.name,
-            result.stdout,
-            result.stderr,
-        ))
+    pip_install(rctx, python, "requirements.txt", [
+        "--python-version",
+        rctx.attr.python_version,
+        "--implementation",
+        "cp",
+    ] + platform_flags)
     rctx.file("BUILD.bazel", """\
 filegroup(
     name = "site_packages",
