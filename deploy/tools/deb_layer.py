@@ -97,7 +97,7 @@ def entries(debs: list[bytes]) -> list[Entry]:
                 elif member.issym():
                     files[path] = Entry(path, link=member.linkname)
                 elif member.islnk():
-                    target = tar.extractfile(_hardlink_target(tar, member))
+                    target = tar.extractfile(tar.getmember(member.linkname))
                     files[path] = Entry(path, data=target.read(), mode=mode)
                 elif member.isfile():
                     files[path] = Entry(path, data=tar.extractfile(member).read(), mode=mode)
@@ -116,10 +116,6 @@ def entries(debs: list[bytes]) -> list[Entry]:
     files["tmp"] = Entry("tmp", mode=0o1777)
     files["etc/localtime"] = Entry("etc/localtime", link="/usr/share/zoneinfo/Etc/UTC")
     return list(files.values())
-
-
-def _hardlink_target(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tarfile.TarInfo:
-    return tar.getmember(member.linkname)
 
 
 def main(argv: list[str]) -> int:

@@ -78,14 +78,7 @@ def record_route(channel: grpc.Channel, args: argparse.Namespace, show: Printer)
 
 def _random_route(count: int) -> list[route_guide_pb2.Point]:
     """A walk over known features, so the summary counts some."""
-    known = list(
-        FeatureDb.load().within(
-            route_guide_pb2.Rectangle(
-                lo=route_guide_pb2.Point(latitude=-900000000, longitude=-1800000000),
-                hi=route_guide_pb2.Point(latitude=900000000, longitude=1800000000),
-            )
-        )
-    )
+    known = list(FeatureDb.load().within_all())
     return [random.choice(known).location for _ in range(count)]
 
 

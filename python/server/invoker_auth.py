@@ -57,6 +57,12 @@ class Policy:
     require_verified_email: bool = False
     certs_url: str = GOOGLE_CERTS_URL
 
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"--auth_mode must be one of {', '.join(MODES)}")
+        if self.mode == VERIFY and not self.audiences:
+            raise ValueError("--auth_mode=verify needs --audiences (the service URL, https://...)")
+
 
 class GoogleCerts:
     """Google's token-signing certificates, fetched when the cached copy has expired."""
@@ -103,8 +109,6 @@ def unverified_payload(token: str) -> dict:
 
 class Authenticator:
     def __init__(self, policy: Policy) -> None:
-        if policy.mode == VERIFY and not policy.audiences:
-            raise ValueError("--auth_mode=verify needs --audiences (e.g. the service URL)")
         self._policy = policy
         self.certs = GoogleCerts(policy.certs_url)
 

@@ -9,6 +9,7 @@ its life from start to SIGTERM, and workers.py for --workers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import sys
@@ -156,19 +157,21 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logs.configure(_LOG_FORMAT.value)
     port = listen_port()
-    if _AUTH_MODE.value == invoker_auth.VERIFY and not _AUDIENCES.value:
-        raise UsageError("--auth_mode=verify needs --audiences (the service URL, https://...)")
     if bool(_TLS_CERT.value) != bool(_TLS_KEY.value):
         raise UsageError("--tls_cert_file and --tls_key_file go together")
     for path in filter(None, (_TLS_CERT.value, _TLS_KEY.value)):
         if not os.access(path, os.R_OK):
             raise UsageError(f"cannot read {path}")
+    try:
+        config = config_from_flags(port)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     check_port_free(port)
     features = FeatureDb.load()  # once, before forking: the workers share the pages
     if _WORKERS.value == 1:
-        return serve_one(config_from_flags(port), features)
+        return serve_one(config, features)
     with workers.reserve_port(port) as reserved:
-        config = config_from_flags(reserved.getsockname()[1])
+        config = dataclasses.replace(config, port=reserved.getsockname()[1])
         return workers.run(_WORKERS.value, lambda: serve_one(config, features))
 
 

@@ -81,10 +81,6 @@ def _context_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
     return _CODES.get(code, grpc.StatusCode.UNKNOWN)
 
 
-def _is_unexpected(error: BaseException) -> bool:
-    return not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError))
-
-
 def _failure_code(context: grpc.aio.ServicerContext, error: BaseException) -> grpc.StatusCode:
     if isinstance(error, grpc.aio.AbortError):
         return _context_code(context) or grpc.StatusCode.UNKNOWN
@@ -93,9 +89,12 @@ def _failure_code(context: grpc.aio.ServicerContext, error: BaseException) -> gr
     return grpc.StatusCode.INTERNAL
 
 
-async def _answer_internal(context: grpc.aio.ServicerContext, error: BaseException) -> None:
-    logger.error("unhandled exception in handler", exc_info=error)
-    await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS)
+async def _hide_if_unexpected(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    """An exception the handler did not mean (not an abort or a cancel): its traceback to the
+    log, INTERNAL with a fixed message to the client (this raises AbortError)."""
+    if not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
+        logger.error("unhandled exception in handler", exc_info=error)
+        await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS)
 
 
 # Coroutines: unary responses, and streams answered with context.write() (health's Watch).
@@ -106,8 +105,7 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], log: Log) -> Callable[.
             return await behavior(request, context)
         except BaseException as error:
             code = _failure_code(context, error)
-            if _is_unexpected(error):
-                await _answer_internal(context, error)
+            await _hide_if_unexpected(context, error)
             raise
         finally:
             log(context, code or _context_code(context) or grpc.StatusCode.OK, started)
@@ -123,8 +121,7 @@ def _wrap_stream(behavior: Callable[..., Any], log: Log) -> Callable[..., Any]:
                 yield response
         except BaseException as error:
             code = _failure_code(context, error)
-            if _is_unexpected(error):
-                await _answer_internal(context, error)
+            await _hide_if_unexpected(context, error)
             raise
         finally:
             log(context, code or _context_code(context) or grpc.StatusCode.OK, started)

@@ -150,20 +150,19 @@ def median_result(results: list[Result]) -> Result:
 def start_to_serving(server_bin: str) -> list[float]:
     times = []
     for _ in range(_STARTS.value):
-        with tempfile.TemporaryDirectory():
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                [server_bin], env={**os.environ, "PORT": "0"}, stdout=subprocess.PIPE, text=True
-            )
-            assert process.stdout is not None
-            port = next(int(m[1]) for line in process.stdout if (m := _LISTENING.search(line)))
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != 1:
-                    time.sleep(0.001)
-            times.append(time.perf_counter() - started)
-            process.terminate()
-            process.wait(30)
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [server_bin], env={**os.environ, "PORT": "0"}, stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        port = next(int(m[1]) for line in process.stdout if (m := _LISTENING.search(line)))
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status != 1:
+                time.sleep(0.001)
+        times.append(time.perf_counter() - started)
+        process.terminate()
+        process.wait(30)
     return times
 
 
