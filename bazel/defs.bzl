@@ -1,8 +1,11 @@
 """Public rules of the kit. Load from here; the implementations live in private/."""
 
+load("//bazel/private:cloud_run_manifest.bzl", _cloud_run_manifest = "cloud_run_manifest")
 load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
+load("//bazel/private:deploy_environment.bzl", _deploy_environment = "deploy_environment")
 load("//bazel/private:files_layer.bzl", _files_layer = "files_layer")
 load("//bazel/private:oci_image.bzl", "oci_image_rule")
+load("//bazel/private:oci_push.bzl", "oci_push_rule")
 load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
 load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
@@ -13,6 +16,8 @@ py_grpc_library = _py_grpc_library
 deb_layer = _deb_layer
 files_layer = _files_layer
 py_app_layer = _py_app_layer
+cloud_run_manifest = _cloud_run_manifest
+deploy_environment = _deploy_environment
 
 def oci_image(name, **kwargs):
     """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""
@@ -24,4 +29,16 @@ def oci_image(name, **kwargs):
         }),
         **kwargs
     )
+
+def oci_push(name, stamp = None, **kwargs):
+    """oci_push_rule (see its doc), with stamped tags filled under `--stamp` unless `stamp` says."""
+    oci_push_rule(
+        name = name,
+        stamp = select({
+            "//bazel/private:stamp_requested": True,
+            "//conditions:default": False,
+        }) if stamp == None else stamp,
+        **kwargs
+    )
+
 oci_tarball = _oci_tarball

@@ -14,6 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from deploy.tools.workspace_status import read_status
+
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -26,11 +28,7 @@ def canonical(document: dict) -> bytes:
 
 def stamp_labels(status_files: list[str]) -> dict[str, str]:
     """Labels from Bazel's workspace status (--stamp): the source revision, when known."""
-    values: dict[str, str] = {}
-    for path in status_files:
-        for line in Path(path).read_text().splitlines():
-            key, _, value = line.partition(" ")
-            values[key] = value
+    values = read_status(status_files)
     labels = {}
     if revision := values.get("STABLE_GIT_COMMIT"):
         labels["org.opencontainers.image.revision"] = revision

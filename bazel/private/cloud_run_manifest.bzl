@@ -1,0 +1,135 @@
+"""cloud_run_manifest: a Cloud Run service.yaml that names an oci_image by digest."""
+
+load(":deploy_environment.bzl", "DeployEnvironmentInfo")
+
+def _cloud_run_manifest_impl(ctx):
+    out = ctx.actions.declare_file(ctx.attr.out)
+    digest = [f for f in ctx.files.image if f.basename.endswith(".digest")][0]
+
+    environment_name = ctx.attr.environment_flag[DeployEnvironmentInfo].name
+    environment = None
+    if environment_name:
+        by_name = {f.basename.removesuffix(".json"): f for f in ctx.files.environments}
+        if environment_name not in by_name:
+            fail("no environment file {}.json among {}'s environments (have: {})".format(
+                environment_name,
+                ctx.label,
+                ", ".join(sorted(by_name)) or "none",
+            ))
+        environment = by_name[environment_name]
+
+    settings = ctx.actions.declare_file(ctx.label.name + ".settings.json")
+    ctx.actions.write(settings, json.encode({
+        "service": ctx.attr.service,
+        "project": ctx.attr.project,
+        "region": ctx.attr.region,
+        "repository": ctx.attr.repository,
+        "image_repository": ctx.attr.image_repository,
+        "port": ctx.attr.port,
+        "service_account": ctx.attr.service_account,
+        "container_concurrency": ctx.attr.container_concurrency,
+        "timeout_seconds": ctx.attr.timeout_seconds,
+        "cpu": ctx.attr.cpu,
+        "memory": ctx.attr.memory,
+        "min_scale": ctx.attr.min_scale,
+        "max_scale": ctx.attr.max_scale,
+        "startup_cpu_boost": ctx.attr.startup_cpu_boost,
+        "execution_environment": ctx.attr.execution_environment,
+        "ingress": ctx.attr.ingress,
+        "custom_audiences": ctx.attr.custom_audiences,
+        "env": ctx.attr.env,
+        "startup_probe_period_seconds": ctx.attr.startup_probe_period_seconds,
+        "startup_probe_failure_threshold": ctx.attr.startup_probe_failure_threshold,
+        "liveness_probe_period_seconds": ctx.attr.liveness_probe_period_seconds,
+        "liveness_probe_failure_threshold": ctx.attr.liveness_probe_failure_threshold,
+        "probe_timeout_seconds": ctx.attr.probe_timeout_seconds,
+    }))
+    args = ctx.actions.args()
+    args.add("--settings", settings)
+    args.add("--digest_file", digest)
+    args.add("--out", out)
+    inputs = [settings, digest]
+    if environment:
+        args.add("--environment", environment)
+        inputs.append(environment)
+    ctx.actions.run(
+        executable = ctx.executable._tool,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [out],
+        mnemonic = "CloudRunManifest",
+        progress_message = "Writing Cloud Run manifest %{label}",
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+cloud_run_manifest = rule(
+    implementation = _cloud_run_manifest_impl,
+    doc = """A Knative `serving.knative.dev/v1` Service for `gcloud run services replace`, naming
+the image by digest: `REGION-docker.pkg.dev/PROJECT/REPOSITORY/SERVICE@sha256:...`. The port is
+named `h2c` (HTTP/2 end to end, which gRPC needs) and gRPC startup and liveness probes ask the
+health service `""`. Settings Cloud Run would refuse fail the build, every problem listed.
+
+Per environment: an environment file (JSON with attribute names as keys, `env` entries added
+to the attribute's) picked with `--//deploy:environment=NAME` overrides the attributes.""",
+    attrs = {
+        "image": attr.label(mandatory = True, doc = "The oci_image the service runs."),
+        "out": attr.string(default = "service.yaml", doc = "Output file name."),
+        "service": attr.string(mandatory = True, doc = "Cloud Run service name; also the image name."),
+        "project": attr.string(doc = "Google Cloud project ID that holds the repository."),
+        "region": attr.string(doc = "Region of the service and of its Artifact Registry repository."),
+        "repository": attr.string(doc = "Artifact Registry Docker repository name."),
+        "image_repository": attr.string(
+            doc = "The whole image repository, e.g. `gcr.io/p/ping`, instead of the one made " +
+                  "from region, project, repository and service.",
+        ),
+        "port": attr.int(default = 8080, doc = "containerPort; Cloud Run passes it as $PORT."),
+        "service_account": attr.string(doc = "Email the revision runs as; empty: the project's default."),
+        "container_concurrency": attr.int(
+            default = 80,
+            doc = "Concurrent requests per instance; each gRPC stream counts as one.",
+        ),
+        "timeout_seconds": attr.int(
+            default = 3600,
+            doc = "Longest a request may run. The maximum, so long streams are not cut at 5 min.",
+        ),
+        "cpu": attr.string(default = "1", doc = "CPU limit: 1, 2, 4, 6, 8, or millicores below 1000m."),
+        "memory": attr.string(default = "512Mi", doc = "Memory limit, e.g. 512Mi, 2Gi."),
+        "min_scale": attr.int(default = 0, doc = "Instances kept warm (autoscaling.knative.dev/minScale)."),
+        "max_scale": attr.int(default = 10, doc = "Instance cap (autoscaling.knative.dev/maxScale)."),
+        "startup_cpu_boost": attr.bool(default = True, doc = "Extra CPU while starting."),
+        "execution_environment": attr.string(default = "gen2", doc = "gen1 or gen2."),
+        "ingress": attr.string(
+            default = "all",
+            doc = "all, internal or internal-and-cloud-load-balancing.",
+        ),
+        "custom_audiences": attr.string_list(
+            doc = "Extra ID-token audiences the service accepts besides its URL.",
+        ),
+        "env": attr.string_dict(doc = "Environment variables of the container."),
+        "startup_probe_period_seconds": attr.int(default = 2, doc = "Startup probe interval."),
+        "startup_probe_failure_threshold": attr.int(
+            default = 30,
+            doc = "Failed startup probes before the instance is replaced; period x this <= 240 s.",
+        ),
+        "liveness_probe_period_seconds": attr.int(default = 10, doc = "Liveness probe interval."),
+        "liveness_probe_failure_threshold": attr.int(
+            default = 3,
+            doc = "Failed liveness probes before the instance is restarted.",
+        ),
+        "probe_timeout_seconds": attr.int(default = 1, doc = "Each probe's deadline."),
+        "environments": attr.label_list(
+            allow_files = [".json"],
+            doc = "Environment files (`NAME.json`), one per environment.",
+        ),
+        "environment_flag": attr.label(
+            default = "//deploy:environment",
+            providers = [DeployEnvironmentInfo],
+            doc = "The deploy_environment flag that picks an environment file.",
+        ),
+        "_tool": attr.label(
+            default = "//deploy/tools:cloud_run_manifest",
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+)

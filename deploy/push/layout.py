@@ -1,0 +1,55 @@
+"""The image to push, read from the OCI image layout that `oci_image` builds."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+
+class LayoutError(ValueError):
+    """The directory is not an OCI layout with exactly one image."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Blob:
+    digest: str
+    size: int
+    path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    manifest: bytes
+    manifest_digest: str
+    media_type: str
+    blobs: list[Blob]  # the config, then the layers, as the manifest lists them
+
+
+def read_layout(root: Path) -> Image:
+    """The single image in `root`, with every blob's file checked for presence and size."""
+    try:
+        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise LayoutError(f"{root} is not an OCI image layout: {error}") from None
+    manifests = index.get("manifests", [])
+    if len(manifests) != 1:
+        raise LayoutError(f"{root}: expected one image in index.json, found {len(manifests)}")
+    descriptor = manifests[0]
+    manifest = _blob_path(root, descriptor["digest"]).read_bytes()
+    if f"sha256:{hashlib.sha256(manifest).hexdigest()}" != descriptor["digest"]:
+        raise LayoutError(f"{root}: manifest does not match its digest {descriptor['digest']}")
+    document = json.loads(manifest)
+    blobs = []
+    for blob in [document["config"], *document["layers"]]:
+        path = _blob_path(root, blob["digest"])
+        if not path.is_file() or path.stat().st_size != blob["size"]:
+            raise LayoutError(f"{root}: blob {blob['digest']} is missing or has the wrong size")
+        blobs.append(Blob(blob["digest"], blob["size"], path))
+    return Image(manifest, descriptor["digest"], descriptor["mediaType"], blobs)
+
+
+def _blob_path(root: Path, digest: str) -> Path:
+    algorithm, _, hex_digest = digest.partition(":")
+    return root / "blobs" / algorithm / hex_digest

@@ -1,0 +1,323 @@
+"""The part of the OCI distribution API a push needs, for one repository of one registry.
+
+Blobs are checked with HEAD and uploaded monolithically (POST, then PUT with the body) or, past
+`chunk_size`, in chunks (PATCH each, then PUT with the digest); a chunk that fails resumes from
+the offset the registry reports. Transient failures (connection errors, 408, 429, 5xx) are
+retried with exponential backoff, honouring `Retry-After`. Authentication follows the registry's
+`WWW-Authenticate` challenge: Basic with the credentials found, or the Bearer token flow (with
+them, or anonymously).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import IO
+
+import requests
+
+from deploy.push.credentials import Credentials
+from deploy.push.layout import Blob
+
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+CONNECT_TIMEOUT, READ_TIMEOUT = 10, 300
+
+
+class RegistryError(RuntimeError):
+    """The push cannot go on; the message names the registry and what it said."""
+
+
+class AuthenticationError(RegistryError):
+    """The registry (or its token service) refused us."""
+
+
+class TransientError(RegistryError):
+    """Worth retrying: the connection broke or the registry said so (429, 5xx)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after and retry_after.isdigit():
+            return min(float(retry_after), self.max_delay * 4)
+        return min(self.first_delay * 2**attempt, self.max_delay)
+
+
+Body = bytes | Callable[[], IO[bytes]] | None
+
+
+class Repository:
+    """`host/name` on a registry, with the session, retries and authentication to reach it."""
+
+    def __init__(
+        self,
+        host: str,
+        name: str,
+        credentials: Credentials | None,
+        plain_http: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.host, self.name = host, name
+        self.credentials = credentials
+        self.retry = retry or RetryPolicy()
+        self.base = f"{'http' if plain_http else 'https'}://{host}"
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "cloud-run-grpc-kit-push"
+        self._authorization: str | None = None
+
+    # --- the API -------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """GET /v2/: reachable, speaks the API, and lets us in (authenticating if asked)."""
+        self._request("GET", "/v2/", ok={200})
+
+    def has_blob(self, digest: str) -> bool:
+        response = self._request("HEAD", f"/v2/{self.name}/blobs/{digest}", ok={200, 404})
+        return response.status_code == 200
+
+    def upload_blob(self, blob: Blob, chunk_size: int) -> int:
+        """Uploads `blob`; returns how many requests carried its bytes."""
+        if blob.size <= chunk_size:
+            return self._upload_monolithic(blob)
+        return self._upload_chunked(blob, chunk_size)
+
+    def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> str:
+        """PUT the manifest under a digest or tag; returns the digest the registry computed."""
+        response = self._request(
+            "PUT",
+            f"/v2/{self.name}/manifests/{reference}",
+            body=manifest,
+            headers={"Content-Type": media_type},
+            ok={201},
+        )
+        return response.headers.get("Docker-Content-Digest", "")
+
+    # --- blob uploads --------------------------------------------------------------------
+
+    def _start_upload(self) -> str:
+        response = self._request("POST", f"/v2/{self.name}/blobs/uploads/", ok={202})
+        return self._location(response)
+
+    def _upload_monolithic(self, blob: Blob) -> int:
+        # A failed PUT leaves its upload session in an unknown state: start a new one.
+        for attempt in range(self.retry.attempts):
+            location = self._start_upload()
+            try:
+                self._request(
+                    "PUT",
+                    location,
+                    params={"digest": blob.digest},
+                    body=lambda: blob.path.open("rb"),
+                    headers={"Content-Type": "application/octet-stream"},
+                    ok={201},
+                    retry=False,
+                )
+                return 1
+            except TransientError:
+                if attempt + 1 == self.retry.attempts:
+                    raise
+                time.sleep(self.retry.delay(attempt))
+        raise AssertionError("unreachable")
+
+    def _upload_chunked(self, blob: Blob, chunk_size: int) -> int:
+        location, offset, requests_made, failures = self._start_upload(), 0, 0, 0
+        with blob.path.open("rb") as stream:
+            while offset < blob.size:
+                stream.seek(offset)
+                chunk = stream.read(chunk_size)
+                try:
+                    response = self._request(
+                        "PATCH",
+                        location,
+                        body=chunk,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                        },
+                        ok={202},
+                        retry=False,
+                    )
+                except TransientError:
+                    failures += 1
+                    if failures == self.retry.attempts:
+                        raise
+                    time.sleep(self.retry.delay(failures - 1))
+                    location, offset = self._resume(location)
+                    continue
+                location, offset = self._location(response), offset + len(chunk)
+                requests_made += 1
+        self._request("PUT", location, params={"digest": blob.digest}, body=b"", ok={201})
+        return requests_made
+
+    def _resume(self, location: str) -> tuple[str, int]:
+        """Where an interrupted upload stands: its session and the next offset, or a new one."""
+        response = self._request("GET", location, ok={204, 404})
+        if response.status_code == 404:
+            return self._start_upload(), 0
+        last = response.headers.get("Range", "0--1").split("-")[-1]
+        return self._location(response), int(last) + 1
+
+    def _location(self, response: requests.Response) -> str:
+        if "Location" not in response.headers:
+            raise RegistryError(f"registry {self.host} sent no Location for an upload")
+        return urllib.parse.urljoin(self.base + "/", response.headers["Location"])
+
+    # --- requests, retries and authentication --------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        ok: set[int],
+        body: Body = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        retry: bool = True,
+    ) -> requests.Response:
+        url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        attempts = self.retry.attempts if retry else 1
+        authenticated_once = False
+        attempt = 0
+        while True:
+            try:
+                response = self._send(method, url, body, headers, params)
+            except TRANSIENT_ERRORS as error:
+                problem, retry_after = f"{type(error).__name__}: {_first_line(error)}", None
+            else:
+                if response.status_code == 401 and not authenticated_once:
+                    self._authenticate(response)
+                    authenticated_once = True
+                    continue
+                if response.status_code in ok:
+                    return response
+                if response.status_code not in TRANSIENT_STATUS:
+                    raise self._error(method, url, response)
+                problem = f"HTTP {response.status_code}{_registry_errors(response)}"
+                retry_after = response.headers.get("Retry-After")
+            attempt += 1
+            if attempt >= attempts:
+                raise TransientError(
+                    f"registry {self.host}: {method} {urllib.parse.urlsplit(url).path} failed "
+                    f"after {attempt} attempt(s): {problem}"
+                )
+            time.sleep(self.retry.delay(attempt - 1, retry_after))
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Body,
+        headers: dict[str, str] | None,
+        params: dict[str, str] | None,
+    ) -> requests.Response:
+        all_headers = dict(headers or {})
+        if self._authorization:
+            all_headers["Authorization"] = self._authorization
+        if callable(body):
+            with body() as stream:
+                return self.session.request(
+                    method, url, data=stream, headers=all_headers, params=params,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False,
+                )  # fmt: skip
+        return self.session.request(
+            method, url, data=body, headers=all_headers, params=params,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
+        )  # fmt: skip
+
+    def _authenticate(self, challenge: requests.Response) -> None:
+        """Answers a 401's `WWW-Authenticate` (Basic or Bearer), or says why we cannot."""
+        header = challenge.headers.get("WWW-Authenticate", "")
+        scheme = header.split(" ", 1)[0].lower()
+        if self._authorization and scheme == "basic":
+            raise self._rejected(challenge)
+        if scheme == "basic":
+            if self.credentials is None:
+                raise AuthenticationError(
+                    f"registry {self.host} asks for credentials and none were found "
+                    "(Google Application Default Credentials for Google registries, then "
+                    "the docker config's credHelpers, auths and credsStore)"
+                )
+            self._authorization = self.credentials.basic()
+        elif scheme == "bearer":
+            self._authorization = "Bearer " + self._bearer_token(dict(_PARAM.findall(header)))
+        else:
+            raise AuthenticationError(
+                f"registry {self.host} asks for an unsupported authentication: {header!r}"
+            )
+
+    def _bearer_token(self, challenge: dict[str, str]) -> str:
+        if "realm" not in challenge:
+            raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
+        params = {"scope": f"repository:{self.name}:pull,push"}
+        if "service" in challenge:
+            params["service"] = challenge["service"]
+        headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
+        try:
+            response = self.session.get(
+                challenge["realm"], params=params, headers=headers, timeout=CONNECT_TIMEOUT
+            )
+        except TRANSIENT_ERRORS as error:
+            raise TransientError(
+                f"token service {challenge['realm']} of registry {self.host}: {error}"
+            ) from None
+        if response.status_code in {401, 403}:
+            raise self._rejected(response, token_service=challenge["realm"])
+        if response.status_code != 200:
+            raise self._error("GET", challenge["realm"], response)
+        answer = response.json()
+        token = answer.get("token") or answer.get("access_token")
+        if not token:
+            raise AuthenticationError(f"token service of registry {self.host} sent no token")
+        return token
+
+    def _rejected(
+        self, response: requests.Response, token_service: str | None = None
+    ) -> AuthenticationError:
+        who = f"token service {token_service} of registry {self.host}" if token_service else (
+            f"registry {self.host}"
+        )
+        source = self.credentials.source if self.credentials else "no credentials (anonymous)"
+        return AuthenticationError(
+            f"{who} rejected the credentials from {source}: "
+            f"HTTP {response.status_code}{_registry_errors(response)}"
+        )
+
+    def _error(self, method: str, url: str, response: requests.Response) -> RegistryError:
+        path = urllib.parse.urlsplit(url).path
+        if response.status_code == 401:
+            return self._rejected(response)
+        if response.status_code == 403:
+            source = self.credentials.source if self.credentials else "anonymous access"
+            return AuthenticationError(
+                f"registry {self.host} denied {method} {path} to {source}: HTTP 403"
+                f"{_registry_errors(response)}"
+            )
+        return RegistryError(
+            f"registry {self.host}: {method} {path}: HTTP {response.status_code}"
+            f"{_registry_errors(response)}"
+        )
+
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _registry_errors(response: requests.Response) -> str:
+    """`: CODE message` from the registry's JSON error body, when it sent one."""
+    try:
+        errors = response.json().get("errors", [])
+    except ValueError:
+        return ""
+    details = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors)
+    return f": {details}" if details else ""
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else ""

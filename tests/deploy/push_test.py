@@ -1,0 +1,121 @@
+"""`bazel run //deploy:push` against a real registry (Debian's docker-registry on loopback):
+what goes up comes back byte for byte, a second push uploads nothing, and a push after a
+one-line server change uploads only the application layer (and the config that names it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.error
+from pathlib import Path
+
+import yaml
+from absl.testing import absltest
+
+from tests.deploy.oci_layout import Layout, image_outputs
+from tests.deploy.pushing import run_push
+from tests.deploy.registry_server import RegistryServer
+
+PUSH = os.environ["PUSH"]
+PUSH_VARIANT = os.environ["PUSH_VARIANT"]
+
+
+class PushTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        cls.registry = RegistryServer(cls.tmp / "registry").start()
+        cls.addClassCleanup(cls.registry.stop)
+        layout_dir, digest_file = image_outputs("IMAGE")
+        cls.layout = Layout(layout_dir)
+        cls.digest = digest_file.read_text().strip()
+        cls.built_manifest = yaml.safe_load(Path(os.environ["MANIFEST"]).read_text())
+
+    def push(self, repository: str, *args: str, launcher: str = PUSH):
+        out = self.tmp / f"{repository.replace('/', '_')}.yaml"
+        result = run_push(launcher, "--repository", repository, "--manifest_out", str(out), *args)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result
+
+    def test_pushed_image_reads_back_byte_for_byte(self) -> None:
+        repository = f"{self.registry.host}/kit/round-trip"
+        out = self.tmp / "service.yaml"
+        result = run_push(
+            PUSH, "--repository", repository, "--manifest_out", str(out), "--chunk_size_mib", "4"
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), f"{repository}@{self.digest}")
+        self.assertRegex(result.stderr, r"uploaded sha256:\w+ \d+ bytes in [2-9] chunks")
+        self.assertRegex(result.stderr, r"uploaded sha256:\w+ \d+ bytes in one request")
+
+        name = "kit/round-trip"
+        manifest, headers = self.registry.get(f"/v2/{name}/manifests/{self.digest}")
+        self.assertEqual(manifest, self.layout.blob(self.layout.manifest_descriptor))
+        self.assertEqual(headers["Docker-Content-Digest"], self.digest)
+        descriptors = [self.layout.manifest["config"], *self.layout.manifest["layers"]]
+        for descriptor in descriptors:
+            blob, _ = self.registry.get(f"/v2/{name}/blobs/{descriptor['digest']}")
+            self.assertEqual(blob, self.layout.blob(descriptor), descriptor["digest"])
+        self.assertEqual(self.registry.tags(name), ["latest"])
+        self.assertIn("stamped tags", result.stderr)  # skipped without --stamp, and says so
+
+        resolved = yaml.safe_load(out.read_text())
+        container = resolved["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(container["image"], f"{repository}@{self.digest}")
+        container["image"] = self.built_manifest["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
+        self.assertEqual(resolved, self.built_manifest)
+
+    def test_second_push_uploads_no_blob(self) -> None:
+        repository = f"{self.registry.host}/kit/twice"
+        first = self.push(repository)
+        self.assertLen(first.blobs("uploaded"), 4)
+        second = self.push(repository)
+        self.assertEqual(second.blobs("uploaded"), [])
+        self.assertCountEqual(second.blobs("skipped"), first.blobs("uploaded"))
+        self.assertIn("blobs: 0 uploaded, 4 already there", second.stderr)
+
+    def test_one_line_change_uploads_only_the_app_layer(self) -> None:
+        repository = f"{self.registry.host}/kit/edited"
+        self.push(repository)
+        variant = self.push(repository, launcher=PUSH_VARIANT)
+        variant_layout = Layout(image_outputs("VARIANT_IMAGE")[0])
+        self.assertCountEqual(
+            variant.blobs("uploaded"),
+            [variant_layout.manifest["config"]["digest"], variant_layout.manifest["layers"][-1]["digest"]],
+        )
+        self.assertCountEqual(
+            variant.blobs("skipped"), [d["digest"] for d in self.layout.manifest["layers"][:-1]]
+        )
+
+    def test_print_manifest_writes_no_file(self) -> None:
+        repository = f"{self.registry.host}/kit/printed"
+        out = self.tmp / "not-written.yaml"
+        result = run_push(
+            PUSH, "--repository", repository, "--manifest_out", str(out), "--print_manifest"
+        )
+        self.assertEqual(result.returncode, 2)  # the two are exclusive
+        result = run_push(PUSH, "--repository", repository, "--print_manifest")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = yaml.safe_load(result.stdout)
+        image = printed["spec"]["template"]["spec"]["containers"][0]["image"]
+        self.assertEqual(image, f"{repository}@{self.digest}")
+        self.assertFalse(out.exists())
+
+    def test_bad_input_pushes_nothing(self) -> None:
+        for args, message in [
+            (["--repository", "no-registry-host"], "must start with the registry host"),
+            (["--repository", f"{self.registry.host}/Upper/Case"], "not a valid OCI repository"),
+            (["--repository", f"{self.registry.host}/kit/bad", "--tag", "bad:tag"], "valid OCI tag"),
+        ]:
+            result = run_push(PUSH, *args)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(message, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        with self.assertRaises(urllib.error.HTTPError):
+            self.registry.get("/v2/kit/bad/tags/list")
+
+
+if __name__ == "__main__":
+    absltest.main()
