@@ -35,12 +35,20 @@ def _free_port() -> int:
 class RegistryServer:
     """`docker-registry serve` on 127.0.0.1; `start()` again after `kill()` keeps port and data."""
 
-    def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        users: dict[str, str] | None = None,
+        token_auth: tuple[str, Path] | None = None,
+    ) -> None:
+        """`users` turns on htpasswd basic auth; `token_auth` (realm, issuer certificate) the
+        Bearer token flow, see token_service.py."""
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.users = users or {}
+        self.token_auth = token_auth
         self._process: subprocess.Popen[bytes] | None = None
         self._log = directory / "registry.log"
         self._config = directory / "config.yml"
@@ -64,6 +72,16 @@ class RegistryServer:
             (self.directory / "htpasswd").write_text("\n".join(lines) + "\n")
             config["auth"] = {
                 "htpasswd": {"realm": "kit-test", "path": str(self.directory / "htpasswd")}
+            }
+        if self.token_auth:
+            realm, certificate = self.token_auth
+            config["auth"] = {
+                "token": {
+                    "realm": realm,
+                    "service": "kit-registry",
+                    "issuer": "kit-token-issuer",
+                    "rootcertbundle": str(certificate),
+                }
             }
         # JSON is YAML: no YAML writer needed.
         self._config.write_text(json.dumps(config))
@@ -100,23 +118,27 @@ class RegistryServer:
             self._process.terminate()
             self._process.wait(timeout=10)
 
-    def get(self, path: str, user: str | None = None) -> tuple[bytes, dict[str, str]]:
-        """GET from the registry API (as `user`, if given); raises HTTPError on 4xx/5xx."""
+    def basic(self, user: str) -> str:
+        """An Authorization header for one of the htpasswd users."""
+        pair = f"{user}:{self.users[user]}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def get(self, path: str, authorization: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """GET from the registry API; raises HTTPError on 4xx/5xx."""
         request = urllib.request.Request(f"http://{self.host}{path}")
         request.add_header(
             "Accept",
             "application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json",
         )
-        if user:
-            pair = f"{user}:{self.users[user]}".encode()
-            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+        if authorization:
+            request.add_header("Authorization", authorization)
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read(), dict(response.headers)
 
-    def tags(self, name: str, user: str | None = None) -> list[str]:
+    def tags(self, name: str, authorization: str | None = None) -> list[str]:
         """The repository's tags; none when the repository does not exist yet."""
         try:
-            body, _ = self.get(f"/v2/{name}/tags/list", user)
+            body, _ = self.get(f"/v2/{name}/tags/list", authorization)
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return []

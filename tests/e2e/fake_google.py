@@ -9,6 +9,7 @@ import datetime
 import http.server
 import ipaddress
 import json
+import secrets
 import threading
 import time
 import urllib.parse
@@ -86,7 +87,8 @@ class Pki:
 
 class FakeGoogle:
     """`/certs` (as www.googleapis.com/oauth2/v1/certs) and `/token` (a service account's
-    token_uri, answering JWT-bearer grants with an ID token for the asked audience)."""
+    token_uri, answering JWT-bearer grants with an ID token for the asked audience, or, for a
+    grant with scopes, the access token `access_token`)."""
 
     def __init__(self, token_lifetime_seconds: int = 3600) -> None:
         self.signing_key = _key()
@@ -94,6 +96,7 @@ class FakeGoogle:
         cert = _certificate("fake google", self.signing_key)
         self.certs = {KEY_ID: cert.public_bytes(serialization.Encoding.PEM).decode()}
         self.token_lifetime_seconds = token_lifetime_seconds
+        self.access_token = "ya29.kit-test-" + secrets.token_hex(16)
         self.hits = {"/certs": 0, "/token": 0}
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -167,6 +170,15 @@ class FakeGoogle:
                     self.rfile.read(int(self.headers["Content-Length"])).decode()
                 )
                 grant = jwt.decode(form["assertion"][0], verify=False)
+                if "target_audience" not in grant:
+                    self._reply(
+                        {
+                            "access_token": fake.access_token,
+                            "expires_in": fake.token_lifetime_seconds,
+                            "token_type": "Bearer",
+                        }
+                    )
+                    return
                 self._reply(
                     {"id_token": fake.id_token(grant["target_audience"], email=grant["iss"])}
                 )

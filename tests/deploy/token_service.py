@@ -1,0 +1,112 @@
+"""A registry token service on loopback for the Bearer flow: docker-registry configured with
+`auth: token` sends clients here (its `realm`), and trusts tokens signed by this service's
+certificate (its `rootcertbundle`). Answers with a token for the asked repository when the
+caller's basic credentials match, or to anyone when `allow_anonymous`."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import http.server
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from google.auth import crypt, jwt
+
+SERVICE = "kit-registry"
+ISSUER = "kit-token-issuer"
+
+
+class TokenService:
+    def __init__(
+        self, directory: Path, users: dict[str, str], allow_anonymous: bool = False
+    ) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.certificate_file = directory / "token-issuer.pem"
+        self.certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self._signer = crypt.RSASigner.from_string(pem)
+        self._x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+        self.users, self.allow_anonymous = users, allow_anonymous
+        self.requests: list[dict] = []  # what each token request carried
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def token(self, repository: str, actions: tuple[str, ...] = ("pull", "push")) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": "kit-test",
+            "aud": SERVICE,
+            "iat": now,
+            "nbf": now - 10,
+            "exp": now + 300,
+            "jti": secrets.token_hex(8),
+            "access": [{"type": "repository", "name": repository, "actions": list(actions)}],
+        }
+        return jwt.encode(self._signer, claims, header={"x5c": [self._x5c]}).decode()
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                user = None
+                authorization = self.headers.get("Authorization", "")
+                if authorization.startswith("Basic "):
+                    pair = base64.b64decode(authorization[len("Basic ") :]).decode()
+                    user, _, password = pair.partition(":")
+                    if service.users.get(user) != password:
+                        user = "rejected"
+                service.requests.append({"user": user, **query})
+                if user == "rejected" or (user is None and not service.allow_anonymous):
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                _, repository, actions = query["scope"][0].split(":")
+                body = json.dumps(
+                    {"token": service.token(repository, tuple(actions.split(",")))}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
