@@ -164,7 +164,8 @@ def push(args: argparse.Namespace) -> int:
 
     credentials = find_credentials(host, tuple(args.google_registry))
     plain_http = args.plain_http or host.startswith(LOOPBACK)
-    target = Repository(host, name, credentials, plain_http, RetryPolicy(attempts=args.retries))
+    retry = RetryPolicy(attempts=args.retries)
+    target = Repository(host, name, credentials, plain_http, retry, log)
     log(f"pushing {image.manifest_digest} to {repository}")
     log(f"credentials: {credentials.source if credentials else 'none (anonymous)'}")
     if args.stamped_tag and not args.status_file:

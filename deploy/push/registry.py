@@ -64,8 +64,10 @@ class Repository:
         credentials: Credentials | None,
         plain_http: bool = False,
         retry: RetryPolicy | None = None,
+        log: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.host, self.name = host, name
+        self.log = log
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
         self.base = f"{'http' if plain_http else 'https'}://{host}"
@@ -124,7 +126,7 @@ class Repository:
             except TransientError:
                 if attempt + 1 == self.retry.attempts:
                     raise
-                time.sleep(self.retry.delay(attempt))
+                self._backoff(attempt, f"upload of {blob.digest} broke off", None)
         raise AssertionError("unreachable")
 
     def _upload_chunked(self, blob: Blob, chunk_size: int) -> int:
@@ -142,15 +144,20 @@ class Repository:
                             "Content-Type": "application/octet-stream",
                             "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
                         },
-                        ok={202},
+                        ok={202, 416},
                         retry=False,
                     )
-                except TransientError:
+                except TransientError as error:
                     failures += 1
                     if failures == self.retry.attempts:
                         raise
-                    time.sleep(self.retry.delay(failures - 1))
+                    self._backoff(failures - 1, f"chunk at {offset}: {error}", None)
                     location, offset = self._resume(location)
+                    self.log(f"resuming {blob.digest} at byte {offset}")
+                    continue
+                if response.status_code == 416:  # the registry holds other bytes than we think
+                    self.log(f"restarting {blob.digest}: the registry lost track of its upload")
+                    location, offset = self._start_upload(), 0
                     continue
                 location, offset = self._location(response), offset + len(chunk)
                 requests_made += 1
@@ -158,12 +165,18 @@ class Repository:
         return requests_made
 
     def _resume(self, location: str) -> tuple[str, int]:
-        """Where an interrupted upload stands: its session and the next offset, or a new one."""
-        response = self._request("GET", location, ok={204, 404})
-        if response.status_code == 404:
+        """Where an interrupted upload stands: its session and the next offset, or a new one.
+
+        distribution ties an upload's URL to its offset, so after a chunk that landed but whose
+        answer was lost, the old URL is refused (400 or 404): the blob starts over.
+        """
+        response = self._request("GET", location, ok={204, 400, 404})
+        if response.status_code != 204:
             return self._start_upload(), 0
-        last = response.headers.get("Range", "0--1").split("-")[-1]
-        return self._location(response), int(last) + 1
+        # Range is inclusive, but distribution answers "0-0" for an empty upload too: read it
+        # as empty; if one byte was really there, the next PATCH gets 416 and starts over.
+        last = int(response.headers.get("Range", "0-0").split("-")[-1])
+        return self._location(response), last + 1 if last else 0
 
     def _location(self, response: requests.Response) -> str:
         if "Location" not in response.headers:
@@ -203,12 +216,17 @@ class Repository:
                 problem = f"HTTP {response.status_code}{_registry_errors(response)}"
                 retry_after = response.headers.get("Retry-After")
             attempt += 1
+            where = f"{method} {urllib.parse.urlsplit(url).path}"
             if attempt >= attempts:
                 raise TransientError(
-                    f"registry {self.host}: {method} {urllib.parse.urlsplit(url).path} failed "
-                    f"after {attempt} attempt(s): {problem}"
+                    f"registry {self.host}: {where} failed after {attempt} attempt(s): {problem}"
                 )
-            time.sleep(self.retry.delay(attempt - 1, retry_after))
+            self._backoff(attempt - 1, f"{where}: {problem}", retry_after)
+
+    def _backoff(self, attempt: int, problem: str, retry_after: str | None) -> None:
+        delay = self.retry.delay(attempt, retry_after)
+        self.log(f"retrying in {delay:.1f} s ({problem})")
+        time.sleep(delay)
 
     def _send(
         self,

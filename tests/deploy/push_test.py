@@ -113,8 +113,10 @@ class PushTest(absltest.TestCase):
             self.assertEqual(result.returncode, 2, result.stderr)
             self.assertIn(message, result.stderr)
             self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
-        with self.assertRaises(urllib.error.HTTPError):
+        with self.assertRaises(urllib.error.HTTPError) as missing:
             self.registry.get("/v2/kit/bad/tags/list")
+        missing.exception.close()
+        self.assertEqual(missing.exception.code, 404)
 
 
 if __name__ == "__main__":

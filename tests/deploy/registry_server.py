@@ -140,6 +140,7 @@ class RegistryServer:
         try:
             body, _ = self.get(f"/v2/{name}/tags/list", authorization)
         except urllib.error.HTTPError as error:
+            error.close()
             if error.code == 404:
                 return []
             raise

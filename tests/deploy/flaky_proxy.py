@@ -1,0 +1,86 @@
+"""An HTTP proxy on loopback in front of a registry that breaks chosen requests the ways real
+networks and registries do: 503, 429 with Retry-After, a connection reset before the request
+reaches the registry, and a reset after it did (the client never learns that it worked)."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import socket
+import struct
+import threading
+
+FAULTS = ("503", "429", "reset before", "reset after")
+
+
+class FlakyProxy:
+    def __init__(self, upstream: str, faults: dict[int, str]) -> None:
+        """`faults` maps request numbers (from 1) to one of FAULTS."""
+        self.upstream, self.faults = upstream, faults
+        self.count = 0
+        self.injected: list[tuple[int, str, str]] = []  # (number, fault, "METHOD path")
+        self._lock = threading.Lock()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reset(self) -> None:
+                # SO_LINGER 0: close() sends RST, as a dropped connection does.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
+
+            def _proxy(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy._lock:
+                    proxy.count += 1
+                    number = proxy.count
+                fault = proxy.faults.get(number)
+                if fault:
+                    proxy.injected.append((number, fault, f"{self.command} {self.path}"))
+                if fault in ("503", "429"):
+                    self.send_response(int(fault))
+                    if fault == "429":
+                        self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault == "reset before":
+                    self._reset()
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                upstream.close()
+                if fault == "reset after":
+                    self._reset()
+                    return
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _proxy
+
+        return Handler

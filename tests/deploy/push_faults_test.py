@@ -1,0 +1,97 @@
+"""A push under faults, against a real registry: transient errors (503, 429, connection resets)
+are retried and the pushed image is intact; a registry killed mid-push fails the push with no
+tag written, and a rerun once it is back completes without uploading again what it already has."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import urllib.error
+from pathlib import Path
+
+from absl.testing import absltest
+
+from tests.deploy.flaky_proxy import FlakyProxy
+from tests.deploy.oci_layout import Layout, image_outputs
+from tests.deploy.pushing import BLOB_LINE, run_push
+from tests.deploy.registry_server import RegistryServer
+
+PUSH = os.environ["PUSH"]
+
+
+class PushFaultsTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.layout = Layout(image_outputs("IMAGE")[0])
+        cls.digest = cls.layout.manifest_descriptor["digest"]
+
+    def setUp(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        self.registry = RegistryServer(self.tmp / "registry").start()
+        self.addCleanup(self.registry.stop)
+
+    def assert_image_intact(self, name: str) -> None:
+        manifest, _ = self.registry.get(f"/v2/{name}/manifests/{self.digest}")
+        self.assertEqual(manifest, self.layout.blob(self.layout.manifest_descriptor))
+        for descriptor in [self.layout.manifest["config"], *self.layout.manifest["layers"]]:
+            blob, _ = self.registry.get(f"/v2/{name}/blobs/{descriptor['digest']}")
+            self.assertEqual(blob, self.layout.blob(descriptor), descriptor["digest"])
+
+    def test_transient_errors_are_retried(self) -> None:
+        # Every kind of fault, early enough to hit checks, chunked and monolithic uploads.
+        faults = {2: "503", 4: "reset before", 7: "429", 9: "reset after", 12: "503",
+                  15: "reset after", 18: "reset before"}  # fmt: skip
+        proxy = FlakyProxy(self.registry.host, faults)
+        self.addCleanup(proxy.close)
+        result = run_push(
+            PUSH, "--repository", f"{proxy.host}/kit/flaky", "--chunk_size_mib", "2",
+            "--manifest_out", str(self.tmp / "service.yaml"),
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual([number for number, _, _ in proxy.injected], sorted(faults))
+        self.assertGreaterEqual(result.stderr.count("retrying in"), len(faults), result.stderr)
+        self.assertIn("resuming", result.stderr)  # a chunk resumed where the registry had it
+        self.assert_image_intact("kit/flaky")
+        self.assertEqual(self.registry.tags("kit/flaky"), ["latest"])
+
+    def test_registry_killed_mid_push_then_rerun(self) -> None:
+        repository = f"{self.registry.host}/kit/killed"
+        args = ["--repository", repository, "--chunk_size_mib", "0.0625", "--retries", "3",
+                "--manifest_out", str(self.tmp / "service.yaml")]  # fmt: skip
+        push = subprocess.Popen(
+            [PUSH, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        lines = []
+        for line in push.stderr:
+            lines.append(line)
+            if line.startswith("uploaded "):  # the config is in; the big layers are next
+                self.registry.kill()
+                break
+        with push.stdout, push.stderr:
+            stderr = "".join(lines) + push.stderr.read()
+            stdout = push.stdout.read()
+        self.assertEqual(push.wait(timeout=60), 1, stderr)
+        self.assertEqual(stdout, "")
+        self.assertIn(f"push failed: registry {self.registry.host}", stderr.splitlines()[-1])
+
+        self.registry.start()
+        self.assertEqual(self.registry.tags("kit/killed"), [])
+        with self.assertRaises(urllib.error.HTTPError) as missing:
+            self.registry.get(f"/v2/kit/killed/manifests/{self.digest}")
+        self.assertEqual(missing.exception.code, 404)
+        missing.exception.close()
+
+        uploaded_before = [m.group(2) for m in BLOB_LINE.finditer(stderr)]
+        rerun = run_push(PUSH, *args)
+        self.assertEqual(rerun.returncode, 0, rerun.stderr)
+        self.assertEqual(rerun.stdout.strip(), f"{repository}@{self.digest}")
+        self.assertCountEqual(rerun.blobs("skipped"), uploaded_before)
+        self.assertLen(rerun.blobs("uploaded"), 4 - len(uploaded_before))
+        self.assert_image_intact("kit/killed")
+        self.assertEqual(self.registry.tags("kit/killed"), ["latest"])
+
+
+if __name__ == "__main__":
+    absltest.main()
