@@ -138,6 +138,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def push(args: argparse.Namespace) -> int:
     manifest_path = args.manifest.resolve() if args.manifest else None
+    status_files = [str(Path(f).resolve()) for f in args.status_file]
     image = read_layout(args.image.resolve())
     # `bazel run` starts us in the runfiles; relative output paths mean the user's directory.
     os.chdir(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
@@ -149,7 +150,7 @@ def push(args: argparse.Namespace) -> int:
     if not repository:
         raise UsageError("no --repository given and no manifest to take one from")
     host, name = split_repository(repository)
-    stamped = expand_stamped_tags(args.stamped_tag, args.status_file) if args.status_file else []
+    stamped = expand_stamped_tags(args.stamped_tag, status_files) if status_files else []
     tags = list(dict.fromkeys(args.tag + stamped))
     for tag in tags:
         if not TAG.fullmatch(tag):

@@ -18,6 +18,7 @@ from tests.deploy.registry_server import RegistryServer
 
 PUSH = os.environ["PUSH"]
 PUSH_VARIANT = os.environ["PUSH_VARIANT"]
+PUSH_STAMPED = os.environ["PUSH_STAMPED"]
 
 
 class PushTest(absltest.TestCase):
@@ -88,6 +89,24 @@ class PushTest(absltest.TestCase):
         self.assertCountEqual(
             variant.blobs("skipped"), [d["digest"] for d in self.layout.manifest["layers"][:-1]]
         )
+
+    def test_stamped_tags_come_from_the_workspace_status(self) -> None:
+        status = Path(os.environ["RUNFILES_DIR"], "_main", "stable-status.txt").read_text()
+        values = dict(line.partition(" ")[::2] for line in status.splitlines())
+        expected = sorted([values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"])
+        self.assertRegex(expected[-1], r"^git-[0-9a-f]{40}$")
+
+        repository = f"{self.registry.host}/kit/stamped"
+        result = self.push(repository, launcher=PUSH_STAMPED)
+        self.assertEqual(self.registry.tags("kit/stamped"), expected)
+        for tag in expected:
+            self.assertIn(f"tagged {repository}:{tag}", result.stderr)
+
+        unknown = run_push(
+            PUSH_STAMPED, "--repository", repository, "--stamped_tag", "{NO_SUCH_KEY}"
+        )
+        self.assertEqual(unknown.returncode, 2)
+        self.assertIn("the workspace status has no NO_SUCH_KEY", unknown.stderr)
 
     def test_print_manifest_writes_no_file(self) -> None:
         repository = f"{self.registry.host}/kit/printed"
