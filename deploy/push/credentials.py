@@ -48,9 +48,9 @@ def is_google_registry(host: str) -> bool:
 
 def find_credentials(host: str, google_hosts: tuple[str, ...] = ()) -> Credentials | None:
     """The first credentials found for `host` (`name[:port]`), or None for anonymous."""
-    if is_google_registry(host) or host in google_hosts:
-        if credentials := _google_credentials():
-            return credentials
+    google = is_google_registry(host) or host in google_hosts
+    if google and (credentials := _google_credentials()):
+        return credentials
     return _docker_config_credentials(host)
 
 

@@ -25,7 +25,9 @@ from deploy.push.registry import RegistryError, Repository, RetryPolicy
 from deploy.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
-NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
+NAME = re.compile(
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+)
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 LOOPBACK = ("localhost", "127.", "[::1]")
 MIB = 1024 * 1024
@@ -184,10 +186,7 @@ def push(args: argparse.Namespace) -> int:
         parts = target.upload_blob(blob, chunk_size)
         uploaded += 1
         how = f"in {parts} chunks" if blob.size > chunk_size else "in one request"
-        log(
-            f"uploaded {blob.digest} {blob.size} bytes {how}, "
-            f"{time.monotonic() - started:.1f} s"
-        )
+        log(f"uploaded {blob.digest} {blob.size} bytes {how}, {time.monotonic() - started:.1f} s")
     log(f"blobs: {uploaded} uploaded, {skipped} already there")
 
     digest = target.put_manifest(image.manifest_digest, image.manifest, image.media_type)

@@ -23,7 +23,11 @@ from deploy.push.credentials import Credentials
 from deploy.push.layout import Blob
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 CONNECT_TIMEOUT, READ_TIMEOUT = 10, 300
 
 
@@ -299,8 +303,10 @@ class Repository:
     def _rejected(
         self, response: requests.Response, token_service: str | None = None
     ) -> AuthenticationError:
-        who = f"token service {token_service} of registry {self.host}" if token_service else (
-            f"registry {self.host}"
+        who = (
+            f"token service {token_service} of registry {self.host}"
+            if token_service
+            else (f"registry {self.host}")
         )
         source = self.credentials.source if self.credentials else "no credentials (anonymous)"
         return AuthenticationError(

@@ -61,9 +61,7 @@ class Settings:
         """The repository the image is pushed to, without tag or digest."""
         if self.image_repository:
             return self.image_repository
-        return (
-            f"{self.region}-docker.pkg.dev/{self.project}/{self.repository}/{self.service}"
-        )
+        return f"{self.region}-docker.pkg.dev/{self.project}/{self.repository}/{self.service}"
 
 
 class SettingsError(ValueError):
@@ -77,7 +75,8 @@ def load_settings(settings: dict, environment: dict | None = None) -> Settings:
     for key, value in (environment or {}).items():
         if key not in fields:
             raise SettingsError(
-                f"unknown setting {key!r} in the environment file; known: {', '.join(sorted(fields))}"
+                f"unknown setting {key!r} in the environment file; "
+                f"known: {', '.join(sorted(fields))}"
             )
         merged[key] = {**merged.get("env", {}), **value} if key == "env" else value
     merged["custom_audiences"] = tuple(merged.get("custom_audiences", ()))
@@ -163,7 +162,7 @@ def settings_problems(s: Settings) -> list[str]:
     check(s.min_scale <= s.max_scale, f"min_scale {s.min_scale} above max_scale {s.max_scale}")
     check(
         s.execution_environment in EXECUTION_ENVIRONMENTS,
-        f"execution_environment {s.execution_environment!r}: one of {sorted(EXECUTION_ENVIRONMENTS)}",
+        f"execution_environment {s.execution_environment!r}: gen1 or gen2",
     )
     check(s.ingress in INGRESS, f"ingress {s.ingress!r}: one of {sorted(INGRESS)}")
     for audience in s.custom_audiences:

@@ -84,7 +84,10 @@ class PushTest(absltest.TestCase):
         variant_layout = Layout(image_outputs("VARIANT_IMAGE")[0])
         self.assertCountEqual(
             variant.blobs("uploaded"),
-            [variant_layout.manifest["config"]["digest"], variant_layout.manifest["layers"][-1]["digest"]],
+            [
+                variant_layout.manifest["config"]["digest"],
+                variant_layout.manifest["layers"][-1]["digest"],
+            ],
         )
         self.assertCountEqual(
             variant.blobs("skipped"), [d["digest"] for d in self.layout.manifest["layers"][:-1]]
@@ -126,7 +129,10 @@ class PushTest(absltest.TestCase):
         for args, message in [
             (["--repository", "no-registry-host"], "must start with the registry host"),
             (["--repository", f"{self.registry.host}/Upper/Case"], "not a valid OCI repository"),
-            (["--repository", f"{self.registry.host}/kit/bad", "--tag", "bad:tag"], "valid OCI tag"),
+            (
+                ["--repository", f"{self.registry.host}/kit/bad", "--tag", "bad:tag"],
+                "valid OCI tag",
+            ),
         ]:
             result = run_push(PUSH, *args)
             self.assertEqual(result.returncode, 2, result.stderr)
