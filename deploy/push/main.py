@@ -29,6 +29,7 @@ NAME = re.compile(
     r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
 )
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+STATUS_KEY = re.compile(r"\{(\w+)\}")
 LOOPBACK = ("localhost", "127.", "[::1]")
 MIB = 1024 * 1024
 
@@ -53,17 +54,12 @@ def split_repository(repository: str) -> tuple[str, str]:
 def expand_stamped_tags(templates: list[str], status_files: list[str]) -> list[str]:
     """`{STABLE_RELEASE}`-style templates filled from Bazel's workspace status (--stamp)."""
     values = read_status(status_files)
-
-    def value(match: re.Match[str]) -> str:
-        if match.group(1) not in values:
-            raise UsageError(
-                f"stamped tag {template!r}: the workspace status has no {match.group(1)}"
-            )
-        return values[match.group(1)]
-
     tags = []
     for template in templates:
-        tags.append(re.sub(r"\{(\w+)\}", value, template))
+        for key in STATUS_KEY.findall(template):
+            if key not in values:
+                raise UsageError(f"stamped tag {template!r}: the workspace status has no {key}")
+        tags.append(STATUS_KEY.sub(lambda match: values[match.group(1)], template))
     return tags
 
 

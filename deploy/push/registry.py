@@ -113,8 +113,10 @@ class Repository:
         return self._location(response)
 
     def _upload_monolithic(self, blob: Blob) -> int:
-        # A failed PUT leaves its upload session in an unknown state: start a new one.
-        for attempt in range(self.retry.attempts):
+        # A failed PUT leaves its upload session in an unknown state: unless the blob landed,
+        # start a new one.
+        failures = 0
+        while True:
             location = self._start_upload()
             try:
                 self._request(
@@ -127,11 +129,13 @@ class Repository:
                     retry=False,
                 )
                 return 1
-            except TransientError:
-                if attempt + 1 == self.retry.attempts:
+            except TransientError as error:
+                failures += 1
+                if failures == self.retry.attempts:
                     raise
-                self._backoff(attempt, f"upload of {blob.digest} broke off", None)
-        raise AssertionError("unreachable")
+                self._backoff(failures - 1, str(error), None)
+                if self.has_blob(blob.digest):  # it landed; only the answer was lost
+                    return 1
 
     def _upload_chunked(self, blob: Blob, chunk_size: int) -> int:
         location, offset, requests_made, failures = self._start_upload(), 0, 0, 0
@@ -165,7 +169,12 @@ class Repository:
                     continue
                 location, offset = self._location(response), offset + len(chunk)
                 requests_made += 1
-        self._request("PUT", location, params={"digest": blob.digest}, body=b"", ok={201})
+        # A retried PUT whose first answer was lost finds the session gone, the blob there.
+        response = self._request(
+            "PUT", location, params={"digest": blob.digest}, body=b"", ok={201, 404}
+        )
+        if response.status_code == 404 and not self.has_blob(blob.digest):
+            raise self._error("PUT", location, response)
         return requests_made
 
     def _resume(self, location: str) -> tuple[str, int]:

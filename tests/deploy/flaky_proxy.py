@@ -9,14 +9,16 @@ import http.server
 import socket
 import struct
 import threading
+from collections.abc import Callable
 
 FAULTS = ("503", "429", "reset before", "reset after")
 
 
 class FlakyProxy:
-    def __init__(self, upstream: str, faults: dict[int, str]) -> None:
-        """`faults` maps request numbers (from 1) to one of FAULTS."""
-        self.upstream, self.faults = upstream, faults
+    def __init__(self, upstream: str, choose: Callable[[int, str, str], str | None]) -> None:
+        """`choose(number, method, path)` names the fault (one of FAULTS) for each request, by
+        its number (from 1), or None to pass it on."""
+        self.upstream, self.choose = upstream, choose
         self.count = 0
         self.injected: list[tuple[int, str, str]] = []  # (number, fault, "METHOD path")
         self._lock = threading.Lock()
@@ -50,7 +52,7 @@ class FlakyProxy:
                 with proxy._lock:
                     proxy.count += 1
                     number = proxy.count
-                fault = proxy.faults.get(number)
+                fault = proxy.choose(number, self.command, self.path)
                 if fault:
                     proxy.injected.append((number, fault, f"{self.command} {self.path}"))
                 if fault in ("503", "429"):

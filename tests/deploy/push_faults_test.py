@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 import urllib.error
+import urllib.parse
 from pathlib import Path
 
 from absl.testing import absltest
@@ -42,7 +43,7 @@ class PushFaultsTest(absltest.TestCase):
         # Every kind of fault, early enough to hit checks, chunked and monolithic uploads.
         faults = {2: "503", 4: "reset before", 7: "429", 9: "reset after", 12: "503",
                   15: "reset after", 18: "reset before"}  # fmt: skip
-        proxy = FlakyProxy(self.registry.host, faults)
+        proxy = FlakyProxy(self.registry.host, lambda number, method, path: faults.get(number))
         self.addCleanup(proxy.close)
         result = run_push(
             PUSH, "--repository", f"{proxy.host}/kit/flaky", "--chunk_size_mib", "2",
@@ -54,6 +55,31 @@ class PushFaultsTest(absltest.TestCase):
         self.assertIn("resuming", result.stderr)  # a chunk resumed where the registry had it
         self.assert_image_intact("kit/flaky")
         self.assertEqual(self.registry.tags("kit/flaky"), ["latest"])
+
+    def test_lost_answers_to_completing_requests(self) -> None:
+        # The registry commits each blob and the manifest, but the first answer is lost: the
+        # push must find out what landed rather than fail or upload a broken blob.
+        seen: set[str] = set()
+
+        def first_commit_answer_lost(number: int, method: str, path: str) -> str | None:
+            commit = method == "PUT" and ("digest=" in path or "/manifests/" in path)
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            key = query["digest"][0] if "digest" in query else path
+            if commit and key not in seen:
+                seen.add(key)
+                return "reset after"
+            return None
+
+        proxy = FlakyProxy(self.registry.host, first_commit_answer_lost)
+        self.addCleanup(proxy.close)
+        result = run_push(
+            PUSH, "--repository", f"{proxy.host}/kit/lost", "--chunk_size_mib", "8",
+            "--manifest_out", str(self.tmp / "service.yaml"),
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertGreaterEqual(len(proxy.injected), 6)  # 4 blobs, the manifest, the tag
+        self.assert_image_intact("kit/lost")
+        self.assertEqual(self.registry.tags("kit/lost"), ["latest"])
 
     def test_registry_killed_mid_push_then_rerun(self) -> None:
         repository = f"{self.registry.host}/kit/killed"
