@@ -22,6 +22,7 @@ import yaml
 from deploy.push.credentials import CredentialsError, find_credentials
 from deploy.push.layout import LayoutError, read_layout
 from deploy.push.registry import RegistryError, Repository, RetryPolicy
+from deploy.tools.cloud_run_manifest import dump
 from deploy.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
@@ -71,9 +72,7 @@ def resolved_manifest(path: Path, repository: str, digest: str) -> str:
     if built_digest != digest:
         raise UsageError(f"{path} names image {built_digest}, but the image is {digest}")
     container["image"] = f"{repository}@{digest}"
-    return "# Deploy with: gcloud run services replace service.yaml\n" + yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False
-    )
+    return dump(document)
 
 
 def write_atomically(path: Path, text: str) -> None:
