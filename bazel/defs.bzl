@@ -19,25 +19,22 @@ py_app_layer = _py_app_layer
 cloud_run_manifest = _cloud_run_manifest
 deploy_environment = _deploy_environment
 
+def _stamp_requested():
+    # True when Bazel runs with --stamp.
+    return select({
+        "//bazel/private:stamp_requested": True,
+        "//conditions:default": False,
+    })
+
 def oci_image(name, **kwargs):
     """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""
-    oci_image_rule(
-        name = name,
-        stamp = select({
-            "//bazel/private:stamp_requested": True,
-            "//conditions:default": False,
-        }),
-        **kwargs
-    )
+    oci_image_rule(name = name, stamp = _stamp_requested(), **kwargs)
 
 def oci_push(name, stamp = None, **kwargs):
     """oci_push_rule (see its doc), with stamped tags filled under `--stamp` unless `stamp` says."""
     oci_push_rule(
         name = name,
-        stamp = select({
-            "//bazel/private:stamp_requested": True,
-            "//conditions:default": False,
-        }) if stamp == None else stamp,
+        stamp = _stamp_requested() if stamp == None else stamp,
         **kwargs
     )
 

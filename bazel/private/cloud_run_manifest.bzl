@@ -20,29 +20,8 @@ def _cloud_run_manifest_impl(ctx):
 
     settings = ctx.actions.declare_file(ctx.label.name + ".settings.json")
     ctx.actions.write(settings, json.encode({
-        "service": ctx.attr.service,
-        "project": ctx.attr.project,
-        "region": ctx.attr.region,
-        "repository": ctx.attr.repository,
-        "image_repository": ctx.attr.image_repository,
-        "port": ctx.attr.port,
-        "service_account": ctx.attr.service_account,
-        "container_concurrency": ctx.attr.container_concurrency,
-        "timeout_seconds": ctx.attr.timeout_seconds,
-        "cpu": ctx.attr.cpu,
-        "memory": ctx.attr.memory,
-        "min_scale": ctx.attr.min_scale,
-        "max_scale": ctx.attr.max_scale,
-        "startup_cpu_boost": ctx.attr.startup_cpu_boost,
-        "execution_environment": ctx.attr.execution_environment,
-        "ingress": ctx.attr.ingress,
-        "custom_audiences": ctx.attr.custom_audiences,
-        "env": ctx.attr.env,
-        "startup_probe_period_seconds": ctx.attr.startup_probe_period_seconds,
-        "startup_probe_failure_threshold": ctx.attr.startup_probe_failure_threshold,
-        "liveness_probe_period_seconds": ctx.attr.liveness_probe_period_seconds,
-        "liveness_probe_failure_threshold": ctx.attr.liveness_probe_failure_threshold,
-        "probe_timeout_seconds": ctx.attr.probe_timeout_seconds,
+        name: getattr(ctx.attr, name)
+        for name in _SETTINGS
     }))
     args = ctx.actions.args()
     args.add("--settings", settings)
@@ -62,6 +41,53 @@ def _cloud_run_manifest_impl(ctx):
     )
     return [DefaultInfo(files = depset([out]))]
 
+# The service's settings: the generator's Settings fields, also the keys of environment files.
+_SETTINGS = {
+    "service": attr.string(mandatory = True, doc = "Cloud Run service name; also the image name."),
+    "project": attr.string(doc = "Google Cloud project ID that holds the repository."),
+    "region": attr.string(doc = "Region of the service and of its Artifact Registry repository."),
+    "repository": attr.string(doc = "Artifact Registry Docker repository name."),
+    "image_repository": attr.string(
+        doc = "The whole image repository, e.g. `gcr.io/p/ping`, instead of the one made " +
+              "from region, project, repository and service.",
+    ),
+    "port": attr.int(default = 8080, doc = "containerPort; Cloud Run passes it as $PORT."),
+    "service_account": attr.string(doc = "Email the revision runs as; empty: the project's default."),
+    "container_concurrency": attr.int(
+        default = 80,
+        doc = "Concurrent requests per instance; each gRPC stream counts as one.",
+    ),
+    "timeout_seconds": attr.int(
+        default = 3600,
+        doc = "Longest a request may run. The maximum, so long streams are not cut at 5 min.",
+    ),
+    "cpu": attr.string(default = "1", doc = "CPU limit: 1, 2, 4, 6, 8, or millicores below 1000m."),
+    "memory": attr.string(default = "512Mi", doc = "Memory limit, e.g. 512Mi, 2Gi."),
+    "min_scale": attr.int(default = 0, doc = "Instances kept warm (autoscaling.knative.dev/minScale)."),
+    "max_scale": attr.int(default = 10, doc = "Instance cap (autoscaling.knative.dev/maxScale)."),
+    "startup_cpu_boost": attr.bool(default = True, doc = "Extra CPU while starting."),
+    "execution_environment": attr.string(default = "gen2", doc = "gen1 or gen2."),
+    "ingress": attr.string(
+        default = "all",
+        doc = "all, internal or internal-and-cloud-load-balancing.",
+    ),
+    "custom_audiences": attr.string_list(
+        doc = "Extra ID-token audiences the service accepts besides its URL.",
+    ),
+    "env": attr.string_dict(doc = "Environment variables of the container."),
+    "startup_probe_period_seconds": attr.int(default = 2, doc = "Startup probe interval."),
+    "startup_probe_failure_threshold": attr.int(
+        default = 30,
+        doc = "Failed startup probes before the instance is replaced; period x this <= 240 s.",
+    ),
+    "liveness_probe_period_seconds": attr.int(default = 10, doc = "Liveness probe interval."),
+    "liveness_probe_failure_threshold": attr.int(
+        default = 3,
+        doc = "Failed liveness probes before the instance is restarted.",
+    ),
+    "probe_timeout_seconds": attr.int(default = 1, doc = "Each probe's deadline."),
+}
+
 cloud_run_manifest = rule(
     implementation = _cloud_run_manifest_impl,
     doc = """A Knative `serving.knative.dev/v1` Service for `gcloud run services replace`, naming
@@ -71,52 +97,9 @@ health service `""`. Settings Cloud Run would refuse fail the build, every probl
 
 Per environment: an environment file (JSON with attribute names as keys, `env` entries added
 to the attribute's) picked with `--//deploy:environment=NAME` overrides the attributes.""",
-    attrs = {
+    attrs = _SETTINGS | {
         "image": attr.label(mandatory = True, doc = "The oci_image the service runs."),
         "out": attr.string(default = "service.yaml", doc = "Output file name."),
-        "service": attr.string(mandatory = True, doc = "Cloud Run service name; also the image name."),
-        "project": attr.string(doc = "Google Cloud project ID that holds the repository."),
-        "region": attr.string(doc = "Region of the service and of its Artifact Registry repository."),
-        "repository": attr.string(doc = "Artifact Registry Docker repository name."),
-        "image_repository": attr.string(
-            doc = "The whole image repository, e.g. `gcr.io/p/ping`, instead of the one made " +
-                  "from region, project, repository and service.",
-        ),
-        "port": attr.int(default = 8080, doc = "containerPort; Cloud Run passes it as $PORT."),
-        "service_account": attr.string(doc = "Email the revision runs as; empty: the project's default."),
-        "container_concurrency": attr.int(
-            default = 80,
-            doc = "Concurrent requests per instance; each gRPC stream counts as one.",
-        ),
-        "timeout_seconds": attr.int(
-            default = 3600,
-            doc = "Longest a request may run. The maximum, so long streams are not cut at 5 min.",
-        ),
-        "cpu": attr.string(default = "1", doc = "CPU limit: 1, 2, 4, 6, 8, or millicores below 1000m."),
-        "memory": attr.string(default = "512Mi", doc = "Memory limit, e.g. 512Mi, 2Gi."),
-        "min_scale": attr.int(default = 0, doc = "Instances kept warm (autoscaling.knative.dev/minScale)."),
-        "max_scale": attr.int(default = 10, doc = "Instance cap (autoscaling.knative.dev/maxScale)."),
-        "startup_cpu_boost": attr.bool(default = True, doc = "Extra CPU while starting."),
-        "execution_environment": attr.string(default = "gen2", doc = "gen1 or gen2."),
-        "ingress": attr.string(
-            default = "all",
-            doc = "all, internal or internal-and-cloud-load-balancing.",
-        ),
-        "custom_audiences": attr.string_list(
-            doc = "Extra ID-token audiences the service accepts besides its URL.",
-        ),
-        "env": attr.string_dict(doc = "Environment variables of the container."),
-        "startup_probe_period_seconds": attr.int(default = 2, doc = "Startup probe interval."),
-        "startup_probe_failure_threshold": attr.int(
-            default = 30,
-            doc = "Failed startup probes before the instance is replaced; period x this <= 240 s.",
-        ),
-        "liveness_probe_period_seconds": attr.int(default = 10, doc = "Liveness probe interval."),
-        "liveness_probe_failure_threshold": attr.int(
-            default = 3,
-            doc = "Failed liveness probes before the instance is restarted.",
-        ),
-        "probe_timeout_seconds": attr.int(default = 1, doc = "Each probe's deadline."),
         "environments": attr.label_list(
             allow_files = [".json"],
             doc = "Environment files (`NAME.json`), one per environment.",

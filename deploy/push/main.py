@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 
 from deploy.push.credentials import CredentialsError, find_credentials
-from deploy.push.layout import LayoutError, read_layout
+from deploy.push.layout import Image, LayoutError, read_layout
 from deploy.push.registry import RegistryError, Repository, RetryPolicy
-from deploy.tools.cloud_run_manifest import dump
+from deploy.tools.cloud_run_manifest import container, dump
 from deploy.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
@@ -64,14 +64,13 @@ def expand_stamped_tags(templates: list[str], status_files: list[str]) -> list[s
     return tags
 
 
-def resolved_manifest(path: Path, repository: str, digest: str) -> str:
+def resolved_manifest(document: dict, repository: str, digest: str) -> str:
     """The service.yaml from the build, its image moved to `repository` (same digest)."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    container = document["spec"]["template"]["spec"]["containers"][0]
-    built_digest = container["image"].rpartition("@")[2]
+    image = container(document)
+    built_digest = image["image"].rpartition("@")[2]
     if built_digest != digest:
-        raise UsageError(f"{path} names image {built_digest}, but the image is {digest}")
-    container["image"] = f"{repository}@{digest}"
+        raise UsageError(f"the manifest names image {built_digest}, but the image is {digest}")
+    image["image"] = f"{repository}@{digest}"
     return dump(document)
 
 
@@ -134,16 +133,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def push(args: argparse.Namespace) -> int:
-    manifest_path = args.manifest.resolve() if args.manifest else None
+    built = yaml.safe_load(args.manifest.read_text(encoding="utf-8")) if args.manifest else None
     status_files = [str(Path(f).resolve()) for f in args.status_file]
     image = read_layout(args.image.resolve())
     # `bazel run` starts us in the runfiles; relative output paths mean the user's directory.
     os.chdir(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
 
     repository = args.repository
-    if not repository and manifest_path:
-        built = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
-        repository = built["spec"]["template"]["spec"]["containers"][0]["image"].partition("@")[0]
+    if not repository and built:
+        repository = container(built)["image"].partition("@")[0]
     if not repository:
         raise UsageError("no --repository given and no manifest to take one from")
     host, name = split_repository(repository)
@@ -154,11 +152,7 @@ def push(args: argparse.Namespace) -> int:
             raise UsageError(f"tag {tag!r} is not a valid OCI tag")
     if args.chunk_size_mib <= 0 or args.retries < 1:
         raise UsageError("--chunk_size_mib and --retries must be positive")
-    manifest_text = (
-        resolved_manifest(manifest_path, repository, image.manifest_digest)
-        if manifest_path
-        else None
-    )
+    manifest_text = resolved_manifest(built, repository, image.manifest_digest) if built else None
 
     credentials = find_credentials(host, tuple(args.google_registry))
     plain_http = args.plain_http or host.startswith(LOOPBACK)
@@ -170,20 +164,7 @@ def push(args: argparse.Namespace) -> int:
         log(f"stamped tags {args.stamped_tag} skipped: build with --stamp to set them")
     target.check()
 
-    chunk_size = int(args.chunk_size_mib * MIB)
-    uploaded = skipped = 0
-    for blob in image.blobs:
-        started = time.monotonic()
-        if target.has_blob(blob.digest):
-            skipped += 1
-            log(f"skipped {blob.digest} {blob.size} bytes: already in the registry")
-            continue
-        parts = target.upload_blob(blob, chunk_size)
-        uploaded += 1
-        how = f"in {parts} chunks" if blob.size > chunk_size else "in one request"
-        log(f"uploaded {blob.digest} {blob.size} bytes {how}, {time.monotonic() - started:.1f} s")
-    log(f"blobs: {uploaded} uploaded, {skipped} already there")
-
+    upload_missing_blobs(target, image, int(args.chunk_size_mib * MIB))
     digest = target.put_manifest(image.manifest_digest, image.manifest, image.media_type)
     if digest and digest != image.manifest_digest:
         raise RegistryError(f"registry {host} stored the manifest as {digest}, not as sent")
@@ -202,6 +183,20 @@ def push(args: argparse.Namespace) -> int:
         log(f"wrote {args.manifest_out.resolve()}")
     print(reference)
     return 0
+
+
+def upload_missing_blobs(target: Repository, image: Image, chunk_size: int) -> None:
+    uploaded = 0
+    for blob in image.blobs:
+        started = time.monotonic()
+        if target.has_blob(blob.digest):
+            log(f"skipped {blob.digest} {blob.size} bytes: already in the registry")
+            continue
+        parts = target.upload_blob(blob, chunk_size)
+        uploaded += 1
+        how = f"in {parts} chunks" if blob.size > chunk_size else "in one request"
+        log(f"uploaded {blob.digest} {blob.size} bytes {how}, {time.monotonic() - started:.1f} s")
+    log(f"blobs: {uploaded} uploaded, {len(image.blobs) - uploaded} already there")
 
 
 def log(message: str) -> None:

@@ -10,6 +10,7 @@ them, or anonymously).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
@@ -252,16 +253,12 @@ class Repository:
         all_headers = dict(headers or {})
         if self._authorization:
             all_headers["Authorization"] = self._authorization
-        if callable(body):
-            with body() as stream:
-                return self.session.request(
-                    method, url, data=stream, headers=all_headers, params=params,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False,
-                )  # fmt: skip
-        return self.session.request(
-            method, url, data=body, headers=all_headers, params=params,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
-        )  # fmt: skip
+        # A file body is opened anew for each attempt; bytes are sent as they are.
+        with body() if callable(body) else contextlib.nullcontext(body) as data:
+            return self.session.request(
+                method, url, data=data, headers=all_headers, params=params,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
+            )  # fmt: skip
 
     def _authenticate(self, challenge: requests.Response) -> None:
         """Answers a 401's `WWW-Authenticate` (Basic or Bearer), or says why we cannot."""

@@ -251,6 +251,11 @@ def render(s: Settings, image: str) -> dict:
     }
 
 
+def container(document: dict) -> dict:
+    """The service's one container, which names the image."""
+    return document["spec"]["template"]["spec"]["containers"][0]
+
+
 def dump(document: dict) -> str:
     return "# Deploy with: gcloud run services replace service.yaml\n" + yaml.safe_dump(
         document, sort_keys=False, default_flow_style=False

@@ -6,7 +6,6 @@ caller's basic credentials match, or to anyone when `allow_anonymous`."""
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import json
 import secrets
@@ -15,11 +14,10 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from google.auth import crypt, jwt
+
+from tests.e2e.fake_google import certificate, private_pem, rsa_key
 
 SERVICE = "kit-registry"
 ISSUER = "kit-token-issuer"
@@ -29,30 +27,13 @@ class TokenService:
     def __init__(
         self, directory: Path, users: dict[str, str], allow_anonymous: bool = False
     ) -> None:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-        now = datetime.datetime.now(datetime.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
+        key = rsa_key()
+        issuer = certificate(ISSUER, key, ca=True)
         directory.mkdir(parents=True, exist_ok=True)
         self.certificate_file = directory / "token-issuer.pem"
-        self.certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        self._signer = crypt.RSASigner.from_string(pem)
-        self._x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+        self.certificate_file.write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
+        self._signer = crypt.RSASigner.from_string(private_pem(key))
+        self._x5c = base64.b64encode(issuer.public_bytes(serialization.Encoding.DER)).decode()
         self.users, self.allow_anonymous = users, allow_anonymous
         self.requests: list[dict] = []  # what each token request carried
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())

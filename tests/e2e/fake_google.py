@@ -25,11 +25,11 @@ ISSUER = "https://accounts.google.com"
 KEY_ID = "test-key-1"
 
 
-def _key() -> rsa.RSAPrivateKey:
+def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _pem(key: rsa.RSAPrivateKey) -> bytes:
+def private_pem(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -37,7 +37,7 @@ def _pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _certificate(
+def certificate(
     subject: str,
     key: rsa.RSAPrivateKey,
     issuer: tuple[str, rsa.RSAPrivateKey] | None = None,
@@ -71,9 +71,9 @@ class Pki:
     """A CA and a server certificate for localhost, written as PEM files into `directory`."""
 
     def __init__(self, directory: Path, ca_name: str = "kit test CA") -> None:
-        ca_key, server_key = _key(), _key()
-        ca = _certificate(ca_name, ca_key, ca=True)
-        server = _certificate(
+        ca_key, server_key = rsa_key(), rsa_key()
+        ca = certificate(ca_name, ca_key, ca=True)
+        server = certificate(
             "localhost", server_key, issuer=(ca_name, ca_key), names=("localhost", "127.0.0.1")
         )
         directory.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ class Pki:
         self.server_key = directory / "server.key"
         self.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         self.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-        self.server_key.write_bytes(_pem(server_key))
+        self.server_key.write_bytes(private_pem(server_key))
 
 
 class FakeGoogle:
@@ -91,9 +91,9 @@ class FakeGoogle:
     grant with scopes, the access token `access_token`)."""
 
     def __init__(self, token_lifetime_seconds: int = 3600) -> None:
-        self.signing_key = _key()
-        self.signer = crypt.RSASigner.from_string(_pem(self.signing_key), key_id=KEY_ID)
-        cert = _certificate("fake google", self.signing_key)
+        self.signing_key = rsa_key()
+        self.signer = crypt.RSASigner.from_string(private_pem(self.signing_key), key_id=KEY_ID)
+        cert = certificate("fake google", self.signing_key)
         self.certs = {KEY_ID: cert.public_bytes(serialization.Encoding.PEM).decode()}
         self.token_lifetime_seconds = token_lifetime_seconds
         self.access_token = "ya29.kit-test-" + secrets.token_hex(16)
@@ -129,12 +129,12 @@ class FakeGoogle:
 
     def service_account_file(self, directory: Path, email: str) -> Path:
         """A key file as `gcloud iam service-accounts keys create` writes, pointing here."""
-        key = _key()
+        key = rsa_key()
         info = {
             "type": "service_account",
             "project_id": "kit-test",
             "private_key_id": "sa-key-1",
-            "private_key": _pem(key).decode(),
+            "private_key": private_pem(key).decode(),
             "client_email": email,
             "client_id": "1",
             "token_uri": f"{self.url}/token",

@@ -12,7 +12,7 @@ from absl.testing import absltest
 from google.auth import crypt
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from tests.e2e.fake_google import FakeGoogle, Pki, _key, _pem
+from tests.e2e.fake_google import FakeGoogle, Pki, private_pem, rsa_key
 from tests.e2e.processes import Server, run
 
 AUDIENCE = "https://ping.example.run.app"
@@ -108,7 +108,7 @@ class VerifyModeTest(absltest.TestCase):
         self.assertEqual(entry["code"], "OK")
 
     def test_invalid_tokens_are_unauthenticated(self) -> None:
-        stranger = crypt.RSASigner.from_string(_pem(_key()), key_id="test-key-1")
+        stranger = crypt.RSASigner.from_string(private_pem(rsa_key()), key_id="test-key-1")
         payload = self.google.id_token(AUDIENCE).split(".")[1]
         unsigned = f"{ALG_NONE_HEADER}.{payload}."
         cases = {
