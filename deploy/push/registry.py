@@ -2,7 +2,8 @@
 
 Blobs are checked with HEAD and uploaded monolithically (POST, then PUT with the body) or, past
 `chunk_size`, in chunks (PATCH each, then PUT with the digest); a chunk that fails resumes from
-the offset the registry reports. Transient failures (connection errors, 408, 429, 5xx) are
+the offset the registry reports, and one refused with 416 (the registry lost track of the upload)
+starts the blob over, as a failed attempt. Transient failures (connection errors, 408, 429, 5xx) are
 retried with exponential backoff, honouring `Retry-After`. Authentication follows the registry's
 `WWW-Authenticate` challenge: Basic with the credentials found, or the Bearer token flow (with
 them, or anonymously).
@@ -164,8 +165,20 @@ class Repository:
                     location, offset = self._resume(location)
                     self.log(f"resuming {blob.digest} at byte {offset}")
                     continue
-                if response.status_code == 416:  # the registry holds other bytes than we think
-                    self.log(f"restarting {blob.digest}: the registry lost track of its upload")
+                if response.status_code == 416:
+                    # The registry holds other bytes than we think: start over, as a failed
+                    # attempt, so a registry that always answers 416 ends the push.
+                    failures += 1
+                    problem = (
+                        f"PATCH {urllib.parse.urlsplit(location).path}: HTTP 416"
+                        f"{_registry_errors(response)} (the registry lost track of the upload)"
+                    )
+                    if failures == self.retry.attempts:
+                        raise TransientError(
+                            f"registry {self.host}: {blob.digest} failed after {failures} "
+                            f"attempt(s): {problem}"
+                        )
+                    self._backoff(failures - 1, f"{problem}; restarting {blob.digest}", None)
                     location, offset = self._start_upload(), 0
                     continue
                 location, offset = self._location(response), offset + len(chunk)

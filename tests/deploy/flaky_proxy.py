@@ -1,6 +1,7 @@
 """An HTTP proxy on loopback in front of a registry that breaks chosen requests the ways real
-networks and registries do: 503, 429 with Retry-After, a connection reset before the request
-reaches the registry, and a reset after it did (the client never learns that it worked)."""
+networks and registries do: 503, 429 with Retry-After, 416 (a registry that lost track of an
+upload), a connection reset before the request reaches the registry, and a reset after it did
+(the client never learns that it worked)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import struct
 import threading
 from collections.abc import Callable
 
-FAULTS = ("503", "429", "reset before", "reset after")
+FAULTS = ("503", "429", "416", "reset before", "reset after")
 
 
 class FlakyProxy:
@@ -55,7 +56,7 @@ class FlakyProxy:
                 fault = proxy.choose(number, self.command, self.path)
                 if fault:
                     proxy.injected.append((number, fault, f"{self.command} {self.path}"))
-                if fault in ("503", "429"):
+                if fault in ("503", "429", "416"):
                     self.send_response(int(fault))
                     if fault == "429":
                         self.send_header("Retry-After", "1")

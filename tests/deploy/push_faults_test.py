@@ -1,12 +1,14 @@
 """A push under faults, against a real registry: transient errors (503, 429, connection resets)
 are retried and the pushed image is intact; a registry killed mid-push fails the push with no
-tag written, and a rerun once it is back completes without uploading again what it already has."""
+tag written, and a rerun once it is back completes without uploading again what it already has;
+a registry that refuses every chunk with 416 ends the push after the allowed attempts."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 from pathlib import Path
@@ -80,6 +82,38 @@ class PushFaultsTest(absltest.TestCase):
         self.assertGreaterEqual(len(proxy.injected), 6)  # 4 blobs, the manifest, the tag
         self.assert_image_intact("kit/lost")
         self.assertEqual(self.registry.tags("kit/lost"), ["latest"])
+
+    def test_registry_that_keeps_answering_416_ends_the_push(self) -> None:
+        # Each 416 restarts the blob as a failed attempt with backoff: the push gives up after
+        # --retries attempts instead of restarting forever, and moves no tag.
+        fault = {"PATCH": "416"}
+        proxy = FlakyProxy(self.registry.host, lambda number, method, path: fault.get(method))
+        self.addCleanup(proxy.close)
+        repository = f"{proxy.host}/kit/lost-track"
+        args = ["--repository", repository, "--chunk_size_mib", "2", "--retries", "3",
+                "--manifest_out", str(self.tmp / "service.yaml")]  # fmt: skip
+        started = time.monotonic()
+        result = run_push(PUSH, *args, timeout=60)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stdout, "")
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertLen(proxy.injected, 3, result.stderr)  # one blob, every attempt refused
+        retries = [line for line in result.stderr.splitlines() if line.startswith("retrying in")]
+        self.assertLen(retries, 2, result.stderr)
+        self.assertTrue(all("HTTP 416" in line for line in retries), retries)
+        last = result.stderr.splitlines()[-1]
+        self.assertStartsWith(last, f"push failed: registry {proxy.host}: sha256:")
+        self.assertIn("failed after 3 attempt(s): PATCH /v2/kit/lost-track/blobs/uploads/", last)
+        self.assertIn("HTTP 416", last)
+        self.assertEqual(self.registry.tags("kit/lost-track"), [])
+
+        fault.clear()
+        rerun = run_push(PUSH, *args)
+        self.assertEqual(rerun.returncode, 0, rerun.stderr)
+        self.assertEqual(rerun.stdout.strip(), f"{repository}@{self.digest}")
+        self.assert_image_intact("kit/lost-track")
+        self.assertEqual(self.registry.tags("kit/lost-track"), ["latest"])
 
     def test_registry_killed_mid_push_then_rerun(self) -> None:
         repository = f"{self.registry.host}/kit/killed"
