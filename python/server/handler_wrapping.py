@@ -40,14 +40,35 @@ class _WrappedGenericHandler(grpc.GenericRpcHandler):
     def __init__(self, inner: grpc.GenericRpcHandler, wrap: Wrap) -> None:
         self._inner = inner
         self._wrap = wrap
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+        # Only methods the inner handler serves: the path of a call is the client's to choose,
+        # and remembering every unknown one would let any client fill the memory.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+
+class UnknownMethods(grpc.GenericRpcHandler):
+    """Answers every method no service registered with UNIMPLEMENTED through `wrap`, so that
+    such calls are logged like the others. Register it last. Nothing is kept per method."""
+
+    def __init__(self, wrap: Wrap) -> None:
+        self._wrap = wrap
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         method = handler_call_details.method
-        if method not in self._wrapped:
-            handler = self._inner.service(handler_call_details)
-            self._wrapped[method] = handler and self._wrap(method, handler)
-        return self._wrapped[method]
+
+        async def unimplemented(requests: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "unknown method")
+
+        return self._wrap(method, grpc.stream_unary_rpc_method_handler(unimplemented))
 
 
 def map_behavior(

@@ -1,28 +1,32 @@
-"""Who may call: the ID token in `authorization: Bearer`, per --auth_mode.
+"""Who may call: the caller's Google ID token, per --auth_mode.
+
+Where the token is: Cloud Run verifies `X-Serverless-Authorization` when a request carries it,
+and then passes `Authorization` to the container untouched (it may be a token for the service
+itself); otherwise it verifies `Authorization`. So the identity comes from
+`x-serverless-authorization` when present, else from `authorization`; a request with either
+header twice is refused as ambiguous.
 
 - `none`: no checks (the default; Cloud Run's front end may still require auth).
-- `cloud-run`: trust the front end, which verified the token and replaced its signature before
-  handing the call on; read the caller's email from the payload, for logs and
-  --allowed_invokers.
+- `cloud-run`: trust Cloud Run's IAM check, which verified the token and replaced its signature
+  before handing the call on; read the caller's email from the payload, for logs and
+  --allowed_invokers. This relies on that check: a service deployed with
+  `--allow-unauthenticated` gets no check at all, and must use `verify`.
 - `verify`: check everything, for deployments without that front end: signature against
-  Google's certificates (fetched once and cached as their Cache-Control says), audience, issuer,
-  expiry with a little clock skew, optionally email_verified, then --allowed_invokers.
+  Google's certificates (certs.py), audience, issuer, expiry with a little clock skew,
+  optionally email_verified, then --allowed_invokers.
 
-A missing or invalid token is UNAUTHENTICATED; a valid one not on the list, PERMISSION_DENIED.
-Only application services are guarded: health and reflection stay open.
+A missing or invalid token is UNAUTHENTICATED; a valid one not on the list, PERMISSION_DENIED;
+no certificates to check against, UNAVAILABLE. Only application services are guarded: health
+and reflection stay open.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextvars
+import binascii
 import dataclasses
 import inspect
 import json
-import re
-import time
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,17 +34,16 @@ import google.auth.exceptions
 import google.auth.jwt
 import grpc
 
+from python.server import rpc_logging
+from python.server.certs import GOOGLE_CERTS_URL, CertsUnavailable, GoogleCerts
 from python.server.handler_wrapping import Behavior, Wrap, map_behavior
 
 NONE, CLOUD_RUN, VERIFY = "none", "cloud-run", "verify"
 MODES = (NONE, CLOUD_RUN, VERIFY)
-GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CLOCK_SKEW_SECONDS = 30
-DEFAULT_CERTS_MAX_AGE_SECONDS = 300
-
-# The email of the caller of the current RPC, for the RPC log line.
-CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
+# The header Cloud Run verifies when a request carries it, and the one it verifies otherwise.
+SERVERLESS_AUTHORIZATION, AUTHORIZATION = "x-serverless-authorization", "authorization"
 
 
 class Unauthorized(Exception):
@@ -64,47 +67,36 @@ class Policy:
             raise ValueError("--auth_mode=verify needs --audiences (the service URL, https://...)")
 
 
-class GoogleCerts:
-    """Google's token-signing certificates, fetched when the cached copy has expired."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._certs: dict[str, str] = {}
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.fetches = 0
-
-    async def get(self) -> dict[str, str]:
-        async with self._lock:
-            if time.monotonic() >= self._expires:
-                self._certs, max_age = await asyncio.to_thread(self._fetch)
-                self._expires = time.monotonic() + max_age
-                self.fetches += 1
-        return self._certs
-
-    def _fetch(self) -> tuple[dict[str, str], float]:
-        with urllib.request.urlopen(self._url, timeout=10) as response:
-            certs = json.load(response)
-            cache_control = response.headers.get("Cache-Control", "")
-        match = re.search(r"max-age=(\d+)", cache_control)
-        return certs, float(match[1]) if match else DEFAULT_CERTS_MAX_AGE_SECONDS
-
-
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of the header Cloud Run verified; None when there is none."""
+    values: dict[str, list[str | bytes]] = {SERVERLESS_AUTHORIZATION: [], AUTHORIZATION: []}
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
+        if key in values:
+            values[key].append(value)
+    header = SERVERLESS_AUTHORIZATION if values[SERVERLESS_AUTHORIZATION] else AUTHORIZATION
+    if not values[header]:
+        return None
+    if len(values[header]) > 1:
+        raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, f"more than one {header} header")
+    value = values[header][0]
+    scheme, _, token = value.partition(" ") if isinstance(value, str) else ("", "", "")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, f"{header} is not a bearer token")
+    return token.strip()
 
 
-def unverified_payload(token: str) -> dict:
+def unverified_payload(token: str) -> dict[str, object]:
+    """The claims of a JWT, unchecked: a JSON object, or Unauthorized."""
+    parts = token.split(".")
     try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError) as error:
-        raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "malformed token") from error
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "malformed token") from None
+    if not isinstance(claims, dict):
+        raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "token claims are not an object")
+    return claims
 
 
 class Authenticator:
@@ -122,11 +114,12 @@ class Authenticator:
             if policy.mode == VERIFY or policy.allowed_invokers:
                 raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
             return None
+        claims = unverified_payload(token)
         if policy.mode == VERIFY:
             claims = await self._verified_claims(token)
-        else:
-            claims = unverified_payload(token)
         email = claims.get("email")
+        if not isinstance(email, str):
+            email = None
         if policy.require_verified_email and claims.get("email_verified") is not True:
             raise Unauthorized(grpc.StatusCode.PERMISSION_DENIED, "caller email is not verified")
         if policy.allowed_invokers and email not in policy.allowed_invokers:
@@ -134,7 +127,10 @@ class Authenticator:
         return email
 
     async def _verified_claims(self, token: str) -> dict:
-        certs = await self.certs.get()
+        try:
+            certs = await self.certs.get()
+        except CertsUnavailable as error:
+            raise Unauthorized(grpc.StatusCode.UNAVAILABLE, str(error)) from None
         try:
             claims = google.auth.jwt.decode(
                 token,
@@ -142,7 +138,7 @@ class Authenticator:
                 audience=list(self._policy.audiences),
                 clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
-        except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
+        except (google.auth.exceptions.GoogleAuthError, ValueError, TypeError, KeyError) as error:
             raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, f"invalid token: {error}") from None
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "token not issued by Google")
@@ -154,7 +150,7 @@ def auth_wrap(authenticator: Authenticator) -> Wrap:
 
     async def admit(context: grpc.aio.ServicerContext) -> None:
         try:
-            CALLER.set(await authenticator.caller(context.invocation_metadata()))
+            rpc_logging.note_caller(await authenticator.caller(context.invocation_metadata()))
         except Unauthorized as denied:
             await context.abort(denied.code, str(denied))
 

@@ -1,129 +1,261 @@
-"""One log line per RPC, and no stack trace ever sent to a client.
+"""The server's boundary with each call: one log line with the status the client got, requests
+that do not parse, responses too large to send, and no stack trace ever sent to a client.
 
-Every method handler is wrapped once, when its service registers (handler_wrapping.py). The
-wrapper times the call, reads its final status, and logs
-method, code, latency, peer and the caller's trace. A handler that raises an unexpected
-exception is answered with INTERNAL and a fixed message; the traceback goes only to the log.
+Every method handler is wrapped once, when its service registers (handler_wrapping.py).
+
+- What the log line needs from the call (peer, trace headers) is read when the call starts:
+  grpc.aio frees the call when it ends, and a context touched after that crashes the process.
+- The line is written when grpc.aio reports the call over (`context.add_done_callback`), with
+  the handler's code, or CANCELLED / DEADLINE_EXCEEDED when the call ended before the handler
+  did (a client that stopped reading, a deadline mid-stream, calls cut at shutdown).
+- A request that does not parse is the caller's error: INVALID_ARGUMENT and a WARNING line, no
+  traceback. Requests are parsed inside the wrapper (unary) or by a parser that raises an error
+  of ours (streams), so grpc.aio never answers UNKNOWN with the parser's text.
+- A response larger than --max_send_message_mib is RESOURCE_EXHAUSTED, said here: gRPC would
+  fail the call below the handler, and the log would never know.
+- An unexpected exception is INTERNAL with a fixed message; its traceback goes only to the log.
+
 Metadata values are never logged (they carry tokens); only the trace headers are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from python.server import invoker_auth, trace_context
-from python.server.handler_wrapping import Wrap, map_behavior
+from python.server import trace_context
+from python.server.handler_wrapping import Wrap
 from python.server.logs import FIELDS_ATTRIBUTE
 
 logger = logging.getLogger("rpc")
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.
 ALL, ERRORS, NONE = "all", "errors", "none"
 INTERNAL_ERROR_DETAILS = "internal error"
+# A method path is the client's to choose, up to the size of a header: logs keep a prefix.
+MAX_LOGGED_METHOD_CHARS = 200
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
-# Codes that mean the server, not the caller, is at fault: logged as errors.
+# Severity by code: the server's faults are errors, the caller's are warnings.
 _SERVER_FAULTS = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
+_ROUTINE = frozenset({grpc.StatusCode.OK, grpc.StatusCode.CANCELLED})
+
+# The log record of the call this task is serving, for wrappers inside this one (the caller's
+# identity from the auth wrapper).
+CURRENT: contextvars.ContextVar[CallRecord] = contextvars.ContextVar("rpc_call")
 
 
-def logging_wrap(project: str | None, which: str = ALL) -> Wrap:
-    """Wraps a handler to log its calls (`which`: all, errors, none) and hide its crashes."""
+class UnparsableRequest(Exception):
+    """A request message that is not valid protobuf for its method."""
+
+
+def note_caller(email: str | None) -> None:
+    """Names the caller in the log line of the call this task serves (the auth wrapper's)."""
+    if email and (record := CURRENT.get(None)) is not None:
+        record.caller = email
+
+
+def level_of(code: grpc.StatusCode) -> int:
+    if code in _SERVER_FAULTS:
+        return logging.ERROR
+    return logging.INFO if code in _ROUTINE else logging.WARNING
+
+
+class CallRecord:
+    """One call's log line, filled in while the call runs and written once when it is over."""
+
+    __slots__ = ("_method", "_started", "_fields", "caller", "code")
+
+    def __init__(self, method: _Method, context: grpc.aio.ServicerContext) -> None:
+        self._method = method
+        self._started = time.perf_counter()
+        self._fields: dict[str, object] = {"peer": context.peer()}
+        if method.project:
+            trace = trace_context.from_metadata(context.invocation_metadata())
+            if trace:
+                self._fields.update(trace.log_fields(method.project))
+        self.caller: str | None = None
+        # The code the handler ended with; None while it runs, and for good when the call
+        # ended before the handler did.
+        self.code: grpc.StatusCode | None = None
+
+    def on_done(self, context: grpc.aio.ServicerContext) -> None:
+        """grpc.aio's done callback. Reads only what outlives the call: its deadline."""
+        code = self.code
+        if code is None:
+            deadline_passed = context.time_remaining() == 0
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if deadline_passed else grpc.StatusCode.CANCELLED
+        self._method.log(code, self)
+
+    def fields(self, code: grpc.StatusCode) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "method": self._method.name,
+            "code": code.name,
+            "latency": f"{time.perf_counter() - self._started:.6f}s",
+            **self._fields,
+        }
+        if self.caller:
+            fields["caller"] = self.caller
+        return fields
+
+
+class _Method:
+    """What every call of one method shares."""
+
+    def __init__(self, name: str, project: str | None, which: str) -> None:
+        self.name = name[:MAX_LOGGED_METHOD_CHARS]
+        self.project = project
+        self.which = which
+
+    def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
+        if self.which == ERRORS and code is grpc.StatusCode.OK:
+            return
+        level = level_of(code)
+        fields = record.fields(code)
+        logger.log(level, "%s %s", self.name, code.name, extra={FIELDS_ATTRIBUTE: fields})
+
+
+def logging_wrap(
+    project: str | None, which: str = ALL, max_response_bytes: int | None = None
+) -> Wrap:
+    """Wraps a handler at the call boundary (see the module docstring). `which`: all, errors,
+    none; `max_response_bytes`: the largest response the server sends."""
 
     def wrap(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        log = _logger(method, project, which)
-        return map_behavior(
-            handler,
-            lambda behavior: (
-                _wrap_stream(behavior, log)
-                if inspect.isasyncgenfunction(behavior)
-                else _wrap_unary(behavior, log)
-            ),
-        )
+        logged = _Method(method, project, which) if which != NONE else None
+        limit = max_response_bytes
+        parse = _raising_parser(handler.request_deserializer)
+        if handler.request_streaming:
+            # grpc.aio parses each streamed request inside the handler's `async for`, where the
+            # wrapper sees the parser's error.
+            kind = "stream_stream" if handler.response_streaming else "stream_unary"
+            behavior = _wrap(getattr(handler, kind), None, logged, limit)
+            return handler._replace(request_deserializer=parse, **{kind: behavior})
+        # A single request is parsed before the handler runs: the wrapper parses it instead.
+        kind = "unary_stream" if handler.response_streaming else "unary_unary"
+        behavior = _wrap(getattr(handler, kind), parse, logged, limit)
+        return handler._replace(request_deserializer=None, **{kind: behavior})
 
     return wrap
 
 
-Log = Callable[[grpc.aio.ServicerContext, grpc.StatusCode, float], None]
+Parse = Callable[[bytes], Any]
 
 
-def _logger(method: str, project: str | None, which: str) -> Log:
-    def log(context: grpc.aio.ServicerContext, code: grpc.StatusCode, started: float) -> None:
-        if which == NONE or (which == ERRORS and code is grpc.StatusCode.OK):
-            return
-        fields: dict[str, object] = {
-            "method": method,
-            "code": code.name,
-            "latency": f"{time.perf_counter() - started:.6f}s",
-            "peer": context.peer(),
-        }
-        if caller := invoker_auth.CALLER.get():
-            fields["caller"] = caller
-        if project and (trace := trace_context.from_metadata(context.invocation_metadata())):
-            fields.update(trace.log_fields(project))
-        level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
-        logger.log(level, "%s %s", method, code.name, extra={FIELDS_ATTRIBUTE: fields})
+def _raising_parser(parse: Parse | None) -> Parse:
+    if parse is None:
+        return lambda data: data
 
-    return log
+    def parse_or_raise(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as error:
+            raise UnparsableRequest(str(error)) from None
+
+    return parse_or_raise
+
+
+def _start(logged: _Method | None, context: grpc.aio.ServicerContext) -> CallRecord | None:
+    if logged is None:
+        return None
+    record = CallRecord(logged, context)
+    CURRENT.set(record)
+    context.add_done_callback(record.on_done)
+    return record
+
+
+async def _failed(
+    record: CallRecord | None, context: grpc.aio.ServicerContext, error: BaseException
+) -> None:
+    """Sets the code a handler's exception ends the call with; answers the client when the
+    handler did not (this raises AbortError)."""
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+        return  # the call ended first: on_done tells which way
+    if isinstance(error, grpc.aio.AbortError):
+        if record is not None:
+            record.code = _context_code(context) or grpc.StatusCode.UNKNOWN
+        return
+    if isinstance(error, UnparsableRequest):
+        code, details = grpc.StatusCode.INVALID_ARGUMENT, f"request does not parse: {error}"
+    elif isinstance(error, _TooLarge):
+        code, details = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
+    else:
+        logger.error("unhandled exception in handler", exc_info=error)
+        code, details = grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS
+    if record is not None:
+        record.code = code
+    await context.abort(code, details)
+
+
+def _finished(record: CallRecord | None, context: grpc.aio.ServicerContext) -> None:
+    if record is not None:
+        record.code = _context_code(context) or grpc.StatusCode.OK
 
 
 def _context_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
-    """The code a handler set (set_code or abort), if any."""
+    """The code a handler set (set_code or abort), if any. Only while the call runs."""
     code = context.code()
     if code is None or isinstance(code, grpc.StatusCode):
         return code
     return _CODES.get(code, grpc.StatusCode.UNKNOWN)
 
 
-def _failure_code(context: grpc.aio.ServicerContext, error: BaseException) -> grpc.StatusCode:
-    if isinstance(error, grpc.aio.AbortError):
-        return _context_code(context) or grpc.StatusCode.UNKNOWN
-    if isinstance(error, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.INTERNAL
+class _TooLarge(Exception):
+    pass
 
 
-async def _hide_if_unexpected(context: grpc.aio.ServicerContext, error: BaseException) -> None:
-    """An exception the handler did not mean (not an abort or a cancel): its traceback to the
-    log, INTERNAL with a fixed message to the client (this raises AbortError)."""
-    if not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
-        logger.error("unhandled exception in handler", exc_info=error)
-        await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS)
+def _check_size(response: Any, limit: int | None) -> None:
+    if limit is not None and (size := response.ByteSize()) > limit:
+        raise _TooLarge(f"response of {size} bytes is larger than the limit of {limit} bytes")
+
+
+def _wrap(
+    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+) -> Callable[..., Any]:
+    if inspect.isasyncgenfunction(behavior):
+        return _stream(behavior, parse, logged, limit)
+    return _unary(behavior, parse, logged, limit)
 
 
 # Coroutines: unary responses, and streams answered with context.write() (health's Watch).
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]], log: Log) -> Callable[..., Awaitable[Any]]:
+def _unary(
+    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started, code = time.perf_counter(), None
+        record = _start(logged, context)
         try:
-            return await behavior(request, context)
+            response = await behavior(parse(request) if parse else request, context)
+            if response is not None:
+                _check_size(response, limit)
         except BaseException as error:
-            code = _failure_code(context, error)
-            await _hide_if_unexpected(context, error)
+            await _failed(record, context, error)
             raise
-        finally:
-            log(context, code or _context_code(context) or grpc.StatusCode.OK, started)
+        _finished(record, context)
+        return response
 
     return wrapped
 
 
-def _wrap_stream(behavior: Callable[..., Any], log: Log) -> Callable[..., Any]:
+def _stream(
+    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        started, code = time.perf_counter(), None
+        record = _start(logged, context)
         try:
-            async for response in behavior(request, context):
+            async for response in behavior(parse(request) if parse else request, context):
+                _check_size(response, limit)
                 yield response
         except BaseException as error:
-            code = _failure_code(context, error)
-            await _hide_if_unexpected(context, error)
+            await _failed(record, context, error)
             raise
-        finally:
-            log(context, code or _context_code(context) or grpc.StatusCode.OK, started)
+        _finished(record, context)
 
     return wrapped

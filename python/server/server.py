@@ -16,14 +16,15 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
 from python.routeguide.feature_db import FeatureDb
 from python.server import invoker_auth, logs
 from python.server.config import ServerConfig
-from python.server.handler_wrapping import WrappingRegistrar, chain
+from python.server.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
 from python.server.health import HealthServicer
 from python.server.invoker_auth import Authenticator, auth_wrap
 from python.server.ping_servicer import PingServicer
@@ -45,21 +46,25 @@ class BindError(Exception):
 def build(config: ServerConfig, features: FeatureDb) -> tuple[grpc.aio.Server, HealthServicer, int]:
     """The server with every service registered and its port bound, not yet started."""
     server = grpc.aio.server(options=config.channel_options())
-    logged = logging_wrap(config.project, config.rpc_logs)
-    # Application services: logged, and guarded by the auth policy. Health: logged, open.
+    logged = logging_wrap(config.project, config.rpc_logs, config.max_send_message_bytes)
+    # Application services: logged, and guarded by the auth policy. Health and reflection:
+    # logged, open. Unknown methods: logged, UNIMPLEMENTED.
     if config.auth.mode != invoker_auth.NONE:
         guarded = WrappingRegistrar(server, chain(logged, auth_wrap(Authenticator(config.auth))))
     else:
         guarded = WrappingRegistrar(server, logged)
+    open_to_all = WrappingRegistrar(server, logged)
     ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(config.upstream), guarded)
     route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuideServicer(features), guarded)
     health = HealthServicer(SERVICES)
-    health_pb2_grpc.add_HealthServicer_to_server(health, WrappingRegistrar(server, logged))
+    health_pb2_grpc.add_HealthServicer_to_server(health, open_to_all)
     if config.reflection:
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            [*SERVICES, health_name, reflection.SERVICE_NAME], server
+        names = [*SERVICES, health_name, reflection.SERVICE_NAME]
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            ReflectionServicer(names), open_to_all
         )
+    server.add_generic_rpc_handlers((UnknownMethods(logged),))
     address = f"[::]:{config.port}"
     try:
         if config.tls_cert_file and config.tls_key_file:

@@ -119,7 +119,7 @@ class RpcLoggingTest(absltest.TestCase):
         code, details, _ = self.call("Refuse")
         self.assertEqual((code, details), (grpc.StatusCode.PERMISSION_DENIED, "not you"))
         self.assertEqual(self.fields()[0]["code"], "PERMISSION_DENIED")
-        self.assertEqual(self.records.records[0].levelno, logging.INFO)
+        self.assertEqual(self.records.records[0].levelno, logging.WARNING)  # the caller's error
 
     def test_ok_call_is_logged(self) -> None:
         code, _, received = self.call("Echo")
