@@ -6,7 +6,9 @@
 The settings are the rule's attributes; an environment file (JSON, the same keys) overrides any
 of them for one environment, and its `env` entries are added to the rule's. The digest comes
 from the image build, so the manifest names exactly the image that `//deploy:push` uploads.
-Settings Cloud Run would refuse fail the build here, with every problem listed at once.
+Settings of the wrong type, and settings Cloud Run would refuse, fail the build here with every
+problem listed at once, one line each: an environment file is hand-written JSON, so its types are
+checked as strictly as Bazel checks the rule's attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import dataclasses
 import json
 import re
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -27,6 +31,8 @@ EXECUTION_ENVIRONMENTS = {"gen1", "gen2"}
 WHOLE_CPUS = {"1", "2", "4", "6", "8"}
 # Cloud Run's startup probe must give up within 240 s (period x failure threshold).
 PROBE_BUDGET_SECONDS = 240
+# The second generation execution environment needs at least 512 MiB (Cloud Run's memory limits).
+GEN2_MIN_MEMORY_MIB = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,27 +71,64 @@ class Settings:
 
 
 class SettingsError(ValueError):
-    """Settings Cloud Run would refuse; the message lists every problem."""
+    """Settings Cloud Run would refuse, or of the wrong type; `problems` lists every one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
-def load_settings(settings: dict, environment: dict | None = None) -> Settings:
+# What each field's type accepts from JSON, in the words of the rule's attribute kinds.
+_KINDS: dict[object, tuple[str, Callable[[object], bool]]] = {
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    tuple[str, ...]: (
+        "a list of strings",
+        lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+    ),
+    dict[str, str]: (
+        "an object of strings",
+        lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
+    ),
+}
+
+
+def type_problems(values: dict, source: str) -> list[str]:
+    """Keys of `values` that are not settings, and values not of their setting's type."""
+    types = typing.get_type_hints(Settings)
+    problems = []
+    for key, value in values.items():
+        if key not in types:
+            problems.append(
+                f"unknown setting {key!r} in the {source}; known: {', '.join(sorted(types))}"
+            )
+            continue
+        kind, accepts = _KINDS[types[key]]
+        if not accepts(value):
+            problems.append(f"{key} in the {source} is {json.dumps(value)}: not {kind}")
+    return problems
+
+
+def load_settings(settings: dict, environment: object = None) -> Settings:
     """Settings from the rule's attributes, with an environment's overrides applied."""
-    fields = {field.name for field in dataclasses.fields(Settings)}
+    if environment is not None and not isinstance(environment, dict):
+        raise SettingsError(["the environment file is not a JSON object"])
+    problems = type_problems(settings, "attributes") + type_problems(
+        environment or {}, "environment file"
+    )
+    if problems:
+        raise SettingsError(problems)
     merged = dict(settings)
     for key, value in (environment or {}).items():
-        if key not in fields:
-            raise SettingsError(
-                f"unknown setting {key!r} in the environment file; "
-                f"known: {', '.join(sorted(fields))}"
-            )
         merged[key] = {**merged.get("env", {}), **value} if key == "env" else value
     merged["custom_audiences"] = tuple(merged.get("custom_audiences", ()))
     try:
         result = Settings(**merged)
     except TypeError as error:
-        raise SettingsError(str(error)) from None
+        raise SettingsError([str(error)]) from None
     if problems := settings_problems(result):
-        raise SettingsError("; ".join(problems))
+        raise SettingsError(problems)
     return result
 
 
@@ -143,6 +186,10 @@ def settings_problems(s: Settings) -> list[str]:
     if cpu_ok and memory_ok:
         cpu, mib = _cpu_count(s.cpu), _memory_mib(s.memory)
         check(128 <= mib <= 32 * 1024, f"memory {s.memory}: 128Mi to 32Gi")
+        check(
+            s.execution_environment != "gen2" or mib >= GEN2_MIN_MEMORY_MIB,
+            f"memory {s.memory}: execution environment gen2 needs at least {GEN2_MIN_MEMORY_MIB}Mi",
+        )
         check(
             cpu >= 1 or s.container_concurrency == 1,
             f"cpu {s.cpu} below 1 needs container_concurrency 1",
@@ -270,14 +317,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv[1:])
 
-    environment = None
-    if args.environment:
-        environment = json.loads(args.environment.read_text(encoding="utf-8"))
+    source = f" (environment {args.environment})" if args.environment else ""
     try:
+        environment = None
+        if args.environment:
+            try:
+                environment = json.loads(args.environment.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise SettingsError([f"the environment file is not JSON: {error}"]) from None
         settings = load_settings(json.loads(args.settings.read_text()), environment)
     except SettingsError as error:
-        source = f" (environment {args.environment})" if args.environment else ""
-        print(f"cloud_run_manifest: bad settings{source}: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"cloud_run_manifest: bad settings{source}: {problem}", file=sys.stderr)
         return 2
     digest = args.digest_file.read_text().strip()
     args.out.write_text(dump(render(settings, f"{settings.image_name()}@{digest}")))

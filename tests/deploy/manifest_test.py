@@ -1,7 +1,8 @@
 """//deploy:manifest as Cloud Run would read it: a schema of every field the kit writes, then the
 rules that span fields (the h2c port is the one the probes ask, probes give up within 240 s, the
 image is pinned to the digest of //deploy:image). The generator refuses settings Cloud Run would
-refuse, and applies an environment file over the rule's attributes."""
+refuse and settings of the wrong type (one line each, exit 2, no traceback), and applies an
+environment file over the rule's attributes."""
 
 from __future__ import annotations
 
@@ -174,6 +175,44 @@ class GeneratorTest(absltest.TestCase):
             "env PORT is set by Cloud Run itself",
         ]:
             self.assertIn(problem, result.stderr)
+
+    def test_wrong_types_are_refused_one_line_each(self) -> None:
+        bad = {
+            "min_scale": "1",
+            "startup_cpu_boost": "false",
+            "custom_audiences": 5,
+            "max_scale": True,
+            "env": {"WORKERS": 2},
+        }
+        result, document = self.generate(self.SETTINGS, bad)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIsNone(document)
+        self.assertNotIn("Traceback", result.stderr)
+        prefix = "cloud_run_manifest: bad settings (environment "
+        self.assertEqual(
+            [line.split("): ", 1)[1] for line in result.stderr.splitlines()],
+            [
+                'min_scale in the environment file is "1": not an integer',
+                'startup_cpu_boost in the environment file is "false": not true or false',
+                "custom_audiences in the environment file is 5: not a list of strings",
+                "max_scale in the environment file is true: not an integer",
+                'env in the environment file is {"WORKERS": 2}: not an object of strings',
+            ],
+        )
+        self.assertTrue(all(line.startswith(prefix) for line in result.stderr.splitlines()))
+
+    def test_gen2_needs_512mi(self) -> None:
+        result, document = self.generate(self.SETTINGS, {"memory": "256Mi"})
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIsNone(document)
+        self.assertIn(
+            "memory 256Mi: execution environment gen2 needs at least 512Mi", result.stderr
+        )
+        gen1 = {"memory": "256Mi", "execution_environment": "gen1"}
+        result, document = self.generate(self.SETTINGS, gen1)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        limits = document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        self.assertEqual(limits["memory"], "256Mi")
 
     def test_unknown_setting_is_named(self) -> None:
         result, _ = self.generate(self.SETTINGS, {"max_instances": 3})
