@@ -70,10 +70,18 @@ def _data_tar(deb: bytes) -> tarfile.TarFile:
     raise ValueError("no data.tar in .deb")
 
 
-def _canonical(path: str) -> str:
-    path = path.lstrip("./")
+def _canonical(name: str) -> str:
+    """A data.tar member's path in the layer; "" for the archive's root (`.` or `./`).
+
+    Only the `./` prefix goes: `./.hidden` stays `.hidden`. What is under /bin, /sbin, /lib and
+    /lib64 moves into /usr, but those names themselves stay, so a package's own `./bin` link or
+    directory lands on `bin` (which the layer makes a link into /usr), never on `usr/bin`.
+    """
+    path = name.removeprefix("./").rstrip("/")
+    if path == ".":
+        return ""
     head, _, rest = path.partition("/")
-    return f"usr/{head}/{rest}".rstrip("/") if head in MERGED else path
+    return f"usr/{head}/{rest}" if head in MERGED and rest else path
 
 
 def _kept(path: str) -> bool:
