@@ -1,10 +1,13 @@
 """Stand-ins for what Google runs, on loopback: a CA for TLS, and an HTTP server that publishes
 token-signing certificates and mints ID tokens for service-account keys (the `token_uri` of a
-key file), signed with a key of the test's own. Counts requests, so tests can see caching and
-refreshing."""
+key file), signed with a key of the test's own. Counts requests and keeps the ID tokens it
+issued, and lets a test choose the lifetime of each token, so tests can see caching and
+refreshing: whether a client fetches a new token depends on how close the one it holds is to
+its expiry, which only a test that picks lifetimes can pin down."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import http.server
 import ipaddress
@@ -23,6 +26,7 @@ from google.auth import crypt, jwt
 
 ISSUER = "https://accounts.google.com"
 KEY_ID = "test-key-1"
+TOKEN_LIFETIME_SECONDS = 3600  # as Google's
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
@@ -88,16 +92,21 @@ class Pki:
 class FakeGoogle:
     """`/certs` (as www.googleapis.com/oauth2/v1/certs) and `/token` (a service account's
     token_uri, answering JWT-bearer grants with an ID token for the asked audience, or, for a
-    grant with scopes, the access token `access_token`)."""
+    grant with scopes, the access token `access_token`).
 
-    def __init__(self, token_lifetime_seconds: int = 3600) -> None:
+    `hits` counts requests per path; `id_tokens` holds the ID tokens `/token` issued, in order.
+    """
+
+    def __init__(self) -> None:
         self.signing_key = rsa_key()
         self.signer = crypt.RSASigner.from_string(private_pem(self.signing_key), key_id=KEY_ID)
         cert = certificate("fake google", self.signing_key)
         self.certs = {KEY_ID: cert.public_bytes(serialization.Encoding.PEM).decode()}
-        self.token_lifetime_seconds = token_lifetime_seconds
         self.access_token = "ya29.kit-test-" + secrets.token_hex(16)
         self.hits = {"/certs": 0, "/token": 0}
+        self.id_tokens: list[str] = []
+        self._lifetimes: collections.deque[int] = collections.deque()
+        self._lock = threading.Lock()  # requests are answered on several threads
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -105,6 +114,20 @@ class FakeGoogle:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def queue_token_lifetimes(self, *seconds: int) -> None:
+        """The next tokens `/token` issues expire these many seconds after issue, one each in
+        order (negative: already expired); after them, TOKEN_LIFETIME_SECONDS."""
+        with self._lock:
+            self._lifetimes.extend(seconds)
+
+    def _count(self, path: str) -> int | None:
+        """Counts a request; for `/token`, the lifetime of the token to issue."""
+        with self._lock:
+            self.hits[path] += 1
+            if path == "/token" and self._lifetimes:
+                return self._lifetimes.popleft()
+            return None
 
     def id_token(
         self,
@@ -122,7 +145,7 @@ class FakeGoogle:
             "email_verified": True,
             "sub": "1234567890",
             "iat": now,
-            "exp": now + (self.token_lifetime_seconds if lifetime is None else lifetime),
+            "exp": now + (TOKEN_LIFETIME_SECONDS if lifetime is None else lifetime),
             **claims,
         }
         return jwt.encode(signer or self.signer, payload).decode()
@@ -161,11 +184,11 @@ class FakeGoogle:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                fake.hits["/certs"] += 1
+                fake._count("/certs")
                 self._reply(fake.certs, {"Cache-Control": "public, max-age=3600"})
 
             def do_POST(self) -> None:
-                fake.hits["/token"] += 1
+                lifetime = fake._count("/token")
                 form = urllib.parse.parse_qs(
                     self.rfile.read(int(self.headers["Content-Length"])).decode()
                 )
@@ -174,13 +197,16 @@ class FakeGoogle:
                     self._reply(
                         {
                             "access_token": fake.access_token,
-                            "expires_in": fake.token_lifetime_seconds,
+                            "expires_in": TOKEN_LIFETIME_SECONDS if lifetime is None else lifetime,
                             "token_type": "Bearer",
                         }
                     )
                     return
-                self._reply(
-                    {"id_token": fake.id_token(grant["target_audience"], email=grant["iss"])}
+                token = fake.id_token(
+                    grant["target_audience"], email=grant["iss"], lifetime=lifetime
                 )
+                with fake._lock:
+                    fake.id_tokens.append(token)
+                self._reply({"id_token": token})
 
         return Handler

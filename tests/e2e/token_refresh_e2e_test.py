@@ -1,21 +1,45 @@
-"""ID tokens minted by google-auth from a service-account key file (Application Default
-Credentials), refreshed on a long-lived channel, and used by the server's relay over TLS."""
+"""The client side of auth and resilience, against servers the tests control: ID tokens minted by
+google-auth from a service-account key file (Application Default Credentials), fetched again
+exactly when google-auth's refresh window says so, and seen by a verifying server; and the
+channel's retry policy for UNAVAILABLE, counted attempt by attempt at a server that refuses.
+
+Token lifetimes are chosen against google-auth's REFRESH_THRESHOLD (3 min 45 s in 2.62.2): a
+token that expires sooner than that is "stale" and google-auth fetches a new one before the
+next call; a token of an hour is fresh and is reused. Waiting for real expiry would take
+minutes and the server's 30 s clock skew would hide it, so the token endpoint issues tokens
+with the lifetimes each test asks for.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import tempfile
-import time
+import threading
+from concurrent import futures
 from pathlib import Path
+from unittest import mock
 
-from absl.testing import absltest
+import grpc
+from absl.testing import absltest, parameterized
+from google.auth import _helpers as google_auth_helpers
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from python.client import channels
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import Server, run
+from tests.e2e.processes import Server, binary, run
 
 CALLER = "relay@kit-test.iam.gserviceaccount.com"
+REFRESH_WINDOW_SECONDS = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds())
+# Valid for another 3 min 40 s: the server accepts it, google-auth already replaces it.
+STALE_LIFETIME = REFRESH_WINDOW_SECONDS - 5
+# Expired a minute ago, beyond the server's 30 s of clock skew: the server refuses it.
+EXPIRED_LIFETIME = -60
+# What the channel's retry policy allows (README: "up to 5 attempts").
+MAX_ATTEMPTS = 5
+# Connections a restarting instance drops before it serves again; see the test.
+RESTART_DROPS = 3
 
 
 class TokenRefreshTest(absltest.TestCase):
@@ -23,8 +47,7 @@ class TokenRefreshTest(absltest.TestCase):
         super().setUp()
         self.dir = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
         self.pki = Pki(self.dir)
-        # Tokens that expire within seconds, so one channel outlives several.
-        self.google = FakeGoogle(token_lifetime_seconds=2)
+        self.google = FakeGoogle()
         self.addCleanup(self.google.close)
         self.key_file = self.google.service_account_file(self.dir, CALLER)
         self.tls = (
@@ -41,27 +64,53 @@ class TokenRefreshTest(absltest.TestCase):
             f"--google_certs_url={self.google.url}/certs",
         )
 
-    def test_long_lived_channel_keeps_working_across_expiries(self) -> None:
-        os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.key_file)
-        self.addCleanup(os.environ.pop, "GOOGLE_APPLICATION_CREDENTIALS")
+    def fetches(self) -> int:
+        return self.google.hits["/token"]
+
+    def test_token_is_fetched_again_exactly_when_google_auth_must(self) -> None:
+        self.enter_context(
+            mock.patch.dict(os.environ, {"GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)})
+        )
+        # The first token (fetched when the channel is made) has expired; the one fetched for
+        # the first call is stale, so the second call fetches again; then an hour-long one.
+        self.google.queue_token_lifetimes(EXPIRED_LIFETIME, STALE_LIFETIME)
         with self.verifying_server("https://localhost") as server:
             connection = channels.Connection(
                 f"localhost:{server.port}", ca_cert=str(self.pki.ca_cert)
             )
             with channels.open_channel(connection) as channel:
+                self.assertEqual(self.fetches(), 1)
                 stub = ping_pb2_grpc.PingServiceStub(channel)
-                deadline = time.monotonic() + 6  # three token lifetimes
-                calls = 0
-                while time.monotonic() < deadline:
-                    stub.Send(ping_pb2.Request(message="x"), timeout=10)
-                    calls += 1
-                    time.sleep(0.2)
-            self.assertGreater(calls, 10)
-            self.assertGreaterEqual(self.google.hits["/token"], 3, "tokens were not refreshed")
-            callers = {
-                e.get("caller") for e in server.wait_for_logs(lambda e: "caller" in e, calls)
-            }
-            self.assertEqual(callers, {CALLER})
+                fetches_after_each_call = []
+                for i in range(5):
+                    stub.Send(ping_pb2.Request(message=str(i)), timeout=10)
+                    fetches_after_each_call.append(self.fetches())
+            self.assertEqual(fetches_after_each_call, [2, 3, 3, 3, 3])
+            expired, stale, fresh = self.google.id_tokens
+
+            # Each call reached the verifying server with a token it accepts, so the call that
+            # replaced the expired token sent the new one.
+            callers = server.wait_for_logs(lambda e: e.get("caller") == CALLER, 5)
+            self.assertLen(callers, 5)
+            with grpc.secure_channel(
+                f"localhost:{server.port}",
+                grpc.ssl_channel_credentials(self.pki.ca_cert.read_bytes()),
+            ) as direct:
+                direct_stub = ping_pb2_grpc.PingServiceStub(direct)
+                with self.assertRaises(grpc.RpcError) as caught:
+                    direct_stub.Send(
+                        ping_pb2.Request(),
+                        metadata=[("authorization", f"Bearer {expired}")],
+                        timeout=10,
+                    )
+                self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+                # The stale token was still good: it was replaced early, as google-auth should.
+                for token in (stale, fresh):
+                    direct_stub.Send(
+                        ping_pb2.Request(),
+                        metadata=[("authorization", f"Bearer {token}")],
+                        timeout=10,
+                    )
 
     def test_client_binary_mints_token_for_default_audience(self) -> None:
         with self.verifying_server("https://localhost") as server:
@@ -73,6 +122,7 @@ class TokenRefreshTest(absltest.TestCase):
                 env={"GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)},
             )
         self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.fetches(), 1)
 
     def test_relay_to_tls_upstream_with_id_token(self) -> None:
         env = {
@@ -91,35 +141,87 @@ class TokenRefreshTest(absltest.TestCase):
             self.assertEqual(upstream.wait_for_log(lambda e: "caller" in e)["caller"], CALLER)
 
 
-class RetryTest(absltest.TestCase):
-    def test_call_during_restart_succeeds_once_server_is_back(self) -> None:
-        first = Server()
-        port = first.port
-        self.assertEqual(first.stop(), 0)
-        import subprocess
+class RefusingPing(ping_pb2_grpc.PingServiceServicer):
+    """Answers Send with UNAVAILABLE for the first `refusals` attempts, then with the attempt's
+    number as the pong's index. Keeps each attempt's `grpc-previous-rpc-attempts` header, which
+    gRPC sets on the retries of its own retry policy (and on nothing else)."""
 
-        from tests.e2e.processes import binary
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.previous_attempts: list[str | None] = []
+        self._lock = threading.Lock()
 
-        client = subprocess.Popen(
-            [
-                binary("CLIENT_BIN"),
-                f"--server=127.0.0.1:{port}",
-                "--insecure",
-                "--wait_for_ready",
-                "--timeout=30",
-                "ping",
-                "--message=back",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(1.5)  # the client is now waiting on a closed port
-        self.assertIsNone(client.poll(), "the call gave up while the server was down")
+    def Send(self, request: ping_pb2.Request, context: grpc.ServicerContext) -> ping_pb2.Response:
+        previous = dict(context.invocation_metadata()).get("grpc-previous-rpc-attempts")
+        with self._lock:
+            self.previous_attempts.append(previous)
+            attempt = len(self.previous_attempts)
+        if attempt <= self.refusals:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"attempt {attempt} refused")
+        return ping_pb2.Response(pong=ping_pb2.Pong(index=attempt, message=request.message))
+
+
+class RetryTest(parameterized.TestCase):
+    def ping_refusing_server(self, refusals: int) -> tuple[subprocess.CompletedProcess[str], list]:
+        """Runs the client binary's ping against a RefusingPing; its result and the
+        grpc-previous-rpc-attempts header of every attempt the server saw."""
+        servicer = RefusingPing(refusals)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        ping_pb2_grpc.add_PingServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            result = run(
+                "CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "ping", "--message=m"
+            )
+        finally:
+            server.stop(None).wait()
+        return result, servicer.previous_attempts
+
+    @parameterized.parameters(0, 1, MAX_ATTEMPTS - 1)
+    def test_unavailable_is_retried_until_an_attempt_is_answered(self, refusals: int) -> None:
+        result, previous_attempts = self.ping_refusing_server(refusals)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, f'pong {{ index: {refusals + 1} message: "m" }}\n')
+        self.assertEqual(previous_attempts, [None, *(str(n) for n in range(1, refusals + 1))])
+
+    def test_gives_up_with_unavailable_after_five_attempts(self) -> None:
+        result, previous_attempts = self.ping_refusing_server(MAX_ATTEMPTS)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr, f"client: UNAVAILABLE: attempt {MAX_ATTEMPTS} refused\n")
+        self.assertEqual(previous_attempts, [None, "1", "2", "3", "4"])
+
+    def test_wait_for_ready_waits_out_a_restart(self) -> None:
+        # A listener that accepts each connection and drops it stands for an instance that is
+        # restarting; each connection it takes shows that the client is still trying. gRPC
+        # reconnects after 1 s, then 1.6 s (+-20 %), so the real server can answer no sooner
+        # than 4.1 s after the first drop: later than the retry policy alone lasts (at most
+        # 0.2 + 0.4 + 0.8 + 1.6 s of backoff), so only --wait_for_ready gets the call through.
+        with socket.create_server(("127.0.0.1", 0)) as restarting:
+            restarting.settimeout(30)
+            port = restarting.getsockname()[1]
+            client = subprocess.Popen(
+                [
+                    binary("CLIENT_BIN"),
+                    f"--server=127.0.0.1:{port}",
+                    "--insecure",
+                    "--wait_for_ready",
+                    "--timeout=30",
+                    "ping",
+                    "--message=back",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            self.addCleanup(client.kill)
+            for _ in range(RESTART_DROPS):
+                connection, _ = restarting.accept()
+                connection.close()
         with Server(env={"PORT": str(port)}):
             stdout, stderr = client.communicate(timeout=30)
         self.assertEqual(client.returncode, 0, stderr)
-        self.assertIn('message: "back"', stdout)
+        self.assertRegex(stdout, r'^pong \{ index: 1 message: "back" received_on \{.*\} \}\n$')
 
 
 if __name__ == "__main__":
