@@ -56,9 +56,18 @@ class LifecycleTest(absltest.TestCase):
             self.assertEqual(next(watch).status, NOT_SERVING)
             self.assertEqual(list(watch), [], "Watch ends after NOT_SERVING")
 
-            # New calls are refused; the stream in flight still works and ends cleanly.
-            with grpc.insecure_channel(server.address) as fresh, self.assertRaises(grpc.RpcError):
-                check(fresh)
+            # New calls are refused with UNAVAILABLE, the code a client retries elsewhere, on a
+            # new connection and on the stream's own; the stream in flight still works and
+            # ends OK.
+            with grpc.insecure_channel(server.address) as fresh:
+                for name, new_call_channel in (("new", fresh), ("stream's", channel)):
+                    with self.assertRaises(grpc.RpcError, msg=name) as caught:
+                        check(new_call_channel)
+                    self.assertEqual(
+                        caught.exception.code(),
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"a call on the {name} connection\n{server.output()}",
+                    )
             notes.put(pb.RouteNote(location=here, message="after"))
             notes.put(None)
             self.assertEqual([n.message for n in chat], ["before", "still before"])
