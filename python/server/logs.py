@@ -70,7 +70,8 @@ class _LineHandler(logging.Handler):
     A write() per line costs more than a small RPC does (the reader of the pipe must wake), so
     lines gather for up to `FLUSH_SECONDS` or `FLUSH_BYTES`, and go out in writes of whole lines
     no larger than PIPE_BUF, which the kernel keeps whole even when workers share the pipe.
-    Errors and anything above INFO go out at once, and every exit path flushes.
+    Errors go out at once (warnings wait: a client can cause one per call), and every exit
+    path flushes.
     """
 
     FLUSH_SECONDS = 0.05
@@ -107,7 +108,7 @@ class _LineHandler(logging.Handler):
         with self.lock:
             self._buffer.append(line)
             self._size += len(line)
-            now = record.levelno > logging.INFO or self._size >= self.FLUSH_BYTES
+            now = record.levelno >= logging.ERROR or self._size >= self.FLUSH_BYTES
         if now:
             self.flush()
         else:

@@ -6,8 +6,10 @@ Every method handler is wrapped once, when its service registers (handler_wrappi
 - What the log line needs from the call (peer, trace headers) is read when the call starts:
   grpc.aio frees the call when it ends, and a context touched after that crashes the process.
 - The line is written when grpc.aio reports the call over (`context.add_done_callback`), with
-  the handler's code, or CANCELLED / DEADLINE_EXCEEDED when the call ended before the handler
-  did (a client that stopped reading, a deadline mid-stream, calls cut at shutdown).
+  the code the client got: UNAVAILABLE for calls still running when shutdown cut them,
+  DEADLINE_EXCEEDED once the deadline has passed (a status sent later is never read), else the
+  handler's code, or CANCELLED when the call ended before the handler did (a client that
+  stopped reading or went away).
 - A request that does not parse is the caller's error: INVALID_ARGUMENT and a WARNING line, no
   traceback. Requests are parsed inside the wrapper (unary) or by a parser that raises an error
   of ours (streams), so grpc.aio never answers UNKNOWN with the parser's text.
@@ -30,6 +32,9 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+
+# What grpc.aio raises when a call broke under a handler (a write or read on a cancelled call).
+from grpc._cython.cygrpc import ExecuteBatchError
 
 from python.server import trace_context
 from python.server.handler_wrapping import Wrap
@@ -89,10 +94,13 @@ class CallRecord:
 
     def on_done(self, context: grpc.aio.ServicerContext) -> None:
         """grpc.aio's done callback. Reads only what outlives the call: its deadline."""
-        code = self.code
-        if code is None:
-            deadline_passed = context.time_remaining() == 0
-            code = grpc.StatusCode.DEADLINE_EXCEEDED if deadline_passed else grpc.StatusCode.CANCELLED
+        cut_at = self._method.boundary.calls_cut_at
+        if cut_at is not None and time.monotonic() >= cut_at:
+            code = grpc.StatusCode.UNAVAILABLE
+        elif context.time_remaining() == 0:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+        else:
+            code = self.code or grpc.StatusCode.CANCELLED
         self._method.log(code, self)
 
     def fields(self, code: grpc.StatusCode) -> dict[str, object]:
@@ -110,41 +118,48 @@ class CallRecord:
 class _Method:
     """What every call of one method shares."""
 
-    def __init__(self, name: str, project: str | None, which: str) -> None:
+    def __init__(self, name: str, boundary: Boundary) -> None:
         self.name = name[:MAX_LOGGED_METHOD_CHARS]
-        self.project = project
-        self.which = which
+        self.project = boundary.project
+        self.boundary = boundary
 
     def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
-        if self.which == ERRORS and code is grpc.StatusCode.OK:
+        if self.boundary.which == ERRORS and code is grpc.StatusCode.OK:
             return
         level = level_of(code)
         fields = record.fields(code)
         logger.log(level, "%s %s", self.name, code.name, extra={FIELDS_ATTRIBUTE: fields})
 
 
-def logging_wrap(
-    project: str | None, which: str = ALL, max_response_bytes: int | None = None
-) -> Wrap:
-    """Wraps a handler at the call boundary (see the module docstring). `which`: all, errors,
-    none; `max_response_bytes`: the largest response the server sends."""
+class Boundary:
+    """The wrap of every handler (see the module docstring), and what the server tells it.
 
-    def wrap(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        logged = _Method(method, project, which) if which != NONE else None
-        limit = max_response_bytes
+    `which`: all, errors, none; `max_response_bytes`: the largest response the server sends.
+    """
+
+    def __init__(
+        self, project: str | None, which: str = ALL, max_response_bytes: int | None = None
+    ) -> None:
+        self.project = project
+        self.which = which
+        self.max_response_bytes = max_response_bytes
+        # When shutdown cancels the calls still running (monotonic seconds); None until then.
+        self.calls_cut_at: float | None = None
+
+    def __call__(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        logged = _Method(method, self) if self.which != NONE else None
+        limit = self.max_response_bytes
         parse = _raising_parser(handler.request_deserializer)
         if handler.request_streaming:
             # grpc.aio parses each streamed request inside the handler's `async for`, where the
             # wrapper sees the parser's error.
             kind = "stream_stream" if handler.response_streaming else "stream_unary"
-            behavior = _wrap(getattr(handler, kind), None, logged, limit)
+            behavior = _wrap(getattr(handler, kind), None, logged, limit, settle=True)
             return handler._replace(request_deserializer=parse, **{kind: behavior})
         # A single request is parsed before the handler runs: the wrapper parses it instead.
         kind = "unary_stream" if handler.response_streaming else "unary_unary"
-        behavior = _wrap(getattr(handler, kind), parse, logged, limit)
+        behavior = _wrap(getattr(handler, kind), parse, logged, limit, settle=False)
         return handler._replace(request_deserializer=None, **{kind: behavior})
-
-    return wrap
 
 
 Parse = Callable[[bytes], Any]
@@ -177,7 +192,7 @@ async def _failed(
 ) -> None:
     """Sets the code a handler's exception ends the call with; answers the client when the
     handler did not (this raises AbortError)."""
-    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit, ExecuteBatchError)):
         return  # the call ended first: on_done tells which way
     if isinstance(error, grpc.aio.AbortError):
         if record is not None:
@@ -218,16 +233,41 @@ def _check_size(response: Any, limit: int | None) -> None:
 
 
 def _wrap(
-    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+    behavior: Callable[..., Any],
+    parse: Parse | None,
+    logged: _Method | None,
+    limit: int | None,
+    settle: bool,
 ) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(behavior):
-        return _stream(behavior, parse, logged, limit)
-    return _unary(behavior, parse, logged, limit)
+        return _stream(behavior, parse, logged, limit, settle)
+    return _unary(behavior, parse, logged, limit, settle)
+
+
+async def _settled(context: grpc.aio.ServicerContext) -> None:
+    """Raises CancelledError when the request stream ended because the call broke.
+
+    grpc.aio ends a request stream the same way whether the client half-closed it or the call
+    broke (a cancel, a message over the limit). A broken call refuses any further batch, so the
+    response headers are sent now as a probe; when they have gone out already (a handler that
+    streamed responses), one turn of the loop lets the cancellation that grpc.aio sends a
+    broken call's task arrive before the handler's code is taken as the client's.
+    """
+    try:
+        await context.send_initial_metadata(())
+    except grpc.aio.UsageError:
+        await asyncio.sleep(0)
+    except ExecuteBatchError:
+        raise asyncio.CancelledError from None
 
 
 # Coroutines: unary responses, and streams answered with context.write() (health's Watch).
 def _unary(
-    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+    behavior: Callable[..., Any],
+    parse: Parse | None,
+    logged: _Method | None,
+    limit: int | None,
+    settle: bool,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         record = _start(logged, context)
@@ -235,6 +275,8 @@ def _unary(
             response = await behavior(parse(request) if parse else request, context)
             if response is not None:
                 _check_size(response, limit)
+            if settle:
+                await _settled(context)
         except BaseException as error:
             await _failed(record, context, error)
             raise
@@ -245,7 +287,11 @@ def _unary(
 
 
 def _stream(
-    behavior: Callable[..., Any], parse: Parse | None, logged: _Method | None, limit: int | None
+    behavior: Callable[..., Any],
+    parse: Parse | None,
+    logged: _Method | None,
+    limit: int | None,
+    settle: bool,
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         record = _start(logged, context)
@@ -253,6 +299,8 @@ def _stream(
             async for response in behavior(parse(request) if parse else request, context):
                 _check_size(response, limit)
                 yield response
+            if settle:
+                await _settled(context)
         except BaseException as error:
             await _failed(record, context, error)
             raise

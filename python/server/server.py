@@ -12,7 +12,9 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -29,7 +31,7 @@ from python.server.health import HealthServicer
 from python.server.invoker_auth import Authenticator, auth_wrap
 from python.server.ping_servicer import PingServicer
 from python.server.route_guide_servicer import RouteGuideServicer
-from python.server.rpc_logging import logging_wrap
+from python.server.rpc_logging import Boundary
 
 logger = logging.getLogger("server")
 
@@ -39,14 +41,26 @@ SERVICES = [
 ]
 
 
+# How long calls cut at shutdown get to unwind before the process exits.
+CUT_CALLS_EXIT_SECONDS = 1.0
+
+
 class BindError(Exception):
     """The port could not be bound."""
 
 
-def build(config: ServerConfig, features: FeatureDb) -> tuple[grpc.aio.Server, HealthServicer, int]:
-    """The server with every service registered and its port bound, not yet started."""
+class Built(NamedTuple):
+    """A server with every service registered and its port bound, not yet started."""
+
+    server: grpc.aio.Server
+    health: HealthServicer
+    boundary: Boundary
+    port: int
+
+
+def build(config: ServerConfig, features: FeatureDb) -> Built:
     server = grpc.aio.server(options=config.channel_options())
-    logged = logging_wrap(config.project, config.rpc_logs, config.max_send_message_bytes)
+    logged = Boundary(config.project, config.rpc_logs, config.max_send_message_bytes)
     # Application services: logged, and guarded by the auth policy. Health and reflection:
     # logged, open. Unknown methods: logged, UNIMPLEMENTED.
     if config.auth.mode != invoker_auth.NONE:
@@ -74,11 +88,11 @@ def build(config: ServerConfig, features: FeatureDb) -> tuple[grpc.aio.Server, H
             port = server.add_insecure_port(address)
     except RuntimeError:
         raise BindError(f"cannot listen on {address}") from None
-    return server, health, port
+    return Built(server, health, logged, port)
 
 
 async def serve(config: ServerConfig, features: FeatureDb) -> None:
-    server, health, port = build(config, features)
+    server, health, boundary, port = build(config, features)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -99,5 +113,11 @@ async def serve(config: ServerConfig, features: FeatureDb) -> None:
     await stopping.wait()
     logger.info("shutting down: in-flight calls have %.1f s", config.grace_seconds)
     await health.enter_graceful_shutdown()
+    boundary.calls_cut_at = time.monotonic() + config.grace_seconds
     await server.stop(config.grace_seconds)
+    # Calls cut by stop() end in tasks of their own: let them finish (and log) rather than be
+    # cancelled by asyncio.run, which grpc.aio reports with a bare traceback on stderr.
+    calls = asyncio.all_tasks() - {asyncio.current_task()}
+    if calls:
+        await asyncio.wait(calls, timeout=CUT_CALLS_EXIT_SECONDS)
     logger.info("stopped")

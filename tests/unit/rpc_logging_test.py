@@ -13,7 +13,7 @@ from absl.testing import absltest
 
 from python.server.handler_wrapping import WrappingRegistrar
 from python.server.logs import FIELDS_ATTRIBUTE
-from python.server.rpc_logging import INTERNAL_ERROR_DETAILS, logging_wrap
+from python.server.rpc_logging import INTERNAL_ERROR_DETAILS, Boundary
 
 SECRET = "db password is hunter2"
 
@@ -67,7 +67,7 @@ class RpcLoggingTest(absltest.TestCase):
     def call(self, method: str, streaming: bool = False) -> tuple[grpc.StatusCode, str, list]:
         async def run() -> tuple[grpc.StatusCode, str, list]:
             server = grpc.aio.server()
-            registrar = WrappingRegistrar(server, logging_wrap("proj"))
+            registrar = WrappingRegistrar(server, Boundary("proj"))
             registrar.add_generic_rpc_handlers((HANDLERS,))
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
