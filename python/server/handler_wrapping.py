@@ -44,7 +44,9 @@ class _WrappedGenericHandler(grpc.GenericRpcHandler):
         # and remembering every unknown one would let any client fill the memory.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is None:

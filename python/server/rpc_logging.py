@@ -37,7 +37,6 @@ from google.protobuf.message import DecodeError
 from grpc._cython.cygrpc import ExecuteBatchError
 
 from python.server import trace_context
-from python.server.handler_wrapping import Wrap
 from python.server.logs import FIELDS_ATTRIBUTE
 
 logger = logging.getLogger("rpc")
@@ -77,7 +76,7 @@ def level_of(code: grpc.StatusCode) -> int:
 class CallRecord:
     """One call's log line, filled in while the call runs and written once when it is over."""
 
-    __slots__ = ("_method", "_started", "_fields", "caller", "code")
+    __slots__ = ("_fields", "_method", "_started", "caller", "code")
 
     def __init__(self, method: _Method, context: grpc.aio.ServicerContext) -> None:
         self._method = method
