@@ -1,6 +1,6 @@
 """Repository rule: a requirements lock installed with pip, one py_library per distribution."""
 
-load(":pip_install.bzl", "pip_install")
+load(":pip_install.bzl", "pip_install", "watch_interpreter")
 
 def _pip_hub_repository_impl(rctx):
     python = rctx.which(rctx.attr.python_interpreter)
@@ -9,6 +9,7 @@ def _pip_hub_repository_impl(rctx):
             rctx.name,
             rctx.attr.python_interpreter,
         ))
+    watch_interpreter(rctx, python)
     lock = rctx.path(rctx.attr.requirements_lock)
     rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches the hub
     rctx.report_progress("pip install --require-hashes -r {}".format(rctx.attr.requirements_lock))
@@ -32,7 +33,8 @@ pip_hub_repository = repository_rule(
 `site-packages/` and writes one `py_library` per locked distribution, in a package of its own
 named like rules_python's hubs (`@hub//google_auth`), depending on the distributions the lock
 says it needs (its `# via` annotations). A distribution whose environment marker excludes this
-platform gets an empty library, so labels stay valid everywhere.""",
+platform gets an empty library, so labels stay valid everywhere. A change of the interpreter
+(its file, or PATH) refetches; `interpreter.txt` says which one installed the lock.""",
     attrs = {
         "requirements_lock": attr.label(
             mandatory = True,
