@@ -60,7 +60,7 @@ _target = tag_class(
         "python_version": attr.string(default = "3.13", doc = "The target's CPython version."),
         "platforms": attr.string_list(
             default = ["manylinux_2_41_x86_64"],
-            doc = "pip --platform tags of the target (Debian 13 has glibc 2.41).",
+            doc = "pip --platform tags of the target, Linux (Debian 13 has glibc 2.41).",
         ),
     },
 )

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;\\]+)")
+_MARKER = re.compile(r"\s*;\s*(?P<marker>.*?)\s*(?=--hash=|$)")
 _HASH = re.compile(r"--hash=(\w+:[0-9a-fA-F]+)")
 _VIA_INLINE = re.compile(r"^#\s+via\s+(\S.*)$")
 _VIA_ITEM = re.compile(r"^#\s{2,}(\S.*)$")
@@ -26,6 +27,8 @@ class Pin:
     hashes: list[str]
     # Who asked for this distribution: other distributions' names, or "-r <file>" for the input.
     via: list[str] = dataclasses.field(default_factory=list)
+    # The environment marker after `;`, e.g. `sys_platform == 'win32'`; empty: everywhere.
+    marker: str = ""
 
     @property
     def label_name(self) -> str:
@@ -50,7 +53,15 @@ def parse_lock(text: str) -> list[Pin]:
             match = _PIN.match(logical.strip())
             if not match:
                 raise ValueError(f"not a `name==version` pin: {logical.strip()!r}")
-            pins.append(Pin(match["name"], match["version"], _HASH.findall(logical)))
+            marker = _MARKER.match(logical.strip(), match.end())
+            pins.append(
+                Pin(
+                    match["name"],
+                    match["version"],
+                    _HASH.findall(logical),
+                    marker=marker["marker"] if marker else "",
+                )
+            )
             logical = ""
             in_via_list = False
             continue

@@ -1,6 +1,6 @@
 """Repository rule: part of a requirements lock, installed for another platform (the image's)."""
 
-load(":pip_install.bzl", "pip_install")
+load(":pip_install.bzl", "pip_install", "watch_interpreter")
 
 def _expand_manylinux(platforms):
     """pip takes --platform tags literally: manylinux_2_41 must list 2_40, ... 2_17 too."""
@@ -19,8 +19,10 @@ def _pip_target_repository_impl(rctx):
     python = rctx.which("python3")
     if not python:
         fail("{}: no python3 on PATH to run pip with".format(rctx.name))
+    watch_interpreter(rctx, python)
     lock = rctx.path(rctx.attr.requirements_lock)
     rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches
+    target = ["--platform=" + platform for platform in rctx.attr.platforms]
     result = rctx.execute([
         python,
         rctx.path(rctx.attr._filter_lock),
@@ -28,7 +30,9 @@ def _pip_target_repository_impl(rctx):
         str(lock),
         "--out",
         "requirements.txt",
-    ] + ["--root=" + root for root in rctx.attr.roots])
+        "--python_version",
+        rctx.attr.python_version,
+    ] + target + ["--root=" + root for root in rctx.attr.roots])
     if result.return_code != 0:
         fail("{}: {}".format(rctx.name, result.stderr))
     platform_flags = []
@@ -54,7 +58,10 @@ pip_target_repository = repository_rule(
     doc = """Installs the distributions `roots` need (their closure in the lock, from its `# via`
 annotations) with `pip --require-hashes` for a target interpreter and platform, whatever Python
 runs the build, and exposes them as `:site_packages`. For container images: the lock is the
-one the build uses, so the image runs the versions the tests ran.""",
+one the build uses, so the image runs the versions the tests ran. Pins whose environment marker
+excludes the target (CPython `python_version` on Linux) are left out, with what only they need;
+`requirements.txt` in the repository lists both. The build's Python runs pip: a change of it
+(its file, or PATH) refetches; `interpreter.txt` says which one it was.""",
     attrs = {
         "requirements_lock": attr.label(mandatory = True, allow_single_file = True),
         "roots": attr.string_list(
@@ -64,9 +71,11 @@ one the build uses, so the image runs the versions the tests ran.""",
         "python_version": attr.string(default = "3.13", doc = "Target CPython, e.g. `3.13`."),
         "platforms": attr.string_list(
             default = ["manylinux_2_41_x86_64"],
-            doc = "pip --platform tags; manylinux_2_N stands for itself and every older one.",
+            doc = "pip --platform tags, all Linux, of one machine; manylinux_2_N stands for " +
+                  "itself and every older one.",
         ),
         "_filter_lock": attr.label(default = "//bazel/private:filter_lock.py", allow_single_file = True),
         "_lock_file": attr.label(default = "//bazel/private:lock_file.py", allow_single_file = True),
     },
+    environ = ["PATH"],
 )
