@@ -4,8 +4,9 @@ Cloud Run serves gRPC over TLS on port 443 at its front end, so a bare host mean
 TLS and an ID token for `https://<host>`. Local runs use `insecure` (plaintext h2c, no token).
 
 Every channel carries a retry policy for UNAVAILABLE, the status a call gets when Cloud Run
-scales in and closes its connection with GOAWAY, or while an instance restarts; and keepalive
-pings every 30 s during calls, above what the kit's server accepts (10 s).
+scales in and closes its connection with GOAWAY, or while an instance restarts (unless asked
+not to, as the server's relay does: its caller retries already); and keepalive pings every 30 s
+during calls, above what the kit's server accepts (10 s).
 """
 
 from __future__ import annotations
@@ -74,13 +75,17 @@ def split_server(server: str) -> tuple[str, int]:
     return match["host"], int(match["port"] or DEFAULT_TLS_PORT)
 
 
-def channel_options(connection: Connection) -> list[tuple[str, object]]:
+def channel_options(connection: Connection, retries: bool = True) -> list[tuple[str, object]]:
+    """`retries=False` for a hop inside a call whose caller retries already: attempts at both
+    ends would multiply."""
     options: list[tuple[str, object]] = [
-        ("grpc.service_config", RETRY_SERVICE_CONFIG),
-        ("grpc.enable_retries", 1),
         ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
+    if retries:
+        options += [("grpc.service_config", RETRY_SERVICE_CONFIG), ("grpc.enable_retries", 1)]
+    else:
+        options.append(("grpc.enable_retries", 0))
     if connection.authority:
         options.append(("grpc.default_authority", connection.authority))
     return options
@@ -126,11 +131,11 @@ def open_channel(connection: Connection) -> grpc.Channel:
 
 
 def open_aio_channel(
-    connection: Connection, credentials: grpc.ChannelCredentials | None
+    connection: Connection, credentials: grpc.ChannelCredentials | None, retries: bool = True
 ) -> grpc.aio.Channel:
     """The same channel for asyncio code (the server's relay), with credentials made by
     channel_credentials() (which may block on the network, so the caller chooses where)."""
-    options = channel_options(connection)
+    options = channel_options(connection, retries)
     if credentials is None:
         return grpc.aio.insecure_channel(connection.target, options)
     return grpc.aio.secure_channel(connection.target, credentials, options)

@@ -3,6 +3,13 @@ relays a ping to an upstream instance of the same service.
 
 The index lets a caller see which calls one instance answered (and, on Cloud Run, when a new
 instance took over); the timestamp is the server's clock, for latency and clock-skew checks.
+
+The relay's failures must not read as the caller's. A caller can act on three things: retry
+later (UNAVAILABLE), its own deadline (DEADLINE_EXCEEDED), or nothing it can fix (INTERNAL); so
+every upstream status becomes one of those (`UPSTREAM_STATUS`), with a detail naming the
+upstream and the status it answered. Retrying is left to the caller alone: the relay's channel
+makes one attempt per call, so a call costs at most as many upstream attempts as the caller's
+own retry policy makes (5 with the kit's client), not that times the relay's.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import dataclasses
 import itertools
 
 import grpc
+from grpc import StatusCode
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from python.client import channels
@@ -22,6 +30,34 @@ RELAYED_SUFFIX = " (relayed)"
 DEFAULT_UPSTREAM_TIMEOUT_SECONDS = 30.0
 # Headers passed on to the upstream so that both services' logs share one trace.
 _PROPAGATED_HEADERS = ("traceparent", "tracestate", "x-cloud-trace-context")
+
+# What the caller gets for each status the upstream answered.
+UPSTREAM_STATUS: dict[StatusCode, StatusCode] = {
+    # Transient: another attempt, likely on another instance, may succeed. CANCELLED here is
+    # the upstream cutting the call (a caller's own cancel ends this handler first);
+    # RESOURCE_EXHAUSTED an upstream that is overloaded or over a quota.
+    StatusCode.UNAVAILABLE: StatusCode.UNAVAILABLE,
+    StatusCode.CANCELLED: StatusCode.UNAVAILABLE,
+    StatusCode.RESOURCE_EXHAUSTED: StatusCode.UNAVAILABLE,
+    StatusCode.ABORTED: StatusCode.UNAVAILABLE,
+    # The upstream got the caller's remaining time: running out is the caller's deadline.
+    StatusCode.DEADLINE_EXCEEDED: StatusCode.DEADLINE_EXCEEDED,
+    # The relay's hop was refused: the relay's identity or deployment is wrong, not the
+    # caller's credentials. Not UNAVAILABLE: retrying cannot fix it, and callers retry that.
+    StatusCode.UNAUTHENTICATED: StatusCode.INTERNAL,
+    StatusCode.PERMISSION_DENIED: StatusCode.INTERNAL,
+    # The upstream rejected what the relay sent, or is not the service the relay expects: the
+    # caller's own request was fine, so none of these is passed on as the caller's error.
+    StatusCode.INVALID_ARGUMENT: StatusCode.INTERNAL,
+    StatusCode.FAILED_PRECONDITION: StatusCode.INTERNAL,
+    StatusCode.OUT_OF_RANGE: StatusCode.INTERNAL,
+    StatusCode.NOT_FOUND: StatusCode.INTERNAL,
+    StatusCode.ALREADY_EXISTS: StatusCode.INTERNAL,
+    StatusCode.UNIMPLEMENTED: StatusCode.INTERNAL,
+    StatusCode.INTERNAL: StatusCode.INTERNAL,
+    StatusCode.UNKNOWN: StatusCode.INTERNAL,
+    StatusCode.DATA_LOSS: StatusCode.INTERNAL,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +75,8 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
         self._calls = itertools.count(1)
         self._upstream = upstream
         self._upstream_stub: ping_pb2_grpc.PingServiceStub | None = None
+        # Concurrent first calls wait for one channel instead of each building their own.
+        self._upstream_lock = asyncio.Lock()
 
     async def Send(
         self, request: ping_pb2.Request, context: grpc.aio.ServicerContext | None
@@ -50,6 +88,11 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
     async def SendUpstream(
         self, request: ping_pb2.Request, context: grpc.aio.ServicerContext
     ) -> ping_pb2.Response:
+        if self._upstream is None:
+            await context.abort(
+                StatusCode.FAILED_PRECONDITION,
+                "no upstream configured: start the server with --upstream or GRPC_PING_HOST",
+            )
         stub = await self._stub(context)
         metadata = [
             (key, value)
@@ -60,32 +103,30 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
             response = await stub.Send(request, timeout=_deadline(context), metadata=metadata)
         except grpc.aio.AioRpcError as error:
             await context.abort(
-                error.code(), f"upstream {self._upstream.target}: {error.details()}"
+                UPSTREAM_STATUS[error.code()],
+                f"upstream {self._upstream.target} answered {error.code().name}: {error.details()}",
             )
         response.pong.message += RELAYED_SUFFIX
         return response
 
     async def _stub(self, context: grpc.aio.ServicerContext) -> ping_pb2_grpc.PingServiceStub:
-        if self._upstream is None:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "no upstream configured: start the server with --upstream or GRPC_PING_HOST",
-            )
-        if self._upstream_stub is None:
-            connection = channels.Connection(
-                server=self._upstream.target, insecure=self._upstream.insecure
-            )
-            try:
-                # Minting the first ID token is network I/O: off the event loop.
-                credentials = await asyncio.to_thread(channels.channel_credentials, connection)
-            except (ValueError, AuthError) as error:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"upstream: {error}")
-            # One channel for the life of the server: connections and their HTTP/2 streams are
-            # reused, and gRPC reconnects by itself after the upstream closes them (GOAWAY).
-            self._upstream_stub = ping_pb2_grpc.PingServiceStub(
-                channels.open_aio_channel(connection, credentials)
-            )
-        return self._upstream_stub
+        async with self._upstream_lock:
+            if self._upstream_stub is None:
+                connection = channels.Connection(
+                    server=self._upstream.target, insecure=self._upstream.insecure
+                )
+                try:
+                    # Minting the first ID token is network I/O: off the event loop.
+                    credentials = await asyncio.to_thread(channels.channel_credentials, connection)
+                except (ValueError, AuthError) as error:
+                    await context.abort(StatusCode.FAILED_PRECONDITION, f"upstream: {error}")
+                # One channel for the life of the server: connections and their HTTP/2 streams
+                # are reused, and gRPC reconnects by itself after the upstream closes them
+                # (GOAWAY).
+                self._upstream_stub = ping_pb2_grpc.PingServiceStub(
+                    channels.open_aio_channel(connection, credentials, retries=False)
+                )
+            return self._upstream_stub
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float:
