@@ -5,20 +5,34 @@ binds the port with SO_REUSEPORT so the kernel spreads connections over them. Th
 supervises: it forwards SIGTERM/SIGINT, and exits when every worker has exited, with the first
 non-zero exit code among them. A worker that dies while the others serve takes the whole
 group down, so that Cloud Run replaces the instance rather than run it short of workers.
+
+No signal may fall between the cracks of starting up. A SIGTERM or SIGINT that reaches the
+parent while it forks is held, then forwarded to every worker, the later ones too; the workers
+start with both blocked until they have handlers of their own. A worker told to stop before its
+server installed its handlers (server.serve() does that before it starts serving) has nothing in
+flight: it exits 0 at once, as a drain would. And each worker asks the kernel for a signal when
+the parent dies, which it turns into a SIGTERM of its own, so a parent killed with SIGKILL
+leaves no orphans serving on: they drain and exit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from python.server import logs
 
 logger = logging.getLogger("workers")
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def reserve_port(port: int) -> socket.socket:
@@ -35,31 +49,36 @@ def run(count: int, serve: Callable[[], int]) -> int:
     """Runs `serve` in `count` forked processes; returns the exit code for the parent."""
     workers: set[int] = set()
     stopping = False
+    forking = True
+    held: list[int] = []  # signals that came while forking, forwarded once every worker is known
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        if forking:
+            held.append(signum)
+            return
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    parent = os.getpid()
+    # Blocked so that each worker starts with them blocked, until it has handlers of its own.
+    # The parent's handler may still run meanwhile (another of its threads can take a signal),
+    # hence `held`.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     for _ in range(count):
         pid = os.fork()
         if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            code = 1
-            try:
-                code = serve()
-            except BaseException:
-                logger.exception("worker %d failed", os.getpid())
-            finally:
-                logs.flush()
-                os._exit(code)
+            _worker(parent, serve)
         workers.add(pid)
+    forking = False
     logger.info("started %d workers: %s", count, sorted(workers))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    for signum in held:
+        forward(signum, None)
 
     exit_code = 0
     while workers:
@@ -67,7 +86,9 @@ def run(count: int, serve: Callable[[], int]) -> int:
         workers.discard(pid)
         code = os.waitstatus_to_exitcode(status)
         code = code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as shells say
-        if not stopping:
+        if stopping:
+            logger.info("worker %d exited with %d", pid, code)
+        else:
             logger.error("worker %d exited with %d: stopping the others", pid, code)
             stopping = True
             code = code or 1
@@ -75,3 +96,49 @@ def run(count: int, serve: Callable[[], int]) -> int:
                 os.kill(other, signal.SIGTERM)
         exit_code = exit_code or code
     return exit_code
+
+
+def _worker(parent: int, serve: Callable[[], int]) -> NoReturn:
+    """The life of a forked worker; never returns."""
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _exit_before_serving)
+    _stop_when_parent_dies(parent)
+    # A signal that came while blocked (forwarded, or the parent's death) is handled here.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    code = 1
+    try:
+        code = serve()
+    except BaseException:
+        logger.exception("worker %d failed", os.getpid())
+    finally:
+        logs.flush()
+        os._exit(code)
+
+
+def _exit_before_serving(_signum: int, _frame: object) -> None:
+    """Until server.serve() replaces it: nothing is served yet, so nothing is left to drain."""
+    logs.flush()
+    os._exit(0)
+
+
+def _stop_when_parent_dies(parent: int) -> None:
+    """One SIGTERM to this worker when `parent` dies, so that it drains and exits.
+
+    The kernel's parent-death signal is SIGHUP here, not SIGTERM: it comes once for each thread
+    of the parent that ends (the parent has a logging thread too), and a second SIGTERM would
+    mean "exit now" to the server."""
+    stopping = False
+
+    def on_parent_death(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGHUP, on_parent_death)
+    if sys.platform == "linux":  # prctl is Linux's; elsewhere an orphan serves on
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0) != 0:
+            logger.warning("prctl(PR_SET_PDEATHSIG): %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent:  # it died before the request above: no signal will come
+        on_parent_death(signal.SIGHUP, None)

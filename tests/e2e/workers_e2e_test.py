@@ -1,26 +1,73 @@
-"""--workers 2: two processes serve one port, and SIGTERM drains both."""
+"""--workers: the processes serve one port; SIGTERM ends every one of them with exit code 0,
+even while they are still starting; and a parent killed with SIGKILL leaves no orphans."""
 
 from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
 
 import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from tests.e2e.processes import Server
+from tests.e2e.processes import Server, binary
 
 CONNECTIONS = 40
+# Enough workers that forking them, and starting them on the test machine's cores, takes a
+# while for a signal to land in.
+STARTING_WORKERS = 4
+# A worker whose parent died drains like on SIGTERM; with nothing in flight that is quick.
+ORPHAN_SECONDS = 5.0
+_STARTED = re.compile(r"started \d+ workers: \[([\d, ]+)\]")
+_EXITED = re.compile(r"worker (\d+) exited with (\d+)")
+
+
+def worker_pids(entries: list[dict]) -> list[int]:
+    """The pids the parent logged when it had forked every worker."""
+    for entry in entries:
+        if match := _STARTED.fullmatch(entry["message"]):
+            return [int(pid) for pid in match[1].split(",")]
+    raise AssertionError(f"no 'started N workers' line in {entries}")
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process; a zombie has exited, whoever is left to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def has_forked_a_worker(pid: int) -> bool:
+    """The server's own process (once the launcher has exec'd Python) has a child: a worker.
+    The launcher's shell runs children of its own, hence the look at the executable."""
+    try:
+        executable = os.readlink(f"/proc/{pid}/exe")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return False
+    return "python" in Path(executable).name and bool(children)
+
+
+def ping(port: int) -> None:
+    # Each on a connection of its own: the kernel spreads connections, not calls, over workers.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        ping_pb2_grpc.PingServiceStub(channel).Send(ping_pb2.Request(message="x"), timeout=10)
 
 
 class WorkersTest(absltest.TestCase):
     def test_both_workers_answer_and_drain(self) -> None:
         with Server("--workers=2", listeners=2) as server:
-            # The kernel spreads connections (not calls) over the workers: many channels.
-            for i in range(CONNECTIONS):
-                options = [("grpc.use_local_subchannel_pool", 1)]
-                with grpc.insecure_channel(f"127.0.0.1:{server.port}", options=options) as ch:
-                    ping_pb2_grpc.PingServiceStub(ch).Send(
-                        ping_pb2.Request(message=str(i)), timeout=10
-                    )
+            for _ in range(CONNECTIONS):
+                ping(server.port)
             sends = server.wait_for_logs(
                 lambda e: e.get("method") == "/ping.v1.PingService/Send", CONNECTIONS
             )
@@ -30,6 +77,66 @@ class WorkersTest(absltest.TestCase):
             self.assertEqual(server.stop(), 0)
         stopped = server.wait_for_logs(lambda e: e["message"] == "stopped", count=2)
         self.assertEqual({e["pid"] for e in stopped}, pids)
+
+    def test_sigterm_while_workers_start_ends_each_with_0(self) -> None:
+        for when in ("while forking", "once all are forked"):
+            with self.subTest(when):
+                # Unbuffered: the lines read before the signal are not lost to communicate().
+                process = subprocess.Popen(
+                    [binary("SERVER_BIN"), f"--workers={STARTING_WORKERS}"],
+                    env={**os.environ, "PORT": "0"},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    bufsize=0,
+                )
+                assert process.stdout is not None
+                before = b""
+                try:
+                    if when == "while forking":
+                        deadline = time.monotonic() + 30
+                        while not has_forked_a_worker(process.pid):
+                            self.assertLess(time.monotonic(), deadline, "no worker forked")
+                            time.sleep(0.0002)
+                    else:
+                        while b"workers: [" not in before:
+                            line = process.stdout.readline()
+                            self.assertTrue(line, f"no 'started' line: {before!r}")
+                            before += line
+                    process.send_signal(signal.SIGTERM)
+                    rest, _ = process.communicate(timeout=30)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+                output = (before + rest).decode()
+                self.assertEqual(process.returncode, 0, output)
+                entries = [json.loads(line) for line in output.splitlines() if line[:1] == "{"]
+                pids = worker_pids(entries)
+                exits = {
+                    int(match[1]): int(match[2])
+                    for entry in entries
+                    if (match := _EXITED.fullmatch(entry["message"]))
+                }
+                self.assertEqual(exits, dict.fromkeys(pids, 0), output)
+                self.assertEqual([pid for pid in pids if running(pid)], [], output)
+
+    def test_workers_exit_when_the_parent_is_killed(self) -> None:
+        with Server("--workers=2", listeners=2) as server:
+            pids = worker_pids([server.wait_for_log(lambda e: _STARTED.fullmatch(e["message"]))])
+            ping(server.port)
+            server.process.kill()
+            server.process.wait()
+            deadline = time.monotonic() + ORPHAN_SECONDS
+            while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual([pid for pid in pids if running(pid)], [], server.lines)
+            # They drained (a "stopped" line each), and left the port free for the next server.
+            stopped = server.wait_for_logs(lambda e: e["message"] == "stopped", count=2)
+            self.assertEqual({e["pid"] for e in stopped}, set(pids))
+            with socket.create_server(
+                ("::", server.port), family=socket.AF_INET6, dualstack_ipv6=True
+            ):
+                pass
 
 
 if __name__ == "__main__":
