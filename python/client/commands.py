@@ -5,11 +5,12 @@ object a line."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import json_format, text_format
@@ -82,17 +83,23 @@ def _random_route(count: int) -> list[route_guide_pb2.Point]:
     return [random.choice(known).location for _ in range(count)]
 
 
+def _note(text: str) -> route_guide_pb2.RouteNote:
+    """`LAT,LON:message`."""
+    where, colon, message = text.partition(":")
+    if colon:
+        with contextlib.suppress(argparse.ArgumentTypeError):
+            return route_guide_pb2.RouteNote(location=_point(where), message=message)
+    raise argparse.ArgumentTypeError(f"a note is LAT,LON:message, got {text!r}")
+
+
 def chat(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
-    """Notes from the command line (`LAT,LON:message`), or one per line of stdin."""
+    """Notes from the command line (`LAT,LON:message`), or one per line of stdin.
+
+    Every note is parsed before the call starts: a bad one is then a usage error (exit 2), not
+    a stream the client breaks off halfway, which gRPC reports only as UNKNOWN."""
     stub = route_guide_pb2_grpc.RouteGuideStub(channel)
-    lines = args.notes or (line.strip() for line in sys.stdin if line.strip())
-
-    def notes() -> Iterator[route_guide_pb2.RouteNote]:
-        for line in lines:
-            where, _, message = line.partition(":")
-            yield route_guide_pb2.RouteNote(location=_point(where), message=message)
-
-    for note in stub.RouteChat(notes(), **_call_options(args)):
+    notes = args.notes or [_note(line.strip()) for line in sys.stdin if line.strip()]
+    for note in stub.RouteChat(iter(notes), **_call_options(args)):
         show(note)
 
 
@@ -137,7 +144,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("points", nargs="*", type=_point, help="LAT,LON ... (default: random)")
     route.add_argument("--random_points", type=int, default=10, help="without points: how many")
     talk = command("chat", chat, "RouteGuide.RouteChat: notes in, earlier notes out.")
-    talk.add_argument("notes", nargs="*", help="LAT,LON:message ... (default: lines of stdin)")
+    talk.add_argument(
+        "notes",
+        nargs="*",
+        type=_note,
+        help="LAT,LON:message ... (default: the lines of stdin, all read and checked before the"
+        " call starts)",
+    )
     check = command("health", health, "grpc.health.v1.Health: Check, or Watch.")
     check.add_argument("--service", default="", help="service name; empty: the whole server")
     check.add_argument("--watch", action="store_true", help="stream status changes")

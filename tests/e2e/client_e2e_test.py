@@ -115,5 +115,36 @@ class ClientBadInputTest(absltest.TestCase):
         self.assert_usage_error("a point is LAT,LON", "--insecure", "get-feature", "north")
 
 
+class ChatBadNotesTest(absltest.TestCase):
+    """A bad note, from the arguments or from stdin, is bad input: the call never starts."""
+
+    def test_bad_notes_are_refused_before_the_call(self) -> None:
+        with Server() as server:
+            for source, args, stdin, bad in (
+                ("arguments", ("1,1:fine", "north:bad"), None, "north:bad"),
+                ("stdin", (), "1,1:fine\nnorth:bad\n2,2:after it\n", "north:bad"),
+                ("no colon", ("1,1",), None, "1,1"),
+            ):
+                with self.subTest(source):
+                    result = run(
+                        "CLIENT_BIN",
+                        f"--server={server.address}",
+                        "--insecure",
+                        "chat",
+                        *args,
+                        input=stdin,
+                    )
+                    self.assertEqual(result.returncode, 2, result.stderr)
+                    lines = result.stderr.strip().splitlines()
+                    self.assertLen(lines, 1, result.stderr)
+                    self.assertIn(f"a note is LAT,LON:message, got {bad!r}", lines[0])
+            # The server still answers, and it logged no RouteChat: none was started.
+            result = run("CLIENT_BIN", f"--server={server.address}", "--insecure", "ping")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            server.wait_for_log(lambda e: e.get("method") == "/ping.v1.PingService/Send")
+            methods = [e.get("method") for e in server.logs()]
+            self.assertNotIn("/routeguide.v1.RouteGuide/RouteChat", methods)
+
+
 if __name__ == "__main__":
     absltest.main()
