@@ -45,6 +45,10 @@ ALL, ERRORS, NONE = "all", "errors", "none"
 INTERNAL_ERROR_DETAILS = "internal error"
 # A method path is the client's to choose, up to the size of a header: logs keep a prefix.
 MAX_LOGGED_METHOD_CHARS = 200
+# A call cancelled this close to its deadline was cancelled by it.
+DEADLINE_SLACK_SECONDS = 0.05
+# How long a bidirectional call that streamed responses waits at its end for a cancellation.
+BROKEN_STREAM_SETTLE_SECONDS = 0.002
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 # Severity by code: the server's faults are errors, the caller's are warnings.
 _SERVER_FAULTS = frozenset(
@@ -94,9 +98,14 @@ class CallRecord:
     def on_done(self, context: grpc.aio.ServicerContext) -> None:
         """grpc.aio's done callback. Reads only what outlives the call: its deadline."""
         cut_at = self._method.boundary.calls_cut_at
+        remaining = context.time_remaining()
         if cut_at is not None and time.monotonic() >= cut_at:
             code = grpc.StatusCode.UNAVAILABLE
-        elif context.time_remaining() == 0:
+        elif remaining == 0 or (
+            # A client gives up at its own deadline, which reaches the server as a cancel a
+            # little before the server's copy (counted from the call's arrival) runs out.
+            self.code is None and remaining is not None and remaining < DEADLINE_SLACK_SECONDS
+        ):
             code = grpc.StatusCode.DEADLINE_EXCEEDED
         else:
             code = self.code or grpc.StatusCode.CANCELLED
@@ -248,14 +257,15 @@ async def _settled(context: grpc.aio.ServicerContext) -> None:
 
     grpc.aio ends a request stream the same way whether the client half-closed it or the call
     broke (a cancel, a message over the limit). A broken call refuses any further batch, so the
-    response headers are sent now as a probe; when they have gone out already (a handler that
-    streamed responses), one turn of the loop lets the cancellation that grpc.aio sends a
-    broken call's task arrive before the handler's code is taken as the client's.
+    response headers are sent now as a probe. When they have gone out already (a handler that
+    streamed responses), a short wait lets the cancellation that grpc.aio sends a broken call's
+    task arrive (it comes from the same event in gRPC, a poll later at most) before the
+    handler's code is taken as the client's; it costs that long once at the end of such a call.
     """
     try:
         await context.send_initial_metadata(())
     except grpc.aio.UsageError:
-        await asyncio.sleep(0)
+        await asyncio.sleep(BROKEN_STREAM_SETTLE_SECONDS)
     except ExecuteBatchError:
         raise asyncio.CancelledError from None
 
