@@ -156,6 +156,21 @@ class RawHttp2Test(absltest.TestCase):
         self.assertEqual(line["code"], "CANCELLED")
         self.assert_still_answers()
 
+    def test_response_over_the_size_limit_is_resource_exhausted_and_logged(self) -> None:
+        limit_mib = 24 / MIB  # 24 bytes: a short ping fits, named features do not
+        with Server(f"--max_send_message_mib={limit_mib}") as small, Connection(small.port) as c:
+            long = grpc_frame(ping_pb2.Request(message="x" * 100).SerializeToString())
+            response = c.call(SEND, long)
+            self.assertEqual(response.grpc_status, RESOURCE_EXHAUSTED, response)
+            self.assertIn("larger than the limit of 24 bytes", response.grpc_message)
+            stream = c.start(LIST_FEATURES)
+            c.send(stream, grpc_frame(WHOLE_MAP.SerializeToString()))
+            self.assertEqual(c.wait(stream).grpc_status, RESOURCE_EXHAUSTED)
+            short = grpc_frame(ping_pb2.Request(message="x").SerializeToString())
+            self.assertEqual(c.call(SEND, short).grpc_status, OK)
+            lines = small.wait_for_logs(lambda e: e.get("code") == "RESOURCE_EXHAUSTED", 2)
+        self.assertEqual({line["method"] for line in lines}, {SEND, LIST_FEATURES})
+
     def test_trace_headers_that_do_not_parse_are_ignored(self) -> None:
         request = grpc_frame(ping_pb2.Request(message="t").SerializeToString())
         with Connection(self.server.port) as connection:
