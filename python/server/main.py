@@ -62,7 +62,8 @@ _AUTH_MODE = flags.DEFINE_enum(
     "auth_mode",
     invoker_auth.NONE,
     invoker_auth.MODES,
-    "none; cloud-run: trust Cloud Run's check, read the caller; verify: check tokens here.",
+    "none; cloud-run: trust Cloud Run's IAM check (never with --allow-unauthenticated) and "
+    "read the caller from the header it verified; verify: check tokens here.",
 )
 _AUDIENCES = flags.DEFINE_list("audiences", [], "verify: accepted token audiences (service URLs).")
 _ALLOWED_INVOKERS = flags.DEFINE_list(
