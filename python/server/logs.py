@@ -33,35 +33,56 @@ def _labels() -> dict[str, str]:
     return {label: os.environ[var] for var, label in names.items() if os.environ.get(var)}
 
 
-class JsonFormatter(logging.Formatter):
+class LineFormatter(logging.Formatter):
+    """Formats a record, or a line given by its parts (`line`), which `write` uses to log
+    without building a LogRecord."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            # Cloud Error Reporting picks up a stack trace found in the message.
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        fields = getattr(record, FIELDS_ATTRIBUTE, {})
+        return self.line(record.levelno, message, record.created, record.process, fields)
+
+    def line(
+        self, level: int, message: str, created: float, pid: int | None, fields: dict[str, object]
+    ) -> str:
+        raise NotImplementedError
+
+
+# The C encoder, made once: json.dumps(..., default=str) builds a new encoder at every call.
+_encode_json = json.JSONEncoder(default=str).encode
+
+
+class JsonFormatter(LineFormatter):
     def __init__(self) -> None:
         super().__init__()
         self._labels = _labels()
 
-    def format(self, record: logging.LogRecord) -> str:
+    def line(
+        self, level: int, message: str, created: float, pid: int | None, fields: dict[str, object]
+    ) -> str:
         entry: dict[str, object] = {
-            "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
-            "message": record.getMessage(),
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
-            "pid": record.process,
+            "severity": _SEVERITY.get(level, "DEFAULT"),
+            "message": message,
+            "time": datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(),
+            "pid": pid,
+            **fields,
         }
-        entry.update(getattr(record, FIELDS_ATTRIBUTE, {}))
-        if record.exc_info:
-            # Cloud Error Reporting picks up a stack trace found in the message.
-            entry["message"] = f"{entry['message']}\n{self.formatException(record.exc_info)}"
         if self._labels:
             entry["logging.googleapis.com/labels"] = self._labels
-        return json.dumps(entry, default=str)
+        return _encode_json(entry)
 
 
-class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s [%(process)d] %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        fields = getattr(record, FIELDS_ATTRIBUTE, {})
-        return f"{text} {json.dumps(fields, default=str)}" if fields else text
+class TextFormatter(LineFormatter):
+    def line(
+        self, level: int, message: str, created: float, pid: int | None, fields: dict[str, object]
+    ) -> str:
+        moment = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        millis = int(created % 1 * 1000)
+        text = f"{moment},{millis:03d} {logging.getLevelName(level)} [{pid}] {message}"
+        return f"{text} {_encode_json(fields)}" if fields else text
 
 
 class _LineHandler(logging.Handler):
@@ -88,6 +109,7 @@ class _LineHandler(logging.Handler):
 
     def _start_flusher(self) -> None:
         # Threads do not survive fork: each worker process starts its own.
+        self.pid = os.getpid()
         self.createLock()
         self._buffer, self._size = [], 0
         self._pending = threading.Event()
@@ -101,14 +123,18 @@ class _LineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = (self.format(record) + "\n").encode("utf-8", "replace")
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self.write(record.levelno, line)
+
+    def write(self, level: int, line: str) -> None:
+        line = (line + "\n").encode("utf-8", "replace")
         with self.lock:
             self._buffer.append(line)
             self._size += len(line)
-            now = record.levelno >= logging.ERROR or self._size >= self.FLUSH_BYTES
+            now = level >= logging.ERROR or self._size >= self.FLUSH_BYTES
         if now:
             self.flush()
         else:
@@ -135,13 +161,31 @@ class _LineHandler(logging.Handler):
             pass  # stdout closed: nowhere left to report it
 
 
+_configured: _LineHandler | None = None
+
+
 def configure(log_format: str) -> None:
     """Routes the root logger to stdout in `log_format` ("json" or "text")."""
+    global _configured
     handler = _LineHandler(sys.stdout.fileno())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    _configured = handler
+
+
+def write(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> None:
+    """Logs `message` with `fields` at `level`, without a LogRecord once configure() has run:
+    the line of every RPC is written here, and a LogRecord (caller lookup, thread names, ...)
+    cost more than the rest of the line. Before configure(), an ordinary log call."""
+    handler = _configured
+    if handler is None:
+        logger.log(level, message, extra={FIELDS_ATTRIBUTE: fields})
+    else:
+        formatter = handler.formatter
+        assert isinstance(formatter, LineFormatter)
+        handler.write(level, formatter.line(level, message, time.time(), handler.pid, fields))
 
 
 def flush() -> None:

@@ -36,8 +36,7 @@ from google.protobuf.message import DecodeError
 # What grpc.aio raises when a call broke under a handler (a write or read on a cancelled call).
 from grpc._cython.cygrpc import ExecuteBatchError
 
-from python.server import trace_context
-from python.server.logs import FIELDS_ATTRIBUTE
+from python.server import logs, trace_context
 
 logger = logging.getLogger("rpc")
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.
@@ -134,9 +133,7 @@ class _Method:
     def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
         if self.boundary.which == ERRORS and code is grpc.StatusCode.OK:
             return
-        level = level_of(code)
-        fields = record.fields(code)
-        logger.log(level, "%s %s", self.name, code.name, extra={FIELDS_ATTRIBUTE: fields})
+        logs.write(logger, level_of(code), f"{self.name} {code.name}", record.fields(code))
 
 
 class Boundary:
