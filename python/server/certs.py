@@ -59,7 +59,7 @@ class GoogleCerts:
     async def _refresh(self) -> None:
         try:
             certs, max_age = await asyncio.to_thread(self._fetch)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # any failure of the fetch (HTTP, JSON, socket) is an outage
             self._error = f"{self._url}: {error}"
             self._next_attempt = time.monotonic() + RETRY_SECONDS
             logger.warning("cannot fetch Google certificates: %s", self._error)

@@ -33,6 +33,14 @@ class ServerConfig:
     # Several processes share the port: only then may the kernel spread connections over them.
     reuse_port: bool = False
 
+    def __post_init__(self) -> None:
+        for flag, value in (
+            ("--max_receive_message_mib", self.max_receive_message_bytes),
+            ("--max_send_message_mib", self.max_send_message_bytes),
+        ):
+            if value <= 0:
+                raise ValueError(f"{flag} must be more than 0")
+
     def channel_options(self) -> list[tuple[str, int]]:
         options = [
             ("grpc.so_reuseport", int(self.reuse_port)),

@@ -3,8 +3,8 @@
 Where the token is: Cloud Run verifies `X-Serverless-Authorization` when a request carries it,
 and then passes `Authorization` to the container untouched (it may be a token for the service
 itself); otherwise it verifies `Authorization`. So the identity comes from
-`x-serverless-authorization` when present, else from `authorization`; a request with either
-header twice is refused as ambiguous.
+`x-serverless-authorization` when present, else from `authorization`; a request that carries
+the header read twice is refused as ambiguous.
 
 - `none`: no checks (the default; Cloud Run's front end may still require auth).
 - `cloud-run`: trust Cloud Run's IAM check, which verified the token and replaced its signature
@@ -92,7 +92,7 @@ def unverified_payload(token: str) -> dict[str, object]:
         if len(parts) != 3:
             raise ValueError("not three parts")
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # deep nesting is the caller's too
         raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "malformed token") from None
     if not isinstance(claims, dict):
         raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "token claims are not an object")
@@ -138,7 +138,13 @@ class Authenticator:
                 audience=list(self._policy.audiences),
                 clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
-        except (google.auth.exceptions.GoogleAuthError, ValueError, TypeError, KeyError) as error:
+        except (
+            google.auth.exceptions.GoogleAuthError,
+            ValueError,
+            TypeError,
+            KeyError,
+            RecursionError,
+        ) as error:
             raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, f"invalid token: {error}") from None
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "token not issued by Google")

@@ -110,6 +110,10 @@ class CallRecord:
             code = self.code or grpc.StatusCode.CANCELLED
         self._method.log(code, self)
 
+    @property
+    def method(self) -> str:
+        return self._method.name
+
     def fields(self, code: grpc.StatusCode) -> dict[str, object]:
         fields: dict[str, object] = {
             "method": self._method.name,
@@ -197,8 +201,8 @@ async def _failed(
 ) -> None:
     """Sets the code a handler's exception ends the call with; answers the client when the
     handler did not (this raises AbortError)."""
-    if isinstance(error, (asyncio.CancelledError, GeneratorExit, ExecuteBatchError)):
-        return  # the call ended first: on_done tells which way
+    if not isinstance(error, Exception) or isinstance(error, ExecuteBatchError):
+        return  # cancelled, closed or broken: the call ended first, on_done tells which way
     if isinstance(error, grpc.aio.AbortError):
         if record is not None:
             record.code = _context_code(context) or grpc.StatusCode.UNKNOWN
@@ -208,11 +212,15 @@ async def _failed(
     elif isinstance(error, _TooLarge):
         code, details = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
     else:
-        logger.error("unhandled exception in handler", exc_info=error)
+        method = record.method if record is not None else "a method"
+        logger.error("unhandled exception in %s", method, exc_info=error)
         code, details = grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS
-    if record is not None:
-        record.code = code
-    await context.abort(code, details)
+    try:
+        await context.abort(code, details)
+    except grpc.aio.AbortError:
+        if record is not None:  # only once the client has been told
+            record.code = code
+        raise
 
 
 def _finished(record: CallRecord | None, context: grpc.aio.ServicerContext) -> None:

@@ -29,6 +29,12 @@ class BadInputTest(absltest.TestCase):
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assert_one_line_error(result.stderr, "--port is out of range")
 
+    def test_message_limits_must_be_positive(self) -> None:
+        for flag in ("--max_send_message_mib=-1", "--max_receive_message_mib=0"):
+            result = run("SERVER_BIN", flag, env={"PORT": "0"})
+            self.assertEqual(result.returncode, EXIT_USAGE)
+            self.assert_one_line_error(result.stderr, f"{flag.split('=')[0]} must be more than 0")
+
     def test_port_in_use_by_another_server(self) -> None:
         with Server() as first:
             result = run("SERVER_BIN", env={"PORT": str(first.port)})
