@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import logging
 import time
@@ -157,18 +158,21 @@ class Boundary:
 
     def __call__(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         logged = _Method(method, self) if self.which != NONE else None
-        limit = self.max_response_bytes
         parse = _raising_parser(handler.request_deserializer)
         if handler.request_streaming:
             # grpc.aio parses each streamed request inside the handler's `async for`, where the
             # wrapper sees the parser's error.
             kind = "stream_stream" if handler.response_streaming else "stream_unary"
-            behavior = _wrap(getattr(handler, kind), None, logged, limit, settle=True)
-            return handler._replace(request_deserializer=parse, **{kind: behavior})
+            how = _How(None, logged, self.max_response_bytes, settle=True)
+            return handler._replace(
+                request_deserializer=parse, **{kind: _wrap(getattr(handler, kind), how)}
+            )
         # A single request is parsed before the handler runs: the wrapper parses it instead.
         kind = "unary_stream" if handler.response_streaming else "unary_unary"
-        behavior = _wrap(getattr(handler, kind), parse, logged, limit, settle=False)
-        return handler._replace(request_deserializer=None, **{kind: behavior})
+        how = _How(parse, logged, self.max_response_bytes, settle=False)
+        return handler._replace(
+            request_deserializer=None, **{kind: _wrap(getattr(handler, kind), how)}
+        )
 
 
 Parse = Callable[[bytes], Any]
@@ -245,16 +249,20 @@ def _check_size(response: Any, limit: int | None) -> None:
         raise _TooLarge(f"response of {size} bytes is larger than the limit of {limit} bytes")
 
 
-def _wrap(
-    behavior: Callable[..., Any],
-    parse: Parse | None,
-    logged: _Method | None,
-    limit: int | None,
-    settle: bool,
-) -> Callable[..., Any]:
+@dataclasses.dataclass(frozen=True)
+class _How:
+    """How one method's calls are wrapped: the same for every call."""
+
+    parse: Parse | None  # the request parser, when the wrapper parses (single requests)
+    logged: _Method | None  # None: no log lines (--rpc_logs=none)
+    limit: int | None  # the largest response, in bytes
+    settle: bool  # request-streaming: check how the request stream ended
+
+
+def _wrap(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(behavior):
-        return _stream(behavior, parse, logged, limit, settle)
-    return _unary(behavior, parse, logged, limit, settle)
+        return _stream(behavior, how)
+    return _unary(behavior, how)
 
 
 async def _settled(context: grpc.aio.ServicerContext) -> None:
@@ -276,20 +284,14 @@ async def _settled(context: grpc.aio.ServicerContext) -> None:
 
 
 # Coroutines: unary responses, and streams answered with context.write() (health's Watch).
-def _unary(
-    behavior: Callable[..., Any],
-    parse: Parse | None,
-    logged: _Method | None,
-    limit: int | None,
-    settle: bool,
-) -> Callable[..., Any]:
+def _unary(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        record = _start(logged, context)
+        record = _start(how.logged, context)
         try:
-            response = await behavior(parse(request) if parse else request, context)
+            response = await behavior(how.parse(request) if how.parse else request, context)
             if response is not None:
-                _check_size(response, limit)
-            if settle:
+                _check_size(response, how.limit)
+            if how.settle:
                 await _settled(context)
         except BaseException as error:
             await _failed(record, context, error)
@@ -300,20 +302,14 @@ def _unary(
     return wrapped
 
 
-def _stream(
-    behavior: Callable[..., Any],
-    parse: Parse | None,
-    logged: _Method | None,
-    limit: int | None,
-    settle: bool,
-) -> Callable[..., Any]:
+def _stream(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        record = _start(logged, context)
+        record = _start(how.logged, context)
         try:
-            async for response in behavior(parse(request) if parse else request, context):
-                _check_size(response, limit)
+            async for response in behavior(how.parse(request) if how.parse else request, context):
+                _check_size(response, how.limit)
                 yield response
-            if settle:
+            if how.settle:
                 await _settled(context)
         except BaseException as error:
             await _failed(record, context, error)
