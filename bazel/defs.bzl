@@ -5,12 +5,14 @@ load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
 load("//bazel/private:deploy_environment.bzl", _deploy_environment = "deploy_environment")
 load("//bazel/private:files_layer.bzl", _files_layer = "files_layer")
 load("//bazel/private:oci_image.bzl", "oci_image_rule")
+load("//bazel/private:oci_image_info.bzl", _OciImageInfo = "OciImageInfo")
 load("//bazel/private:oci_push.bzl", "oci_push_rule")
 load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
 load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
 load("//bazel/private:py_proto_library.bzl", _py_proto_library = "py_proto_library")
 
+OciImageInfo = _OciImageInfo
 py_proto_library = _py_proto_library
 py_grpc_library = _py_grpc_library
 deb_layer = _deb_layer

@@ -1,10 +1,11 @@
 """cloud_run_manifest: a Cloud Run service.yaml that names an oci_image by digest."""
 
 load(":deploy_environment.bzl", "DeployEnvironmentInfo")
+load(":oci_image_info.bzl", "OciImageInfo")
 
 def _cloud_run_manifest_impl(ctx):
     out = ctx.actions.declare_file(ctx.attr.out)
-    digest = [f for f in ctx.files.image if f.basename.endswith(".digest")][0]
+    digest = ctx.attr.image[OciImageInfo].digest
 
     environment_name = ctx.attr.environment_flag[DeployEnvironmentInfo].name
     environment = None
@@ -98,7 +99,11 @@ health service `""`. Settings Cloud Run would refuse fail the build, every probl
 Per environment: an environment file (JSON with attribute names as keys, `env` entries added
 to the attribute's) picked with `--//deploy:environment=NAME` overrides the attributes.""",
     attrs = _SETTINGS | {
-        "image": attr.label(mandatory = True, doc = "The oci_image the service runs."),
+        "image": attr.label(
+            mandatory = True,
+            providers = [OciImageInfo],
+            doc = "The oci_image the service runs.",
+        ),
         "out": attr.string(default = "service.yaml", doc = "Output file name."),
         "environments": attr.label_list(
             allow_files = [".json"],
@@ -110,7 +115,7 @@ to the attribute's) picked with `--//deploy:environment=NAME` overrides the attr
             doc = "The deploy_environment flag that picks an environment file.",
         ),
         "_tool": attr.label(
-            default = "//deploy/tools:cloud_run_manifest",
+            default = "//bazel/tools:cloud_run_manifest",
             executable = True,
             cfg = "exec",
         ),

@@ -31,6 +31,6 @@ no docs or manuals, merged-/usr links, a CA bundle built from ca-certificates' f
             mandatory = True,
             doc = "The packages, usually `@debian_trixie//:debs` (from deploy/base/debs.lock.json).",
         ),
-        "_tool": attr.label(default = "//deploy/tools:deb_layer", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//bazel/tools:deb_layer", executable = True, cfg = "exec"),
     },
 )

@@ -40,6 +40,6 @@ files_layer = rule(
         "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "Files to pack."),
         "directory": attr.string(mandatory = True, doc = "Where in the image, e.g. `/usr/lib/python3/dist-packages`."),
         "strip_prefix": attr.string(doc = "Path prefix (within the files' repository) to drop."),
-        "_tool": attr.label(default = "//deploy/tools:files_layer", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//bazel/tools:files_layer", executable = True, cfg = "exec"),
     },
 )

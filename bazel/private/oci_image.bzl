@@ -1,10 +1,12 @@
 """oci_image: an OCI image layout (and its digest) from layers, as a build output."""
 
+load(":oci_image_info.bzl", "OciImageInfo")
 load(":oci_layer_info.bzl", "OciLayerInfo")
 
 def _oci_image_impl(ctx):
     layout = ctx.actions.declare_directory(ctx.label.name)
     digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    config_file = ctx.actions.declare_file(ctx.label.name + ".config.json")
     layers = [layer[OciLayerInfo] for layer in ctx.attr.layers]
 
     env, entrypoint = {}, []
@@ -30,6 +32,7 @@ def _oci_image_impl(ctx):
     ctx.actions.write(spec, json.encode({
         "out_dir": layout.path,
         "digest_out": digest.path,
+        "config_out": config_file.path,
         "architecture": ctx.attr.architecture,
         "os": ctx.attr.os,
         "config": config,
@@ -46,16 +49,19 @@ def _oci_image_impl(ctx):
         executable = ctx.executable._tool,
         arguments = ["--spec", spec.path],
         inputs = inputs,
-        outputs = [layout, digest],
+        outputs = [layout, digest, config_file],
         mnemonic = "OciImage",
         progress_message = "Assembling image %{label}",
     )
-    return [DefaultInfo(files = depset([layout, digest]))]
+    return [
+        DefaultInfo(files = depset([layout, digest])),
+        OciImageInfo(layout = layout, digest = digest, config = config_file),
+    ]
 
 oci_image_rule = rule(
     implementation = _oci_image_impl,
     doc = """An OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`) and
-`NAME.digest` with the manifest's `sha256:...`. Attribute names follow rules_oci's `oci_image`
+`NAME.digest` with the manifest's `sha256:...`, described to other rules by `OciImageInfo`. Attribute names follow rules_oci's `oci_image`
 where they mean the same. Byte-for-byte reproducible: layers are deterministic tars and the
 config carries no timestamp.""",
     attrs = {
@@ -79,6 +85,6 @@ config carries no timestamp.""",
         ),
         "architecture": attr.string(default = "amd64", doc = "Cloud Run runs linux/amd64."),
         "os": attr.string(default = "linux"),
-        "_tool": attr.label(default = "//deploy/tools:oci_image", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//bazel/tools:oci_image", executable = True, cfg = "exec"),
     },
 )

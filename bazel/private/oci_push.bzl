@@ -1,12 +1,14 @@
 """oci_push: `bazel run` pushes an oci_image to a registry (and resolves its Cloud Run manifest)."""
 
+load(":oci_image_info.bzl", "OciImageInfo")
+
 def _runfiles_path(file):
     # Paths under the runfiles root, for the launcher: main-repo files live under _main/.
     path = file.short_path
     return path[3:] if path.startswith("../") else "_main/" + path
 
 def _oci_push_impl(ctx):
-    layout = [f for f in ctx.files.image if f.is_directory][0]
+    layout = ctx.attr.image[OciImageInfo].layout
     args = ["--image", _runfiles_path(layout)]
     runfiles = [layout]
     if ctx.attr.repository:
@@ -44,7 +46,11 @@ oci_push_rule = rule(
 Prints `REPOSITORY@sha256:...` and writes the `manifest` resolved for that repository. Arguments
 after `--` go to the push (`--repository`, `--tag`, `--print_manifest`, ... see `--help`).""",
     attrs = {
-        "image": attr.label(mandatory = True, doc = "The oci_image to push."),
+        "image": attr.label(
+            mandatory = True,
+            providers = [OciImageInfo],
+            doc = "The oci_image to push.",
+        ),
         "repository": attr.string(
             doc = "Where to push, `host/name`; default: the repository `manifest` names.",
         ),
@@ -62,6 +68,6 @@ after `--` go to the push (`--repository`, `--tag`, `--print_manifest`, ... see 
             doc = "Fill stamped_tags; the macro in defs.bzl sets it when Bazel runs with --stamp.",
         ),
         "_launcher": attr.label(default = ":oci_push_launcher.sh", allow_single_file = True),
-        "_tool": attr.label(default = "//deploy/push", executable = True, cfg = "target"),
+        "_tool": attr.label(default = "//bazel/tools/push", executable = True, cfg = "target"),
     },
 )

@@ -52,6 +52,6 @@ to the service rebuilds and re-pushes only this small layer.""",
         "main": attr.string(doc = "Its main file, workspace-relative (default: <package>/main.py)."),
         "directory": attr.string(default = "/app", doc = "Where the files go in the image."),
         "interpreter": attr.string(default = "/usr/bin/python3", doc = "Python in the image."),
-        "_tool": attr.label(default = "//deploy/tools:files_layer", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//bazel/tools:files_layer", executable = True, cfg = "exec"),
     },
 )

@@ -10,7 +10,7 @@ import tarfile
 
 from absl.testing import absltest
 
-from deploy.tools import deb_layer, layer_tar
+from bazel.tools import deb_layer, layer_tar
 
 
 def _ar(members: dict[str, bytes]) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-from deploy.tools import deb_layer, layer_tar
+from bazel.tools import deb_layer, layer_tar
 from tests.deploy.oci_layout import Layout, image_outputs
 
 

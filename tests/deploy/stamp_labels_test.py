@@ -7,7 +7,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-from deploy.tools.oci_image import stamp_labels
+from bazel.tools.oci_image import stamp_labels
 
 
 class StampLabelsTest(absltest.TestCase):

@@ -1,7 +1,7 @@
 """Assembles an OCI image layout from layers: `oci_image.py --spec SPEC.json`.
 
-Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`) and a file with
-the manifest's digest. The config and manifest are canonical JSON (sorted keys, no spaces) with
+Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`), a file with
+the manifest's digest and a copy of the config, for rules that read the image's settings. The config and manifest are canonical JSON (sorted keys, no spaces) with
 no timestamps, so equal inputs give an equal digest.
 """
 
@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from deploy.tools.workspace_status import read_status
+from bazel.tools.workspace_status import read_status
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -73,10 +73,12 @@ def main(argv: list[str]) -> int:
         "config": {**image, "Labels": labels} if labels else image,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
+    config_bytes = canonical(config)
+    Path(spec["config_out"]).write_bytes(config_bytes)
     manifest = {
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
-        "config": layout.add(canonical(config), MEDIA_CONFIG),
+        "config": layout.add(config_bytes, MEDIA_CONFIG),
         "layers": layers,
     }
     descriptor = layout.add(canonical(manifest), MEDIA_MANIFEST)

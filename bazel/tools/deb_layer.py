@@ -15,8 +15,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-from deploy.tools import layer_tar
-from deploy.tools.layer_tar import Entry
+from bazel.tools import layer_tar
+from bazel.tools.layer_tar import Entry
 
 NONROOT_UID = 65532
 MERGED = ("bin", "sbin", "lib", "lib64")

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from deploy.tools import layer_tar
-from deploy.tools.layer_tar import Entry
+from bazel.tools import layer_tar
+from bazel.tools.layer_tar import Entry
 
 
 def entries(manifest: dict[str, str]) -> list[Entry]:

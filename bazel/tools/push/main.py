@@ -19,11 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from deploy.push.credentials import CredentialsError, find_credentials
-from deploy.push.layout import Image, LayoutError, read_layout
-from deploy.push.registry import RegistryError, Repository, RetryPolicy
-from deploy.tools.cloud_run_manifest import container, dump
-from deploy.tools.workspace_status import read_status
+from bazel.tools.push.credentials import CredentialsError, find_credentials
+from bazel.tools.push.layout import Image, LayoutError, read_layout
+from bazel.tools.push.registry import RegistryError, Repository, RetryPolicy
+from bazel.tools.cloud_run_manifest import container, dump
+from bazel.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
 NAME = re.compile(

@@ -21,8 +21,8 @@ from typing import IO
 
 import requests
 
-from deploy.push.credentials import Credentials
-from deploy.push.layout import Blob
+from bazel.tools.push.credentials import Credentials
+from bazel.tools.push.layout import Blob
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 TRANSIENT_ERRORS = (

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from deploy.tools import layer_tar
-from deploy.tools.layer_tar import Entry
+from bazel.tools import layer_tar
+from bazel.tools.layer_tar import Entry
 
 
 def entries(layout: Path, tag: str) -> list[Entry]:
