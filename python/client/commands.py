@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
-from python.routeguide.feature_db import FeatureDb
+from python.services.route_guide.feature_db import FeatureDb
 
 
 class Printer:

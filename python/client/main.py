@@ -19,8 +19,9 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 
-from python.client import channels, commands
-from python.client.auth import AuthError
+from python.channels import channels
+from python.channels.auth import AuthError
+from python.client import commands
 
 EXIT_RPC_FAILED = 1
 EXIT_USAGE = 2

@@ -1,6 +1,7 @@
-"""Raw HTTP/2 against the real server: bytes that do not parse, paths nobody registered, headers
-of a megabyte, garbage instead of HTTP/2, resets mid-stream. Each case checks the status, the
-log line, and that the server still answers a normal call afterwards."""
+"""Raw HTTP/2 against a real server (the route guide service, which has every kind of call):
+bytes that do not parse, paths nobody registered, headers of a megabyte, garbage instead of
+HTTP/2, resets mid-stream. Each case checks the status, the log line, and that the server still
+answers a normal call afterwards."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import secrets
 import socket
 
 from absl.testing import absltest
-from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2
 
+from python.services.route_guide.feature_db import FeatureDb
 from tests.adversarial.raw_http2 import Connection, grpc_frame
-from tests.e2e.processes import Server
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
 
-SEND = "/ping.v1.PingService/Send"
+GET_FEATURE = "/routeguide.v1.RouteGuide/GetFeature"
 LIST_FEATURES = "/routeguide.v1.RouteGuide/ListFeatures"
 RECORD_ROUTE = "/routeguide.v1.RouteGuide/RecordRoute"
 OK, CANCELLED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED = 0, 1, 3, 8, 12
@@ -29,6 +30,8 @@ WHOLE_MAP = route_guide_pb2.Rectangle(
     lo=route_guide_pb2.Point(latitude=370000000, longitude=-1230000000),
     hi=route_guide_pb2.Point(latitude=380000000, longitude=-1215000000),
 )
+# A point with no feature: its answer is the point alone, a few bytes.
+HERE = route_guide_pb2.Point(latitude=1, longitude=2)
 
 
 def rss_mib(pid: int) -> float:
@@ -42,21 +45,20 @@ def rss_mib(pid: int) -> float:
 class RawHttp2Test(absltest.TestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.server = self.enterContext(Server())
+        self.server = self.enterContext(Server(binary_var=ROUTE_GUIDE_SERVER))
         self.pid = self.server.logs()[0]["pid"]
 
     def assert_still_answers(self) -> None:
         with Connection(self.server.port) as connection:
-            request = ping_pb2.Request(message="still here").SerializeToString()
-            response = connection.call(SEND, grpc_frame(request))
+            response = connection.call(GET_FEATURE, grpc_frame(HERE.SerializeToString()))
         self.assertEqual(response.grpc_status, OK, response)
-        self.assertIn(b"still here", response.data)
+        self.assertIn(HERE.SerializeToString(), response.data)
         self.assertEqual(self.server.non_json_lines(), [])
 
     def test_invalid_protobuf_is_invalid_argument_with_one_warning_each(self) -> None:
         with Connection(self.server.port) as connection:
             for _ in range(20):
-                response = connection.call(SEND, grpc_frame(NOT_PROTOBUF))
+                response = connection.call(GET_FEATURE, grpc_frame(NOT_PROTOBUF))
                 self.assertEqual(response.grpc_status, INVALID_ARGUMENT, response)
                 self.assertIn("does not parse", response.grpc_message)
             stream = connection.start(RECORD_ROUTE)
@@ -64,7 +66,7 @@ class RawHttp2Test(absltest.TestCase):
             self.assertEqual(connection.wait(stream).grpc_status, INVALID_ARGUMENT)
         lines = self.server.wait_for_logs(lambda e: e.get("code") == "INVALID_ARGUMENT", 21)
         self.assertEqual({line["severity"] for line in lines}, {"WARNING"})
-        self.assertEqual(sum(line.get("method") == SEND for line in lines), 20)
+        self.assertEqual(sum(line.get("method") == GET_FEATURE for line in lines), 20)
         self.assertNotIn("Traceback", self.server.output())
         self.assert_still_answers()
 
@@ -124,7 +126,7 @@ class RawHttp2Test(absltest.TestCase):
                 while sock.recv(65536):  # the server closes the connection
                     pass
         with Connection(self.server.port) as connection:
-            connection.start(SEND)
+            connection.start(GET_FEATURE)
             connection.sock.sendall(BAD_SETTINGS)
             connection.read_until(lambda: False)
             self.assertTrue(connection.closed)
@@ -143,12 +145,12 @@ class RawHttp2Test(absltest.TestCase):
         self.assert_still_answers()
 
     def test_request_over_the_size_limit(self) -> None:
-        big = ping_pb2.Request(message="x" * (5 * MIB)).SerializeToString()
+        big = b"\x08\x01" * (3 * MIB)  # a Point whose latitude repeats, 6 MiB of it
         with Connection(self.server.port) as connection:
-            response = connection.call(SEND, grpc_frame(big))
+            response = connection.call(GET_FEATURE, grpc_frame(big))
             self.assertEqual(response.grpc_status, RESOURCE_EXHAUSTED, response)
             stream = connection.start(RECORD_ROUTE)
-            connection.send(stream, grpc_frame(b"\x08\x01" * (3 * MIB)))
+            connection.send(stream, grpc_frame(big))
             self.assertEqual(connection.wait(stream).grpc_status, RESOURCE_EXHAUSTED)
         # gRPC refuses the message before any handler runs; a broken request stream is all
         # the server sees of the second call.
@@ -157,29 +159,31 @@ class RawHttp2Test(absltest.TestCase):
         self.assert_still_answers()
 
     def test_response_over_the_size_limit_is_resource_exhausted_and_logged(self) -> None:
-        limit_mib = 24 / MIB  # 24 bytes: a short ping fits, named features do not
-        with Server(f"--max_send_message_mib={limit_mib}") as small, Connection(small.port) as c:
-            long = grpc_frame(ping_pb2.Request(message="x" * 100).SerializeToString())
-            response = c.call(SEND, long)
+        limit_mib = 24 / MIB  # 24 bytes: a point alone fits, named features do not
+        named = next(FeatureDb.load().within_all())
+        small = Server(f"--max_send_message_mib={limit_mib}", binary_var=ROUTE_GUIDE_SERVER)
+        with small, Connection(small.port) as c:
+            response = c.call(GET_FEATURE, grpc_frame(named.location.SerializeToString()))
             self.assertEqual(response.grpc_status, RESOURCE_EXHAUSTED, response)
             self.assertIn("larger than the limit of 24 bytes", response.grpc_message)
             stream = c.start(LIST_FEATURES)
             c.send(stream, grpc_frame(WHOLE_MAP.SerializeToString()))
             self.assertEqual(c.wait(stream).grpc_status, RESOURCE_EXHAUSTED)
-            short = grpc_frame(ping_pb2.Request(message="x").SerializeToString())
-            self.assertEqual(c.call(SEND, short).grpc_status, OK)
+            self.assertEqual(
+                c.call(GET_FEATURE, grpc_frame(HERE.SerializeToString())).grpc_status, OK
+            )
             lines = small.wait_for_logs(lambda e: e.get("code") == "RESOURCE_EXHAUSTED", 2)
-        self.assertEqual({line["method"] for line in lines}, {SEND, LIST_FEATURES})
+        self.assertEqual({line["method"] for line in lines}, {GET_FEATURE, LIST_FEATURES})
 
     def test_trace_headers_that_do_not_parse_are_ignored(self) -> None:
-        request = grpc_frame(ping_pb2.Request(message="t").SerializeToString())
+        request = grpc_frame(HERE.SerializeToString())
         with Connection(self.server.port) as connection:
             for headers in (
                 [("x-cloud-trace-context", "not-a-trace/xyz;o=9")],
                 [("traceparent", "00-" + "0" * 32 + "-" + "0" * 16 + "-01")],
                 [("traceparent", "zz" * 4000)],
             ):
-                self.assertEqual(connection.call(SEND, request, *headers).grpc_status, OK)
+                self.assertEqual(connection.call(GET_FEATURE, request, *headers).grpc_status, OK)
         self.assert_still_answers()
 
 

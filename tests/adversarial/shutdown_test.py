@@ -12,7 +12,7 @@ from absl.testing import absltest
 from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
-from tests.e2e.processes import Server
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
 
 HERE = pb.Point(latitude=1, longitude=1)
 GRACE_SECONDS = 1.5
@@ -25,7 +25,9 @@ def held_open(notes: queue.Queue[pb.RouteNote | None]) -> Iterator[pb.RouteNote]
 
 class ShutdownTest(absltest.TestCase):
     def test_calls_in_flight_at_sigterm(self) -> None:
-        server = self.enterContext(Server(f"--grace_seconds={GRACE_SECONDS}"))
+        server = self.enterContext(
+            Server(f"--grace_seconds={GRACE_SECONDS}", binary_var=ROUTE_GUIDE_SERVER)
+        )
         channel = self.enterContext(grpc.insecure_channel(server.address))
         stub = route_guide_pb2_grpc.RouteGuideStub(channel)
 

@@ -15,7 +15,7 @@ from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import Server
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
 
 ALLOWED = "caller@kit-test.iam.gserviceaccount.com"
 METHOD = "/routeguide.v1.RouteGuide/"
@@ -60,6 +60,7 @@ class StreamsTest(absltest.TestCase):
                 "--auth_mode=cloud-run",
                 f"--allowed_invokers={ALLOWED}",
                 f"--rpc_logs={self.rpc_logs}",
+                binary_var=ROUTE_GUIDE_SERVER,
             )
         )
         self.channel = self.enterContext(grpc.insecure_channel(self.server.address))

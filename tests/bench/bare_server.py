@@ -9,9 +9,9 @@ import grpc
 from ping.v1 import ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2_grpc
 
-from python.routeguide.feature_db import FeatureDb
-from python.server.ping_servicer import PingServicer
-from python.server.route_guide_servicer import RouteGuideServicer
+from python.services.ping.ping_servicer import PingServicer
+from python.services.route_guide.feature_db import FeatureDb
+from python.services.route_guide.route_guide_servicer import RouteGuideServicer
 
 
 async def main() -> None:

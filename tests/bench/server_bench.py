@@ -1,10 +1,10 @@
 """Server benchmark: `./bazelw run //tests/bench:server`. Prints numbers; asserts nothing.
 
-h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at the production server
-(`//python/server`, JSON logging on) and at a bare grpc.aio server with the same servicers
-(bare_server.py), and reports for unary PingService.Send and server-streaming
-RouteGuide.ListFeatures: calls (and messages) per second, p50/p99 latency at 1 and 50
-concurrent calls, server CPU-seconds per 10,000 calls, and peak RSS; then the production
+h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at each service's
+production server (the ping and route guide binaries, JSON logging on) and at a bare grpc.aio
+server with the same servicers (bare_server.py), and reports for unary PingService.Send and
+server-streaming RouteGuide.ListFeatures: calls (and messages) per second, p50/p99 latency at 1
+and 50 concurrent calls, server CPU-seconds per 10,000 calls, and peak RSS; then each production
 server's time from process start to SERVING.
 """
 
@@ -43,6 +43,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 @dataclasses.dataclass
 class Load:
     name: str
+    server_var: str  # the variable naming the service's production binary
     path: str
     request: bytes
     calls: int
@@ -180,54 +181,65 @@ def main(argv: list[str]) -> None:
     loads = [
         Load(
             "unary Send",
+            "PING_SERVER_BIN",
             "/ping.v1.PingService/Send",
             ping_pb2.Request(message="ping").SerializeToString(),
             calls,
         ),
         Load(
             "stream ListFeatures (300 msgs)",
+            "ROUTE_GUIDE_SERVER_BIN",
             "/routeguide.v1.RouteGuide/ListFeatures",
             everything.SerializeToString(),
             calls // 10,
             messages_per_call=300,
         ),
     ]
-    servers = {
-        "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
-        "production": ServerProcess([runfile("SERVER_BIN")], env={"GOOGLE_CLOUD_PROJECT": "bench"}),
-        "prod,errors": ServerProcess([runfile("SERVER_BIN"), "--rpc_logs=errors"]),
-    }
     print(
         f"{'load':32} {'server':11} {'conc':>4} {'calls/s':>9} {'msgs/s':>9} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9} {'vs bare':>7}"
     )
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            for load in loads:
-                for concurrency in CONCURRENCY:
-                    rounds: dict[str, list[Result]] = {name: [] for name in servers}
-                    for _ in range(_ROUNDS.value):  # interleaved, so drift hits every server
-                        for name, server in servers.items():
-                            rounds[name].append(measure(server, load, concurrency, Path(scratch)))
-                    median = {name: median_result(results) for name, results in rounds.items()}
-                    for name, r in median.items():
-                        ratio = r.cpu_per_10k / median["bare"].cpu_per_10k
-                        print(
-                            f"{load.name:32} {name:11} {concurrency:>4} {r.calls_per_second:>9.0f} "
-                            f"{r.calls_per_second * load.messages_per_call:>9.0f} "
-                            f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f} {ratio:>7.2f}"
-                        )
+    with tempfile.TemporaryDirectory() as scratch:
+        for load in loads:
+            measure_load(load, Path(scratch))
+    for server_var in dict.fromkeys(load.server_var for load in loads):
+        times = start_to_serving(runfile(server_var))
         print(
-            "peak RSS: " + ", ".join(f"{n} {s.peak_rss_mib():.1f} MiB" for n, s in servers.items())
+            f"{server_var}: process start to SERVING: median "
+            f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms ({len(times)} starts)"
+        )
+
+
+def measure_load(load: Load, scratch: Path) -> None:
+    """One load at each concurrency against the bare server and the service's own binary."""
+    production = runfile(load.server_var)
+    servers = {
+        "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
+        "production": ServerProcess([production], env={"GOOGLE_CLOUD_PROJECT": "bench"}),
+        "prod,errors": ServerProcess([production, "--rpc_logs=errors"]),
+    }
+    try:
+        for concurrency in CONCURRENCY:
+            rounds: dict[str, list[Result]] = {name: [] for name in servers}
+            for _ in range(_ROUNDS.value):  # interleaved, so drift hits every server
+                for name, server in servers.items():
+                    rounds[name].append(measure(server, load, concurrency, scratch))
+            median = {name: median_result(results) for name, results in rounds.items()}
+            for name, r in median.items():
+                ratio = r.cpu_per_10k / median["bare"].cpu_per_10k
+                print(
+                    f"{load.name:32} {name:11} {concurrency:>4} {r.calls_per_second:>9.0f} "
+                    f"{r.calls_per_second * load.messages_per_call:>9.0f} "
+                    f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f} {ratio:>7.2f}"
+                )
+        print(
+            f"{load.name}: peak RSS: "
+            + ", ".join(f"{n} {s.peak_rss_mib():.1f} MiB" for n, s in servers.items())
         )
     finally:
         for server in servers.values():
             server.stop()
-    times = start_to_serving(runfile("SERVER_BIN"))
-    print(
-        f"process start to SERVING: median {statistics.median(times) * 1000:.0f} ms, "
-        f"min {min(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms ({len(times)} starts)"
-    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import socket
 
 from absl.testing import absltest
 
-from tests.e2e.processes import Server, run
+from tests.e2e.processes import PING_SERVER, Server, run
 
 EXIT_RPC_FAILED = 1
 EXIT_USAGE = 2
@@ -20,36 +20,36 @@ class BadInputTest(absltest.TestCase):
         self.assertNotIn("Traceback", stderr)
 
     def test_port_not_a_number(self) -> None:
-        result = run("SERVER_BIN", env={"PORT": "abc"})
+        result = run(PING_SERVER, env={"PORT": "abc"})
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assert_one_line_error(result.stderr, "PORT='abc' is not a port number")
 
     def test_port_out_of_range(self) -> None:
-        result = run("SERVER_BIN", "--port=70000")
+        result = run(PING_SERVER, "--port=70000")
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assert_one_line_error(result.stderr, "--port is out of range")
 
     def test_message_limits_must_be_positive(self) -> None:
         for flag in ("--max_send_message_mib=-1", "--max_receive_message_mib=0"):
-            result = run("SERVER_BIN", flag, env={"PORT": "0"})
+            result = run(PING_SERVER, flag, env={"PORT": "0"})
             self.assertEqual(result.returncode, EXIT_USAGE)
             self.assert_one_line_error(result.stderr, f"{flag.split('=')[0]} must be more than 0")
 
     def test_port_in_use_by_another_server(self) -> None:
         with Server() as first:
-            result = run("SERVER_BIN", env={"PORT": str(first.port)})
+            result = run(PING_SERVER, env={"PORT": str(first.port)})
             self.assertEqual(result.returncode, EXIT_USAGE)
             self.assert_one_line_error(result.stderr, f"cannot listen on [::]:{first.port}")
 
     def test_port_in_use_by_any_socket(self) -> None:
         with socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True) as busy:
             port = busy.getsockname()[1]
-            result = run("SERVER_BIN", env={"PORT": str(port)})
+            result = run(PING_SERVER, env={"PORT": str(port)})
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assert_one_line_error(result.stderr, "cannot listen")
 
     def test_unknown_server_flag(self) -> None:
-        result = run("SERVER_BIN", "--no_such_flag")
+        result = run(PING_SERVER, "--no_such_flag")
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assertIn("no_such_flag", result.stderr)
         self.assertNotIn("Traceback", result.stderr)

@@ -6,8 +6,8 @@ import json
 
 from absl.testing import absltest
 
-from python.routeguide.feature_db import FeatureDb
-from tests.e2e.processes import Server, run
+from python.services.route_guide.feature_db import FeatureDb
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 
 FEATURES = FeatureDb.load()
 
@@ -16,17 +16,21 @@ class ClientSubcommandsTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.upstream = Server()
-        cls.server = Server(f"--upstream={cls.upstream.address}", "--upstream_insecure")
+        cls.ping = Server(f"--upstream={cls.upstream.address}", "--upstream_insecure")
+        cls.route_guide = Server(binary_var=ROUTE_GUIDE_SERVER)
 
     @classmethod
     def tearDownClass(cls) -> None:
-        cls.server.stop()
-        cls.upstream.stop()
+        for server in (cls.route_guide, cls.ping, cls.upstream):
+            server.stop()
 
-    def client(self, *args: str, stdin: str | None = None) -> list[dict]:
+    def client(
+        self, *args: str, server: Server | None = None, stdin: str | None = None
+    ) -> list[dict]:
+        """The client's JSON output from the route guide service, or from `server`."""
         result = run(
             "CLIENT_BIN",
-            f"--server={self.server.address}",
+            f"--server={(server or self.route_guide).address}",
             "--insecure",
             "--json",
             *args,
@@ -36,12 +40,12 @@ class ClientSubcommandsTest(absltest.TestCase):
         return [json.loads(line) for line in result.stdout.splitlines()]
 
     def test_ping(self) -> None:
-        (response,) = self.client("ping", "--message=hello")
+        (response,) = self.client("ping", "--message=hello", server=self.ping)
         self.assertEqual(response["pong"]["message"], "hello")
         self.assertIn("receivedOn", response["pong"])
 
     def test_relay(self) -> None:
-        (response,) = self.client("relay", "--message=hello")
+        (response,) = self.client("relay", "--message=hello", server=self.ping)
         self.assertEqual(response["pong"]["message"], "hello (relayed)")
 
     def test_get_feature(self) -> None:
@@ -68,6 +72,7 @@ class ClientSubcommandsTest(absltest.TestCase):
 
     def test_health_check_and_watch(self) -> None:
         self.assertEqual(self.client("health"), [{"status": "SERVING"}])
+        self.assertEqual(self.client("health", server=self.ping), [{"status": "SERVING"}])
         self.assertEqual(
             self.client(
                 "health", "--service=routeguide.v1.RouteGuide", "--watch", "--watch_seconds=1"
@@ -76,7 +81,7 @@ class ClientSubcommandsTest(absltest.TestCase):
         )
 
     def test_text_output(self) -> None:
-        result = run("CLIENT_BIN", f"--server={self.server.address}", "--insecure", "health")
+        result = run("CLIENT_BIN", f"--server={self.ping.address}", "--insecure", "health")
         self.assertEqual(result.stdout.strip(), "status: SERVING")
 
 
@@ -119,7 +124,7 @@ class ChatBadNotesTest(absltest.TestCase):
     """A bad note, from the arguments or from stdin, is bad input: the call never starts."""
 
     def test_bad_notes_are_refused_before_the_call(self) -> None:
-        with Server() as server:
+        with Server(binary_var=ROUTE_GUIDE_SERVER) as server:
             for source, args, stdin, bad in (
                 ("arguments", ("1,1:fine", "north:bad"), None, "north:bad"),
                 ("stdin", (), "1,1:fine\nnorth:bad\n2,2:after it\n", "north:bad"),
@@ -139,9 +144,11 @@ class ChatBadNotesTest(absltest.TestCase):
                     self.assertLen(lines, 1, result.stderr)
                     self.assertIn(f"a note is LAT,LON:message, got {bad!r}", lines[0])
             # The server still answers, and it logged no RouteChat: none was started.
-            result = run("CLIENT_BIN", f"--server={server.address}", "--insecure", "ping")
+            result = run(
+                "CLIENT_BIN", f"--server={server.address}", "--insecure", "get-feature", "1,1"
+            )
             self.assertEqual(result.returncode, 0, result.stderr)
-            server.wait_for_log(lambda e: e.get("method") == "/ping.v1.PingService/Send")
+            server.wait_for_log(lambda e: e.get("method") == "/routeguide.v1.RouteGuide/GetFeature")
             methods = [e.get("method") for e in server.logs()]
             self.assertNotIn("/routeguide.v1.RouteGuide/RouteChat", methods)
 

@@ -14,7 +14,7 @@ from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -26,16 +26,22 @@ def check(channel: grpc.Channel, service: str = "") -> int:
 
 
 class LifecycleTest(absltest.TestCase):
-    def test_health_serving_for_overall_and_each_service(self) -> None:
-        with Server() as server, grpc.insecure_channel(server.address) as channel:
-            for service in ("", "ping.v1.PingService", "routeguide.v1.RouteGuide"):
-                self.assertEqual(check(channel, service), SERVING, service)
-            with self.assertRaises(grpc.RpcError) as caught:
-                check(channel, "no.such.Service")
-            self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+    def test_health_knows_exactly_the_services_registered(self) -> None:
+        for binary_var, own, other in (
+            (PING_SERVER, "ping.v1.PingService", "routeguide.v1.RouteGuide"),
+            (ROUTE_GUIDE_SERVER, "routeguide.v1.RouteGuide", "ping.v1.PingService"),
+        ):
+            server = Server(binary_var=binary_var)
+            with self.subTest(own), server, grpc.insecure_channel(server.address) as channel:
+                for service in ("", own):
+                    self.assertEqual(check(channel, service), SERVING, service)
+                for service in (other, "no.such.Service"):
+                    with self.assertRaises(grpc.RpcError) as caught:
+                        check(channel, service)
+                    self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
 
     def test_sigterm_drains_stream_in_flight_then_exits_zero(self) -> None:
-        server = Server("--grace_seconds=8")
+        server = Server("--grace_seconds=8", binary_var=ROUTE_GUIDE_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(service=""), timeout=30
@@ -75,7 +81,7 @@ class LifecycleTest(absltest.TestCase):
             self.assertEqual(server.wait(), 0)
 
     def test_second_signal_exits_at_once(self) -> None:
-        server = Server("--grace_seconds=60")
+        server = Server("--grace_seconds=60", binary_var=ROUTE_GUIDE_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
             # A stream that stays open keeps the first SIGTERM's drain waiting.
             notes: queue.Queue[pb.RouteNote | None] = queue.Queue()
@@ -92,15 +98,20 @@ class LifecycleTest(absltest.TestCase):
             self.assertEqual(server.wait(timeout=10), 128 + signal.SIGINT)
             notes.put(None)
 
-    def test_reflection_lists_services(self) -> None:
-        with Server() as server, grpc.insecure_channel(server.address) as channel:
-            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-            request = reflection_pb2.ServerReflectionRequest(list_services="")
-            response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
-            names = {s.name for s in response.list_services_response.service}
-        self.assertLessEqual(
-            {"ping.v1.PingService", "routeguide.v1.RouteGuide", "grpc.health.v1.Health"}, names
-        )
+    def test_reflection_lists_exactly_the_services_registered(self) -> None:
+        for binary_var, own in (
+            (PING_SERVER, "ping.v1.PingService"),
+            (ROUTE_GUIDE_SERVER, "routeguide.v1.RouteGuide"),
+        ):
+            server = Server(binary_var=binary_var)
+            with self.subTest(own), server, grpc.insecure_channel(server.address) as channel:
+                stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+                request = reflection_pb2.ServerReflectionRequest(list_services="")
+                response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
+                names = {s.name for s in response.list_services_response.service}
+            self.assertEqual(
+                {own, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}, names
+            )
 
     def test_reflection_can_be_turned_off(self) -> None:
         with Server("--reflection=false") as server, grpc.insecure_channel(server.address) as ch:

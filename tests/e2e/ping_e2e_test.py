@@ -8,7 +8,7 @@ from absl.testing import absltest
 from google.protobuf import text_format
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import channels
+from python.channels import channels
 from tests.e2e.processes import Server, run
 
 

@@ -24,6 +24,10 @@ STARTUP_TIMEOUT_SECONDS = 30.0
 _DRAIN_SECONDS = 5.0
 _LISTENING = re.compile(r"listening on \[::\]:(\d+)")
 
+# The variables through which the BUILD file passes each service's server binary.
+PING_SERVER = "PING_SERVER_BIN"
+ROUTE_GUIDE_SERVER = "ROUTE_GUIDE_SERVER_BIN"
+
 
 def binary(env_var: str) -> str:
     """Path of a binary the BUILD file passes in `env` as $(rootpath ...)."""
@@ -47,15 +51,22 @@ def _non_json(lines: list[str]) -> list[str]:
 
 
 class Server:
-    """The server binary on a port the kernel picked; stop() sends SIGTERM like Cloud Run.
+    """A service's server binary (the ping service unless `binary_var` says another) on a port
+    the kernel picked; stop() sends SIGTERM like Cloud Run.
 
     Every line the server prints is kept: `lines` from stdout (its JSON logs), `stderr_lines`
     from stderr. After wait() or stop() returns, both hold everything the server wrote.
     """
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, listeners: int = 1) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        listeners: int = 1,
+        binary_var: str = PING_SERVER,
+    ) -> None:
         self.process = subprocess.Popen(
-            [binary("SERVER_BIN"), *args],
+            [binary(binary_var), *args],
             env={**os.environ, "PORT": "0", **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -19,7 +19,7 @@ from grpc import StatusCode
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import channels
+from python.channels import channels
 from tests.e2e.processes import Server, run
 
 # What the relay's caller must get for each status of the upstream: UNAVAILABLE when another

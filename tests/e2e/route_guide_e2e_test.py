@@ -7,8 +7,8 @@ from absl.testing import absltest
 from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
-from python.routeguide.feature_db import FeatureDb
-from tests.e2e.processes import Server
+from python.services.route_guide.feature_db import FeatureDb
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
 
 FEATURES = FeatureDb.load()
 
@@ -20,7 +20,7 @@ def point(lat: int, lon: int) -> pb.Point:
 class RouteGuideEndToEndTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.server = Server()
+        cls.server = Server(binary_var=ROUTE_GUIDE_SERVER)
         cls.channel = grpc.insecure_channel(cls.server.address)
         cls.stub = route_guide_pb2_grpc.RouteGuideStub(cls.channel)
         cls.known = list(FEATURES.within_all())

@@ -26,7 +26,7 @@ from absl.testing import absltest, parameterized
 from google.auth import _helpers as google_auth_helpers
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import channels
+from python.channels import channels
 from tests.e2e.fake_google import FakeGoogle, Pki
 from tests.e2e.processes import Server, binary, run
 

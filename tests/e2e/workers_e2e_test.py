@@ -16,7 +16,7 @@ import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from tests.e2e.processes import Server, binary
+from tests.e2e.processes import PING_SERVER, Server, binary
 
 CONNECTIONS = 40
 # Enough workers that forking them, and starting them on the test machine's cores, takes a
@@ -83,7 +83,7 @@ class WorkersTest(absltest.TestCase):
             with self.subTest(when):
                 # Unbuffered: the lines read before the signal are not lost to communicate().
                 process = subprocess.Popen(
-                    [binary("SERVER_BIN"), f"--workers={STARTING_WORKERS}"],
+                    [binary(PING_SERVER), f"--workers={STARTING_WORKERS}"],
                     env={**os.environ, "PORT": "0"},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,

@@ -10,8 +10,8 @@ import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import channels
-from python.server.ping_servicer import PingServicer, Upstream
+from python.channels import channels
+from python.services.ping.ping_servicer import PingServicer, Upstream
 
 
 class _Context:

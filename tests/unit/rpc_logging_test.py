@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import grpc
 from absl.testing import absltest
 
-from python.server.handler_wrapping import WrappingRegistrar
-from python.server.logs import FIELDS_ATTRIBUTE
-from python.server.rpc_logging import INTERNAL_ERROR_DETAILS, Boundary
+from python.runtime.handler_wrapping import WrappingRegistrar
+from python.runtime.logs import FIELDS_ATTRIBUTE
+from python.runtime.rpc_logging import INTERNAL_ERROR_DETAILS, Boundary
 
 SECRET = "db password is hunter2"
 

@@ -2,7 +2,7 @@
 
 from absl.testing import absltest
 
-from python.server.trace_context import TraceContext, from_metadata
+from python.runtime.trace_context import TraceContext, from_metadata
 
 TRACE = "105445aa7843bc8bf206b12000100000"
 

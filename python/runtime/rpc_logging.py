@@ -37,7 +37,7 @@ from google.protobuf.message import DecodeError
 # What grpc.aio raises when a call broke under a handler (a write or read on a cancelled call).
 from grpc._cython.cygrpc import ExecuteBatchError
 
-from python.server import logs, trace_context
+from python.runtime import logs, trace_context
 
 logger = logging.getLogger("rpc")
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.

@@ -1,9 +1,13 @@
-"""The kit's gRPC server: `bazel run //python/server`.
+"""A service's `main`: `app.run("name", services)` is the whole of it.
+
+The runtime owns what every Cloud Run gRPC service needs and none should write again: the
+flags, $PORT, health for exactly the services registered, reflection, JSON logs with trace
+correlation, the auth modes, message limits, keepalive, the SIGTERM drain and --workers.
 
 Listens on [::]:$PORT (8080 when PORT is unset), plaintext HTTP/2 (h2c), because on Cloud Run
 TLS ends at Google's front end and the container serves h2c on the port Cloud Run names in
-$PORT. Serves PingService, RouteGuide, grpc.health.v1.Health and reflection; see server.py for
-its life from start to SIGTERM, and workers.py for --workers.
+$PORT. See server.py for a process's life from start to SIGTERM, and workers.py for --workers.
+A service adds flags of its own with absl's `flags.DEFINE_*` in its main module.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import dataclasses
 import os
 import socket
 import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from absl import app, flags
 
-from python.routeguide.feature_db import FeatureDb
-from python.server import invoker_auth, logs, server, workers
-from python.server.config import MIB, ServerConfig
-from python.server.ping_servicer import Upstream
+from python.runtime import invoker_auth, logs, server, workers
+from python.runtime.config import MIB, ServerConfig
+from python.runtime.server import Registration
 
 _PORT = flags.DEFINE_integer(
     "port", None, "Port to listen on; default $PORT, else 8080. 0 picks a free port."
@@ -50,14 +55,6 @@ _MIN_PING_INTERVAL = flags.DEFINE_float(
 _MAX_CONNECTION_AGE = flags.DEFINE_float(
     "max_connection_age_seconds", None, "Close connections this old (GOAWAY); unset: never."
 )
-_UPSTREAM = flags.DEFINE_string(
-    "upstream", os.environ.get("GRPC_PING_HOST"), "host:port SendUpstream relays to."
-)
-_UPSTREAM_INSECURE = flags.DEFINE_bool(
-    "upstream_insecure",
-    os.environ.get("GRPC_PING_INSECURE", "").lower() in ("1", "true", "yes"),
-    "Plaintext h2c to the upstream instead of TLS.",
-)
 _AUTH_MODE = flags.DEFINE_enum(
     "auth_mode",
     invoker_auth.NONE,
@@ -86,7 +83,8 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """Bad input from the command line or the environment: one line on stderr, exit 2."""
+    """Bad input from the command line or the environment: one line on stderr, exit 2. A
+    service's `services` function raises it for bad values of its own flags."""
 
 
 def listen_port() -> int:
@@ -117,9 +115,6 @@ def check_port_free(port: int) -> None:
 
 
 def config_from_flags(port: int) -> ServerConfig:
-    upstream = None
-    if _UPSTREAM.value:
-        upstream = Upstream(target=_UPSTREAM.value, insecure=_UPSTREAM_INSECURE.value)
     return ServerConfig(
         port=port,
         grace_seconds=_GRACE_SECONDS.value,
@@ -131,7 +126,6 @@ def config_from_flags(port: int) -> ServerConfig:
         max_concurrent_streams=_MAX_CONCURRENT_STREAMS.value,
         min_client_ping_interval_seconds=_MIN_PING_INTERVAL.value,
         max_connection_age_seconds=_MAX_CONNECTION_AGE.value,
-        upstream=upstream,
         tls_cert_file=_TLS_CERT.value,
         tls_key_file=_TLS_KEY.value,
         auth=invoker_auth.Policy(
@@ -145,15 +139,15 @@ def config_from_flags(port: int) -> ServerConfig:
     )
 
 
-def serve_one(config: ServerConfig, features: FeatureDb) -> int:
+def serve_one(name: str, config: ServerConfig, services: Sequence[Registration]) -> int:
     try:
-        asyncio.run(server.serve(config, features))
+        asyncio.run(server.serve(name, config, services))
     except server.BindError as error:
         raise UsageError(str(error)) from None
     return 0
 
 
-def main(argv: list[str]) -> int:
+def main(name: str, make_services: Callable[[], Sequence[Registration]], argv: list[str]) -> int:
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logs.configure(_LOG_FORMAT.value)
@@ -168,12 +162,14 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     check_port_free(port)
-    features = FeatureDb.load()  # once, before forking: the workers share the pages
+    # Once, before forking: the workers share what the servicers loaded. So a servicer must
+    # not bind to an event loop when it is made (asyncio objects bind at first use).
+    services = make_services()
     if _WORKERS.value == 1:
-        return serve_one(config, features)
+        return serve_one(name, config, services)
     with workers.reserve_port(port) as reserved:
         config = dataclasses.replace(config, port=reserved.getsockname()[1])
-        return workers.run(_WORKERS.value, lambda: serve_one(config, features))
+        return workers.run(_WORKERS.value, lambda: serve_one(name, config, services))
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -184,13 +180,12 @@ def parse_flags(argv: list[str]) -> list[str]:
         sys.exit(EXIT_USAGE)
 
 
-def run() -> None:
+def run(name: str, services: Callable[[], Sequence[Registration]]) -> NoReturn:
+    """Parses the flags, then serves what `services()` returns: (servicer, add_to_server)
+    pairs, e.g. `[(PingServicer(), ping_pb2_grpc.add_PingServiceServicer_to_server)]`, until
+    SIGTERM. `name` names the service in the log. Bad input: one line on stderr, exit 2."""
     try:
-        app.run(main, flags_parser=parse_flags)
+        app.run(lambda argv: main(name, services, argv), flags_parser=parse_flags)
     except UsageError as error:
         print(f"server: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-
-
-if __name__ == "__main__":
-    run()

@@ -17,7 +17,7 @@ import re
 
 import grpc
 
-from python.client import auth
+from python.channels import auth
 
 DEFAULT_TLS_PORT = 443
 DEFAULT_TIMEOUT_SECONDS = 30.0

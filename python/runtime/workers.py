@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from python.server import logs
+from python.runtime import logs
 
 logger = logging.getLogger("workers")
 

@@ -18,11 +18,22 @@ Behavior = Callable[..., Any]
 
 
 class WrappingRegistrar:
+    """Stands in for the server when services register; remembers the services' names."""
+
     def __init__(self, server: grpc.aio.Server, wrap: Wrap) -> None:
         self._server = server
         self._wrap = wrap
+        self._service_names: dict[str, None] = {}  # in registration order, once each
+
+    @property
+    def service_names(self) -> list[str]:
+        """Full names (`package.Service`) of the services registered through this registrar."""
+        return list(self._service_names)
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        for handler in handlers:
+            if isinstance(handler, grpc.ServiceRpcHandler):
+                self._service_names[handler.service_name()] = None
         self._server.add_generic_rpc_handlers(
             tuple(_WrappedGenericHandler(h, self._wrap) for h in handlers)
         )
@@ -30,6 +41,7 @@ class WrappingRegistrar:
     def add_registered_method_handlers(
         self, service: str, method_handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
+        self._service_names[service] = None
         self._server.add_registered_method_handlers(
             service,
             {name: self._wrap(f"/{service}/{name}", h) for name, h in method_handlers.items()},

@@ -13,33 +13,26 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
-from ping.v1 import ping_pb2, ping_pb2_grpc
-from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
-from python.routeguide.feature_db import FeatureDb
-from python.server import invoker_auth, logs
-from python.server.config import ServerConfig
-from python.server.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
-from python.server.health import HealthServicer
-from python.server.invoker_auth import Authenticator, auth_wrap
-from python.server.ping_servicer import PingServicer
-from python.server.route_guide_servicer import RouteGuideServicer
-from python.server.rpc_logging import Boundary
+from python.runtime import invoker_auth, logs
+from python.runtime.config import ServerConfig
+from python.runtime.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
+from python.runtime.health import HealthServicer
+from python.runtime.invoker_auth import Authenticator, auth_wrap
+from python.runtime.rpc_logging import Boundary
 
 logger = logging.getLogger("server")
 
-SERVICES = [
-    ping_pb2.DESCRIPTOR.services_by_name["PingService"].full_name,
-    route_guide_pb2.DESCRIPTOR.services_by_name["RouteGuide"].full_name,
-]
-
+# A service as generated code registers it: the servicer and its `add_*Servicer_to_server`.
+Registration = tuple[object, Callable[[Any, Any], None]]
 
 # How long calls cut at shutdown get to unwind before the process exits.
 CUT_CALLS_EXIT_SECONDS = 1.0
@@ -58,7 +51,7 @@ class Built(NamedTuple):
     port: int
 
 
-def build(config: ServerConfig, features: FeatureDb) -> Built:
+def build(config: ServerConfig, services: Sequence[Registration]) -> Built:
     server = grpc.aio.server(options=config.channel_options())
     logged = Boundary(config.project, config.rpc_logs, config.max_send_message_bytes)
     # Application services: logged, and guarded by the auth policy. Health and reflection:
@@ -68,13 +61,14 @@ def build(config: ServerConfig, features: FeatureDb) -> Built:
     else:
         guarded = WrappingRegistrar(server, logged)
     open_to_all = WrappingRegistrar(server, logged)
-    ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(config.upstream), guarded)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuideServicer(features), guarded)
-    health = HealthServicer(SERVICES)
+    for servicer, add_to_server in services:
+        add_to_server(servicer, guarded)
+    # Health knows exactly the services that registered, by the names they registered with.
+    health = HealthServicer(guarded.service_names)
     health_pb2_grpc.add_HealthServicer_to_server(health, open_to_all)
     if config.reflection:
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        names = [*SERVICES, health_name, reflection.SERVICE_NAME]
+        names = [*guarded.service_names, health_name, reflection.SERVICE_NAME]
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             ReflectionServicer(names), open_to_all
         )
@@ -91,8 +85,9 @@ def build(config: ServerConfig, features: FeatureDb) -> Built:
     return Built(server, health, logged, port)
 
 
-async def serve(config: ServerConfig, features: FeatureDb) -> None:
-    server, health, boundary, port = build(config, features)
+async def serve(name: str, config: ServerConfig, services: Sequence[Registration]) -> None:
+    """Serves `services` until SIGTERM or Ctrl-C, then drains; `name` is for the log."""
+    server, health, boundary, port = build(config, services)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -108,7 +103,7 @@ async def serve(config: ServerConfig, features: FeatureDb) -> None:
 
     await server.start()
     await health.set_serving()
-    logger.info("ping server listening on [::]:%d", port, extra={"fields": {"port": port}})
+    logger.info("%s listening on [::]:%d", name, port, extra={"fields": {"port": port}})
 
     await stopping.wait()
     logger.info("shutting down: in-flight calls have %.1f s", config.grace_seconds)

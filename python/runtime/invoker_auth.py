@@ -34,9 +34,9 @@ import google.auth.exceptions
 import google.auth.jwt
 import grpc
 
-from python.server import rpc_logging
-from python.server.certs import GOOGLE_CERTS_URL, CertsUnavailable, GoogleCerts
-from python.server.handler_wrapping import Behavior, Wrap, map_behavior
+from python.runtime import rpc_logging
+from python.runtime.certs import GOOGLE_CERTS_URL, CertsUnavailable, GoogleCerts
+from python.runtime.handler_wrapping import Behavior, Wrap, map_behavior
 
 NONE, CLOUD_RUN, VERIFY = "none", "cloud-run", "verify"
 MODES = (NONE, CLOUD_RUN, VERIFY)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from python.server.invoker_auth import Policy
-from python.server.ping_servicer import Upstream
+from python.runtime.invoker_auth import Policy
 
 MIB = 1024 * 1024
 
@@ -24,7 +23,6 @@ class ServerConfig:
     # calls, else GOAWAY too_many_pings) would close them.
     min_client_ping_interval_seconds: float = 10.0
     max_connection_age_seconds: float | None = None
-    upstream: Upstream | None = None
     auth: Policy = dataclasses.field(default_factory=Policy)
     # PEM files for TLS on the port: local tests only. On Cloud Run the front end ends TLS and
     # the container serves plaintext h2c.

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
-from python.routeguide.feature_db import FeatureDb, distance_meters, is_valid
+from python.services.route_guide.feature_db import FeatureDb, distance_meters, is_valid
 
 
 async def _reject_invalid(point: route_guide_pb2.Point, context: grpc.aio.ServicerContext) -> None:

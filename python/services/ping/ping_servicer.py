@@ -22,8 +22,8 @@ import grpc
 from grpc import StatusCode
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.client import channels
-from python.client.auth import AuthError
+from python.channels import channels
+from python.channels.auth import AuthError
 
 RELAYED_SUFFIX = " (relayed)"
 # For callers that set no deadline: the relay must not wait forever on its upstream.
