@@ -1,8 +1,9 @@
 """Assembles an OCI image layout from layers: `oci_image.py --spec SPEC.json`.
 
-Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`), a file with
-the manifest's digest and a copy of the config, for rules that read the image's settings. The config and manifest are canonical JSON (sorted keys, no spaces) with
-no timestamps, so equal inputs give an equal digest.
+Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`), a file with the
+manifest's digest and a copy of the config, for rules that read the image's settings. The config
+and manifest are canonical JSON (sorted keys, no spaces) with no timestamps, so equal inputs give
+an equal digest.
 """
 
 from __future__ import annotations
