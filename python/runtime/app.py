@@ -84,7 +84,7 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """Bad input from the command line or the environment: one line on stderr, exit 2. A
-    service's `services` function raises it for bad values of its own flags."""
+    ValueError from a service's `services` function is treated the same: its flags were bad."""
 
 
 def listen_port() -> int:
@@ -164,7 +164,10 @@ def main(name: str, make_services: Callable[[], Sequence[Registration]], argv: l
     check_port_free(port)
     # Once, before forking: the workers share what the servicers loaded. So a servicer must
     # not bind to an event loop when it is made (asyncio objects bind at first use).
-    services = make_services()
+    try:
+        services = make_services()
+    except ValueError as error:  # a service's own settings, refused
+        raise UsageError(str(error)) from None
     if _WORKERS.value == 1:
         return serve_one(name, config, services)
     with workers.reserve_port(port) as reserved:

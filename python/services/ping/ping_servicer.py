@@ -68,6 +68,12 @@ class Upstream:
     target: str
     insecure: bool
 
+    def __post_init__(self) -> None:
+        try:
+            channels.split_server(self.target)
+        except ValueError:
+            raise ValueError(f"upstream {self.target!r} is not host[:port]") from None
+
 
 class PingServicer(ping_pb2_grpc.PingServiceServicer):
     def __init__(self, upstream: Upstream | None = None) -> None:
