@@ -67,6 +67,12 @@ _SETTINGS = {
     "min_scale": attr.int(default = 0, doc = "Instances kept warm (autoscaling.knative.dev/minScale)."),
     "max_scale": attr.int(default = 10, doc = "Instance cap (autoscaling.knative.dev/maxScale)."),
     "startup_cpu_boost": attr.bool(default = True, doc = "Extra CPU while starting."),
+    "cpu_always_allocated": attr.bool(
+        default = False,
+        doc = "CPU for the instance's whole life (instance-based billing), for work between " +
+              "requests; default: only while serving requests (run.googleapis.com/cpu-throttling, " +
+              "written either way). Needs cpu of at least 1.",
+    ),
     "execution_environment": attr.string(default = "gen2", doc = "gen1 or gen2."),
     "ingress": attr.string(
         default = "all",
@@ -75,7 +81,44 @@ _SETTINGS = {
     "custom_audiences": attr.string_list(
         doc = "Extra ID-token audiences the service accepts besides its URL.",
     ),
+    "session_affinity": attr.bool(
+        default = False,
+        doc = "Send a client's requests to the same instance when possible " +
+              "(run.googleapis.com/sessionAffinity, best effort).",
+    ),
     "env": attr.string_dict(doc = "Environment variables of the container."),
+    "secret_env": attr.string_dict(
+        doc = "Environment variables from Secret Manager: `{\"API_KEY\": \"api-key:3\"}`, " +
+              "NAME -> SECRET:VERSION (a version number, or `latest`; read when an instance " +
+              "starts, so pin a number). A name may not also be in env.",
+    ),
+    "secret_files": attr.string_dict(
+        doc = "Secrets mounted as files: `{\"/secrets/db/password\": \"db-password:latest\"}`, " +
+              "PATH -> SECRET:VERSION. The directory is the mount (one secret per directory; " +
+              "the mount hides anything the image has there, so use a new one); the file name " +
+              "is the last part. Not at /dev, /proc, /sys, nor over the image's /, /app, /usr.",
+    ),
+    "vpc_network": attr.string(
+        doc = "Direct VPC egress: the VPC network (name or projects/P/global/networks/N).",
+    ),
+    "vpc_subnetwork": attr.string(
+        doc = "Direct VPC egress: the subnet the instances take addresses from (name or " +
+              "projects/P/regions/R/subnetworks/S); default: the network's namesake.",
+    ),
+    "vpc_egress": attr.string(
+        doc = "all-traffic or private-ranges-only (Cloud Run's default); needs vpc_network " +
+              "or vpc_subnetwork.",
+    ),
+    "service_annotations": attr.string_dict(
+        doc = "Extra Service annotations for what the kit does not model, added last. Keys " +
+              "the kit writes (ingress, custom audiences) are refused: set their attribute.",
+    ),
+    "revision_annotations": attr.string_dict(
+        doc = "Extra revision annotations (spec.template.metadata), e.g. " +
+              "run.googleapis.com/cloudsql-instances, added last. Keys the kit writes " +
+              "(scaling, CPU, execution environment, session affinity, VPC) are refused: set " +
+              "their attribute.",
+    ),
     "startup_probe_period_seconds": attr.int(default = 2, doc = "Startup probe interval."),
     "startup_probe_failure_threshold": attr.int(
         default = 30,
@@ -96,8 +139,11 @@ the image by digest: `REGION-docker.pkg.dev/PROJECT/REPOSITORY/SERVICE@sha256:..
 named `h2c` (HTTP/2 end to end, which gRPC needs) and gRPC startup and liveness probes ask the
 health service `""`. Settings Cloud Run would refuse fail the build, every problem listed.
 
-Per environment: an environment file (JSON with attribute names as keys, `env` entries added
-to the attribute's) picked with `--//deploy:environment=NAME` overrides the attributes.""",
+Per environment: an environment file picked with `--//deploy:environment=NAME` overrides the
+attributes. Its top-level keys (attribute names) apply to every service; `"services": {"NAME":
+{...}}` holds the overrides of the service whose `service` attribute is NAME, applied last.
+Object attributes (env, secret_env, secret_files, service_annotations, revision_annotations)
+merge key by key. A top-level `"service"` is refused: it would rename every service.""",
     attrs = _SETTINGS | {
         "image": attr.label(
             mandatory = True,

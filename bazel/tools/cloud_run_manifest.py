@@ -3,12 +3,17 @@
 
     cloud_run_manifest.py --settings S.json [--environment E.json] --digest_file D --out Y.yaml
 
-The settings are the rule's attributes; an environment file (JSON, the same keys) overrides any
-of them for one environment, and its `env` entries are added to the rule's. The digest comes
-from the image build, so the manifest names exactly the image that `//deploy:push` uploads.
-Settings of the wrong type, and settings Cloud Run would refuse, fail the build here with every
-problem listed at once, one line each: an environment file is hand-written JSON, so its types are
-checked as strictly as Bazel checks the rule's attributes.
+The settings are the rule's attributes. An environment file (JSON) overrides them for one
+environment: its top-level keys apply to every service, and `"services": {"NAME": {...}}` holds
+the overrides of the service whose rule says `service = "NAME"`, applied last. Object-valued
+settings (`env`, `secret_env`, `secret_files`, `service_annotations`, `revision_annotations`)
+merge key by key: attribute < top level < services entry. A top-level `"service"` is refused: it
+would rename every service that shares the file.
+
+The digest comes from the image build, so the manifest names exactly the image that
+`//deploy:push` uploads. Settings of the wrong type, and settings Cloud Run would refuse, fail the
+build here with every problem listed at once, one line each: an environment file is hand-written
+JSON, so its types are checked as strictly as Bazel checks the rule's attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import posixpath
 import re
 import sys
 import typing
@@ -33,6 +39,53 @@ WHOLE_CPUS = {"1", "2", "4", "6", "8"}
 PROBE_BUDGET_SECONDS = 240
 # The second generation execution environment needs at least 512 MiB (Cloud Run's memory limits).
 GEN2_MIN_MEMORY_MIB = 512
+# Cloud Run's CPU limits page: at least 0.08 vCPU; below 1 vCPU, memory above 512 MiB needs 0.5
+# vCPU and above 1 GiB needs 1 vCPU, concurrency must be 1, billing request-based (CPU not always
+# allocated) and the execution environment gen1.
+MIN_MILLICORES = 80
+# Direct VPC egress (run.googleapis.com/vpc-access-egress); Cloud Run's default is
+# private-ranges-only (VpcAccess.egress in the Admin API).
+VPC_EGRESS = {"all-traffic", "private-ranges-only"}
+DEFAULT_VPC_EGRESS = "private-ranges-only"
+# Compute Engine resource names (RFC 1035, at most 63), alone or as the resource path.
+_GCE_NAME = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+NETWORK = re.compile(rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/global/networks/{_GCE_NAME})")
+SUBNETWORK = re.compile(
+    rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/regions/[a-z0-9-]+/subnetworks/{_GCE_NAME})"
+)
+# Secret Manager: a secret ID is at most 255 letters, digits, `-` and `_`; Cloud Run takes a
+# version number or `latest` (SecretKeySelector.key, KeyToPath.key). A secret of another project
+# needs an alias in the run.googleapis.com/secrets annotation (set it in revision_annotations)
+# and the alias as the secret name here.
+SECRET_REFERENCE = re.compile(r"(?P<secret>[A-Za-z0-9_-]{1,255}):(?P<version>latest|[1-9][0-9]*)")
+# Cloud Run refuses secret mounts at /dev, /proc and /sys and below (Configure secrets,
+# Limitations). A mount hides whatever the image has in that directory, so the kit also refuses
+# the directories its images need: the root, what the programs run from (the app layer's /app,
+# Debian's /usr and its /bin, /lib, /sbin links, and below), and the system directories themselves.
+SECRET_MOUNT_FORBIDDEN_TREES = ("/dev", "/proc", "/sys")
+SECRET_MOUNT_IMAGE_TREES = ("/app", "/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/ssl")
+SECRET_MOUNT_IMAGE_DIRECTORIES = ("/", "/etc", "/home", "/root", "/run", "/tmp", "/var")
+# Kubernetes annotation keys: an optional DNS-subdomain prefix and `/`, then a name of at most 63
+# characters (Kubernetes "Annotations: syntax and character set"; Cloud Run's ObjectMeta).
+ANNOTATION_KEY = re.compile(
+    r"((?P<prefix>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+# Annotations the kit writes from its own settings: extra annotations may not set them, so an
+# environment cannot override a setting behind the kit's back. Value: the setting to use instead.
+KIT_ANNOTATIONS = {
+    "run.googleapis.com/ingress": "ingress",
+    "run.googleapis.com/custom-audiences": "custom_audiences",
+    "autoscaling.knative.dev/minScale": "min_scale",
+    "autoscaling.knative.dev/maxScale": "max_scale",
+    "run.googleapis.com/startup-cpu-boost": "startup_cpu_boost",
+    "run.googleapis.com/execution-environment": "execution_environment",
+    "run.googleapis.com/cpu-throttling": "cpu_always_allocated",
+    "run.googleapis.com/sessionAffinity": "session_affinity",
+    "run.googleapis.com/network-interfaces": "vpc_network and vpc_subnetwork",
+    "run.googleapis.com/vpc-access-egress": "vpc_egress",
+}
+VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +106,19 @@ class Settings:
     min_scale: int = 0
     max_scale: int = 10
     startup_cpu_boost: bool = True
+    cpu_always_allocated: bool = False
     execution_environment: str = "gen2"
     ingress: str = "all"
     custom_audiences: tuple[str, ...] = ()
+    session_affinity: bool = False
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    secret_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    secret_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    vpc_network: str = ""
+    vpc_subnetwork: str = ""
+    vpc_egress: str = ""
+    service_annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    revision_annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     startup_probe_period_seconds: int = 2
     startup_probe_failure_threshold: int = 30
     liveness_probe_period_seconds: int = 10
@@ -92,17 +154,23 @@ _KINDS: dict[object, tuple[str, Callable[[object], bool]]] = {
         lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
     ),
 }
+# Settings merged key by key (attribute < environment top level < services entry).
+MERGED_SETTINGS = frozenset(
+    name for name, kind in typing.get_type_hints(Settings).items() if kind == dict[str, str]
+)
+SERVICES_KEY = "services"
 
 
-def type_problems(values: dict, source: str) -> list[str]:
+def type_problems(values: dict, source: str, extra_known: tuple[str, ...] = ()) -> list[str]:
     """Keys of `values` that are not settings, and values not of their setting's type."""
     types = typing.get_type_hints(Settings)
     problems = []
     for key, value in values.items():
+        if key in extra_known:
+            continue
         if key not in types:
-            problems.append(
-                f"unknown setting {key!r} in the {source}; known: {', '.join(sorted(types))}"
-            )
+            known = ", ".join(sorted([*types, *extra_known]))
+            problems.append(f"unknown setting {key!r} in the {source}; known: {known}")
             continue
         kind, accepts = _KINDS[types[key]]
         if not accepts(value):
@@ -110,18 +178,64 @@ def type_problems(values: dict, source: str) -> list[str]:
     return problems
 
 
+def environment_layers(environment: object, service: object) -> tuple[list[dict], list[str]]:
+    """The environment's overrides for `service`, in the order they apply, and its problems.
+
+    Every services entry is checked, not only this service's: the file is shared, and a mistake
+    in any entry should fail every build that reads it, not only that service's deploy.
+    """
+    if environment is None:
+        return [], []
+    if not isinstance(environment, dict):
+        return [], ["the environment file is not a JSON object"]
+    top = {k: v for k, v in environment.items() if k != SERVICES_KEY}
+    problems = []
+    if "service" in top:
+        example = service if isinstance(service, str) else "NAME"
+        problems.append(
+            f"the environment file sets service {json.dumps(top['service'])} at the top level, "
+            "which would rename every service that uses the file; rename one service with "
+            f'"services": {{"{example}": {{"service": ...}}}}'
+        )
+        del top["service"]
+    problems += type_problems(top, "environment file", extra_known=(SERVICES_KEY,))
+    entries = environment.get(SERVICES_KEY, {})
+    if not isinstance(entries, dict):
+        problems.append(
+            f"{SERVICES_KEY} in the environment file is {json.dumps(entries)}: not an object "
+            "of service names to settings"
+        )
+        entries = {}
+    for name, entry in entries.items():
+        source = f"environment file's {SERVICES_KEY}.{name}"
+        if re.fullmatch(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?", name) is None:
+            problems.append(
+                f"{SERVICES_KEY} key {name!r} in the environment file is not a "
+                "Cloud Run service name"
+            )
+        if not isinstance(entry, dict):
+            problems.append(
+                f"{SERVICES_KEY}.{name} in the environment file is "
+                f"{json.dumps(entry)}: not an object of settings"
+            )
+            continue
+        problems += type_problems(entry, source)
+    layers = [top]
+    if isinstance(entries.get(service), dict):
+        layers.append(entries[service])
+    return layers, problems
+
+
 def load_settings(settings: dict, environment: object = None) -> Settings:
     """Settings from the rule's attributes, with an environment's overrides applied."""
-    if environment is not None and not isinstance(environment, dict):
-        raise SettingsError(["the environment file is not a JSON object"])
-    problems = type_problems(settings, "attributes") + type_problems(
-        environment or {}, "environment file"
-    )
+    layers, environment_problems = environment_layers(environment, settings.get("service"))
+    problems = type_problems(settings, "attributes") + environment_problems
     if problems:
         raise SettingsError(problems)
     merged = dict(settings)
-    for key, value in (environment or {}).items():
-        merged[key] = {**merged.get("env", {}), **value} if key == "env" else value
+    for layer in layers:
+        for key, value in layer.items():
+            merged[key] = {**merged.get(key, {}), **value} if key in MERGED_SETTINGS else value
     merged["custom_audiences"] = tuple(merged.get("custom_audiences", ()))
     try:
         result = Settings(**merged)
@@ -139,6 +253,85 @@ def _cpu_count(cpu: str) -> float:
 def _memory_mib(memory: str) -> int:
     number, unit = int(memory[:-2]), memory[-2:]
     return number * 1024 if unit == "Gi" else number
+
+
+def _within(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def secret_mounts(s: Settings) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """secret_files by mount directory: the secret and its (file name, version) items.
+
+    Only for settings whose secret_files passed settings_problems.
+    """
+    mounts: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for path, reference in sorted(s.secret_files.items()):
+        directory, file_name = posixpath.split(path)
+        match = SECRET_REFERENCE.fullmatch(reference)
+        assert match is not None, reference
+        mounts.setdefault(directory, (match["secret"], []))[1].append((file_name, match["version"]))
+    return mounts
+
+
+def _secret_file_problems(s: Settings) -> list[str]:
+    problems = []
+    secrets_by_directory: dict[str, set[str]] = {}
+    for path, reference in sorted(s.secret_files.items()):
+        match = SECRET_REFERENCE.fullmatch(reference)
+        if match is None:
+            problems.append(
+                f"secret_files {path}: {reference!r} is not SECRET:VERSION (a Secret Manager "
+                "secret ID, and a version number or latest)"
+            )
+        directory, file_name = posixpath.split(path)
+        if (
+            not path.startswith("/")
+            or posixpath.normpath(path) != path
+            or ":" in path
+            or file_name in ("", ".", "..")
+        ):
+            problems.append(
+                f"secret_files {path!r}: an absolute path, directory and file name, such as "
+                "/secrets/db/password (no '..', '//', ':' or trailing '/')"
+            )
+            continue
+        if forbidden := [t for t in SECRET_MOUNT_FORBIDDEN_TREES if _within(directory, t)]:
+            problems.append(
+                f"secret_files {path}: Cloud Run does not mount secrets at {forbidden[0]} or below"
+            )
+            continue
+        hidden = directory in SECRET_MOUNT_IMAGE_DIRECTORIES or any(
+            _within(directory, tree) for tree in SECRET_MOUNT_IMAGE_TREES
+        )
+        if hidden:
+            problems.append(
+                f"secret_files {path}: mounting at {directory} would hide the image's own files "
+                "there; mount in a directory of its own, such as /secrets/NAME"
+            )
+            continue
+        if match is not None:
+            secrets_by_directory.setdefault(directory, set()).add(match["secret"])
+    for directory, secrets in sorted(secrets_by_directory.items()):
+        if len(secrets) > 1:
+            problems.append(
+                f"secret_files: {directory} would hold secrets {', '.join(sorted(secrets))}; "
+                "Cloud Run mounts one secret per directory"
+            )
+    return problems
+
+
+def _annotation_problems(s: Settings) -> list[str]:
+    problems = []
+    for setting in ("service_annotations", "revision_annotations"):
+        for key in sorted(getattr(s, setting)):
+            match = ANNOTATION_KEY.fullmatch(key)
+            if match is None or len(match["prefix"] or "") > 253:
+                problems.append(f"{setting} key {key!r} is not an annotation key (PREFIX/NAME)")
+            elif key in KIT_ANNOTATIONS:
+                problems.append(
+                    f"{setting} {key} is written by the kit; set {KIT_ANNOTATIONS[key]} instead"
+                )
+    return problems
 
 
 def settings_problems(s: Settings) -> list[str]:
@@ -183,6 +376,21 @@ def settings_problems(s: Settings) -> list[str]:
     memory_ok = re.fullmatch(r"[1-9][0-9]*(Mi|Gi)", s.memory) is not None
     check(cpu_ok, f"cpu {s.cpu!r}: one of {sorted(WHOLE_CPUS)} or millicores below 1000m")
     check(memory_ok, f"memory {s.memory!r}: a size such as 512Mi or 2Gi")
+    if cpu_ok:
+        cpu = _cpu_count(s.cpu)
+        check(cpu * 1000 >= MIN_MILLICORES, f"cpu {s.cpu}: at least {MIN_MILLICORES}m")
+        check(
+            cpu >= 1 or s.container_concurrency == 1,
+            f"cpu {s.cpu} below 1 needs container_concurrency 1",
+        )
+        check(
+            cpu >= 1 or not s.cpu_always_allocated,
+            f"cpu {s.cpu} below 1 cannot be always allocated (cpu_always_allocated)",
+        )
+        check(
+            cpu >= 1 or s.execution_environment == "gen1",
+            f"cpu {s.cpu} below 1 needs execution_environment gen1",
+        )
     if cpu_ok and memory_ok:
         cpu, mib = _cpu_count(s.cpu), _memory_mib(s.memory)
         check(128 <= mib <= 32 * 1024, f"memory {s.memory}: 128Mi to 32Gi")
@@ -190,10 +398,11 @@ def settings_problems(s: Settings) -> list[str]:
             s.execution_environment != "gen2" or mib >= GEN2_MIN_MEMORY_MIB,
             f"memory {s.memory}: execution environment gen2 needs at least {GEN2_MIN_MEMORY_MIB}Mi",
         )
-        check(
-            cpu >= 1 or s.container_concurrency == 1,
-            f"cpu {s.cpu} below 1 needs container_concurrency 1",
-        )
+        for above_mib, least_cpu in ((512, 0.5), (1024, 1)):
+            check(
+                mib <= above_mib or cpu >= least_cpu,
+                f"memory {s.memory} above {above_mib}Mi needs at least {least_cpu:g} cpu",
+            )
         for above_gib, least_cpu in ((4, 2), (8, 4), (16, 6), (24, 8)):
             check(
                 mib <= above_gib * 1024 or cpu >= least_cpu,
@@ -214,12 +423,43 @@ def settings_problems(s: Settings) -> list[str]:
     check(s.ingress in INGRESS, f"ingress {s.ingress!r}: one of {sorted(INGRESS)}")
     for audience in s.custom_audiences:
         check(bool(audience.strip()), "custom_audiences has an empty entry")
-    for name in s.env:
-        check(
-            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None,
-            f"env name {name!r} is not a valid variable name",
-        )
-        check(name not in RESERVED_ENV, f"env {name} is set by Cloud Run itself")
+    for setting in ("env", "secret_env"):
+        for name, value in sorted(getattr(s, setting).items()):
+            check(
+                re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None,
+                f"{setting} name {name!r} is not a valid variable name",
+            )
+            check(name not in RESERVED_ENV, f"{setting} {name} is set by Cloud Run itself")
+            if setting == "secret_env":
+                check(name not in s.env, f"{name} is in both env and secret_env")
+                check(
+                    SECRET_REFERENCE.fullmatch(value) is not None,
+                    f"secret_env {name}: {value!r} is not SECRET:VERSION (a Secret Manager "
+                    "secret ID, and a version number or latest)",
+                )
+    problems.extend(_secret_file_problems(s))
+    check(
+        not s.vpc_network or NETWORK.fullmatch(s.vpc_network) is not None,
+        f"vpc_network {s.vpc_network!r} is not a VPC network name or "
+        "projects/PROJECT/global/networks/NAME",
+    )
+    check(
+        not s.vpc_subnetwork or SUBNETWORK.fullmatch(s.vpc_subnetwork) is not None,
+        f"vpc_subnetwork {s.vpc_subnetwork!r} is not a subnet name or "
+        "projects/PROJECT/regions/REGION/subnetworks/NAME",
+    )
+    check(
+        not s.vpc_egress or s.vpc_egress in VPC_EGRESS,
+        f"vpc_egress {s.vpc_egress!r}: one of {sorted(VPC_EGRESS)}",
+    )
+    check(
+        not s.vpc_egress
+        or bool(s.vpc_network or s.vpc_subnetwork)
+        or VPC_CONNECTOR_ANNOTATION in s.revision_annotations,
+        f"vpc_egress {s.vpc_egress} needs vpc_network or vpc_subnetwork (or a "
+        f"{VPC_CONNECTOR_ANNOTATION} revision annotation)",
+    )
+    problems.extend(_annotation_problems(s))
     for probe in ("startup", "liveness"):
         period = getattr(s, f"{probe}_probe_period_seconds")
         threshold = getattr(s, f"{probe}_probe_failure_threshold")
@@ -247,6 +487,16 @@ def _probe(s: Settings, period: int, threshold: int) -> dict:
     }
 
 
+def _env(s: Settings) -> list[dict]:
+    entries: list[dict] = [{"name": k, "value": v} for k, v in s.env.items()]
+    for name, reference in s.secret_env.items():
+        secret, version = reference.rsplit(":", 1)
+        entries.append(
+            {"name": name, "valueFrom": {"secretKeyRef": {"key": version, "name": secret}}}
+        )
+    return sorted(entries, key=lambda entry: entry["name"])
+
+
 def render(s: Settings, image: str) -> dict:
     """The Service document for `image` (a `REPOSITORY@sha256:...` reference)."""
     service_annotations = {"run.googleapis.com/ingress": s.ingress}
@@ -259,7 +509,25 @@ def render(s: Settings, image: str) -> dict:
         "autoscaling.knative.dev/maxScale": str(s.max_scale),
         "run.googleapis.com/startup-cpu-boost": str(s.startup_cpu_boost).lower(),
         "run.googleapis.com/execution-environment": s.execution_environment,
+        # Written either way, so `services replace` also undoes a console change: "true" is CPU
+        # only during requests (request-based billing), "false" CPU always allocated.
+        "run.googleapis.com/cpu-throttling": str(not s.cpu_always_allocated).lower(),
     }
+    if s.session_affinity:
+        # Left out when off, as gcloud does (--no-session-affinity deletes it).
+        revision_annotations["run.googleapis.com/sessionAffinity"] = "true"
+    if s.vpc_network or s.vpc_subnetwork:
+        interface = {"network": s.vpc_network, "subnetwork": s.vpc_subnetwork}
+        revision_annotations["run.googleapis.com/network-interfaces"] = json.dumps(
+            [{k: v for k, v in interface.items() if v}], separators=(",", ":")
+        )
+    if s.vpc_network or s.vpc_subnetwork or s.vpc_egress:
+        revision_annotations["run.googleapis.com/vpc-access-egress"] = (
+            s.vpc_egress or DEFAULT_VPC_EGRESS
+        )
+    # Extra annotations last; settings_problems refused any key the kit writes.
+    service_annotations |= dict(sorted(s.service_annotations.items()))
+    revision_annotations |= dict(sorted(s.revision_annotations.items()))
     container: dict = {
         "image": image,
         # h2c: Cloud Run speaks HTTP/2 to the container, which gRPC streaming needs.
@@ -272,8 +540,23 @@ def render(s: Settings, image: str) -> dict:
             s, s.liveness_probe_period_seconds, s.liveness_probe_failure_threshold
         ),
     }
-    if s.env:
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(s.env.items())]
+    if s.env or s.secret_env:
+        container["env"] = _env(s)
+    volumes = []
+    if s.secret_files:
+        container["volumeMounts"] = []
+        for number, (directory, (secret, items)) in enumerate(secret_mounts(s).items(), 1):
+            name = f"secret-{number}"
+            container["volumeMounts"].append({"name": name, "mountPath": directory})
+            volumes.append(
+                {
+                    "name": name,
+                    "secret": {
+                        "secretName": secret,
+                        "items": [{"key": version, "path": file} for file, version in items],
+                    },
+                }
+            )
     revision_spec: dict = {
         "containerConcurrency": s.container_concurrency,
         "timeoutSeconds": s.timeout_seconds,
@@ -281,6 +564,8 @@ def render(s: Settings, image: str) -> dict:
     if s.service_account:
         revision_spec["serviceAccountName"] = s.service_account
     revision_spec["containers"] = [container]
+    if volumes:
+        revision_spec["volumes"] = volumes
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",

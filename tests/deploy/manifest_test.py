@@ -1,8 +1,9 @@
 """//deploy:manifest as Cloud Run would read it: a schema of every field the kit writes, then the
 rules that span fields (the h2c port is the one the probes ask, probes give up within 240 s, the
-image is pinned to the digest of //deploy:image). The generator refuses settings Cloud Run would
-refuse and settings of the wrong type (one line each, exit 2, no traceback), and applies an
-environment file over the rule's attributes."""
+image is pinned to the digest of //deploy:image, secret volumes and mounts match, Direct VPC
+egress is well formed). The generator refuses settings Cloud Run would refuse and settings of the
+wrong type (one line each, exit 2, no traceback), and applies an environment file over the rule's
+attributes: top-level settings to every service, a `services` entry to its service only."""
 
 from __future__ import annotations
 
@@ -65,6 +66,30 @@ def cross_field_problems(document: dict, digest: str) -> list[str]:
     cpu = container["resources"]["limits"]["cpu"]
     if cpu.endswith("m") and revision["spec"]["containerConcurrency"] != 1:
         problems.append("cpu below 1 with concurrency above 1")
+    if cpu.endswith("m") and scale["run.googleapis.com/cpu-throttling"] == "false":
+        problems.append("cpu below 1 always allocated")
+    names = [entry["name"] for entry in container.get("env", [])]
+    if len(names) != len(set(names)):
+        problems.append(f"env names repeat: {names}")
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"] for v in revision["spec"].get("volumes", [])}
+    if set(mounts) != volumes:
+        problems.append(f"volume mounts {sorted(mounts)} do not match volumes {sorted(volumes)}")
+    if len(set(mounts.values())) != len(mounts):
+        problems.append("two volumes mounted at one path")
+    interfaces = scale.get("run.googleapis.com/network-interfaces")
+    if interfaces is not None:
+        parsed = json.loads(interfaces)
+        if not (
+            isinstance(parsed, list)
+            and len(parsed) == 1
+            and set(parsed[0]) <= {"network", "subnetwork"}
+            and parsed[0]
+        ):
+            problems.append(f"network-interfaces {interfaces} is not one network and subnet")
+    egress = "run.googleapis.com/vpc-access-egress" in scale
+    if egress and interfaces is None and "run.googleapis.com/vpc-access-connector" not in scale:
+        problems.append("VPC egress without a network or connector")
     return problems
 
 
@@ -79,6 +104,8 @@ class ManifestTest(absltest.TestCase):
 
     def test_kit_manifest_keeps_the_cross_field_rules(self) -> None:
         self.assertEqual(cross_field_problems(self.document, self.digest), [])
+        annotations = self.document["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(annotations["run.googleapis.com/cpu-throttling"], "true")
         container = self.document["spec"]["template"]["spec"]["containers"][0]
         self.assertEqual(container["ports"], [{"name": "h2c", "containerPort": 8080}])
         region = self.document["metadata"]["labels"]["cloud.googleapis.com/location"]
@@ -100,6 +127,12 @@ class ManifestTest(absltest.TestCase):
                 image=c["image"].split("@")[0] + "@sha256:" + "0" * 64
             ),
             "not the served one": lambda c, d: c["livenessProbe"]["grpc"].update(port=9090),
+            "do not match volumes": lambda c, d: c.update(
+                volumeMounts=[{"name": "secret-1", "mountPath": "/secrets/a"}]
+            ),
+            "VPC egress without a network": lambda c, d: d["spec"]["template"]["metadata"][
+                "annotations"
+            ].update({"run.googleapis.com/vpc-access-egress": "all-traffic"}),
         }
         for problem, change in cases.items():
             found = cross_field_problems(broken(change), self.digest)
@@ -108,6 +141,17 @@ class ManifestTest(absltest.TestCase):
         self.assertIn("Additional properties", " ".join(schema_problems(extra)))
         wrong_kind = broken(lambda c, d: d.update(kind="Deployment"))
         self.assertNotEqual(schema_problems(wrong_kind), [])
+
+
+DIGEST = "sha256:" + "a" * 64
+PREFIX = "cloud_run_manifest: bad settings (environment "
+
+
+def problems_of(result) -> list[str]:
+    """The generator's problem lines, without the prefix that names the environment file."""
+    lines = result.stderr.splitlines()
+    assert all(line.startswith(PREFIX) for line in lines), result.stderr
+    return [line.split("): ", 1)[1] for line in lines]
 
 
 class GeneratorTest(absltest.TestCase):
@@ -119,10 +163,10 @@ class GeneratorTest(absltest.TestCase):
         "env": {"GREETING": "hello"},
     }
 
-    def generate(self, settings: dict, environment: dict | None = None):
+    def generate(self, settings: dict, environment: object = None):
         directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
         (directory / "settings.json").write_text(json.dumps(settings))
-        (directory / "image.digest").write_text("sha256:" + "a" * 64 + "\n")
+        (directory / "image.digest").write_text(DIGEST + "\n")
         args = [
             os.environ["GENERATOR"],
             "--settings", str(directory / "settings.json"),
@@ -136,24 +180,424 @@ class GeneratorTest(absltest.TestCase):
         out = directory / "service.yaml"
         return result, yaml.safe_load(out.read_text()) if out.exists() else None
 
-    def test_environment_file_overrides_attributes(self) -> None:
-        staging = json.loads(Path(os.environ["STAGING"]).read_text())
-        result, document = self.generate(self.SETTINGS, {**staging, "env": {"MODE": "staging"}})
+    def generate_valid(self, settings: dict, environment: object = None) -> dict:
+        result, document = self.generate(settings, environment)
         self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr, "")
         self.assertEqual(schema_problems(document), [])
-        self.assertEqual(cross_field_problems(document, "sha256:" + "a" * 64), [])
-        self.assertEqual(document["metadata"]["name"], staging["service"])
-        annotations = document["spec"]["template"]["metadata"]["annotations"]
-        self.assertEqual(annotations["autoscaling.knative.dev/maxScale"], str(staging["max_scale"]))
-        container = document["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(cross_field_problems(document, DIGEST), [])
+        return document
+
+    def refused(self, settings: dict, environment: object = None) -> list[str]:
+        result, document = self.generate(settings, environment)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIsNone(document)
+        self.assertNotIn("Traceback", result.stderr)
+        return problems_of(result)
+
+    def test_staging_renames_each_service_and_caps_scale(self) -> None:
+        staging = json.loads(Path(os.environ["STAGING"]).read_text())
+        self.assertNotIn("service", staging)
+        for service in ("ping", "route-guide"):
+            settings = {**self.SETTINGS, "service": service}
+            document = self.generate_valid(settings, {**staging, "env": {"MODE": "staging"}})
+            self.assertEqual(document["metadata"]["name"], f"{service}-staging")
+            annotations = document["spec"]["template"]["metadata"]["annotations"]
+            self.assertEqual(annotations["autoscaling.knative.dev/maxScale"], "3")
+            container = document["spec"]["template"]["spec"]["containers"][0]
+            self.assertEqual(
+                container["env"],
+                [{"name": "GREETING", "value": "hello"}, {"name": "MODE", "value": "staging"}],
+            )
+            self.assertEqual(
+                container["image"],
+                f"europe-west1-docker.pkg.dev/kit-test-project/services/{service}-staging@{DIGEST}",
+            )
+
+    def test_every_environment_file_suits_both_services(self) -> None:
+        # Every environment file in the test's runfiles (the directory of STAGING).
+        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
+        self.assertIn("staging.json", [f.name for f in files])
+        for path in files:
+            environment = json.loads(path.read_text())
+            for service in ("ping", "route-guide"):
+                with self.subTest(environment=path.name, service=service):
+                    document = self.generate_valid(
+                        {**self.SETTINGS, "service": service}, environment
+                    )
+                    renamed = environment.get("services", {}).get(service, {}).get("service")
+                    self.assertEqual(document["metadata"]["name"], renamed or service)
+
+    def test_services_entry_applies_to_its_service_only(self) -> None:
+        environment = {
+            "max_scale": 5,
+            "memory": "1Gi",
+            "services": {
+                "ping": {"max_scale": 7, "service": "ping-canary"},
+                "route-guide": {"max_scale": 9, "memory": "2Gi"},
+            },
+        }
+        expected = {
+            "ping": ("ping-canary", "7", "1Gi"),
+            "route-guide": ("route-guide", "9", "2Gi"),
+            "echo": ("echo", "5", "1Gi"),
+        }
+        for service, (name, max_scale, memory) in expected.items():
+            document = self.generate_valid({**self.SETTINGS, "service": service}, environment)
+            self.assertEqual(document["metadata"]["name"], name)
+            annotations = document["spec"]["template"]["metadata"]["annotations"]
+            self.assertEqual(annotations["autoscaling.knative.dev/maxScale"], max_scale)
+            limits = document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            self.assertEqual(limits["memory"], memory)
+
+    def test_env_merges_attribute_then_top_level_then_services_entry(self) -> None:
+        settings = {**self.SETTINGS, "env": {"A": "rule", "B": "rule", "C": "rule"}}
+        environment = {
+            "env": {"B": "top", "C": "top"},
+            "secret_env": {"TOKEN": "token:1"},
+            "services": {"ping": {"env": {"C": "entry"}, "secret_env": {"TOKEN": "token:2"}}},
+        }
+        env = {
+            service: self.generate_valid({**settings, "service": service}, environment)["spec"][
+                "template"
+            ]["spec"]["containers"][0]["env"]
+            for service in ("ping", "route-guide")
+        }
         self.assertEqual(
-            container["env"],
-            [{"name": "GREETING", "value": "hello"}, {"name": "MODE", "value": "staging"}],
+            env["ping"],
+            [
+                {"name": "A", "value": "rule"},
+                {"name": "B", "value": "top"},
+                {"name": "C", "value": "entry"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "2", "name": "token"}}},
+            ],
         )
         self.assertEqual(
-            container["image"],
-            f"europe-west1-docker.pkg.dev/kit-test-project/services/{staging['service']}@sha256:"
-            + "a" * 64,
+            env["route-guide"],
+            [
+                {"name": "A", "value": "rule"},
+                {"name": "B", "value": "top"},
+                {"name": "C", "value": "top"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "1", "name": "token"}}},
+            ],
+        )
+
+    def test_top_level_service_is_refused(self) -> None:
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"service": "ping-staging", "max_scale": 3}),
+            [
+                'the environment file sets service "ping-staging" at the top level, which would '
+                "rename every service that uses the file; rename one service with "
+                '"services": {"ping": {"service": ...}}'
+            ],
+        )
+
+    def test_services_entries_are_checked_like_top_level_settings(self) -> None:
+        environment = {
+            "services": {
+                "ping": {"max_instances": 3, "min_scale": "1"},
+                "route-guide": {"session_affinity": "yes"},
+                "Route_Guide": {},
+                "echo": [],
+            },
+            "servicez": {},
+        }
+        problems = self.refused(self.SETTINGS, environment)
+        self.assertEqual(len(problems), 6, problems)
+        self.assertRegex(
+            problems[0], r"^unknown setting 'servicez' in the environment file; known: .*services"
+        )
+        self.assertRegex(
+            problems[1],
+            r"^unknown setting 'max_instances' in the environment file's services\.ping; "
+            r"known: container_concurrency, cpu, ",
+        )
+        self.assertNotIn("services", problems[1].split("known: ")[1].split(", "))
+        self.assertEqual(
+            problems[2:],
+            [
+                'min_scale in the environment file\'s services.ping is "1": not an integer',
+                'session_affinity in the environment file\'s services.route-guide is "yes": '
+                "not true or false",
+                "services key 'Route_Guide' in the environment file is not a Cloud Run "
+                "service name",
+                "services.echo in the environment file is []: not an object of settings",
+            ],
+        )
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"services": ["ping"]}),
+            [
+                'services in the environment file is ["ping"]: not an object of service names '
+                "to settings"
+            ],
+        )
+
+    def test_cloud_run_rules_apply_to_the_services_entry(self) -> None:
+        environment = {"services": {"route-guide": {"min_scale": 20, "cpu": "3"}}}
+        self.assertEqual(
+            self.refused({**self.SETTINGS, "service": "route-guide"}, environment),
+            [
+                "cpu '3': one of ['1', '2', '4', '6', '8'] or millicores below 1000m",
+                "min_scale 20 above max_scale 10",
+            ],
+        )
+        # Another service's entry is type-checked, but Cloud Run's rules are its own build's.
+        document = self.generate_valid(self.SETTINGS, environment)
+        annotations = document["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(annotations["autoscaling.knative.dev/minScale"], "0")
+
+    def test_production_settings_render(self) -> None:
+        settings = {
+            **self.SETTINGS,
+            "service_account": "ping-runtime@kit-test-project.iam.gserviceaccount.com",
+            "secret_env": {"API_KEY": "api-key:3", "DB_URL": "db-url:latest"},
+            "secret_files": {
+                "/secrets/db/password": "db-password:latest",
+                "/secrets/db/previous-password": "db-password:4",
+                "/etc/app/tls/key.pem": "tls-key:2",
+            },
+            "vpc_network": "services-vpc",
+            "vpc_subnetwork": "projects/kit-test-project/regions/europe-west1/subnetworks/run",
+            "vpc_egress": "all-traffic",
+            "cpu_always_allocated": True,
+            "session_affinity": True,
+            "service_annotations": {"run.googleapis.com/description": "Ping, with a relay"},
+            "revision_annotations": {
+                "run.googleapis.com/cloudsql-instances": "kit-test-project:europe-west1:db"
+            },
+        }
+        document = self.generate_valid(settings)
+        self.assertEqual(
+            document["metadata"]["annotations"],
+            {
+                "run.googleapis.com/ingress": "all",
+                "run.googleapis.com/description": "Ping, with a relay",
+            },
+        )
+        template = document["spec"]["template"]
+        self.assertEqual(
+            template["metadata"]["annotations"],
+            {
+                "autoscaling.knative.dev/minScale": "0",
+                "autoscaling.knative.dev/maxScale": "10",
+                "run.googleapis.com/startup-cpu-boost": "true",
+                "run.googleapis.com/execution-environment": "gen2",
+                "run.googleapis.com/cpu-throttling": "false",
+                "run.googleapis.com/sessionAffinity": "true",
+                "run.googleapis.com/network-interfaces": (
+                    '[{"network":"services-vpc","subnetwork":'
+                    '"projects/kit-test-project/regions/europe-west1/subnetworks/run"}]'
+                ),
+                "run.googleapis.com/vpc-access-egress": "all-traffic",
+                "run.googleapis.com/cloudsql-instances": "kit-test-project:europe-west1:db",
+            },
+        )
+        spec = template["spec"]
+        self.assertEqual(
+            spec["serviceAccountName"], "ping-runtime@kit-test-project.iam.gserviceaccount.com"
+        )
+        (container,) = spec["containers"]
+        self.assertEqual(
+            container["env"],
+            [
+                {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}},
+                {
+                    "name": "DB_URL",
+                    "valueFrom": {"secretKeyRef": {"key": "latest", "name": "db-url"}},
+                },
+                {"name": "GREETING", "value": "hello"},
+            ],
+        )
+        self.assertEqual(
+            container["volumeMounts"],
+            [
+                {"name": "secret-1", "mountPath": "/etc/app/tls"},
+                {"name": "secret-2", "mountPath": "/secrets/db"},
+            ],
+        )
+        self.assertEqual(
+            spec["volumes"],
+            [
+                {
+                    "name": "secret-1",
+                    "secret": {"secretName": "tls-key", "items": [{"key": "2", "path": "key.pem"}]},
+                },
+                {
+                    "name": "secret-2",
+                    "secret": {
+                        "secretName": "db-password",
+                        "items": [
+                            {"key": "latest", "path": "password"},
+                            {"key": "4", "path": "previous-password"},
+                        ],
+                    },
+                },
+            ],
+        )
+
+    def test_defaults_write_cpu_throttling_and_nothing_else_new(self) -> None:
+        document = self.generate_valid(self.SETTINGS)
+        template = document["spec"]["template"]
+        self.assertEqual(
+            template["metadata"]["annotations"],
+            {
+                "autoscaling.knative.dev/minScale": "0",
+                "autoscaling.knative.dev/maxScale": "10",
+                "run.googleapis.com/startup-cpu-boost": "true",
+                "run.googleapis.com/execution-environment": "gen2",
+                "run.googleapis.com/cpu-throttling": "true",
+            },
+        )
+        self.assertEqual(document["metadata"]["annotations"], {"run.googleapis.com/ingress": "all"})
+        self.assertNotIn("volumes", template["spec"])
+        self.assertNotIn("volumeMounts", template["spec"]["containers"][0])
+
+    def test_vpc_subnet_alone_gets_cloud_runs_default_egress(self) -> None:
+        document = self.generate_valid({**self.SETTINGS, "vpc_subnetwork": "run-subnet"})
+        annotations = document["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(
+            annotations["run.googleapis.com/network-interfaces"], '[{"subnetwork":"run-subnet"}]'
+        )
+        self.assertEqual(annotations["run.googleapis.com/vpc-access-egress"], "private-ranges-only")
+        # With a Serverless VPC Access connector (not modelled) egress is allowed on its own.
+        connector = {
+            **self.SETTINGS,
+            "vpc_egress": "all-traffic",
+            "revision_annotations": {
+                "run.googleapis.com/vpc-access-connector": "projects/p/locations/r/connectors/c"
+            },
+        }
+        annotations = self.generate_valid(connector)["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(annotations["run.googleapis.com/vpc-access-egress"], "all-traffic")
+        self.assertNotIn("run.googleapis.com/network-interfaces", annotations)
+
+    def test_bad_production_settings_are_refused_one_line_each(self) -> None:
+        environment = {
+            "env": {"API_KEY": "plain"},
+            "secret_env": {
+                "API_KEY": "api-key:3",
+                "PORT": "port:1",
+                "TOKEN": "token",
+                "OLD": "old:0",
+            },
+            "secret_files": {
+                "/secrets/db/password": "db-password:latest",
+                "/secrets/db/user": "db-user:1",
+                "/proc/self/secret": "s:1",
+                "/app/config/key": "s:1",
+                "/password": "s:1",
+                "/secrets/../etc/key": "s:1",
+                "/secrets/tls/": "s:1",
+                "/secrets/x/y": "projects/other/secrets/s:1",
+            },
+            "vpc_network": "Services_VPC",
+            "vpc_egress": "all",
+        }
+        self.assertEqual(
+            self.refused(self.SETTINGS, environment),
+            [
+                "API_KEY is in both env and secret_env",
+                "secret_env OLD: 'old:0' is not SECRET:VERSION (a Secret Manager secret ID, and "
+                "a version number or latest)",
+                "secret_env PORT is set by Cloud Run itself",
+                "secret_env TOKEN: 'token' is not SECRET:VERSION (a Secret Manager secret ID, "
+                "and a version number or latest)",
+                "secret_files /app/config/key: mounting at /app/config would hide the image's "
+                "own files there; mount in a directory of its own, such as /secrets/NAME",
+                "secret_files /password: mounting at / would hide the image's own files there; "
+                "mount in a directory of its own, such as /secrets/NAME",
+                "secret_files /proc/self/secret: Cloud Run does not mount secrets at /proc or "
+                "below",
+                "secret_files '/secrets/../etc/key': an absolute path, directory and file name, "
+                "such as /secrets/db/password (no '..', '//', ':' or trailing '/')",
+                "secret_files '/secrets/tls/': an absolute path, directory and file name, such "
+                "as /secrets/db/password (no '..', '//', ':' or trailing '/')",
+                "secret_files /secrets/x/y: 'projects/other/secrets/s:1' is not SECRET:VERSION "
+                "(a Secret Manager secret ID, and a version number or latest)",
+                "secret_files: /secrets/db would hold secrets db-password, db-user; Cloud Run "
+                "mounts one secret per directory",
+                "vpc_network 'Services_VPC' is not a VPC network name or "
+                "projects/PROJECT/global/networks/NAME",
+                "vpc_egress 'all': one of ['all-traffic', 'private-ranges-only']",
+            ],
+        )
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"vpc_egress": "all-traffic"}),
+            [
+                "vpc_egress all-traffic needs vpc_network or vpc_subnetwork (or a "
+                "run.googleapis.com/vpc-access-connector revision annotation)"
+            ],
+        )
+
+    def test_cpu_below_one_follows_cloud_runs_cpu_limits(self) -> None:
+        fractional = {
+            "cpu": "250m",
+            "container_concurrency": 1,
+            "cpu_always_allocated": True,
+            "memory": "768Mi",
+        }
+        self.assertEqual(
+            self.refused(self.SETTINGS, fractional),
+            [
+                "cpu 250m below 1 cannot be always allocated (cpu_always_allocated)",
+                "cpu 250m below 1 needs execution_environment gen1",
+                "memory 768Mi above 512Mi needs at least 0.5 cpu",
+            ],
+        )
+        self.assertEqual(
+            self.refused(
+                self.SETTINGS,
+                {
+                    "cpu": "50m",
+                    "container_concurrency": 1,
+                    "execution_environment": "gen1",
+                    "memory": "256Mi",
+                },
+            ),
+            ["cpu 50m: at least 80m"],
+        )
+        allowed = {
+            "cpu": "500m",
+            "container_concurrency": 1,
+            "execution_environment": "gen1",
+            "memory": "1Gi",
+        }
+        limits = self.generate_valid(self.SETTINGS, allowed)["spec"]["template"]["spec"][
+            "containers"
+        ][0]["resources"]["limits"]
+        self.assertEqual(limits, {"cpu": "500m", "memory": "1Gi"})
+
+    def test_extra_annotations_cannot_set_what_the_kit_writes(self) -> None:
+        environment = {
+            "service_annotations": {
+                "run.googleapis.com/ingress": "internal",
+                "run.googleapis.com/custom-audiences": "[]",
+            },
+            "revision_annotations": {
+                "autoscaling.knative.dev/maxScale": "100",
+                "run.googleapis.com/cpu-throttling": "false",
+                "run.googleapis.com/network-interfaces": "[]",
+                "run.googleapis.com/sessionAffinity": "true",
+                "not a key": "x",
+            },
+        }
+        self.assertEqual(
+            self.refused(self.SETTINGS, environment),
+            [
+                "service_annotations run.googleapis.com/custom-audiences is written by the kit; "
+                "set custom_audiences instead",
+                "service_annotations run.googleapis.com/ingress is written by the kit; set "
+                "ingress instead",
+                "revision_annotations autoscaling.knative.dev/maxScale is written by the kit; "
+                "set max_scale instead",
+                "revision_annotations key 'not a key' is not an annotation key (PREFIX/NAME)",
+                "revision_annotations run.googleapis.com/cpu-throttling is written by the kit; "
+                "set cpu_always_allocated instead",
+                "revision_annotations run.googleapis.com/network-interfaces is written by the "
+                "kit; set vpc_network and vpc_subnetwork instead",
+                "revision_annotations run.googleapis.com/sessionAffinity is written by the kit; "
+                "set session_affinity instead",
+            ],
         )
 
     def test_refuses_what_cloud_run_would_refuse_listing_every_problem(self) -> None:
@@ -164,17 +608,15 @@ class GeneratorTest(absltest.TestCase):
             "memory": "8Gi",
             "env": {"PORT": "9090"},
         }
-        result, document = self.generate(self.SETTINGS, bad)
-        self.assertEqual(result.returncode, 2)
-        self.assertIsNone(document)
+        problems = self.refused(self.SETTINGS, bad)
         for problem in [
-            "startup probe gives up after 300 s",
+            "startup probe gives up after 300 s; Cloud Run allows 240 s",
             "max_scale 0 must be at least 1",
             "cpu 500m below 1 needs container_concurrency 1",
             "memory 8Gi above 4Gi needs at least 2 cpu",
             "env PORT is set by Cloud Run itself",
         ]:
-            self.assertIn(problem, result.stderr)
+            self.assertIn(problem, problems)
 
     def test_wrong_types_are_refused_one_line_each(self) -> None:
         bad = {
@@ -183,41 +625,45 @@ class GeneratorTest(absltest.TestCase):
             "custom_audiences": 5,
             "max_scale": True,
             "env": {"WORKERS": 2},
+            "secret_files": ["/secrets/a/b"],
+            "cpu_always_allocated": "true",
         }
-        result, document = self.generate(self.SETTINGS, bad)
-        self.assertEqual(result.returncode, 2, result.stderr)
-        self.assertIsNone(document)
-        self.assertNotIn("Traceback", result.stderr)
-        prefix = "cloud_run_manifest: bad settings (environment "
         self.assertEqual(
-            [line.split("): ", 1)[1] for line in result.stderr.splitlines()],
+            self.refused(self.SETTINGS, bad),
             [
                 'min_scale in the environment file is "1": not an integer',
                 'startup_cpu_boost in the environment file is "false": not true or false',
                 "custom_audiences in the environment file is 5: not a list of strings",
                 "max_scale in the environment file is true: not an integer",
                 'env in the environment file is {"WORKERS": 2}: not an object of strings',
+                'secret_files in the environment file is ["/secrets/a/b"]: not an object of '
+                "strings",
+                'cpu_always_allocated in the environment file is "true": not true or false',
             ],
         )
-        self.assertTrue(all(line.startswith(prefix) for line in result.stderr.splitlines()))
 
     def test_gen2_needs_512mi(self) -> None:
-        result, document = self.generate(self.SETTINGS, {"memory": "256Mi"})
-        self.assertEqual(result.returncode, 2, result.stderr)
-        self.assertIsNone(document)
-        self.assertIn(
-            "memory 256Mi: execution environment gen2 needs at least 512Mi", result.stderr
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"memory": "256Mi"}),
+            ["memory 256Mi: execution environment gen2 needs at least 512Mi"],
         )
         gen1 = {"memory": "256Mi", "execution_environment": "gen1"}
-        result, document = self.generate(self.SETTINGS, gen1)
-        self.assertEqual(result.returncode, 0, result.stderr)
+        document = self.generate_valid(self.SETTINGS, gen1)
         limits = document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
         self.assertEqual(limits["memory"], "256Mi")
 
     def test_unknown_setting_is_named(self) -> None:
-        result, _ = self.generate(self.SETTINGS, {"max_instances": 3})
-        self.assertEqual(result.returncode, 2)
-        self.assertIn("unknown setting 'max_instances'", result.stderr)
+        (problem,) = self.refused(self.SETTINGS, {"max_instances": 3})
+        self.assertTrue(
+            problem.startswith("unknown setting 'max_instances' in the environment file; known: "),
+            problem,
+        )
+
+    def test_environment_that_is_not_an_object_is_refused(self) -> None:
+        self.assertEqual(
+            self.refused(self.SETTINGS, ["max_scale", 3]),
+            ["the environment file is not a JSON object"],
+        )
 
 
 if __name__ == "__main__":
