@@ -221,7 +221,7 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
             continue
         problems += type_problems(entry, source)
     layers = [top]
-    if isinstance(entries.get(service), dict):
+    if isinstance(service, str) and isinstance(entries.get(service), dict):
         layers.append(entries[service])
     return layers, problems
 
