@@ -1,6 +1,26 @@
-"""Public rules of the kit. Load from here; the implementations live in private/."""
+"""Public rules of the kit. Load from here; the implementations live in private/.
+
+A Cloud Run service is one `cloud_run_service` call (image, manifest, push targets) and a
+repository's services are pushed together by one `cloud_run_push`:
+
+    load("//bazel:defs.bzl", "cloud_run_push", "cloud_run_service")
+
+    cloud_run_service(
+        name = "ping",
+        binary = "//python/services/ping:server",
+        base_layers = [":base_layer", ":python_packages_layer"],
+        project = "my-project",
+        region = "europe-west1",
+        repository = "services",
+    )
+
+    cloud_run_push(name = "push", services = [":ping"])
+"""
 
 load("//bazel/private:cloud_run_manifest.bzl", _cloud_run_manifest = "cloud_run_manifest")
+load("//bazel/private:cloud_run_push.bzl", "cloud_run_push_rule")
+load("//bazel/private:cloud_run_service.bzl", _cloud_run_service = "cloud_run_service")
+load("//bazel/private:cloud_run_service_info.bzl", _CloudRunServiceInfo = "CloudRunServiceInfo")
 load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
 load("//bazel/private:deploy_environment.bzl", _deploy_environment = "deploy_environment")
 load("//bazel/private:files_layer.bzl", _files_layer = "files_layer")
@@ -11,33 +31,36 @@ load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
 load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
 load("//bazel/private:py_proto_library.bzl", _py_proto_library = "py_proto_library")
+load("//bazel/private:stamp.bzl", "stamp_requested")
 
 OciImageInfo = _OciImageInfo
+CloudRunServiceInfo = _CloudRunServiceInfo
 py_proto_library = _py_proto_library
 py_grpc_library = _py_grpc_library
 deb_layer = _deb_layer
 files_layer = _files_layer
 py_app_layer = _py_app_layer
 cloud_run_manifest = _cloud_run_manifest
+cloud_run_service = _cloud_run_service
 deploy_environment = _deploy_environment
-
-def _stamp_requested():
-    # True when Bazel runs with --stamp.
-    return select({
-        "//bazel/private:stamp_requested": True,
-        "//conditions:default": False,
-    })
+oci_tarball = _oci_tarball
 
 def oci_image(name, **kwargs):
     """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""
-    oci_image_rule(name = name, stamp = _stamp_requested(), **kwargs)
+    oci_image_rule(name = name, stamp = stamp_requested(), **kwargs)
 
 def oci_push(name, stamp = None, **kwargs):
     """oci_push_rule (see its doc), with stamped tags filled under `--stamp` unless `stamp` says."""
     oci_push_rule(
         name = name,
-        stamp = _stamp_requested() if stamp == None else stamp,
+        stamp = stamp_requested() if stamp == None else stamp,
         **kwargs
     )
 
-oci_tarball = _oci_tarball
+def cloud_run_push(name, stamp = None, **kwargs):
+    """cloud_run_push_rule (see its doc), stamped tags filled under `--stamp` unless `stamp` says."""
+    cloud_run_push_rule(
+        name = name,
+        stamp = stamp_requested() if stamp == None else stamp,
+        **kwargs
+    )

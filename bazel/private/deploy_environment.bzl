@@ -11,7 +11,10 @@ def _deploy_environment_impl(ctx):
 deploy_environment = rule(
     implementation = _deploy_environment_impl,
     build_setting = config.string(flag = True),
-    doc = """A string flag naming the environment to deploy to. `cloud_run_manifest` applies the
-environment file of that name (`staging` -> `staging.json`) over its attributes:
-`bazel build //deploy:manifest --//deploy:environment=staging`.""",
+    doc = """A string flag naming the environment to deploy to. Each `cloud_run_manifest` (so each
+`cloud_run_service`) whose `environment_flag` is this flag applies the environment file of that
+name among its `environments` (`staging` -> `staging.json`) over its attributes: top-level keys
+to every service, `"services": {"SERVICE": {...}}` to the one whose `service` is SERVICE. In
+this repository: `bazel build //deploy:ping //deploy:route_guide --//deploy:environment=staging`
+(or `bazel run //deploy:push --//deploy:environment=staging`).""",
 )

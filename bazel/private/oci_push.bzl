@@ -1,62 +1,40 @@
-"""oci_push: `bazel run` pushes an oci_image to a registry (and resolves its Cloud Run manifest)."""
+"""oci_push: `bazel run` pushes one oci_image to one repository (no Cloud Run manifest)."""
 
 load(":oci_image_info.bzl", "OciImageInfo")
-
-def _runfiles_path(file):
-    # Paths under the runfiles root, for the launcher: main-repo files live under _main/.
-    path = file.short_path
-    return path[3:] if path.startswith("../") else "_main/" + path
+load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher", "runfiles_path")
 
 def _oci_push_impl(ctx):
     layout = ctx.attr.image[OciImageInfo].layout
-    args = ["--image", _runfiles_path(layout)]
+    args = ["--image", runfiles_path(layout)]
     runfiles = [layout]
     if ctx.attr.repository:
         args += ["--repository", ctx.attr.repository]
-    if ctx.file.manifest:
-        args += ["--manifest", _runfiles_path(ctx.file.manifest)]
-        runfiles.append(ctx.file.manifest)
     for tag in ctx.attr.remote_tags:
         args += ["--tag", tag]
     for template in ctx.attr.stamped_tags:
         args += ["--stamped_tag", template]
     if ctx.attr.stamp:
-        args += ["--status_file", _runfiles_path(ctx.info_file)]
+        args += ["--status_file", runfiles_path(ctx.info_file)]
         runfiles.append(ctx.info_file)
-
-    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
-    ctx.actions.expand_template(
-        template = ctx.file._launcher,
-        output = launcher,
-        is_executable = True,
-        substitutions = {
-            "%TOOL%": _runfiles_path(ctx.executable._tool),
-            "%ARGS%": " ".join(["'{}'".format(a.replace("'", "'\\''")) for a in args]),
-        },
-    )
-    return [DefaultInfo(
-        executable = launcher,
-        runfiles = ctx.runfiles(files = runfiles).merge(ctx.attr._tool[DefaultInfo].default_runfiles),
-    )]
+    return [push_launcher(ctx, args, runfiles)]
 
 oci_push_rule = rule(
     implementation = _oci_push_impl,
     executable = True,
-    doc = """`bazel run` it to push `image`: missing blobs, the manifest by digest, then the tags.
-Prints `REPOSITORY@sha256:...` and writes the `manifest` resolved for that repository. Arguments
-after `--` go to the push (`--repository`, `--tag`, `--print_manifest`, ... see `--help`).""",
-    attrs = {
+    doc = """`bazel run` it to push `image` to `repository`: the blobs the registry lacks, the
+manifest by digest, then the tags. Prints `REPOSITORY@sha256:...` on stdout. For an image that
+is not a Cloud Run service (a Cloud Run service's push is `cloud_run_push`, which also writes
+its manifest). Arguments after `--` go to the push (`--repository`, `--tag`, ... see `--help`).
+Exit 0 pushed, 1 the registry or the network failed, 2 bad input (nothing sent).""",
+    attrs = PUSH_TOOL_ATTRS | {
         "image": attr.label(
             mandatory = True,
             providers = [OciImageInfo],
             doc = "The oci_image to push.",
         ),
         "repository": attr.string(
-            doc = "Where to push, `host/name`; default: the repository `manifest` names.",
-        ),
-        "manifest": attr.label(
-            allow_single_file = [".yaml"],
-            doc = "A cloud_run_manifest of the same image, resolved for the pushed repository.",
+            doc = "Where to push, the whole repository `host/path/name`; without it, " +
+                  "`bazel run` needs `-- --repository ...`.",
         ),
         "remote_tags": attr.string_list(doc = "Tags set after every push, e.g. `latest`."),
         "stamped_tags": attr.string_list(
@@ -67,7 +45,5 @@ after `--` go to the push (`--repository`, `--tag`, `--print_manifest`, ... see 
             default = False,
             doc = "Fill stamped_tags; the macro in defs.bzl sets it when Bazel runs with --stamp.",
         ),
-        "_launcher": attr.label(default = ":oci_push_launcher.sh", allow_single_file = True),
-        "_tool": attr.label(default = "//bazel/tools/push", executable = True, cfg = "target"),
     },
 )

@@ -1,7 +1,8 @@
 """An HTTP proxy on loopback in front of a registry that breaks chosen requests the ways real
 networks and registries do: 503, 429 with Retry-After, 416 (a registry that lost track of an
-upload), a connection reset before the request reaches the registry, and a reset after it did
-(the client never learns that it worked)."""
+upload), 403 DENIED (a repository the registry refuses us), a connection reset before the
+request reaches the registry, and a reset after it did (the client never learns that it
+worked)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import struct
 import threading
 from collections.abc import Callable
 
-FAULTS = ("503", "429", "416", "reset before", "reset after")
+FAULTS = ("503", "429", "416", "403", "reset before", "reset after")
+DENIED = (
+    b'{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}'
+)
 
 
 class FlakyProxy:
@@ -56,12 +60,17 @@ class FlakyProxy:
                 fault = proxy.choose(number, self.command, self.path)
                 if fault:
                     proxy.injected.append((number, fault, f"{self.command} {self.path}"))
-                if fault in ("503", "429", "416"):
+                if fault in ("503", "429", "416", "403"):
+                    body = DENIED if fault == "403" else b""
                     self.send_response(int(fault))
                     if fault == "429":
                         self.send_header("Retry-After", "1")
-                    self.send_header("Content-Length", "0")
+                    if body:
+                        self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
                     return
                 if fault == "reset before":
                     self._reset()

@@ -1,6 +1,7 @@
-"""//deploy:image runs: its layers unpacked into a root filesystem, its entrypoint started there
-as uid 65532 (chroot and setuid, as a runtime would; no Docker), health SERVING, a real RPC
-from outside, SIGTERM, exit 0."""
+"""Each service's image runs (//deploy:ping_image, //deploy:route_guide_image): its layers
+unpacked into a root filesystem, its entrypoint started there as uid 65532 (chroot and setuid,
+as a runtime would; no Docker), health SERVING, a real RPC of that service from outside,
+SIGTERM, exit 0."""
 
 from __future__ import annotations
 
@@ -12,26 +13,47 @@ import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 from absl.testing import absltest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
+from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
 from tests.deploy.oci_layout import Layout, image_outputs
 
 DEVICES = ("null", "zero", "random", "urandom")
 
 
+def ping(channel: grpc.Channel) -> str:
+    pong = ping_pb2_grpc.PingServiceStub(channel).Send(
+        ping_pb2.Request(message="from outside"), timeout=10
+    )
+    return pong.pong.message
+
+
+def get_feature(channel: grpc.Channel) -> str:
+    point = route_guide_pb2.Point(latitude=409146138, longitude=-746188906)
+    feature = route_guide_pb2_grpc.RouteGuideStub(channel).GetFeature(point, timeout=10)
+    return f"{feature.location.latitude},{feature.location.longitude}"
+
+
 class ImageRunTest(absltest.TestCase):
-    def test_entrypoint_serves_and_stops_cleanly(self) -> None:
+    def test_ping_image_serves_and_stops_cleanly(self) -> None:
+        self.run_image("IMAGE", ping, "from outside")
+
+    def test_route_guide_image_serves_and_stops_cleanly(self) -> None:
+        self.run_image("ROUTE_GUIDE_IMAGE", get_feature, "409146138,-746188906")
+
+    def run_image(self, env_var: str, call: Callable[[grpc.Channel], str], expected: str) -> None:
         if os.geteuid() != 0:
             self.fail(
                 "this test unpacks and chroots into the image: it must run as root "
                 "(./bazelw runs Bazel as root)"
             )
-        layout = Layout(image_outputs("IMAGE")[0])
+        layout = Layout(image_outputs(env_var)[0])
         rootfs = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
         rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
         layout.unpack(rootfs)
@@ -68,10 +90,7 @@ class ImageRunTest(absltest.TestCase):
                 )
                 serving_after = time.monotonic() - started
                 self.assertEqual(status.status, health_pb2.HealthCheckResponse.SERVING)
-                pong = ping_pb2_grpc.PingServiceStub(channel).Send(
-                    ping_pb2.Request(message="from outside"), timeout=10
-                )
-                self.assertEqual(pong.pong.message, "from outside")
+                self.assertEqual(call(channel), expected)
             uids = re.search(
                 r"^Uid:\s+(\d+)", Path(f"/proc/{process.pid}/status").read_text(), re.M
             )
@@ -83,7 +102,9 @@ class ImageRunTest(absltest.TestCase):
                 process.kill()
         self.assertEqual(process.returncode, 0, stderr)
         self.assertIn('"message": "stopped"', stdout)
-        print(f"process start to SERVING inside the image: {serving_after * 1000:.0f} ms")
+        print(
+            f"{env_var}: process start to SERVING inside the image: {serving_after * 1000:.0f} ms"
+        )
         self.assertNotRegex(stderr, re.compile("Traceback"))
 
 

@@ -1,4 +1,5 @@
-"""//deploy:image as a registry and a runtime read it: every reference resolves and matches."""
+"""//deploy:ping_image as a registry and a runtime read it: every reference resolves and
+matches; //deploy:route_guide_image is the same base layers under its own app layer."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class ImageStructureTest(absltest.TestCase):
     def test_config_runs_server_as_nonroot(self) -> None:
         config = self.layout.config["config"]
         self.assertEqual(
-            config["Entrypoint"], ["/usr/bin/python3.13", "/app/python/server/main.py"]
+            config["Entrypoint"], ["/usr/bin/python3.13", "/app/python/services/ping/main.py"]
         )
         self.assertEqual(config["User"], "65532:65532")
         env = dict(entry.split("=", 1) for entry in config["Env"])
@@ -57,6 +58,27 @@ class ImageStructureTest(absltest.TestCase):
         self.assertNotIn("PORT", env, "Cloud Run sets PORT")
         self.assertEqual(self.layout.config["architecture"], "amd64")
         self.assertNotIn("created", self.layout.config, "a timestamp would break reproducibility")
+
+    def test_route_guide_image_shares_the_base_layers(self) -> None:
+        route_guide = Layout(image_outputs("ROUTE_GUIDE_IMAGE")[0])
+        layers = [layer["digest"] for layer in route_guide.manifest["layers"]]
+        ping_layers = [layer["digest"] for layer in self.layout.manifest["layers"]]
+        self.assertLen(layers, 3)
+        self.assertEqual(layers[:2], ping_layers[:2])
+        self.assertNotEqual(layers[2], ping_layers[2])
+        config = route_guide.config["config"]
+        self.assertEqual(
+            config["Entrypoint"],
+            ["/usr/bin/python3.13", "/app/python/services/route_guide/main.py"],
+        )
+        self.assertEqual(config["User"], "65532:65532")
+        with tarfile.open(fileobj=io.BytesIO(route_guide.layer_tars()[2])) as tar:
+            names = set(tar.getnames())
+        self.assertIn("app/python/services/route_guide/features.json", names)
+        self.assertFalse(any("python/services/ping" in n for n in names), "ping's code is not here")
+        with tarfile.open(fileobj=io.BytesIO(self.layout.layer_tars()[2])) as tar:
+            names = set(tar.getnames())
+        self.assertFalse(any("services/route_guide" in n for n in names), "nor route_guide's there")
 
     def test_size_budget(self) -> None:
         sizes = [len(t) for t in self.layout.layer_tars()]

@@ -48,8 +48,7 @@ class PushAuthTest(absltest.TestCase):
         env = {"GOOGLE_APPLICATION_CREDENTIALS": "", **env}
         repository = f"{host or self.registry.host}/{name}"
         return run_push(
-            PUSH, "--repository", repository, "--manifest_out", str(self.tmp / "s.yaml"),
-            *args, env=env,
+            PUSH, "--repository", repository, *args, env=env,
         )  # fmt: skip
 
     def assert_refused(self, result: PushResult, *phrases: str) -> None:
@@ -108,7 +107,7 @@ class PushAuthTest(absltest.TestCase):
         result = run_push(
             PUSH, "--repository", f"{self.registry.host}/kit/google",
             "--google_registry", self.registry.host,
-            "--manifest_out", str(self.tmp / "g.yaml"), env=env,
+            env=env,
         )  # fmt: skip
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("credentials: Google Application Default Credentials", result.stderr)

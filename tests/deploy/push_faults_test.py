@@ -49,7 +49,6 @@ class PushFaultsTest(absltest.TestCase):
         self.addCleanup(proxy.close)
         result = run_push(
             PUSH, "--repository", f"{proxy.host}/kit/flaky", "--chunk_size_mib", "2",
-            "--manifest_out", str(self.tmp / "service.yaml"),
         )  # fmt: skip
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual([number for number, _, _ in proxy.injected], sorted(faults))
@@ -76,7 +75,6 @@ class PushFaultsTest(absltest.TestCase):
         self.addCleanup(proxy.close)
         result = run_push(
             PUSH, "--repository", f"{proxy.host}/kit/lost", "--chunk_size_mib", "8",
-            "--manifest_out", str(self.tmp / "service.yaml"),
         )  # fmt: skip
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertGreaterEqual(len(proxy.injected), 6)  # 4 blobs, the manifest, the tag
@@ -90,8 +88,7 @@ class PushFaultsTest(absltest.TestCase):
         proxy = FlakyProxy(self.registry.host, lambda number, method, path: fault.get(method))
         self.addCleanup(proxy.close)
         repository = f"{proxy.host}/kit/lost-track"
-        args = ["--repository", repository, "--chunk_size_mib", "2", "--retries", "3",
-                "--manifest_out", str(self.tmp / "service.yaml")]  # fmt: skip
+        args = ["--repository", repository, "--chunk_size_mib", "2", "--retries", "3"]
         started = time.monotonic()
         result = run_push(PUSH, *args, timeout=60)
         self.assertLess(time.monotonic() - started, 30)
@@ -117,8 +114,7 @@ class PushFaultsTest(absltest.TestCase):
 
     def test_registry_killed_mid_push_then_rerun(self) -> None:
         repository = f"{self.registry.host}/kit/killed"
-        args = ["--repository", repository, "--chunk_size_mib", "0.0625", "--retries", "3",
-                "--manifest_out", str(self.tmp / "service.yaml")]  # fmt: skip
+        args = ["--repository", repository, "--chunk_size_mib", "0.0625", "--retries", "3"]
         push = subprocess.Popen(
             [PUSH, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
@@ -143,7 +139,7 @@ class PushFaultsTest(absltest.TestCase):
         self.assertEqual(missing.exception.code, 404)
         missing.exception.close()
 
-        uploaded_before = [m.group(2) for m in BLOB_LINE.finditer(stderr)]
+        uploaded_before = [m.group(3) for m in BLOB_LINE.finditer(stderr)]
         rerun = run_push(PUSH, *args)
         self.assertEqual(rerun.returncode, 0, rerun.stderr)
         self.assertEqual(rerun.stdout.strip(), f"{repository}@{self.digest}")

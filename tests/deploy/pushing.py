@@ -6,8 +6,13 @@ import dataclasses
 import os
 import re
 import subprocess
+from pathlib import Path
 
-BLOB_LINE = re.compile(r"^(uploaded|skipped) (sha256:[0-9a-f]{64}) (\d+) bytes", re.MULTILINE)
+# `uploaded sha256:... N bytes`; in a push of services, prefixed by the service: `ping: ...`.
+BLOB_LINE = re.compile(
+    r"^(?:([a-z][-a-z0-9]*): )?(uploaded|skipped|mounted) (sha256:[0-9a-f]{64}) (\d+) bytes",
+    re.MULTILINE,
+)
 
 
 @dataclasses.dataclass
@@ -16,17 +21,33 @@ class PushResult:
     stdout: str
     stderr: str
 
-    def blobs(self, outcome: str) -> list[str]:
-        """Digests the push reported as `uploaded` or `skipped`."""
-        return [m.group(2) for m in BLOB_LINE.finditer(self.stderr) if m.group(1) == outcome]
+    def blobs(self, outcome: str, service: str | None = None) -> list[str]:
+        """Digests the push reported as `uploaded`, `mounted` or `skipped` (for `service`, or
+        for every image pushed)."""
+        return [
+            m.group(3)
+            for m in BLOB_LINE.finditer(self.stderr)
+            if m.group(2) == outcome and (service is None or m.group(1) == service)
+        ]
+
+    def summary(self) -> dict[str, str]:
+        """The closing lines of a push of services, `SERVICE: what happened`, by service."""
+        lines = [line.partition(": ") for line in self.stdout.splitlines()]
+        return {service: outcome for service, _, outcome in lines}
 
 
 def run_push(
-    launcher: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+    launcher: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    cwd: Path | None = None,
 ) -> PushResult:
-    """Runs the push to completion, with no TTY (stdin closed), as in a release pipeline."""
+    """Runs the push to completion, with no TTY (stdin closed), as in a release pipeline,
+    from `cwd` (as the directory `bazel run` was started from; default: the test's)."""
     result = subprocess.run(
-        [launcher, *args],
+        [os.path.abspath(launcher), *args],
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -1,28 +1,44 @@
-"""Pushes the image Bazel built to a registry: `bazel run //deploy:push [-- --repository R ...]`.
+"""Pushes images Bazel built to a registry: `bazel run //deploy:push [-- --repository PREFIX]`.
 
-Blobs the registry lacks are uploaded, then the manifest by digest, and only then the tags, so
-a push that fails part way leaves every tag where it was, and a rerun uploads only what is still
-missing. Progress goes to stderr, one line per blob; stdout gets the pushed `REPOSITORY@sha256:`
-reference (or, with --print_manifest, the Cloud Run manifest resolved for that repository).
-Exit 0 on success, 1 when the registry or the network fails us, 2 on bad input.
+Two modes, one per rule:
+- `--spec FILE` (cloud_run_push): the Cloud Run services the spec lists, one after the other.
+  Each goes to `PREFIX/SERVICE` with `--repository PREFIX`, else to the repository its manifest
+  names; once pushed, its manifest, resolved for that repository, is written to
+  `--manifest_dir` (default: where `bazel run` was started) as `SERVICE.yaml`. A service that
+  fails does not stop the others: nothing of it is tagged and its manifest is not written.
+  Stdout ends with one line per service: `ping: pushed REPO@sha256:... tags latest` or
+  `ping: FAILED: reason`.
+- `--image DIR --repository HOST/NAME` (oci_push): one image, stdout `REPOSITORY@sha256:...`.
+
+For each image, blobs the registry lacks are uploaded (or mounted from another repository of
+the same registry that got them earlier in this run), then the manifest by digest, and only
+then the tags, so a push that fails part way leaves every tag where it was, and a rerun
+uploads only what is still missing. Progress goes to stderr, one line per blob, prefixed with
+the service in --spec mode.
+
+Exit 0 when everything was pushed, 1 when the registry or the network failed any image, 2 on
+bad input (found before anything is sent).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from bazel.tools.push.credentials import CredentialsError, find_credentials
+from bazel.tools.cloud_run_manifest import container, dump
+from bazel.tools.push.credentials import Credentials, CredentialsError, find_credentials
 from bazel.tools.push.layout import Image, LayoutError, read_layout
 from bazel.tools.push.registry import RegistryError, Repository, RetryPolicy
-from bazel.tools.cloud_run_manifest import container, dump
 from bazel.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
@@ -37,6 +53,34 @@ MIB = 1024 * 1024
 
 class UsageError(ValueError):
     """Bad input: exit 2 before anything is sent."""
+
+
+@dataclasses.dataclass
+class Target:
+    """One image to push where, and what to write once it is."""
+
+    service: str | None  # the Cloud Run service; None for a plain image (oci_push)
+    image: Image
+    repository: str
+    host: str
+    name: str
+    tags: list[str]
+    manifest_text: str | None = None
+    manifest_out: Path | None = None
+
+
+@dataclasses.dataclass
+class Outcome:
+    target: Target
+    error: str | None = None  # why it failed; None: pushed, tagged, manifest written
+
+    def summary(self) -> str:
+        target = self.target
+        if self.error is not None:
+            return f"{target.service}: FAILED: {self.error}"
+        tags = " ".join(target.tags) if target.tags else "none"
+        line = f"{target.service}: pushed {target.repository}@{target.image.manifest_digest}"
+        return f"{line} tags {tags}"
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -64,6 +108,14 @@ def expand_stamped_tags(templates: list[str], status_files: list[str]) -> list[s
     return tags
 
 
+def checked_tags(tags: list[str]) -> list[str]:
+    tags = list(dict.fromkeys(tags))
+    for tag in tags:
+        if not TAG.fullmatch(tag):
+            raise UsageError(f"tag {tag!r} is not a valid OCI tag")
+    return tags
+
+
 def resolved_manifest(document: dict, repository: str, digest: str) -> str:
     """The service.yaml from the build, its image moved to `repository` (same digest)."""
     image = container(document)
@@ -75,6 +127,7 @@ def resolved_manifest(document: dict, repository: str, digest: str) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Writes `path` whole or not at all: a temporary file beside it, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
         out.write(text)
@@ -86,11 +139,22 @@ def write_atomically(path: Path, text: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="push", description="Pushes an image built by Bazel to a registry."
+        prog="push", description="Pushes images built by Bazel to a registry."
     )
-    parser.add_argument("--image", required=True, type=Path, help="OCI layout directory")
-    parser.add_argument("--repository", help="host/name to push to")
-    parser.add_argument("--tag", action="append", default=[], help="tag to set (repeatable)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--spec", type=Path, help="Cloud Run services to push (JSON written by cloud_run_push)"
+    )
+    what.add_argument("--image", type=Path, help="one image: its OCI layout directory")
+    parser.add_argument(
+        "--repository",
+        help="with --spec: a repository prefix, host/path; each service goes to "
+        "PREFIX/SERVICE (default: the repository its manifest names). "
+        "With --image: the whole repository, host/path/name",
+    )
+    parser.add_argument(
+        "--tag", action="append", default=[], help="another tag to set (repeatable)"
+    )
     parser.add_argument(
         "--stamped_tag",
         action="append",
@@ -100,16 +164,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--status_file", action="append", default=[], help="Bazel workspace status (--stamp)"
     )
-    parser.add_argument("--manifest", type=Path, help="service.yaml from cloud_run_manifest")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument(
-        "--manifest_out",
+    parser.add_argument(
+        "--manifest_dir",
         type=Path,
-        default=Path("service.yaml"),
-        help="where to write the resolved manifest (default: ./service.yaml)",
+        default=Path("."),
+        help="with --spec: where SERVICE.yaml files go (default: the directory bazel run "
+        "was started from)",
     )
-    output.add_argument(
-        "--print_manifest", action="store_true", help="print the resolved manifest to stdout"
+    parser.add_argument(
+        "--no_mount",
+        action="store_true",
+        help="upload every missing blob, never mount one from another repository",
     )
     parser.add_argument(
         "--chunk_size_mib",
@@ -132,71 +197,183 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def push(args: argparse.Namespace) -> int:
-    built = yaml.safe_load(args.manifest.read_text(encoding="utf-8")) if args.manifest else None
-    status_files = [str(Path(f).resolve()) for f in args.status_file]
-    image = read_layout(args.image.resolve())
-    # `bazel run` starts us in the runfiles; relative output paths mean the user's directory.
-    os.chdir(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
+# --- planning: everything checked before anything is sent ---------------------------------
 
-    repository = args.repository
-    if not repository and built:
-        repository = container(built)["image"].partition("@")[0]
-    if not repository:
-        raise UsageError("no --repository given and no manifest to take one from")
-    host, name = split_repository(repository)
-    stamped = expand_stamped_tags(args.stamped_tag, status_files) if status_files else []
-    tags = list(dict.fromkeys(args.tag + stamped))
-    for tag in tags:
-        if not TAG.fullmatch(tag):
-            raise UsageError(f"tag {tag!r} is not a valid OCI tag")
+
+def plan(args: argparse.Namespace) -> list[Target]:
+    """The images to push, read and checked; raises UsageError or LayoutError on bad input.
+    What is worth saying once planning succeeded goes to `args.notes`."""
+    args.notes = []
     if args.chunk_size_mib <= 0 or args.retries < 1:
         raise UsageError("--chunk_size_mib and --retries must be positive")
-    manifest_text = resolved_manifest(built, repository, image.manifest_digest) if built else None
+    status_files = [str(Path(f).resolve()) for f in args.status_file]
+    targets = plan_services(args, status_files) if args.spec else [plan_image(args, status_files)]
+    # `bazel run` starts us in the runfiles; relative output paths mean the user's directory.
+    os.chdir(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
+    if args.spec:
+        directory = args.manifest_dir.resolve()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--manifest_dir {directory}: {error.strerror}") from None
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise UsageError(f"--manifest_dir {directory} is not writable")
+        for target in targets:
+            target.manifest_out = directory / f"{target.service}.yaml"
+    return targets
 
-    credentials = find_credentials(host, tuple(args.google_registry))
-    plain_http = args.plain_http or host.startswith(LOOPBACK)
-    retry = RetryPolicy(attempts=args.retries)
-    target = Repository(host, name, credentials, plain_http, retry, log)
-    log(f"pushing {image.manifest_digest} to {repository}")
-    log(f"credentials: {credentials.source if credentials else 'none (anonymous)'}")
-    if args.stamped_tag and not args.status_file:
-        log(f"stamped tags {args.stamped_tag} skipped: build with --stamp to set them")
-    target.check()
 
-    upload_missing_blobs(target, image, int(args.chunk_size_mib * MIB))
-    digest = target.put_manifest(image.manifest_digest, image.manifest, image.media_type)
-    if digest and digest != image.manifest_digest:
-        raise RegistryError(f"registry {host} stored the manifest as {digest}, not as sent")
-    log(f"manifest {image.manifest_digest}")
-    for tag in tags:
-        target.put_manifest(tag, image.manifest, image.media_type)
-        log(f"tagged {repository}:{tag}")
+def plan_image(args: argparse.Namespace, status_files: list[str]) -> Target:
+    if not args.repository:
+        raise UsageError("no --repository given: where should the image go?")
+    host, name = split_repository(args.repository)
+    stamped = expand_stamped_tags(args.stamped_tag, status_files) if status_files else []
+    if args.stamped_tag and not status_files:
+        args.notes.append(
+            f"stamped tags {args.stamped_tag} skipped: build with --stamp to set them"
+        )
+    image = read_layout(args.image.resolve())
+    return Target(None, image, args.repository, host, name, checked_tags(args.tag + stamped))
 
-    reference = f"{repository}@{image.manifest_digest}"
-    if manifest_text is not None and args.print_manifest:
-        log(reference)
-        sys.stdout.write(manifest_text)
-        return 0
-    if manifest_text is not None:
-        write_atomically(args.manifest_out, manifest_text)
-        log(f"wrote {args.manifest_out.resolve()}")
-    print(reference)
+
+def plan_services(args: argparse.Namespace, cli_status_files: list[str]) -> list[Target]:
+    try:
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read the push spec {args.spec}: {error}") from None
+    prefix = (args.repository or spec.get("repository") or "").rstrip("/")
+    status_files = [str(Path(f).resolve()) for f in spec.get("status_files", [])]
+    status_files += cli_status_files
+    targets = []
+    skipped_stamps = []
+    for service in spec["services"]:
+        name = service["service"]
+        image = read_layout(Path(service["image"]).resolve())
+        try:
+            built = yaml.safe_load(Path(service["manifest"]).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise UsageError(f"cannot read the manifest of {name}: {error}") from None
+        repository = f"{prefix}/{name}" if prefix else container(built)["image"].partition("@")[0]
+        host, path = split_repository(repository)
+        templates = service["stamped_tags"] + args.stamped_tag
+        if templates and not status_files:
+            skipped_stamps += templates
+        stamped = expand_stamped_tags(templates, status_files) if status_files else []
+        tags = checked_tags(service["tags"] + args.tag + stamped)
+        text = resolved_manifest(built, repository, image.manifest_digest)
+        targets.append(Target(name, image, repository, host, path, tags, text))
+    if skipped_stamps:
+        skipped = sorted(set(skipped_stamps))
+        args.notes.append(f"stamped tags {skipped} skipped: build with --stamp to set them")
+    return targets
+
+
+# --- pushing --------------------------------------------------------------------------------
+
+
+class Pusher:
+    """Pushes targets one by one, remembering which repository of each registry got which blob
+    in this run, so the next repository can mount it instead of uploading it again."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.chunk_size = int(args.chunk_size_mib * MIB)
+        self.retry = RetryPolicy(attempts=args.retries)
+        self.credentials: dict[str, Credentials | None] = {}
+        self.holders: dict[str, dict[str, str]] = {}  # host -> blob digest -> repository name
+
+    def push(self, target: Target, log: Callable[[str], None]) -> None:
+        """Blobs, manifest by digest, tags, then the manifest file; raises on failure."""
+        host = target.host
+        if host not in self.credentials:
+            self.credentials[host] = find_credentials(host, tuple(self.args.google_registry))
+        credentials = self.credentials[host]
+        plain_http = self.args.plain_http or host.startswith(LOOPBACK)
+        repository = Repository(host, target.name, credentials, plain_http, self.retry, log)
+        image = target.image
+        log(f"pushing {image.manifest_digest} to {target.repository}")
+        log(f"credentials: {credentials.source if credentials else 'none (anonymous)'}")
+        repository.check()
+
+        self.send_missing_blobs(repository, image, log)
+        digest = repository.put_manifest(image.manifest_digest, image.manifest, image.media_type)
+        if digest and digest != image.manifest_digest:
+            raise RegistryError(f"registry {host} stored the manifest as {digest}, not as sent")
+        log(f"manifest {image.manifest_digest}")
+        for tag in target.tags:
+            repository.put_manifest(tag, image.manifest, image.media_type)
+            log(f"tagged {target.repository}:{tag}")
+        if target.manifest_text is not None and target.manifest_out is not None:
+            try:
+                write_atomically(target.manifest_out, target.manifest_text)
+            except OSError as error:
+                raise RegistryError(
+                    f"pushed and tagged, but writing {target.manifest_out} failed: {error}"
+                ) from None
+            log(f"wrote {target.manifest_out}")
+
+    def send_missing_blobs(
+        self, repository: Repository, image: Image, log: Callable[[str], None]
+    ) -> None:
+        holders = self.holders.setdefault(repository.host, {})
+        counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
+        for blob in image.blobs:
+            started = time.monotonic()
+            if repository.has_blob(blob.digest):
+                log(f"skipped {blob.digest} {blob.size} bytes: already in the registry")
+                counts["skipped"] += 1
+                holders.setdefault(blob.digest, repository.name)
+                continue
+            source = holders.get(blob.digest)
+            session = None
+            if source and source != repository.name and not self.args.no_mount:
+                try:
+                    session = repository.mount_blob(blob.digest, source)
+                except RegistryError as error:
+                    log(f"mounting {blob.digest} from {source} failed ({error}); uploading it")
+                    session = None
+                else:
+                    if session is None:
+                        log(f"mounted {blob.digest} {blob.size} bytes from {source}")
+                        counts["mounted"] += 1
+                        continue
+                    log(f"registry declined to mount {blob.digest} from {source}; uploading it")
+            parts = repository.upload_blob(blob, self.chunk_size, session)
+            counts["uploaded"] += 1
+            holders[blob.digest] = repository.name
+            how = f"in {parts} chunks" if blob.size > self.chunk_size else "in one request"
+            seconds = time.monotonic() - started
+            log(f"uploaded {blob.digest} {blob.size} bytes {how}, {seconds:.1f} s")
+        log(
+            f"blobs: {counts['uploaded']} uploaded, {counts['mounted']} mounted, "
+            f"{counts['skipped']} already there"
+        )
+
+
+def push_services(args: argparse.Namespace, targets: list[Target]) -> int:
+    pusher = Pusher(args)
+    outcomes = []
+    for target in targets:
+        prefix = f"{target.service}: "
+        try:
+            pusher.push(target, lambda message, prefix=prefix: log(prefix + message))
+            outcomes.append(Outcome(target))
+        except (RegistryError, CredentialsError) as error:
+            log(f"{prefix}push failed: {error}")
+            outcomes.append(Outcome(target, str(error)))
+    for outcome in outcomes:
+        print(outcome.summary(), flush=True)
+    failed = [o.target.service for o in outcomes if o.error is not None]
+    if failed:
+        log(f"push failed for {len(failed)} of {len(outcomes)} services: {', '.join(failed)}")
+        return 1
     return 0
 
 
-def upload_missing_blobs(target: Repository, image: Image, chunk_size: int) -> None:
-    uploaded = 0
-    for blob in image.blobs:
-        started = time.monotonic()
-        if target.has_blob(blob.digest):
-            log(f"skipped {blob.digest} {blob.size} bytes: already in the registry")
-            continue
-        parts = target.upload_blob(blob, chunk_size)
-        uploaded += 1
-        how = f"in {parts} chunks" if blob.size > chunk_size else "in one request"
-        log(f"uploaded {blob.digest} {blob.size} bytes {how}, {time.monotonic() - started:.1f} s")
-    log(f"blobs: {uploaded} uploaded, {len(image.blobs) - uploaded} already there")
+def push_image(args: argparse.Namespace, target: Target) -> int:
+    Pusher(args).push(target, log)
+    print(f"{target.repository}@{target.image.manifest_digest}")
+    return 0
 
 
 def log(message: str) -> None:
@@ -206,10 +383,16 @@ def log(message: str) -> None:
 def main(argv: list[str]) -> int:
     args = parse_args(argv[1:])
     try:
-        return push(args)
+        targets = plan(args)
     except (UsageError, LayoutError) as error:
         print(f"push: {error}", file=sys.stderr)
         return 2
+    for note in args.notes:
+        log(note)
+    if args.spec:
+        return push_services(args, targets)
+    try:
+        return push_image(args, targets[0])
     except (RegistryError, CredentialsError) as error:
         print(f"push failed: {error}", file=sys.stderr)
         return 1

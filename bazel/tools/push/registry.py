@@ -1,12 +1,14 @@
 """The part of the OCI distribution API a push needs, for one repository of one registry.
 
-Blobs are checked with HEAD and uploaded monolithically (POST, then PUT with the body) or, past
-`chunk_size`, in chunks (PATCH each, then PUT with the digest); a chunk that fails resumes from
-the offset the registry reports, and one refused with 416 (the registry lost track of the upload)
-starts the blob over, as a failed attempt. Transient failures (connection errors, 408, 429, 5xx) are
-retried with exponential backoff, honouring `Retry-After`. Authentication follows the registry's
-`WWW-Authenticate` challenge: Basic with the credentials found, or the Bearer token flow (with
-them, or anonymously).
+Blobs are checked with HEAD, mounted from another repository of the same registry when asked
+(POST with `mount` and `from`; a registry that answers 202 instead of 201 opened an upload
+session, which the upload then uses), and uploaded monolithically (POST, then PUT with the
+body) or, past `chunk_size`, in chunks (PATCH each, then PUT with the digest); a chunk that
+fails resumes from the offset the registry reports, and one refused with 416 (the registry lost
+track of the upload) starts the blob over, as a failed attempt. Transient failures (connection
+errors, 408, 429, 5xx) are retried with exponential backoff, honouring `Retry-After`.
+Authentication follows the registry's `WWW-Authenticate` challenge: Basic with the credentials
+found, or the Bearer token flow (with them, or anonymously).
 """
 
 from __future__ import annotations
@@ -91,11 +93,26 @@ class Repository:
         response = self._request("HEAD", f"/v2/{self.name}/blobs/{digest}", ok={200, 404})
         return response.status_code == 200
 
-    def upload_blob(self, blob: Blob, chunk_size: int) -> int:
-        """Uploads `blob`; returns how many requests carried its bytes."""
+    def mount_blob(self, digest: str, source: str) -> str | None:
+        """Asks the registry to link blob `digest` of repository `source` (same registry) into
+        this one, without sending it. None when it did (201); else the upload session the
+        registry opened instead (202: it cannot or will not mount), for upload_blob."""
+        response = self._request(
+            "POST",
+            f"/v2/{self.name}/blobs/uploads/",
+            params={"mount": digest, "from": source},
+            ok={201, 202},
+        )
+        if response.status_code == 201:
+            return None
+        return self._location(response)
+
+    def upload_blob(self, blob: Blob, chunk_size: int, session: str | None = None) -> int:
+        """Uploads `blob` (in the upload `session` if one is open); returns how many requests
+        carried its bytes."""
         if blob.size <= chunk_size:
-            return self._upload_monolithic(blob)
-        return self._upload_chunked(blob, chunk_size)
+            return self._upload_monolithic(blob, session)
+        return self._upload_chunked(blob, chunk_size, session)
 
     def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> str:
         """PUT the manifest under a digest or tag; returns the digest the registry computed."""
@@ -114,12 +131,12 @@ class Repository:
         response = self._request("POST", f"/v2/{self.name}/blobs/uploads/", ok={202})
         return self._location(response)
 
-    def _upload_monolithic(self, blob: Blob) -> int:
+    def _upload_monolithic(self, blob: Blob, session: str | None) -> int:
         # A failed PUT leaves its upload session in an unknown state: unless the blob landed,
         # start a new one.
         failures = 0
         while True:
-            location = self._start_upload()
+            location, session = session or self._start_upload(), None
             try:
                 self._request(
                     "PUT",
@@ -139,8 +156,8 @@ class Repository:
                 if self.has_blob(blob.digest):  # it landed; only the answer was lost
                     return 1
 
-    def _upload_chunked(self, blob: Blob, chunk_size: int) -> int:
-        location, offset, requests_made, failures = self._start_upload(), 0, 0, 0
+    def _upload_chunked(self, blob: Blob, chunk_size: int, session: str | None) -> int:
+        location, offset, requests_made, failures = session or self._start_upload(), 0, 0, 0
         with blob.path.open("rb") as stream:
             while offset < blob.size:
                 stream.seek(offset)
@@ -297,7 +314,10 @@ class Repository:
     def _bearer_token(self, challenge: dict[str, str]) -> str:
         if "realm" not in challenge:
             raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
-        params = {"scope": f"repository:{self.name}:pull,push"}
+        # Our repository's scope first; then any other the challenge names (a mount's source).
+        scopes = [f"repository:{self.name}:pull,push"]
+        scopes += [s for s in challenge.get("scope", "").split() if s not in scopes]
+        params: dict[str, str | list[str]] = {"scope": scopes}
         if "service" in challenge:
             params["service"] = challenge["service"]
         headers = {"Authorization": self.credentials.basic()} if self.credentials else {}

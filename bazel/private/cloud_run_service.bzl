@@ -1,0 +1,152 @@
+"""cloud_run_service: one Cloud Run service from a py_binary (image, manifest, push targets)."""
+
+load(":cloud_run_manifest.bzl", "cloud_run_manifest")
+load(":cloud_run_push.bzl", "cloud_run_push_rule")
+load(":cloud_run_service_info.bzl", "CloudRunServiceInfo")
+load(":oci_image.bzl", "oci_image_rule")
+load(":oci_image_info.bzl", "OciImageInfo")
+load(":oci_tarball.bzl", "oci_tarball")
+load(":py_app_layer.bzl", "py_app_layer")
+load(":stamp.bzl", "stamp_requested")
+
+def _cloud_run_service_impl(ctx):
+    image = ctx.attr.image[OciImageInfo]
+    return [
+        DefaultInfo(files = depset([image.layout, image.digest, ctx.file.manifest])),
+        CloudRunServiceInfo(
+            service = ctx.attr.service,
+            image = image,
+            manifest = ctx.file.manifest,
+            remote_tags = ctx.attr.remote_tags,
+            stamped_tags = ctx.attr.stamped_tags,
+        ),
+    ]
+
+cloud_run_service_rule = rule(
+    implementation = _cloud_run_service_impl,
+    doc = """A Cloud Run service, for `cloud_run_push`: its name, image, manifest and tags as a
+`CloudRunServiceInfo`. Building it builds the image and the manifest. Usually declared by the
+`cloud_run_service` macro, with the image and manifest it declares.""",
+    attrs = {
+        "service": attr.string(
+            mandatory = True,
+            doc = "Cloud Run service name, as the manifest's `service` attribute.",
+        ),
+        "image": attr.label(
+            mandatory = True,
+            providers = [OciImageInfo],
+            doc = "The service's oci_image.",
+        ),
+        "manifest": attr.label(
+            mandatory = True,
+            allow_single_file = [".yaml"],
+            doc = "The service's cloud_run_manifest, of the same image.",
+        ),
+        "remote_tags": attr.string_list(doc = "Tags set after every push, e.g. `latest`."),
+        "stamped_tags": attr.string_list(
+            doc = "Tag templates filled from the workspace status under `--stamp`, e.g. " +
+                  "`{STABLE_RELEASE}` or `git-{STABLE_GIT_COMMIT}`; left out without it.",
+        ),
+    },
+)
+
+def cloud_run_service(
+        name,
+        binary,
+        base_layers,
+        service = None,
+        port = 8080,
+        interpreter = "/usr/bin/python3",
+        remote_tags = ["latest"],
+        stamped_tags = [],
+        visibility = None,
+        tags = None,
+        testonly = None,
+        **kwargs):
+    """One Cloud Run service from a py_binary: its image, manifest and push targets.
+
+    For `name = "ping"` it declares:
+
+    - `ping_app_layer`: py_app_layer of `binary` (its own code and generated stubs only);
+    - `ping_image`: oci_image of `base_layers` + that layer, with `PYTHONUNBUFFERED=1`,
+      `port` exposed and working directory `/app` (labelled with the revision under `--stamp`);
+    - `ping_tarball`: the image for `docker load` (`bazel-bin/.../ping_tarball.tar`, loads
+      as `SERVICE:latest`);
+    - `ping_manifest`: cloud_run_manifest of the image, written as `SERVICE.yaml` next to the
+      BUILD file's outputs (`bazel-bin/PACKAGE/SERVICE.yaml`, e.g. `route-guide.yaml`);
+    - `ping`: the service itself (CloudRunServiceInfo); `bazel build :ping` builds the image
+      and the manifest, and `cloud_run_push` targets list it in `services`;
+    - `ping_push`: `bazel run :ping_push` pushes this one service (cloud_run_push).
+
+    The base layers are shared: list the same deb_layer / files_layer targets in every service
+    of a repository and each is built once; only the app layer and the image are the
+    service's own, so an edit to one service rebuilds and re-pushes only those.
+
+    Args:
+      name: Bazel name of the service and prefix of the targets above.
+      binary: the service's py_binary (its `main` is `<package>/main.py` of the binary).
+      base_layers: layers under the app layer, least often changed first: usually a deb_layer
+        with the Python interpreter and a files_layer with the third-party packages. Mandatory:
+        the kit does not choose them for you.
+      service: Cloud Run service name; default `name` with `_` replaced by `-`. Keys its
+        settings in environment files, names its manifest (`SERVICE.yaml`) and, under
+        `--repository PREFIX`, its repository (`PREFIX/SERVICE`).
+      port: the container port: the manifest's `containerPort` (Cloud Run's `$PORT`) and the
+        image's exposed port.
+      interpreter: the Python of the base layers that runs `binary`'s main.
+      remote_tags: tags set on every push.
+      stamped_tags: tag templates set on pushes with `--stamp`, filled from the workspace
+        status, e.g. `["git-{STABLE_GIT_COMMIT}"]`.
+      visibility: visibility of every target declared.
+      tags: tags of every target declared.
+      testonly: testonly of every target declared.
+      **kwargs: the service's manifest settings, passed to cloud_run_manifest (`project`,
+        `region`, `repository`, `environments`, `env`, `min_scale`, ...; see its doc).
+        `image`, `out` and `service` are set here.
+    """
+    service = service or name.replace("_", "-")
+    common = {"visibility": visibility, "tags": tags, "testonly": testonly}
+    py_app_layer(
+        name = name + "_app_layer",
+        binary = binary,
+        interpreter = interpreter,
+        **common
+    )
+    oci_image_rule(
+        name = name + "_image",
+        layers = base_layers + [":" + name + "_app_layer"],
+        env = {"PYTHONUNBUFFERED": "1"},
+        exposed_ports = ["{}/tcp".format(port)],
+        workdir = "/app",
+        stamp = stamp_requested(),
+        **common
+    )
+    oci_tarball(
+        name = name + "_tarball",
+        image = ":" + name + "_image",
+        repo_tag = service + ":latest",
+        **common
+    )
+    cloud_run_manifest(
+        name = name + "_manifest",
+        image = ":" + name + "_image",
+        service = service,
+        port = port,
+        out = service + ".yaml",
+        **(common | kwargs)
+    )
+    cloud_run_service_rule(
+        name = name,
+        service = service,
+        image = ":" + name + "_image",
+        manifest = ":" + name + "_manifest",
+        remote_tags = remote_tags,
+        stamped_tags = stamped_tags,
+        **common
+    )
+    cloud_run_push_rule(
+        name = name + "_push",
+        services = [":" + name],
+        stamp = stamp_requested(),
+        **common
+    )

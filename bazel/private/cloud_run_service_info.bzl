@@ -1,0 +1,16 @@
+"""CloudRunServiceInfo: one Cloud Run service, as cloud_run_push needs it."""
+
+CloudRunServiceInfo = provider(
+    doc = "A Cloud Run service declared with `cloud_run_service`: its image, manifest and tags.",
+    fields = {
+        "service": "str: the Cloud Run service name (the manifest rule's `service` attribute, " +
+                   "before any environment override); the key of its environment settings, " +
+                   "the last component of its repository under `--repository PREFIX`, and " +
+                   "the name of its resolved manifest (`SERVICE.yaml`)",
+        "image": "OciImageInfo: the service's image",
+        "manifest": "File: its Cloud Run manifest (cloud_run_manifest), the image by digest",
+        "remote_tags": "list of str: tags set after every push, e.g. `latest`",
+        "stamped_tags": "list of str: tag templates filled from the workspace status under " +
+                        "`--stamp`, e.g. `git-{STABLE_GIT_COMMIT}`",
+    },
+)

@@ -1,0 +1,31 @@
+"""The launcher script shared by the push rules (oci_push, cloud_run_push)."""
+
+def runfiles_path(file):
+    """`file`'s path under the runfiles root, as the launcher sees it (main repo: `_main/`)."""
+    path = file.short_path
+    return path[3:] if path.startswith("../") else "_main/" + path
+
+def push_launcher(ctx, args, runfiles):
+    """DefaultInfo of an executable that runs the push tool with `args`, then the user's.
+
+    Needs the rule to have `_launcher` (oci_push_launcher.sh) and `_tool` (the push py_binary).
+    """
+    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.expand_template(
+        template = ctx.file._launcher,
+        output = launcher,
+        is_executable = True,
+        substitutions = {
+            "%TOOL%": runfiles_path(ctx.executable._tool),
+            "%ARGS%": " ".join(["'{}'".format(a.replace("'", "'\\''")) for a in args]),
+        },
+    )
+    return DefaultInfo(
+        executable = launcher,
+        runfiles = ctx.runfiles(files = runfiles).merge(ctx.attr._tool[DefaultInfo].default_runfiles),
+    )
+
+PUSH_TOOL_ATTRS = {
+    "_launcher": attr.label(default = ":oci_push_launcher.sh", allow_single_file = True),
+    "_tool": attr.label(default = "//bazel/tools/push", executable = True, cfg = "target"),
+}
