@@ -1,8 +1,9 @@
 """An HTTP proxy on loopback in front of a registry that breaks chosen requests the ways real
 networks and registries do: 503, 429 with Retry-After, 416 (a registry that lost track of an
 upload), 403 DENIED (a repository the registry refuses us), a connection reset before the
-request reaches the registry, and a reset after it did (the client never learns that it
-worked)."""
+request reaches the registry, a reset after it did (the client never learns that it worked),
+and a registry that does not mount blobs across repositories ("no mount": the request goes on
+without its `mount` and `from`, so the registry opens an upload session, 202, instead)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import http.server
 import socket
 import struct
 import threading
+import urllib.parse
 from collections.abc import Callable
 
-FAULTS = ("503", "429", "416", "403", "reset before", "reset after")
+FAULTS = ("503", "429", "416", "403", "reset before", "reset after", "no mount")
 DENIED = (
     b'{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}'
 )
@@ -77,7 +79,16 @@ class FlakyProxy:
                     return
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                upstream.request(self.command, self.path, body=body, headers=headers)
+                path = self.path
+                if fault == "no mount":
+                    parts = urllib.parse.urlsplit(path)
+                    query = [
+                        (k, v)
+                        for k, v in urllib.parse.parse_qsl(parts.query)
+                        if k not in ("mount", "from")
+                    ]
+                    path = parts._replace(query=urllib.parse.urlencode(query)).geturl()
+                upstream.request(self.command, path, body=body, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
                 upstream.close()

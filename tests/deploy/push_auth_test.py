@@ -21,6 +21,7 @@ from tests.deploy.token_service import TokenService
 from tests.e2e.fake_google import FakeGoogle
 
 PUSH = os.environ["PUSH"]
+PUSH_ALL = os.environ["PUSH_ALL"]
 
 
 class PushAuthTest(absltest.TestCase):
@@ -134,6 +135,32 @@ class PushAuthTest(absltest.TestCase):
         self.assertEqual(tokens.requests[-1]["scope"], ["repository:kit/bearer:pull,push"])
         token = "Bearer " + tokens.token("kit/bearer", ("pull",))
         self.assertEqual(registry.tags("kit/bearer", token), ["latest"])
+
+    def test_bearer_token_flow_mounts_blobs_across_repositories(self) -> None:
+        # A push of both services: route-guide's base layers are mounted from kit/ping, with a
+        # token that grants pull on kit/ping too (the scope the registry's challenge names).
+        tokens = TokenService(self.tmp / "mount-tokens", users={"ci": "right-password"})
+        self.addCleanup(tokens.close)
+        registry = RegistryServer(
+            self.tmp / "mount", token_auth=(tokens.realm, tokens.certificate_file)
+        ).start()
+        self.addCleanup(registry.stop)
+        env = {
+            "GOOGLE_APPLICATION_CREDENTIALS": "",
+            "DOCKER_CONFIG": self.auths(registry.host, "ci", "right-password"),
+        }
+        workdir = Path(tempfile.mkdtemp(dir=self.tmp))
+        result = run_push(PUSH_ALL, "--repository", f"{registry.host}/kit", env=env, cwd=workdir)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertLen(result.blobs("uploaded", "ping"), 4)
+        self.assertLen(result.blobs("mounted", "route-guide"), 2)
+        self.assertLen(result.blobs("uploaded", "route-guide"), 2)
+        self.assertNotIn("uploading it", result.stderr)  # no mount fell back to an upload
+        scopes = [tuple(request["scope"]) for request in tokens.requests]
+        self.assertIn(("repository:kit/route-guide:pull,push", "repository:kit/ping:pull"), scopes)
+        for name in ("kit/ping", "kit/route-guide"):
+            token = "Bearer " + tokens.token(name, ("pull",))
+            self.assertEqual(registry.tags(name, token), ["latest"])
 
     def test_anonymous_bearer_token_flow(self) -> None:
         tokens = TokenService(self.tmp / "open-tokens", users={}, allow_anonymous=True)

@@ -153,6 +153,24 @@ class PushServicesTest(absltest.TestCase):
             sorted(p.name for p in workdir.iterdir()), ["ping.yaml", "route-guide.yaml"]
         )
 
+    def test_registry_that_does_not_mount_gets_an_upload(self) -> None:
+        # A registry that answers a mount with 202 (an upload session) instead of 201: the
+        # blob goes up in that session, and the image is whole.
+        def no_mount(number: int, method: str, path: str) -> str | None:
+            return "no mount" if method == "POST" and "mount=" in path else None
+
+        proxy = FlakyProxy(self.registry.host, no_mount)
+        self.addCleanup(proxy.close)
+        prefix = f"{proxy.host}/unmounted"
+        result = self.push(PUSH_ALL, prefix, self.workdir())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertLen(proxy.injected, 2, proxy.injected)  # one per shared base layer
+        self.assertEqual(result.blobs("mounted"), [])
+        self.assertCountEqual(result.blobs("uploaded", "route-guide"), digests(self.route_guide))
+        self.assertEqual(result.stderr.count("registry declined to mount"), 2)
+        self.assert_pushed("unmounted/route-guide", self.route_guide)
+        self.assert_pushed("unmounted/ping", self.ping)
+
     def test_one_service_refused_the_other_still_pushed(self) -> None:
         # The registry refuses ping's manifest (403 DENIED) after its blobs went up: ping fails
         # untagged; route-guide, pushed after it, completes (mounting the blobs ping left).

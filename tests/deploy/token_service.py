@@ -1,7 +1,8 @@
 """A registry token service on loopback for the Bearer flow: docker-registry configured with
 `auth: token` sends clients here (its `realm`), and trusts tokens signed by this service's
-certificate (its `rootcertbundle`). Answers with a token for the asked repository when the
-caller's basic credentials match, or to anyone when `allow_anonymous`."""
+certificate (its `rootcertbundle`). Answers with a token for every asked repository scope (a
+blob mount asks for the source's too) when the caller's basic credentials match, or to anyone
+when `allow_anonymous`."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ class TokenService:
         self._server.server_close()
 
     def token(self, repository: str, actions: tuple[str, ...] = ("pull", "push")) -> str:
+        return self.token_for([(repository, actions)])
+
+    def token_for(self, scopes: list[tuple[str, tuple[str, ...]]]) -> str:
+        """A token granting each (repository, actions)."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -54,7 +59,10 @@ class TokenService:
             "nbf": now - 10,
             "exp": now + 300,
             "jti": secrets.token_hex(8),
-            "access": [{"type": "repository", "name": repository, "actions": list(actions)}],
+            "access": [
+                {"type": "repository", "name": repository, "actions": list(actions)}
+                for repository, actions in scopes
+            ],
         }
         return jwt.encode(self._signer, claims, header={"x5c": [self._x5c]}).decode()
 
@@ -80,10 +88,11 @@ class TokenService:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                _, repository, actions = query["scope"][0].split(":")
-                body = json.dumps(
-                    {"token": service.token(repository, tuple(actions.split(",")))}
-                ).encode()
+                scopes = []
+                for scope in query["scope"]:
+                    _, repository, actions = scope.split(":")
+                    scopes.append((repository, tuple(actions.split(","))))
+                body = json.dumps({"token": service.token_for(scopes)}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
