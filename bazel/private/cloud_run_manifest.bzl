@@ -139,7 +139,7 @@ the image by digest: `REGION-docker.pkg.dev/PROJECT/REPOSITORY/SERVICE@sha256:..
 named `h2c` (HTTP/2 end to end, which gRPC needs) and gRPC startup and liveness probes ask the
 health service `""`. Settings Cloud Run would refuse fail the build, every problem listed.
 
-Per environment: an environment file picked with `--//deploy:environment=NAME` overrides the
+Per environment: an environment file picked with `--environment=NAME` overrides the
 attributes. Its top-level keys (attribute names) apply to every service; `"services": {"NAME":
 {...}}` holds the overrides of the service whose `service` attribute is NAME, applied last.
 Object attributes (env, secret_env, secret_files, service_annotations, revision_annotations)
@@ -156,9 +156,10 @@ merge key by key. A top-level `"service"` is refused: it would rename every serv
             doc = "Environment files (`NAME.json`), one per environment.",
         ),
         "environment_flag": attr.label(
-            default = "//deploy:environment",
+            default = "//bazel:environment",
             providers = [DeployEnvironmentInfo],
-            doc = "The deploy_environment flag that picks an environment file.",
+            doc = "The deploy_environment flag that picks an environment file; default the " +
+                  "kit's `--environment` (`//bazel:environment`).",
         ),
         "_tool": attr.label(
             default = "//bazel/tools:cloud_run_manifest",

@@ -1,4 +1,4 @@
-"""deploy_environment: the `--//deploy:environment=NAME` flag that picks a manifest's overrides."""
+"""deploy_environment: the `--environment=NAME` flag that picks a manifest's overrides."""
 
 DeployEnvironmentInfo = provider(
     doc = "The environment a build deploys to; empty for the rule's own settings.",
@@ -15,6 +15,6 @@ deploy_environment = rule(
 `cloud_run_service`) whose `environment_flag` is this flag applies the environment file of that
 name among its `environments` (`staging` -> `staging.json`) over its attributes: top-level keys
 to every service, `"services": {"SERVICE": {...}}` to the one whose `service` is SERVICE. In
-this repository: `bazel build //deploy:ping //deploy:route_guide --//deploy:environment=staging`
-(or `bazel run //deploy:push --//deploy:environment=staging`).""",
+the kit: `//bazel:environment`, which `.bazelrc` aliases as `--environment`:
+`bazel build //deploy:all --environment=staging`, `bazel run //deploy:push --environment=staging`.""",
 )

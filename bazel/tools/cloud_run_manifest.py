@@ -589,7 +589,7 @@ def container(document: dict) -> dict:
 
 
 def dump(document: dict) -> str:
-    return "# Deploy with: gcloud run services replace service.yaml\n" + yaml.safe_dump(
+    return "# Deploy this file with: gcloud run services replace FILE\n" + yaml.safe_dump(
         document, sort_keys=False, default_flow_style=False
     )
 

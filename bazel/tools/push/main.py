@@ -117,7 +117,7 @@ def checked_tags(tags: list[str]) -> list[str]:
 
 
 def resolved_manifest(document: dict, repository: str, digest: str) -> str:
-    """The service.yaml from the build, its image moved to `repository` (same digest)."""
+    """The manifest from the build, its image moved to `repository` (same digest)."""
     image = container(document)
     built_digest = image["image"].rpartition("@")[2]
     if built_digest != digest:
