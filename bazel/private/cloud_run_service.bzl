@@ -54,9 +54,9 @@ def cloud_run_service(
         name,
         binary,
         base_layers,
+        interpreter,
         service = None,
         port = 8080,
-        interpreter = "/usr/bin/python3",
         remote_tags = ["latest"],
         stamped_tags = [],
         visibility = None,
@@ -93,7 +93,9 @@ def cloud_run_service(
         `--repository PREFIX`, its repository (`PREFIX/SERVICE`).
       port: the container port: the manifest's `containerPort` (Cloud Run's `$PORT`) and the
         image's exposed port.
-      interpreter: the Python of the base layers that runs `binary`'s main.
+      interpreter: the Python of the base layers that runs `binary`'s main, e.g.
+        `/usr/bin/python3.13`. Mandatory: only the base layers know it, and the image build
+        fails when they do not have it.
       remote_tags: tags set on every push.
       stamped_tags: tag templates set on pushes with `--stamp`, filled from the workspace
         status, e.g. `["git-{STABLE_GIT_COMMIT}"]`.

@@ -3,7 +3,7 @@
 load(":oci_layer_info.bzl", "OciLayerInfo", "declare_layer_outputs")
 
 def _deb_layer_impl(ctx):
-    blob, digest, diff_id = declare_layer_outputs(ctx)
+    blob, digest, diff_id, paths = declare_layer_outputs(ctx)
     args = ctx.actions.args()
     args.add(blob)
     args.add_all(ctx.files.debs)
@@ -11,13 +11,20 @@ def _deb_layer_impl(ctx):
         executable = ctx.executable._tool,
         arguments = [args],
         inputs = ctx.files.debs,
-        outputs = [blob, digest, diff_id],
+        outputs = [blob, digest, diff_id, paths],
         mnemonic = "DebLayer",
         progress_message = "Unpacking %d Debian packages into %%{label}" % len(ctx.files.debs),
     )
     return [
         DefaultInfo(files = depset([blob])),
-        OciLayerInfo(blob = blob, digest = digest, diff_id = diff_id, env = {}, entrypoint = []),
+        OciLayerInfo(
+            blob = blob,
+            digest = digest,
+            diff_id = diff_id,
+            paths = paths,
+            env = {},
+            entrypoint = [],
+        ),
     ]
 
 deb_layer = rule(

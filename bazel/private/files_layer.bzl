@@ -13,7 +13,7 @@ def _relative(file, strip_prefix):
     return path
 
 def _files_layer_impl(ctx):
-    blob, digest, diff_id = declare_layer_outputs(ctx)
+    blob, digest, diff_id, paths = declare_layer_outputs(ctx)
     manifest = {
         ctx.attr.directory.strip("/") + "/" + _relative(f, ctx.attr.strip_prefix): f.path
         for f in ctx.files.srcs
@@ -24,13 +24,20 @@ def _files_layer_impl(ctx):
         executable = ctx.executable._tool,
         arguments = [blob.path, manifest_file.path],
         inputs = ctx.files.srcs + [manifest_file],
-        outputs = [blob, digest, diff_id],
+        outputs = [blob, digest, diff_id, paths],
         mnemonic = "FilesLayer",
         progress_message = "Packing %{label}",
     )
     return [
         DefaultInfo(files = depset([blob])),
-        OciLayerInfo(blob = blob, digest = digest, diff_id = diff_id, env = {}, entrypoint = []),
+        OciLayerInfo(
+            blob = blob,
+            digest = digest,
+            diff_id = diff_id,
+            paths = paths,
+            env = {},
+            entrypoint = [],
+        ),
     ]
 
 files_layer = rule(

@@ -37,14 +37,19 @@ def _oci_image_impl(ctx):
         "os": ctx.attr.os,
         "config": config,
         "layers": [
-            {"blob": l.blob.path, "digest": l.digest.path, "diff_id": l.diff_id.path}
+            {
+                "blob": l.blob.path,
+                "digest": l.digest.path,
+                "diff_id": l.diff_id.path,
+                "paths": l.paths.path,
+            }
             for l in layers
         ],
         "status_files": [f.path for f in status_files],
     }))
     inputs = [spec] + status_files
     for layer in layers:
-        inputs += [layer.blob, layer.digest, layer.diff_id]
+        inputs += [layer.blob, layer.digest, layer.diff_id, layer.paths]
     ctx.actions.run(
         executable = ctx.executable._tool,
         arguments = ["--spec", spec.path],

@@ -6,14 +6,18 @@ OciLayerInfo = provider(
         "blob": "File: the gzip-compressed tar",
         "digest": "File: `sha256:...` of the blob (the manifest's layer digest)",
         "diff_id": "File: `sha256:...` of the uncompressed tar (the config's diff_id)",
+        "paths": "File: JSON of the layer's files and symlinks (`{path: link target or null}`), " +
+                 "so an image can check its entrypoint without unpacking the layer",
         "env": "dict: environment the layer's programs need (e.g. PYTHONPATH), or {}",
         "entrypoint": "list: how to start the layer's program, or []",
     },
 )
 
 def declare_layer_outputs(ctx):
-    """The three files of a layer named after the target: NAME.tar.gz(.digest, .diff_id)."""
+    """The files of a layer named after the target: NAME.tar.gz(.digest, .diff_id, .paths.json),
+    as layer_tar.write() writes them."""
     blob = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
     digest = ctx.actions.declare_file(ctx.label.name + ".tar.gz.digest")
     diff_id = ctx.actions.declare_file(ctx.label.name + ".tar.gz.diff_id")
-    return blob, digest, diff_id
+    paths = ctx.actions.declare_file(ctx.label.name + ".tar.gz.paths.json")
+    return blob, digest, diff_id, paths

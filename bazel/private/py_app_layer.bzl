@@ -4,7 +4,7 @@ load("@rules_python//python:defs.bzl", "PyInfo")
 load(":oci_layer_info.bzl", "OciLayerInfo", "declare_layer_outputs")
 
 def _py_app_layer_impl(ctx):
-    blob, digest, diff_id = declare_layer_outputs(ctx)
+    blob, digest, diff_id, paths = declare_layer_outputs(ctx)
     root = ctx.attr.directory.rstrip("/")
     binary = ctx.attr.binary
     manifest = {}
@@ -26,7 +26,7 @@ def _py_app_layer_impl(ctx):
         executable = ctx.executable._tool,
         arguments = [blob.path, manifest_file.path],
         inputs = depset([manifest_file], transitive = [binary[DefaultInfo].default_runfiles.files]),
-        outputs = [blob, digest, diff_id],
+        outputs = [blob, digest, diff_id, paths],
         mnemonic = "PyAppLayer",
         progress_message = "Packing %{label}",
     )
@@ -36,6 +36,7 @@ def _py_app_layer_impl(ctx):
             blob = blob,
             digest = digest,
             diff_id = diff_id,
+            paths = paths,
             env = {"PYTHONPATH": ":".join(pythonpath)},
             entrypoint = [ctx.attr.interpreter, root + "/" + main],
         ),
@@ -51,7 +52,11 @@ to the service rebuilds and re-pushes only this small layer.""",
         "binary": attr.label(mandatory = True, providers = [PyInfo], doc = "The py_binary."),
         "main": attr.string(doc = "Its main file, workspace-relative (default: <package>/main.py)."),
         "directory": attr.string(default = "/app", doc = "Where the files go in the image."),
-        "interpreter": attr.string(default = "/usr/bin/python3", doc = "Python in the image."),
+        "interpreter": attr.string(
+            mandatory = True,
+            doc = "The Python of the layers below that runs the binary, e.g. " +
+                  "`/usr/bin/python3.13`; the image build fails when they do not have it.",
+        ),
         "_tool": attr.label(default = "//bazel/tools:files_layer", executable = True, cfg = "exec"),
     },
 )

@@ -3,7 +3,8 @@
 Entries are sorted, owned by root (or a given uid), dated 0 (1970-01-01), with normalized
 modes; the gzip stream carries no name or timestamp. A layer's two digests follow the OCI
 spec: `diff_id` of the uncompressed tar (for the image config) and `digest` of the gzip blob
-(for the manifest).
+(for the manifest). Beside them goes the list of the layer's paths, so that an image can check
+what it runs is there without unpacking its layers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -34,6 +36,8 @@ class Entry:
 class Layer:
     tar: bytes
     gzip: bytes
+    # Each file and symlink (not directories): path -> link target, or None for a file.
+    paths: dict[str, str | None]
 
     @property
     def diff_id(self) -> str:
@@ -59,6 +63,7 @@ def build(entries: list[Entry]) -> Layer:
         for parent in _parents(path):
             by_path.setdefault(parent, Entry(parent, mode=DIRECTORY_MODE))
 
+    paths: dict[str, str | None] = {}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(by_path):
@@ -71,20 +76,24 @@ def build(entries: list[Entry]) -> Layer:
             if entry.link is not None:
                 info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link, 0o777
                 tar.addfile(info)
+                paths[path] = entry.link
             elif entry.data is None:
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
             else:
                 info.size = len(entry.data)
                 tar.addfile(info, io.BytesIO(entry.data))
+                paths[path] = None
     compressed = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
         gz.write(raw.getvalue())
-    return Layer(tar=raw.getvalue(), gzip=compressed.getvalue())
+    return Layer(tar=raw.getvalue(), gzip=compressed.getvalue(), paths=paths)
 
 
 def write(layer: Layer, out: Path) -> None:
-    """The gzip blob to `out`, and its digests beside it (`out.digest`, `out.diff_id`)."""
+    """The gzip blob to `out`, and beside it its digests (`out.digest`, `out.diff_id`) and
+    paths (`out.paths.json`)."""
     out.write_bytes(layer.gzip)
     Path(f"{out}.digest").write_text(layer.digest)
     Path(f"{out}.diff_id").write_text(layer.diff_id)
+    Path(f"{out}.paths.json").write_text(json.dumps(layer.paths, sort_keys=True))

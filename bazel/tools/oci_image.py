@@ -3,7 +3,8 @@
 Writes the layout directory (`oci-layout`, `index.json`, `blobs/sha256/...`), a file with the
 manifest's digest and a copy of the config, for rules that read the image's settings. The config
 and manifest are canonical JSON (sorted keys, no spaces) with no timestamps, so equal inputs give
-an equal digest.
+an equal digest. An entrypoint whose program is not in the layers fails the build here, not the
+container at its first start on Cloud Run.
 """
 
 from __future__ import annotations
@@ -38,6 +39,63 @@ def stamp_labels(status_files: list[str]) -> dict[str, str]:
     return labels
 
 
+# Symlinks followed before a path counts as a loop, as Linux gives up (ELOOP) after 40.
+MAX_SYMLINKS = 40
+
+
+class EntrypointError(ValueError):
+    """The image's entrypoint names a program its layers do not have."""
+
+
+def resolve(path: str, paths: dict[str, str | None]) -> str | None:
+    """`path` (absolute) with symlinks followed through the layers' `paths` (path without the
+    leading `/` -> link target, None for a file); None when it leads nowhere."""
+    parts = path.strip("/").split("/")
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            resolved = resolved[:-1]
+            continue
+        candidate = "/".join([*resolved, part])
+        link = paths.get(candidate)
+        if link is not None:  # a symlink: go on from its target
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                return None
+            parts = link.strip("/").split("/") + parts
+            if link.startswith("/"):
+                resolved = []
+            continue
+        # A file, or a directory (only implied by what is under it: directories are not listed).
+        if candidate not in paths and not any(p.startswith(candidate + "/") for p in paths):
+            return None
+        resolved.append(part)
+    return "/".join(resolved)
+
+
+def check_entrypoint(entrypoint: list[str], paths: dict[str, str | None]) -> None:
+    """Fails unless the entrypoint's program is a file of the layers (later layers win)."""
+    if not entrypoint:
+        return
+    program = entrypoint[0]
+    resolved = resolve(program, paths)
+    if resolved is not None and paths.get(resolved, "") is None:
+        return
+    directory = program.rsplit("/", 1)[0].strip("/")
+    stem = program.rsplit("/", 1)[-1]
+    near = sorted(
+        "/" + p
+        for p in paths
+        if p.rsplit("/", 1)[0] == directory and p.rsplit("/", 1)[-1].startswith(stem)
+    )
+    hint = f"; the layers have {', '.join(near)}" if near else ""
+    raise EntrypointError(f"the entrypoint {program} is not a file of the image's layers{hint}")
+
+
 class Layout:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -58,6 +116,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--spec", required=True, type=Path)
     args = parser.parse_args(argv[1:])
     spec = json.loads(args.spec.read_text())
+
+    paths: dict[str, str | None] = {}
+    for layer in spec["layers"]:
+        paths.update(json.loads(Path(layer["paths"]).read_text()))
+    try:
+        check_entrypoint(spec["config"].get("Entrypoint", []), paths)
+    except EntrypointError as error:
+        print(f"oci_image: {error}", file=sys.stderr)
+        return 1
 
     layout = Layout(Path(spec["out_dir"]))
     layers, diff_ids = [], []
