@@ -84,7 +84,8 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """Bad input from the command line or the environment: one line on stderr, exit 2. A
-    ValueError from a service's `services` function is treated the same: its flags were bad."""
+    service's `services` function raises it about its own flags; any other exception there is
+    a bug, and ends the process with its traceback."""
 
 
 def listen_port() -> int:
@@ -162,12 +163,8 @@ def main(name: str, make_services: Callable[[], Sequence[Registration]], argv: l
     except ValueError as error:
         raise UsageError(str(error)) from None
     check_port_free(port)
-    # Once, before forking: the workers share what the servicers loaded. So a servicer must
-    # not bind to an event loop when it is made (asyncio objects bind at first use).
-    try:
-        services = make_services()
-    except ValueError as error:  # a service's own settings, refused
-        raise UsageError(str(error)) from None
+    # Once, before forking: the workers share what the servicers loaded (see run()).
+    services = make_services()
     if _WORKERS.value == 1:
         return serve_one(name, config, services)
     with workers.reserve_port(port) as reserved:
@@ -186,7 +183,12 @@ def parse_flags(argv: list[str]) -> list[str]:
 def run(name: str, services: Callable[[], Sequence[Registration]]) -> NoReturn:
     """Parses the flags, then serves what `services()` returns: (servicer, add_to_server)
     pairs, e.g. `[(PingServicer(), ping_pb2_grpc.add_PingServiceServicer_to_server)]`, until
-    SIGTERM. `name` names the service in the log. Bad input: one line on stderr, exit 2."""
+    SIGTERM. `name` names the service in the log. Bad input: one line on stderr, exit 2.
+
+    `services()` runs once, in the parent before `--workers` forks, so that what servicers
+    load (a database, a model) is shared by the workers. gRPC must not run before a fork: a
+    servicer makes its channels, threads and asyncio objects at its first call, not when it
+    is made (as the ping service's relay channel)."""
     try:
         app.run(lambda argv: main(name, services, argv), flags_parser=parse_flags)
     except UsageError as error:

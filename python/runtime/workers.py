@@ -1,6 +1,7 @@
 """`--workers N`: N server processes on one port, for more than one core's worth of Python.
 
-The parent forks the workers before any gRPC object exists (gRPC's rule for fork), and each
+The parent forks the workers before any gRPC channel or server exists (gRPC's rule for fork;
+servicers are made before it, and make their channels at their first call), and each
 binds the port with SO_REUSEPORT so the kernel spreads connections over them. The parent only
 supervises: it forwards SIGTERM/SIGINT, and exits when every worker has exited, with the first
 non-zero exit code among them. A worker that dies while the others serve takes the whole

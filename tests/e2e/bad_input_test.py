@@ -52,7 +52,9 @@ class BadInputTest(absltest.TestCase):
         for upstream in ("host:99999", "a:b:c"):
             result = run(PING_SERVER, f"--upstream={upstream}", env={"PORT": "0"})
             self.assertEqual(result.returncode, EXIT_USAGE)
-            self.assert_one_line_error(result.stderr, f"upstream {upstream!r} is not host[:port]")
+            self.assert_one_line_error(
+                result.stderr, f"--upstream: {upstream!r} is not host[:port]"
+            )
 
     def test_unknown_server_flag(self) -> None:
         result = run(PING_SERVER, "--no_such_flag")

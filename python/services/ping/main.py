@@ -22,7 +22,12 @@ _UPSTREAM_INSECURE = flags.DEFINE_bool(
 
 
 def services() -> list[app.Registration]:
-    upstream = Upstream(_UPSTREAM.value, _UPSTREAM_INSECURE.value) if _UPSTREAM.value else None
+    upstream = None
+    if _UPSTREAM.value:
+        try:
+            upstream = Upstream(_UPSTREAM.value, _UPSTREAM_INSECURE.value)
+        except ValueError as error:
+            raise app.UsageError(f"--upstream: {error}") from None
     return [(PingServicer(upstream), ping_pb2_grpc.add_PingServiceServicer_to_server)]
 
 

@@ -72,7 +72,7 @@ class Upstream:
         try:
             channels.split_server(self.target)
         except ValueError:
-            raise ValueError(f"upstream {self.target!r} is not host[:port]") from None
+            raise ValueError(f"{self.target!r} is not host[:port]") from None
 
 
 class PingServicer(ping_pb2_grpc.PingServiceServicer):
