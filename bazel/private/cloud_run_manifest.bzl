@@ -3,6 +3,14 @@
 load(":deploy_environment.bzl", "DeployEnvironmentInfo")
 load(":oci_image_info.bzl", "OciImageInfo")
 
+CloudRunManifestInfo = provider(
+    doc = "What a cloud_run_manifest read besides its attributes, for the services that use it.",
+    fields = {
+        "environments": "list of File: its environment files (`NAME.json`), every one, " +
+                        "whichever `--environment` picked",
+    },
+)
+
 def _cloud_run_manifest_impl(ctx):
     out = ctx.actions.declare_file(ctx.attr.out)
     digest = ctx.attr.image[OciImageInfo].digest
@@ -40,7 +48,10 @@ def _cloud_run_manifest_impl(ctx):
         mnemonic = "CloudRunManifest",
         progress_message = "Writing Cloud Run manifest %{label}",
     )
-    return [DefaultInfo(files = depset([out]))]
+    return [
+        DefaultInfo(files = depset([out])),
+        CloudRunManifestInfo(environments = ctx.files.environments),
+    ]
 
 # The service's settings: the generator's Settings fields, also the keys of environment files.
 _SETTINGS = {
@@ -165,6 +176,7 @@ merge key by key. A top-level `"service"` is refused: it would rename every serv
             default = "//bazel/tools:cloud_run_manifest",
             executable = True,
             cfg = "exec",
+            doc = "The manifest generator (bazel/tools/cloud_run_manifest.py).",
         ),
     },
 )

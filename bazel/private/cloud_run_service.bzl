@@ -1,6 +1,6 @@
 """cloud_run_service: one Cloud Run service from a py_binary (image, manifest, push targets)."""
 
-load(":cloud_run_manifest.bzl", "cloud_run_manifest")
+load(":cloud_run_manifest.bzl", "CloudRunManifestInfo", "cloud_run_manifest")
 load(":cloud_run_push.bzl", "cloud_run_push_rule")
 load(":cloud_run_service_info.bzl", "CloudRunServiceInfo")
 load(":oci_image.bzl", "oci_image_rule")
@@ -19,6 +19,10 @@ def _cloud_run_service_impl(ctx):
             manifest = ctx.file.manifest,
             remote_tags = ctx.attr.remote_tags,
             stamped_tags = ctx.attr.stamped_tags,
+            environments = (
+                ctx.attr.manifest[CloudRunManifestInfo].environments
+                if CloudRunManifestInfo in ctx.attr.manifest else []
+            ),
         ),
     ]
 

@@ -12,5 +12,8 @@ CloudRunServiceInfo = provider(
         "remote_tags": "list of str: tags set after every push, e.g. `latest`",
         "stamped_tags": "list of str: tag templates filled from the workspace status under " +
                         "`--stamp`, e.g. `git-{STABLE_GIT_COMMIT}`",
+        "environments": "list of File: the environment files its manifest reads from " +
+                        "(every one, whichever `--environment` picks); cloud_run_push checks " +
+                        "their `services` keys",
     },
 )
