@@ -2,8 +2,10 @@
 networks and registries do: 503, 429 with Retry-After, 416 (a registry that lost track of an
 upload), 403 DENIED (a repository the registry refuses us), a connection reset before the
 request reaches the registry, a reset after it did (the client never learns that it worked),
-and a registry that does not mount blobs across repositories ("no mount": the request goes on
-without its `mount` and `from`, so the registry opens an upload session, 202, instead)."""
+a registry that does not mount blobs across repositories ("no mount": the request goes on
+without its `mount` and `from`, so the registry opens an upload session, 202, instead), and a
+registry's answer passed on with a malformed `Range` header ("bad range"), and a redirect
+to the request's own URL ("redirect loop")."""
 
 from __future__ import annotations
 
@@ -15,7 +17,17 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 
-FAULTS = ("503", "429", "416", "403", "reset before", "reset after", "no mount")
+FAULTS = (
+    "503",
+    "429",
+    "416",
+    "403",
+    "reset before",
+    "reset after",
+    "no mount",
+    "bad range",
+    "redirect loop",
+)
 DENIED = (
     b'{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}'
 )
@@ -77,6 +89,12 @@ class FlakyProxy:
                 if fault == "reset before":
                     self._reset()
                     return
+                if fault == "redirect loop":
+                    self.send_response(307)
+                    self.send_header("Location", self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 path = self.path
@@ -98,7 +116,8 @@ class FlakyProxy:
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(name, value)
+                        bad_range = fault == "bad range" and name.lower() == "range"
+                        self.send_header(name, "bytes=garbage" if bad_range else value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":

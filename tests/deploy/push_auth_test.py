@@ -2,7 +2,8 @@
 credentials from a docker config (`auths`, `credHelpers`), Google Application Default
 Credentials (a service-account key whose token_uri is a local token endpoint) sent as
 `oauth2accesstoken`, and the Bearer token flow, with credentials and anonymously. Wrong or
-missing credentials fail with one line that names the registry, and move no tag."""
+missing credentials fail with one line that names the registry, and move no tag; so does a
+token service that answers with an HTML page instead of a token."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from absl.testing import absltest
 
 from tests.deploy.pushing import PushResult, run_push
 from tests.deploy.registry_server import RegistryServer
-from tests.deploy.token_service import TokenService
+from tests.deploy.token_service import HTML_PAGE, TokenService
 from tests.e2e.fake_google import FakeGoogle
 
 PUSH = os.environ["PUSH"]
@@ -161,6 +162,31 @@ class PushAuthTest(absltest.TestCase):
         for name in ("kit/ping", "kit/route-guide"):
             token = "Bearer " + tokens.token(name, ("pull",))
             self.assertEqual(registry.tags(name, token), ["latest"])
+
+    def test_token_service_answering_html_fails_every_service_in_one_line(self) -> None:
+        # 200 with an HTML page (a login portal in front of the token service): each service
+        # fails naming the token service and what it sent, with a summary line; no traceback.
+        portal = TokenService(self.tmp / "portal", users={}, html=True)
+        self.addCleanup(portal.close)
+        registry = RegistryServer(
+            self.tmp / "portal-registry", token_auth=(portal.realm, portal.certificate_file)
+        ).start()
+        self.addCleanup(registry.stop)
+        env = {"GOOGLE_APPLICATION_CREDENTIALS": "", "DOCKER_CONFIG": self.docker_config({})}
+        workdir = Path(tempfile.mkdtemp(dir=self.tmp))
+        result = run_push(PUSH_ALL, "--repository", f"{registry.host}/kit", env=env, cwd=workdir)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        summary = result.summary()
+        self.assertEqual(list(summary), ["ping", "route-guide"], result.stdout)
+        for outcome in summary.values():
+            self.assertEqual(
+                outcome,
+                f"FAILED: token service {portal.realm} of registry {registry.host} answered "
+                f"HTTP 200 text/html, not a JSON token: {HTML_PAGE.decode()!r}",
+            )
+        self.assertIn("push failed for 2 of 2 services", result.stderr.splitlines()[-1])
+        self.assertEqual(list(workdir.iterdir()), [])
 
     def test_anonymous_bearer_token_flow(self) -> None:
         tokens = TokenService(self.tmp / "open-tokens", users={}, allow_anonymous=True)

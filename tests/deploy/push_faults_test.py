@@ -1,7 +1,9 @@
 """A push under faults, against a real registry: transient errors (503, 429, connection resets)
 are retried and the pushed image is intact; a registry killed mid-push fails the push with no
 tag written, and a rerun once it is back completes without uploading again what it already has;
-a registry that refuses every chunk with 416 ends the push after the allowed attempts."""
+a registry that refuses every chunk with 416 ends the push after the allowed attempts; one that
+answers an upload's status with a malformed Range, or redirects in a loop, fails it with one
+line, not a traceback."""
 
 from __future__ import annotations
 
@@ -111,6 +113,44 @@ class PushFaultsTest(absltest.TestCase):
         self.assertEqual(rerun.stdout.strip(), f"{repository}@{self.digest}")
         self.assert_image_intact("kit/lost-track")
         self.assertEqual(self.registry.tags("kit/lost-track"), ["latest"])
+
+    def test_malformed_range_fails_with_one_line(self) -> None:
+        # A chunk is lost; asked where the upload stands, the registry answers a Range that is
+        # not FIRST-LAST: the push fails naming the registry and what it sent, moves no tag.
+        patches = []
+
+        def lost_chunk_then_bad_range(number: int, method: str, path: str) -> str | None:
+            if method == "PATCH":
+                patches.append(number)
+                return "reset before" if len(patches) == 1 else None
+            return "bad range" if method == "GET" and "/blobs/uploads/" in path else None
+
+        proxy = FlakyProxy(self.registry.host, lost_chunk_then_bad_range)
+        self.addCleanup(proxy.close)
+        result = run_push(
+            PUSH, "--repository", f"{proxy.host}/kit/bad-range", "--chunk_size_mib", "2",
+        )  # fmt: skip
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual([fault for _, fault, _ in proxy.injected], ["reset before", "bad range"])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(result.stdout, "")
+        last = result.stderr.splitlines()[-1]
+        self.assertStartsWith(last, f"push failed: registry {proxy.host}: GET /v2/kit/bad-range/")
+        self.assertIn("'bytes=garbage'", last)
+        self.assertEqual(self.registry.tags("kit/bad-range"), [])
+
+    def test_redirect_loop_fails_with_one_line(self) -> None:
+        fault = {"HEAD": "redirect loop"}
+        proxy = FlakyProxy(self.registry.host, lambda number, method, path: fault.get(method))
+        self.addCleanup(proxy.close)
+        result = run_push(PUSH, "--repository", f"{proxy.host}/kit/loop")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(result.stdout, "")
+        last = result.stderr.splitlines()[-1]
+        self.assertStartsWith(last, f"push failed: registry {proxy.host}: HEAD /v2/kit/loop/blobs/")
+        self.assertIn("TooManyRedirects", last)
+        self.assertEqual(self.registry.tags("kit/loop"), [])
 
     def test_registry_killed_mid_push_then_rerun(self) -> None:
         repository = f"{self.registry.host}/kit/killed"

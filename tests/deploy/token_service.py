@@ -2,7 +2,8 @@
 `auth: token` sends clients here (its `realm`), and trusts tokens signed by this service's
 certificate (its `rootcertbundle`). Answers with a token for every asked repository scope (a
 blob mount asks for the source's too) when the caller's basic credentials match, or to anyone
-when `allow_anonymous`."""
+when `allow_anonymous`; or, with `html`, answers every request 200 with an HTML page, as a
+login portal in front of a token service does."""
 
 from __future__ import annotations
 
@@ -22,11 +23,16 @@ from tests.e2e.fake_google import certificate, private_pem, rsa_key
 
 SERVICE = "kit-registry"
 ISSUER = "kit-token-issuer"
+HTML_PAGE = b"<html><body>Sign in to continue</body></html>"
 
 
 class TokenService:
     def __init__(
-        self, directory: Path, users: dict[str, str], allow_anonymous: bool = False
+        self,
+        directory: Path,
+        users: dict[str, str],
+        allow_anonymous: bool = False,
+        html: bool = False,
     ) -> None:
         key = rsa_key()
         issuer = certificate(ISSUER, key, ca=True)
@@ -35,7 +41,7 @@ class TokenService:
         self.certificate_file.write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
         self._signer = crypt.RSASigner.from_string(private_pem(key))
         self._x5c = base64.b64encode(issuer.public_bytes(serialization.Encoding.DER)).decode()
-        self.users, self.allow_anonymous = users, allow_anonymous
+        self.users, self.allow_anonymous, self.html = users, allow_anonymous, html
         self.requests: list[dict] = []  # what each token request carried
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
@@ -83,6 +89,9 @@ class TokenService:
                     if service.users.get(user) != password:
                         user = "rejected"
                 service.requests.append({"user": user, **query})
+                if service.html:
+                    self._answer(200, "text/html", HTML_PAGE)
+                    return
                 if user == "rejected" or (user is None and not service.allow_anonymous):
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
@@ -93,8 +102,11 @@ class TokenService:
                     _, repository, actions = scope.split(":")
                     scopes.append((repository, tuple(actions.split(","))))
                 body = json.dumps({"token": service.token_for(scopes)}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self._answer(200, "application/json", body)
+
+            def _answer(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -9,6 +9,11 @@ track of the upload) starts the blob over, as a failed attempt. Transient failur
 errors, 408, 429, 5xx) are retried with exponential backoff, honouring `Retry-After`.
 Authentication follows the registry's `WWW-Authenticate` challenge: Basic with the credentials
 found, or the Bearer token flow (with them, or anonymously).
+
+Every failure leaves this module as a RegistryError whose message names the registry (or its
+token service) and what it answered, including answers that cannot be read (a token that is
+not JSON, a malformed `Range` or `Location`, too many redirects): the caller reports one line
+per image, never a traceback for something a registry sent.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bazel.tools.push.credentials import Credentials
 from bazel.tools.push.layout import Blob
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+RANGE = re.compile(r"(\d+)-(\d+)")
 TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -49,11 +55,15 @@ class TransientError(RegistryError):
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how patiently a transient failure is retried."""
+
     attempts: int = 5
     first_delay: float = 0.5
     max_delay: float = 8.0
 
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before retry `attempt` (from 0): the registry's `Retry-After` when
+        it sent whole seconds (capped), else exponential backoff."""
         if retry_after and retry_after.isdigit():
             return min(float(retry_after), self.max_delay * 4)
         return min(self.first_delay * 2**attempt, self.max_delay)
@@ -90,6 +100,7 @@ class Repository:
         self._request("GET", "/v2/", ok={200})
 
     def has_blob(self, digest: str) -> bool:
+        """HEAD the blob: whether this repository already has it (nothing to send)."""
         response = self._request("HEAD", f"/v2/{self.name}/blobs/{digest}", ok={200, 404})
         return response.status_code == 200
 
@@ -128,6 +139,7 @@ class Repository:
     # --- blob uploads --------------------------------------------------------------------
 
     def _start_upload(self) -> str:
+        """Opens an upload session; returns its URL."""
         response = self._request("POST", f"/v2/{self.name}/blobs/uploads/", ok={202})
         return self._location(response)
 
@@ -219,13 +231,30 @@ class Repository:
             return self._start_upload(), 0
         # Range is inclusive, but distribution answers "0-0" for an empty upload too: read it
         # as empty; if one byte was really there, the next PATCH gets 416 and starts over.
-        last = int(response.headers.get("Range", "0-0").split("-")[-1])
+        answered = response.headers.get("Range", "0-0")
+        match = RANGE.fullmatch(answered.strip())
+        if not match:
+            path = urllib.parse.urlsplit(location).path
+            raise RegistryError(
+                f"registry {self.host}: GET {path} answered Range {answered!r}, not FIRST-LAST"
+            )
+        last = int(match.group(2))
         return self._location(response), last + 1 if last else 0
 
     def _location(self, response: requests.Response) -> str:
+        """The absolute URL of the upload session the registry's `Location` names."""
         if "Location" not in response.headers:
             raise RegistryError(f"registry {self.host} sent no Location for an upload")
-        return urllib.parse.urljoin(self.base + "/", response.headers["Location"])
+        location = response.headers["Location"]
+        try:
+            url = urllib.parse.urljoin(self.base + "/", location)
+        except ValueError:
+            url = ""
+        if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+            raise RegistryError(
+                f"registry {self.host} sent an upload Location that is not a URL: {location!r}"
+            )
+        return url
 
     # --- requests, retries and authentication --------------------------------------------
 
@@ -239,7 +268,10 @@ class Repository:
         params: dict[str, str] | None = None,
         retry: bool = True,
     ) -> requests.Response:
+        """One request, retried while the failure is transient, authenticating on a 401;
+        returns the response if its status is in `ok`, raises RegistryError otherwise."""
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
+        where = f"{method} {urllib.parse.urlsplit(url).path}"
         attempts = self.retry.attempts if retry else 1
         authenticated_once = False
         attempt = 0
@@ -247,7 +279,9 @@ class Repository:
             try:
                 response = self._send(method, url, body, headers, params)
             except TRANSIENT_ERRORS as error:
-                problem, retry_after = f"{type(error).__name__}: {_first_line(error)}", None
+                problem, retry_after = _describe(error), None
+            except requests.RequestException as error:  # redirects, bad headers or URL...
+                raise RegistryError(f"registry {self.host}: {where}: {_describe(error)}") from None
             else:
                 if response.status_code == 401 and not authenticated_once:
                     self._authenticate(response)
@@ -260,7 +294,6 @@ class Repository:
                 problem = f"HTTP {response.status_code}{_registry_errors(response)}"
                 retry_after = response.headers.get("Retry-After")
             attempt += 1
-            where = f"{method} {urllib.parse.urlsplit(url).path}"
             if attempt >= attempts:
                 raise TransientError(
                     f"registry {self.host}: {where} failed after {attempt} attempt(s): {problem}"
@@ -268,6 +301,7 @@ class Repository:
             self._backoff(attempt - 1, f"{where}: {problem}", retry_after)
 
     def _backoff(self, attempt: int, problem: str, retry_after: str | None) -> None:
+        """Says why, then waits before the next attempt."""
         delay = self.retry.delay(attempt, retry_after)
         self.log(f"retrying in {delay:.1f} s ({problem})")
         time.sleep(delay)
@@ -280,6 +314,7 @@ class Repository:
         headers: dict[str, str] | None,
         params: dict[str, str] | None,
     ) -> requests.Response:
+        """Sends once, with our Authorization; redirects followed only for GET and HEAD."""
         all_headers = dict(headers or {})
         if self._authorization:
             all_headers["Authorization"] = self._authorization
@@ -312,8 +347,10 @@ class Repository:
             )
 
     def _bearer_token(self, challenge: dict[str, str]) -> str:
+        """A token from the challenge's token service (`realm`) for our repository's scope."""
         if "realm" not in challenge:
             raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
+        who = f"token service {challenge['realm']} of registry {self.host}"
         # Our repository's scope first; then any other the challenge names (a mount's source).
         scopes = [f"repository:{self.name}:pull,push"]
         scopes += [s for s in challenge.get("scope", "").split() if s not in scopes]
@@ -326,22 +363,31 @@ class Repository:
                 challenge["realm"], params=params, headers=headers, timeout=CONNECT_TIMEOUT
             )
         except TRANSIENT_ERRORS as error:
-            raise TransientError(
-                f"token service {challenge['realm']} of registry {self.host}: {error}"
-            ) from None
+            raise TransientError(f"{who}: {error}") from None
+        except requests.RequestException as error:
+            raise RegistryError(f"{who}: {_describe(error)}") from None
         if response.status_code in {401, 403}:
             raise self._rejected(response, token_service=challenge["realm"])
         if response.status_code != 200:
             raise self._error("GET", challenge["realm"], response)
-        answer = response.json()
-        token = answer.get("token") or answer.get("access_token")
-        if not token:
-            raise AuthenticationError(f"token service of registry {self.host} sent no token")
+        try:
+            answer = response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "no Content-Type")
+            raise RegistryError(
+                f"{who} answered HTTP 200 {content_type}, not a JSON token: {response.text[:200]!r}"
+            ) from None
+        token = None
+        if isinstance(answer, dict):
+            token = answer.get("token") or answer.get("access_token")
+        if not token or not isinstance(token, str):
+            raise AuthenticationError(f"{who} sent no token")
         return token
 
     def _rejected(
         self, response: requests.Response, token_service: str | None = None
     ) -> AuthenticationError:
+        """Why the registry (or its token service) refused the credentials we presented."""
         who = (
             f"token service {token_service} of registry {self.host}"
             if token_service
@@ -354,6 +400,7 @@ class Repository:
         )
 
     def _error(self, method: str, url: str, response: requests.Response) -> RegistryError:
+        """The error for an answer neither expected nor worth retrying."""
         path = urllib.parse.urlsplit(url).path
         if response.status_code == 401:
             return self._rejected(response)
@@ -375,12 +422,19 @@ _PARAM = re.compile(r'(\w+)="([^"]*)"')
 def _registry_errors(response: requests.Response) -> str:
     """`: CODE message` from the registry's JSON error body, when it sent one."""
     try:
-        errors = response.json().get("errors", [])
+        answer = response.json()
     except ValueError:
         return ""
-    details = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors)
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    details = "; ".join(
+        f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors if isinstance(e, dict)
+    )
     return f": {details}" if details else ""
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else ""
+def _describe(error: Exception) -> str:
+    """`ExceptionType: first line of its message`, for one-line errors."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
