@@ -3,10 +3,14 @@
 and tag, base layers mounted from the first service's repository rather than uploaded twice,
 one resolved YAML per service; a second push uploads nothing; after a change to one service
 only its app layer and config go up; a service the registry refuses leaves the others pushed,
-itself untagged and without a manifest file, exit 1 and a summary line per service."""
+itself untagged and without a manifest file, exit 1 and a summary line per service; so does an
+unexpected error in one service. A service its environment renames goes to PREFIX/NEW-NAME.
+Tags go most specific first, `latest` last, and a refused tag's summary says which moved."""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import tempfile
 import urllib.error
@@ -31,6 +35,19 @@ def digests(layout: Layout) -> list[str]:
     return [d["digest"] for d in [layout.manifest["config"], *layout.manifest["layers"]]]
 
 
+def renamed(manifest: dict, name: str) -> dict:
+    """The built manifest of a service as an environment that renames it builds it."""
+    manifest = copy.deepcopy(manifest)
+    manifest["metadata"]["name"] = name
+    return manifest
+
+
+def stamp_values() -> dict[str, str]:
+    """The workspace status the stamped push targets were built with."""
+    status = Path(os.environ["RUNFILES_DIR"], "_main", "stable-status.txt").read_text()
+    return dict(line.partition(" ")[::2] for line in status.splitlines())
+
+
 class PushServicesTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
@@ -52,6 +69,27 @@ class PushServicesTest(absltest.TestCase):
     def push(self, launcher: str, prefix: str, workdir: Path, *args: str) -> PushResult:
         return run_push(launcher, "--repository", prefix, *args, cwd=workdir)
 
+    def write_spec(self, services: list[tuple[str, Path, dict]]) -> Path:
+        """A push spec as cloud_run_push writes it, for (spec name, image layout, manifest)
+        each, tagged `latest`: given to a push target with `--spec`, it replaces the target's."""
+        directory = Path(tempfile.mkdtemp(dir=self.tmp))
+        entries = []
+        for name, layout, manifest in services:
+            manifest_file = directory / f"{name}.built.yaml"
+            manifest_file.write_text(yaml.safe_dump(manifest))
+            entries.append(
+                {
+                    "service": name,
+                    "image": str(layout.resolve()),
+                    "manifest": str(manifest_file),
+                    "tags": ["latest"],
+                    "stamped_tags": [],
+                }
+            )
+        spec = directory / "push.json"
+        spec.write_text(json.dumps({"repository": "", "services": entries, "status_files": []}))
+        return spec
+
     def digest(self, layout: Layout) -> str:
         return layout.manifest_descriptor["digest"]
 
@@ -65,7 +103,9 @@ class PushServicesTest(absltest.TestCase):
         _, headers = self.registry.get(f"/v2/{name}/manifests/{tag}")
         self.assertEqual(headers["Docker-Content-Digest"], self.digest(layout))
 
-    def assert_resolved_manifest(self, path: Path, service: str, repository: str, digest: str):
+    def assert_resolved_manifest(
+        self, path: Path, service: str, repository: str, digest: str
+    ) -> None:
         """`path` is the build's manifest of `service` with only its image moved."""
         resolved = yaml.safe_load(path.read_text())
         container = resolved["spec"]["template"]["spec"]["containers"][0]
@@ -268,11 +308,10 @@ class PushServicesTest(absltest.TestCase):
         self.assertEqual(sorted(p.name for p in out.iterdir()), ["ping.yaml", "route-guide.yaml"])
         self.assertEqual(self.registry.tags("elsewhere/ping"), ["latest", "v1"])
         self.assertEqual(self.registry.tags("elsewhere/route-guide"), ["latest", "v1"])
-        self.assertIn(" tags latest v1", result.summary()["ping"])
+        self.assertIn(" tags v1 latest", result.summary()["ping"])  # `latest` moves last
 
     def test_stamped_tags_come_from_the_workspace_status(self) -> None:
-        status = Path(os.environ["RUNFILES_DIR"], "_main", "stable-status.txt").read_text()
-        values = dict(line.partition(" ")[::2] for line in status.splitlines())
+        values = stamp_values()
         expected = sorted(
             ["latest", values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"]
         )
@@ -285,6 +324,118 @@ class PushServicesTest(absltest.TestCase):
         self.assertEqual(unstamped.returncode, 0, unstamped.stderr)
         self.assertIn("stamped tags", unstamped.stderr)  # skipped without --stamp, and says so
         self.assertEqual(self.registry.tags("unstamped/ping"), ["latest"])
+
+    def test_refused_tag_summary_says_which_tags_moved(self) -> None:
+        # Tags go most specific first, `latest` last. The registry refuses the commit tag: the
+        # release tag has moved, the commit tag and `latest` have not, and the summary says so.
+        values = stamp_values()
+        release, commit = values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"
+
+        def refuse_commit_tag(number: int, method: str, path: str) -> str | None:
+            refused = method == "PUT" and path == f"/v2/tagfail/ping/manifests/{commit}"
+            return "403" if refused else None
+
+        proxy = FlakyProxy(self.registry.host, refuse_commit_tag)
+        self.addCleanup(proxy.close)
+        workdir = self.workdir()
+        result = self.push(PUSH_STAMPED, f"{proxy.host}/tagfail", workdir)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertLen(proxy.injected, 1, proxy.injected)
+        self.assertEqual(
+            result.summary()["ping"],
+            f"FAILED: tag {commit} refused: registry {proxy.host} denied PUT "
+            f"/v2/tagfail/ping/manifests/{commit} to anonymous access: HTTP 403: DENIED "
+            f"requested access to the resource is denied; tags moved: {release}; "
+            f"tags not moved: {commit} latest",
+        )
+        self.assertEqual(self.registry.tags("tagfail/ping"), [release])
+        self.assertEqual(list(workdir.iterdir()), [])
+
+    def test_service_renamed_by_its_environment_goes_to_its_own_repository(self) -> None:
+        # As --environment=staging builds ping, its manifest names the service ping-staging:
+        # under --repository PREFIX it goes to PREFIX/ping-staging, never to production's
+        # PREFIX/ping (whose `latest` it would move). Its YAML is still ping.yaml; the summary
+        # and the progress lines name both.
+        spec = self.write_spec(
+            [("ping", self.ping.root, renamed(self.built["ping"], "ping-staging"))]
+        )
+        prefix = f"{self.registry.host}/renamed"
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        reference = f"{prefix}/ping-staging@{self.digest(self.ping)}"
+        self.assertEqual(result.stdout, f"ping (ping-staging): pushed {reference} tags latest\n")
+        self.assertCountEqual(result.blobs("uploaded", "ping"), digests(self.ping))
+        self.assert_pushed("renamed/ping-staging", self.ping)
+        self.assertEqual(self.registry.tags("renamed/ping"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
+        resolved = yaml.safe_load((workdir / "ping.yaml").read_text())
+        self.assertEqual(resolved["metadata"]["name"], "ping-staging")
+        image = resolved["spec"]["template"]["spec"]["containers"][0]["image"]
+        self.assertEqual(image, reference)
+
+        # Two services an environment would send to one repository: refused before sending.
+        clash = self.write_spec(
+            [
+                ("ping", self.ping.root, renamed(self.built["ping"], "route-guide")),
+                ("route-guide", self.route_guide.root, self.built["route-guide"]),
+            ]
+        )
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, f"{self.registry.host}/clash", workdir, "--spec", str(clash))
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn(
+            f"services ping and route-guide would both go to {self.registry.host}/clash/"
+            "route-guide",
+            result.stderr,
+        )
+        self.assertEqual(result.stdout, "")
+        self.assertEqual(list(workdir.iterdir()), [])
+        self.assertEqual(self.registry.tags("clash/route-guide"), [])
+
+    def test_unexpected_error_fails_one_service_the_next_still_pushed(self) -> None:
+        # Something no handler foresaw (here a blob of the first service's image vanishes once
+        # the push has started) fails that service alone: its traceback on stderr, an
+        # `internal error` summary line, exit 1; the next service is pushed.
+        broken = Path(tempfile.mkdtemp(dir=self.tmp)).resolve() / "image"
+        (broken / "blobs" / "sha256").mkdir(parents=True)
+        (broken / "index.json").write_bytes((self.route_guide.root / "index.json").read_bytes())
+        for blob in (self.route_guide.root / "blobs" / "sha256").iterdir():
+            (broken / "blobs" / "sha256" / blob.name).symlink_to(blob.resolve())
+        config = broken / "blobs" / "sha256" / digests(self.route_guide)[0].partition(":")[2]
+        spec = self.write_spec(
+            [
+                ("broken", broken, renamed(self.built["route-guide"], "broken")),
+                ("ping", self.ping.root, self.built["ping"]),
+            ]
+        )
+
+        def vanish_once_started(number: int, method: str, path: str) -> str | None:
+            if number == 1:  # the first request of the push: planning read every blob
+                config.unlink()
+            return None
+
+        proxy = FlakyProxy(self.registry.host, vanish_once_started)
+        self.addCleanup(proxy.close)
+        prefix = f"{proxy.host}/internal"
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        summary = result.summary()
+        self.assertEqual(list(summary), ["broken", "ping"], result.stdout)
+        self.assertEqual(
+            summary["broken"],
+            "FAILED: internal error: FileNotFoundError: [Errno 2] No such file or directory: "
+            f"'{config}'",
+        )
+        self.assertIn("Traceback (most recent call last)", result.stderr)
+        self.assertEqual(
+            summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
+        )
+        self.assert_pushed("internal/ping", self.ping)
+        self.assertEqual(self.registry.tags("internal/broken"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
+        self.assertIn("push failed for 1 of 2 services: broken", result.stderr.splitlines()[-1])
 
     def test_bad_input_pushes_nothing(self) -> None:
         blocked = self.tmp / "a-file"

@@ -14,7 +14,7 @@ from pathlib import Path
 from absl.testing import absltest
 
 from tests.deploy.oci_layout import Layout, image_outputs
-from tests.deploy.pushing import run_push
+from tests.deploy.pushing import PushResult, run_push
 from tests.deploy.registry_server import RegistryServer
 
 PUSH = os.environ["PUSH"]
@@ -32,7 +32,7 @@ class PushTest(absltest.TestCase):
         cls.layout = Layout(layout_dir)
         cls.digest = digest_file.read_text().strip()
 
-    def push(self, repository: str, *args: str, launcher: str = PUSH):
+    def push(self, repository: str, *args: str, launcher: str = PUSH) -> PushResult:
         result = run_push(launcher, "--repository", repository, *args)
         self.assertEqual(result.returncode, 0, result.stderr)
         return result

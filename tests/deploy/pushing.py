@@ -8,9 +8,11 @@ import re
 import subprocess
 from pathlib import Path
 
-# `uploaded sha256:... N bytes`; in a push of services, prefixed by the service: `ping: ...`.
+# `uploaded sha256:... N bytes`; in a push of services, prefixed by the service: `ping: ...`,
+# or `ping (ping-staging): ...` when its environment renamed it.
 BLOB_LINE = re.compile(
-    r"^(?:([a-z][-a-z0-9]*): )?(uploaded|skipped|mounted) (sha256:[0-9a-f]{64}) (\d+) bytes",
+    r"^(?:([a-z][-a-z0-9]*)(?: \([-a-z0-9]+\))?: )?"
+    r"(uploaded|skipped|mounted) (sha256:[0-9a-f]{64}) (\d+) bytes",
     re.MULTILINE,
 )
 
@@ -31,7 +33,8 @@ class PushResult:
         ]
 
     def summary(self) -> dict[str, str]:
-        """The closing lines of a push of services, `SERVICE: what happened`, by service."""
+        """The closing lines of a push of services, `SERVICE: what happened`, by service (as
+        the line names it: `ping (ping-staging)` for a renamed one)."""
         lines = [line.partition(": ") for line in self.stdout.splitlines()]
         return {service: outcome for service, _, outcome in lines}
 

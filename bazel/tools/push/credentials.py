@@ -32,16 +32,20 @@ class CredentialsError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Credentials:
+    """A user and password (or token) for Basic authentication, and where they came from."""
+
     username: str
     password: str
     source: str  # where they came from, for error messages
 
     def basic(self) -> str:
+        """The `Authorization` header value."""
         pair = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(pair).decode()
 
 
 def is_google_registry(host: str) -> bool:
+    """Artifact Registry or Container Registry: Application Default Credentials apply."""
     name = host.split(":")[0]
     return name == "gcr.io" or name.endswith((".gcr.io", "-docker.pkg.dev"))
 
@@ -69,6 +73,7 @@ def _google_credentials() -> Credentials | None:
 
 
 def docker_config_path() -> Path:
+    """Where docker keeps its config: `$DOCKER_CONFIG`, else `~/.docker`."""
     directory = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
     return Path(directory) / "config.json"
 

@@ -14,6 +14,8 @@ class LayoutError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Blob:
+    """A config or layer: what the registry checks (digest, size), where its bytes are."""
+
     digest: str
     size: int
     path: Path
@@ -21,6 +23,8 @@ class Blob:
 
 @dataclasses.dataclass(frozen=True)
 class Image:
+    """The manifest as built (pushed byte for byte, so its digest holds) and its blobs."""
+
     manifest: bytes
     manifest_digest: str
     media_type: str

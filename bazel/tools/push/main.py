@@ -2,19 +2,25 @@
 
 Two modes, one per rule:
 - `--spec FILE` (cloud_run_push): the Cloud Run services the spec lists, one after the other.
-  Each goes to `PREFIX/SERVICE` with `--repository PREFIX`, else to the repository its manifest
-  names; once pushed, its manifest, resolved for that repository, is written to
-  `--manifest_dir` (default: where `bazel run` was started) as `SERVICE.yaml`. A service that
-  fails does not stop the others: nothing of it is tagged and its manifest is not written.
-  Stdout ends with one line per service: `ping: pushed REPO@sha256:... tags latest` or
-  `ping: FAILED: reason`.
+  Each goes to `PREFIX/NAME` with `--repository PREFIX`, NAME being the Cloud Run service name
+  its manifest (built for the chosen environment) gives, so an environment that renames a
+  service (`ping-staging`) never moves the tags of another environment's; else to the
+  repository its manifest names. Once pushed, its manifest, resolved for that repository, is
+  written to `--manifest_dir` (default: where `bazel run` was started) as `SERVICE.yaml` (the
+  spec's name). A service that fails, for any reason, does not stop the others: nothing of it is
+  tagged and its manifest is not written. Stdout ends with one line per service:
+  `ping: pushed REPO@sha256:... tags latest`, `ping (ping-staging): pushed ...` when the
+  environment renamed it, or `ping: FAILED: reason` (`FAILED: internal error: ...` with a
+  traceback on stderr for an error nothing here foresaw).
 - `--image DIR --repository HOST/NAME` (oci_push): one image, stdout `REPOSITORY@sha256:...`.
 
 For each image, blobs the registry lacks are uploaded (or mounted from another repository of
 the same registry that got them earlier in this run), then the manifest by digest, and only
 then the tags, so a push that fails part way leaves every tag where it was, and a rerun
-uploads only what is still missing. Progress goes to stderr, one line per blob, prefixed with
-the service in --spec mode.
+uploads only what is still missing. Tags go most specific first: stamped tags (release,
+commit), then `--tag`s, then the rule's, `latest` last; a tag the registry refuses stops the
+tagging, and the failure says which tags moved and which did not. Progress goes to stderr, one
+line per blob, prefixed with the service in --spec mode.
 
 Exit 0 when everything was pushed, 1 when the registry or the network failed any image, 2 on
 bad input (found before anything is sent).
@@ -30,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,17 +56,22 @@ TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 STATUS_KEY = re.compile(r"\{(\w+)\}")
 LOOPBACK = ("localhost", "127.", "[::1]")
 MIB = 1024 * 1024
+MOVING_TAGS = ("latest",)  # tags every push moves: set after the ones that name one build
 
 
 class UsageError(ValueError):
     """Bad input: exit 2 before anything is sent."""
 
 
+class TagError(RegistryError):
+    """A tag was refused after the image was pushed; the message says which tags moved."""
+
+
 @dataclasses.dataclass
 class Target:
     """One image to push where, and what to write once it is."""
 
-    service: str | None  # the Cloud Run service; None for a plain image (oci_push)
+    service: str | None  # the spec's service; None for a plain image (oci_push)
     image: Image
     repository: str
     host: str
@@ -67,19 +79,31 @@ class Target:
     tags: list[str]
     manifest_text: str | None = None
     manifest_out: Path | None = None
+    run_name: str | None = None  # the Cloud Run service name its manifest gives
+
+    @property
+    def label(self) -> str:
+        """How the output names it: `ping`, or `ping (ping-staging)` once renamed."""
+        if self.run_name and self.run_name != self.service:
+            return f"{self.service} ({self.run_name})"
+        return str(self.service)
 
 
 @dataclasses.dataclass
 class Outcome:
+    """What became of one service, for its line of the summary that ends a push of services
+    (the lines a pipeline reads to know which services to deploy)."""
+
     target: Target
     error: str | None = None  # why it failed; None: pushed, tagged, manifest written
 
     def summary(self) -> str:
+        """`SERVICE: pushed REPO@DIGEST tags T...` or `SERVICE: FAILED: why`."""
         target = self.target
         if self.error is not None:
-            return f"{target.service}: FAILED: {self.error}"
+            return f"{target.label}: FAILED: {self.error}"
         tags = " ".join(target.tags) if target.tags else "none"
-        line = f"{target.service}: pushed {target.repository}@{target.image.manifest_digest}"
+        line = f"{target.label}: pushed {target.repository}@{target.image.manifest_digest}"
         return f"{line} tags {tags}"
 
 
@@ -108,8 +132,13 @@ def expand_stamped_tags(templates: list[str], status_files: list[str]) -> list[s
     return tags
 
 
-def checked_tags(tags: list[str]) -> list[str]:
-    tags = list(dict.fromkeys(tags))
+def checked_tags(stamped: list[str], extra: list[str], rule: list[str]) -> list[str]:
+    """The tags to set, in the order they are set: most specific first (stamped, then --tag,
+    then the rule's), moving tags such as `latest` last, so that a refused tag leaves `latest`
+    where it was. Each once; each checked, so that a bad one is refused before anything is sent.
+    """
+    tags = list(dict.fromkeys(stamped + extra + rule))
+    tags.sort(key=lambda tag: tag in MOVING_TAGS)  # stable: only moves `latest` to the end
     for tag in tags:
         if not TAG.fullmatch(tag):
             raise UsageError(f"tag {tag!r} is not a valid OCI tag")
@@ -138,6 +167,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line: the launcher's arguments (spec or image), then the user's."""
     parser = argparse.ArgumentParser(
         prog="push", description="Pushes images built by Bazel to a registry."
     )
@@ -149,7 +179,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--repository",
         help="with --spec: a repository prefix, host/path; each service goes to "
-        "PREFIX/SERVICE (default: the repository its manifest names). "
+        "PREFIX/NAME, NAME the Cloud Run service name its manifest gives (default: the "
+        "repository its manifest names). "
         "With --image: the whole repository, host/path/name",
     )
     parser.add_argument(
@@ -200,14 +231,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # --- planning: everything checked before anything is sent ---------------------------------
 
 
-def plan(args: argparse.Namespace) -> list[Target]:
-    """The images to push, read and checked; raises UsageError or LayoutError on bad input.
-    What is worth saying once planning succeeded goes to `args.notes`."""
-    args.notes = []
+def plan(args: argparse.Namespace) -> tuple[list[Target], list[str]]:
+    """The images to push, read and checked, and notes worth saying once planning succeeded;
+    raises UsageError or LayoutError on bad input."""
     if args.chunk_size_mib <= 0 or args.retries < 1:
         raise UsageError("--chunk_size_mib and --retries must be positive")
     status_files = [str(Path(f).resolve()) for f in args.status_file]
-    targets = plan_services(args, status_files) if args.spec else [plan_image(args, status_files)]
+    if args.spec:
+        targets, notes = plan_services(args, status_files)
+    else:
+        target, notes = plan_image(args, status_files)
+        targets = [target]
     # `bazel run` starts us in the runfiles; relative output paths mean the user's directory.
     os.chdir(os.environ.get("BUILD_WORKING_DIRECTORY", "."))
     if args.spec:
@@ -220,23 +254,34 @@ def plan(args: argparse.Namespace) -> list[Target]:
             raise UsageError(f"--manifest_dir {directory} is not writable")
         for target in targets:
             target.manifest_out = directory / f"{target.service}.yaml"
-    return targets
+    return targets, notes
 
 
-def plan_image(args: argparse.Namespace, status_files: list[str]) -> Target:
+def skipped_stamps_note(templates: list[str]) -> list[str]:
+    """Says that stamped tags were asked for but the build was not stamped."""
+    if not templates:
+        return []
+    return [f"stamped tags {sorted(set(templates))} skipped: build with --stamp to set them"]
+
+
+def plan_image(args: argparse.Namespace, status_files: list[str]) -> tuple[Target, list[str]]:
+    """oci_push: one image to the one repository --repository names, and the notes."""
     if not args.repository:
         raise UsageError("no --repository given: where should the image go?")
     host, name = split_repository(args.repository)
     stamped = expand_stamped_tags(args.stamped_tag, status_files) if status_files else []
-    if args.stamped_tag and not status_files:
-        args.notes.append(
-            f"stamped tags {args.stamped_tag} skipped: build with --stamp to set them"
-        )
+    notes = [] if status_files else skipped_stamps_note(args.stamped_tag)
     image = read_layout(args.image.resolve())
-    return Target(None, image, args.repository, host, name, checked_tags(args.tag + stamped))
+    tags = checked_tags(stamped, args.tag, [])
+    return Target(None, image, args.repository, host, name, tags), notes
 
 
-def plan_services(args: argparse.Namespace, cli_status_files: list[str]) -> list[Target]:
+def plan_services(
+    args: argparse.Namespace, cli_status_files: list[str]
+) -> tuple[list[Target], list[str]]:
+    """cloud_run_push: each service of the spec to its repository (see the module's doc), with
+    its manifest resolved for it, and the notes. Two services bound for one repository (an
+    environment renamed one onto the other) are refused: each would move the other's tags."""
     try:
         spec = json.loads(args.spec.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -244,7 +289,8 @@ def plan_services(args: argparse.Namespace, cli_status_files: list[str]) -> list
     prefix = (args.repository or spec.get("repository") or "").rstrip("/")
     status_files = [str(Path(f).resolve()) for f in spec.get("status_files", [])]
     status_files += cli_status_files
-    targets = []
+    targets: list[Target] = []
+    bound_for: dict[str, str] = {}  # repository -> the service going there
     skipped_stamps = []
     for service in spec["services"]:
         name = service["service"]
@@ -253,19 +299,29 @@ def plan_services(args: argparse.Namespace, cli_status_files: list[str]) -> list
             built = yaml.safe_load(Path(service["manifest"]).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as error:
             raise UsageError(f"cannot read the manifest of {name}: {error}") from None
-        repository = f"{prefix}/{name}" if prefix else container(built)["image"].partition("@")[0]
+        run_name = built.get("metadata", {}).get("name") if isinstance(built, dict) else None
+        if not isinstance(run_name, str) or not run_name:
+            raise UsageError(f"the manifest of {name} names no service (metadata.name)")
+        if prefix:
+            repository = f"{prefix}/{run_name}"
+        else:
+            repository = container(built)["image"].partition("@")[0]
         host, path = split_repository(repository)
+        if repository in bound_for:
+            raise UsageError(
+                f"services {bound_for[repository]} and {name} would both go to {repository}"
+            )
+        bound_for[repository] = name
         templates = service["stamped_tags"] + args.stamped_tag
-        if templates and not status_files:
+        if not status_files:
             skipped_stamps += templates
         stamped = expand_stamped_tags(templates, status_files) if status_files else []
-        tags = checked_tags(service["tags"] + args.tag + stamped)
+        tags = checked_tags(stamped, args.tag, service["tags"])
         text = resolved_manifest(built, repository, image.manifest_digest)
-        targets.append(Target(name, image, repository, host, path, tags, text))
-    if skipped_stamps:
-        skipped = sorted(set(skipped_stamps))
-        args.notes.append(f"stamped tags {skipped} skipped: build with --stamp to set them")
-    return targets
+        targets.append(
+            Target(name, image, repository, host, path, tags, manifest_text=text, run_name=run_name)
+        )
+    return targets, skipped_stamps_note(skipped_stamps)
 
 
 # --- pushing --------------------------------------------------------------------------------
@@ -300,8 +356,15 @@ class Pusher:
         if digest and digest != image.manifest_digest:
             raise RegistryError(f"registry {host} stored the manifest as {digest}, not as sent")
         log(f"manifest {image.manifest_digest}")
-        for tag in target.tags:
-            repository.put_manifest(tag, image.manifest, image.media_type)
+        for done, tag in enumerate(target.tags):
+            try:
+                repository.put_manifest(tag, image.manifest, image.media_type)
+            except RegistryError as error:
+                moved = " ".join(target.tags[:done]) or "none"
+                raise TagError(
+                    f"tag {tag} refused: {error}; tags moved: {moved}; "
+                    f"tags not moved: {' '.join(target.tags[done:])}"
+                ) from None
             log(f"tagged {target.repository}:{tag}")
         if target.manifest_text is not None and target.manifest_out is not None:
             try:
@@ -315,6 +378,8 @@ class Pusher:
     def send_missing_blobs(
         self, repository: Repository, image: Image, log: Callable[[str], None]
     ) -> None:
+        """Each blob the repository lacks: mounted from a repository that got it earlier in
+        this run (same registry), else uploaded."""
         holders = self.holders.setdefault(repository.host, {})
         counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
         for blob in image.blobs:
@@ -351,19 +416,26 @@ class Pusher:
 
 
 def push_services(args: argparse.Namespace, targets: list[Target]) -> int:
+    """Pushes every service whatever happens to the others, then prints the summary; the exit
+    status: 0 when all were pushed, 1 when any failed. A failure nothing foresaw (a bug, a
+    file gone) fails that service alone, with its traceback on stderr."""
     pusher = Pusher(args)
     outcomes = []
     for target in targets:
-        prefix = f"{target.service}: "
+        prefix = f"{target.label}: "
         try:
             pusher.push(target, lambda message, prefix=prefix: log(prefix + message))
             outcomes.append(Outcome(target))
         except (RegistryError, CredentialsError) as error:
             log(f"{prefix}push failed: {error}")
             outcomes.append(Outcome(target, str(error)))
+        except Exception as error:
+            traceback.print_exc(file=sys.stderr)
+            log(f"{prefix}push failed: {internal_error(error)}")
+            outcomes.append(Outcome(target, internal_error(error)))
     for outcome in outcomes:
         print(outcome.summary(), flush=True)
-    failed = [o.target.service for o in outcomes if o.error is not None]
+    failed = [o.target.label for o in outcomes if o.error is not None]
     if failed:
         log(f"push failed for {len(failed)} of {len(outcomes)} services: {', '.join(failed)}")
         return 1
@@ -371,31 +443,45 @@ def push_services(args: argparse.Namespace, targets: list[Target]) -> int:
 
 
 def push_image(args: argparse.Namespace, target: Target) -> int:
-    Pusher(args).push(target, log)
+    """oci_push: the image, then `REPOSITORY@DIGEST` on stdout; exit status 0 or 1, the reason
+    of a failure as the last line of stderr."""
+    try:
+        Pusher(args).push(target, log)
+    except (RegistryError, CredentialsError) as error:
+        log(f"push failed: {error}")
+        return 1
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        log(f"push failed: {internal_error(error)}")
+        return 1
     print(f"{target.repository}@{target.image.manifest_digest}")
     return 0
 
 
+def internal_error(error: Exception) -> str:
+    """One line for an exception nothing here expected."""
+    lines = str(error).splitlines()
+    return f"internal error: {type(error).__name__}: {lines[0] if lines else ''}".rstrip()
+
+
 def log(message: str) -> None:
+    """Progress and failures: stderr, so stdout holds only the result."""
     print(message, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str]) -> int:
+    """Plans (exit 2 on bad input, before anything is sent), then pushes."""
     args = parse_args(argv[1:])
     try:
-        targets = plan(args)
+        targets, notes = plan(args)
     except (UsageError, LayoutError) as error:
         print(f"push: {error}", file=sys.stderr)
         return 2
-    for note in args.notes:
+    for note in notes:
         log(note)
     if args.spec:
         return push_services(args, targets)
-    try:
-        return push_image(args, targets[0])
-    except (RegistryError, CredentialsError) as error:
-        print(f"push failed: {error}", file=sys.stderr)
-        return 1
+    return push_image(args, targets[0])
 
 
 if __name__ == "__main__":
