@@ -26,6 +26,17 @@ def push_launcher(ctx, args, runfiles):
     )
 
 PUSH_TOOL_ATTRS = {
-    "_launcher": attr.label(default = ":oci_push_launcher.sh", allow_single_file = True),
-    "_tool": attr.label(default = "//bazel/tools/push", executable = True, cfg = "target"),
+    "_launcher": attr.label(
+        default = ":oci_push_launcher.sh",
+        allow_single_file = True,
+        doc = "Template of the executable `bazel run` starts: it finds the runfiles and runs " +
+              "`_tool` with the rule's arguments, then the user's.",
+    ),
+    "_tool": attr.label(
+        default = "//bazel/tools/push",
+        executable = True,
+        # The target configuration: the push runs under `bazel run`, on the target platform.
+        cfg = "target",
+        doc = "The registry client (bazel/tools/push) that pushes the images.",
+    ),
 }
