@@ -51,6 +51,8 @@ def _cloud_run_manifest_impl(ctx):
     return [
         DefaultInfo(files = depset([out])),
         CloudRunManifestInfo(environments = ctx.files.environments),
+        # The settings the generator read: every attribute, defaults included.
+        OutputGroupInfo(settings = depset([settings])),
     ]
 
 # The service's settings: the generator's Settings fields, also the keys of environment files.
@@ -154,7 +156,13 @@ Per environment: an environment file picked with `--environment=NAME` overrides 
 attributes. Its top-level keys (attribute names) apply to every service; `"services": {"NAME":
 {...}}` holds the overrides of the service whose `service` attribute is NAME, applied last.
 Object attributes (env, secret_env, secret_files, service_annotations, revision_annotations)
-merge key by key. A top-level `"service"` is refused: it would rename every service.""",
+merge key by key, and a key set to null removes it: `"env": {"API_KEY": null}` drops the
+attribute's API_KEY (say, to set it in secret_env instead). A top-level `"service"` or
+`"image_repository"` is refused: it would rename every service, or send every service's image
+to one repository; set them per service under `"services"`. The `services` keys themselves
+are checked by the push of every service (`cloud_run_push(check_environments = True)`).
+
+Output group `settings`: the JSON of every attribute the generator read.""",
     attrs = _SETTINGS | {
         "image": attr.label(
             mandatory = True,

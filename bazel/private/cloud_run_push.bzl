@@ -35,7 +35,38 @@ def _cloud_run_push_impl(ctx):
         "services": services,
         "status_files": status_files,
     }))
-    return [push_launcher(ctx, ["--spec", runfiles_path(spec)], runfiles + [spec])]
+    return [
+        push_launcher(ctx, ["--spec", runfiles_path(spec)], runfiles + [spec]),
+        OutputGroupInfo(_validation = depset(_check_environments(ctx))),
+    ]
+
+def _check_environments(ctx):
+    """With check_environments: one validation action per environment file, its outputs."""
+    if not ctx.attr.check_environments:
+        return []
+    users, files = {}, {}  # by path: the Cloud Run names of the services that read it; the file
+    for target in ctx.attr.services:
+        info = target[CloudRunServiceInfo]
+        for file in info.environments:
+            files[file.path] = file
+            users.setdefault(file.path, []).append(info.service)
+    checked = []
+    for path, file in sorted(files.items()):
+        out = ctx.actions.declare_file("{}.environments/{}.checked".format(ctx.label.name, path))
+        args = ctx.actions.args()
+        args.add("--check_service_keys", file)
+        args.add_all(sorted(users[path]), before_each = "--service")
+        args.add("--out", out)
+        ctx.actions.run(
+            executable = ctx.executable._check_tool,
+            arguments = [args],
+            inputs = [file],
+            outputs = [out],
+            mnemonic = "CloudRunEnvironmentCheck",
+            progress_message = "Checking the services keys of {} for %{{label}}".format(file.short_path),
+        )
+        checked.append(out)
+    return checked
 
 cloud_run_push_rule = rule(
     implementation = _cloud_run_push_impl,
@@ -65,10 +96,29 @@ nothing was sent). Arguments after `--` go to the push; see `--help`.""",
                   "`PREFIX/SERVICE`. Empty: the repository each manifest names. " +
                   "`-- --repository PREFIX` overrides it.",
         ),
+        "check_environments": attr.bool(
+            default = False,
+            doc = "Set it on the push of every service of the repository (the push-all): " +
+                  "building or running this target then checks, as a validation action, " +
+                  "each environment file of its services: what a manifest build would check " +
+                  "for any `--environment`, and that every key of its `services` is the Cloud " +
+                  "Run name (`service`) of one of the services here that read the file, so " +
+                  "a typo such as `\"pingg\"` fails the build instead of applying to no " +
+                  "service. Leave it False on a push of some of the services (a service's " +
+                  "own `<name>_push`): it cannot know the names of the others that share " +
+                  "the files.",
+        ),
         "stamp": attr.bool(
             default = False,
             doc = "Fill each service's stamped_tags from the workspace status; the macro in " +
                   "defs.bzl sets it when Bazel runs with --stamp.",
+        ),
+        "_check_tool": attr.label(
+            default = "//bazel/tools:cloud_run_manifest",
+            executable = True,
+            cfg = "exec",
+            doc = "The manifest generator, which checks environment files with " +
+                  "`--check_service_keys` (check_environments).",
         ),
     },
 )

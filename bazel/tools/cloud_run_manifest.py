@@ -2,13 +2,22 @@
 `gcloud run services replace` takes it, with the image pinned by digest.
 
     cloud_run_manifest.py --settings S.json [--environment E.json] --digest_file D --out Y.yaml
+    cloud_run_manifest.py --check_service_keys E.json... --service NAME... --out STAMP
 
-The settings are the rule's attributes. An environment file (JSON) overrides them for one
-environment: its top-level keys apply to every service, and `"services": {"NAME": {...}}` holds
-the overrides of the service whose rule says `service = "NAME"`, applied last. Object-valued
-settings (`env`, `secret_env`, `secret_files`, `service_annotations`, `revision_annotations`)
-merge key by key: attribute < top level < services entry. A top-level `"service"` is refused: it
-would rename every service that shares the file.
+The settings are the rule's attributes, every one (the rule's attributes hold the defaults; this
+tool has none of its own). An environment file (JSON) overrides them for one environment: its
+top-level keys apply to every service, and `"services": {"NAME": {...}}` holds the overrides of
+the service whose rule says `service = "NAME"`, applied last. Object-valued settings (`env`,
+`secret_env`, `secret_files`, `service_annotations`, `revision_annotations`) merge key by key:
+attribute < top level < services entry, and a key set to null removes it (`"env": {"API_KEY":
+null}` drops the attribute's API_KEY, e.g. to move it to secret_env). A top-level `"service"` or
+`"image_repository"` is refused: it would rename every service that shares the file, or push
+them all to one repository.
+
+`--check_service_keys` checks environment files shared by the services named with `--service`
+(every service of a repository's push-all): each file as the manifest build would (types, keys),
+and every `services` key against those names, so that a typo (`"pingg"`) fails instead of
+applying to no service. It writes STAMP when all is well (a Bazel validation action's output).
 
 The digest comes from the image build, so the manifest names exactly the image that
 `//deploy:push` uploads. Settings of the wrong type, and settings Cloud Run would refuse, fail the
@@ -90,40 +99,44 @@ VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """One service's settings; field names are the cloud_run_manifest rule's attributes."""
+    """One service's settings; field names are the cloud_run_manifest rule's attributes.
+
+    No defaults here: the rule passes every attribute, and its attributes' defaults are the
+    only ones.
+    """
 
     service: str
     project: str
     region: str
     repository: str
-    image_repository: str = ""
-    port: int = 8080
-    service_account: str = ""
-    container_concurrency: int = 80
-    timeout_seconds: int = 3600
-    cpu: str = "1"
-    memory: str = "512Mi"
-    min_scale: int = 0
-    max_scale: int = 10
-    startup_cpu_boost: bool = True
-    cpu_always_allocated: bool = False
-    execution_environment: str = "gen2"
-    ingress: str = "all"
-    custom_audiences: tuple[str, ...] = ()
-    session_affinity: bool = False
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-    secret_env: dict[str, str] = dataclasses.field(default_factory=dict)
-    secret_files: dict[str, str] = dataclasses.field(default_factory=dict)
-    vpc_network: str = ""
-    vpc_subnetwork: str = ""
-    vpc_egress: str = ""
-    service_annotations: dict[str, str] = dataclasses.field(default_factory=dict)
-    revision_annotations: dict[str, str] = dataclasses.field(default_factory=dict)
-    startup_probe_period_seconds: int = 2
-    startup_probe_failure_threshold: int = 30
-    liveness_probe_period_seconds: int = 10
-    liveness_probe_failure_threshold: int = 3
-    probe_timeout_seconds: int = 1
+    image_repository: str
+    port: int
+    service_account: str
+    container_concurrency: int
+    timeout_seconds: int
+    cpu: str
+    memory: str
+    min_scale: int
+    max_scale: int
+    startup_cpu_boost: bool
+    cpu_always_allocated: bool
+    execution_environment: str
+    ingress: str
+    custom_audiences: tuple[str, ...]
+    session_affinity: bool
+    env: dict[str, str]
+    secret_env: dict[str, str]
+    secret_files: dict[str, str]
+    vpc_network: str
+    vpc_subnetwork: str
+    vpc_egress: str
+    service_annotations: dict[str, str]
+    revision_annotations: dict[str, str]
+    startup_probe_period_seconds: int
+    startup_probe_failure_threshold: int
+    liveness_probe_period_seconds: int
+    liveness_probe_failure_threshold: int
+    probe_timeout_seconds: int
 
     def image_name(self) -> str:
         """The repository the image is pushed to, without tag or digest."""
@@ -154,15 +167,37 @@ _KINDS: dict[object, tuple[str, Callable[[object], bool]]] = {
         lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
     ),
 }
+# In an environment file an object setting's key may be null: the key is removed.
+_ENVIRONMENT_DICT_KIND = (
+    "an object of strings (or null, to remove a key)",
+    lambda v: (
+        isinstance(v, dict) and all(item is None or isinstance(item, str) for item in v.values())
+    ),
+)
 # Settings merged key by key (attribute < environment top level < services entry).
 MERGED_SETTINGS = frozenset(
     name for name, kind in typing.get_type_hints(Settings).items() if kind == dict[str, str]
 )
 SERVICES_KEY = "services"
+# Settings of one service only: at an environment file's top level they would apply to every
+# service that shares the file. Value: what that would do, and what to do instead.
+PER_SERVICE_SETTINGS = {
+    "service": ("rename every service that uses the file", "rename one service"),
+    "image_repository": (
+        "send every service that uses the file to one image repository",
+        "set it per service",
+    ),
+}
+SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?")
 
 
-def type_problems(values: dict, source: str, extra_known: tuple[str, ...] = ()) -> list[str]:
-    """Keys of `values` that are not settings, and values not of their setting's type."""
+def type_problems(
+    values: dict, source: str, extra_known: tuple[str, ...] = (), environment: bool = True
+) -> list[str]:
+    """Keys of `values` that are not settings, and values not of their setting's type.
+
+    `environment`: values from an environment file, whose object settings may hold nulls.
+    """
     types = typing.get_type_hints(Settings)
     problems = []
     for key, value in values.items():
@@ -173,6 +208,8 @@ def type_problems(values: dict, source: str, extra_known: tuple[str, ...] = ()) 
             problems.append(f"unknown setting {key!r} in the {source}; known: {known}")
             continue
         kind, accepts = _KINDS[types[key]]
+        if environment and key in MERGED_SETTINGS:
+            kind, accepts = _ENVIRONMENT_DICT_KIND
         if not accepts(value):
             problems.append(f"{key} in the {source} is {json.dumps(value)}: not {kind}")
     return problems
@@ -190,14 +227,15 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
         return [], ["the environment file is not a JSON object"]
     top = {k: v for k, v in environment.items() if k != SERVICES_KEY}
     problems = []
-    if "service" in top:
-        example = service if isinstance(service, str) else "NAME"
-        problems.append(
-            f"the environment file sets service {json.dumps(top['service'])} at the top level, "
-            "which would rename every service that uses the file; rename one service with "
-            f'"services": {{"{example}": {{"service": ...}}}}'
-        )
-        del top["service"]
+    example = service if isinstance(service, str) else "NAME"
+    for key, (effect, instead) in PER_SERVICE_SETTINGS.items():
+        if key in top:
+            problems.append(
+                f"the environment file sets {key} {json.dumps(top[key])} at the top level, "
+                f"which would {effect}; {instead} with "
+                f'"services": {{"{example}": {{"{key}": ...}}}}'
+            )
+            del top[key]
     problems += type_problems(top, "environment file", extra_known=(SERVICES_KEY,))
     entries = environment.get(SERVICES_KEY, {})
     if not isinstance(entries, dict):
@@ -208,7 +246,7 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
         entries = {}
     for name, entry in entries.items():
         source = f"environment file's {SERVICES_KEY}.{name}"
-        if re.fullmatch(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?", name) is None:
+        if SERVICE_NAME.fullmatch(name) is None:
             problems.append(
                 f"{SERVICES_KEY} key {name!r} in the environment file is not a "
                 "Cloud Run service name"
@@ -229,28 +267,32 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
 def load_settings(settings: dict, environment: object = None) -> Settings:
     """Settings from the rule's attributes, with an environment's overrides applied."""
     layers, environment_problems = environment_layers(environment, settings.get("service"))
-    problems = type_problems(settings, "attributes") + environment_problems
+    problems = type_problems(settings, "attributes", environment=False) + environment_problems
+    missing = sorted(set(typing.get_type_hints(Settings)) - set(settings))
+    if missing:
+        problems.append(f"the attributes lack {', '.join(missing)} (the rule passes every one)")
     if problems:
         raise SettingsError(problems)
     merged = dict(settings)
     for layer in layers:
         for key, value in layer.items():
-            merged[key] = {**merged.get(key, {}), **value} if key in MERGED_SETTINGS else value
-    merged["custom_audiences"] = tuple(merged.get("custom_audiences", ()))
-    try:
-        result = Settings(**merged)
-    except TypeError as error:
-        raise SettingsError([str(error)]) from None
+            if key in MERGED_SETTINGS:
+                value = {k: v for k, v in {**merged[key], **value}.items() if v is not None}
+            merged[key] = value
+    merged["custom_audiences"] = tuple(merged["custom_audiences"])
+    result = Settings(**merged)
     if problems := settings_problems(result):
         raise SettingsError(problems)
     return result
 
 
 def _cpu_count(cpu: str) -> float:
+    """CPUs of a valid cpu setting: `"2"` -> 2.0, `"500m"` (millicores) -> 0.5."""
     return int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
 
 
 def _memory_mib(memory: str) -> int:
+    """MiB of a valid memory setting: `"512Mi"` -> 512, `"2Gi"` -> 2048."""
     number, unit = int(memory[:-2]), memory[-2:]
     return number * 1024 if unit == "Gi" else number
 
@@ -343,7 +385,7 @@ def settings_problems(s: Settings) -> list[str]:
             problems.append(problem)
 
     check(
-        re.fullmatch(r"[a-z]([-a-z0-9]{0,47}[a-z0-9])?", s.service) is not None,
+        SERVICE_NAME.fullmatch(s.service) is not None,
         f"service {s.service!r}: lowercase letters, digits and hyphens, at most 49, "
         "starting with a letter",
     )
@@ -594,22 +636,79 @@ def dump(document: dict) -> str:
     )
 
 
+def read_environment(path: Path) -> object:
+    """An environment file's JSON; SettingsError when it is not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise SettingsError([f"the environment file is not JSON: {error}"]) from None
+
+
+def service_key_problems(environment: object, services: list[str]) -> list[str]:
+    """Problems of an environment file shared by `services` (their Cloud Run names).
+
+    What a manifest build would find in it for any service, and `services` keys that name none
+    of `services`: such an entry would apply to no service, silently.
+    """
+    _, problems = environment_layers(environment, None)
+    if problems or not isinstance(environment, dict):
+        return problems
+    known = ", ".join(sorted(services))
+    return [
+        f"{SERVICES_KEY} key {name!r} is not the Cloud Run service name of any service that "
+        f"uses this file, so its settings would apply to none; the services: {known}"
+        for name in environment.get(SERVICES_KEY, {})
+        if name not in services
+    ]
+
+
+def check_service_keys(paths: list[Path], services: list[str], out: Path) -> int:
+    """--check_service_keys: every problem of every file, one line each; exit 2 if any."""
+    failed = False
+    for path in paths:
+        try:
+            problems = service_key_problems(read_environment(path), services)
+        except SettingsError as error:
+            problems = error.problems
+        for problem in problems:
+            print(f"cloud_run_manifest: bad environment {path}: {problem}", file=sys.stderr)
+        failed = failed or bool(problems)
+    if failed:
+        return 2
+    out.write_text("".join(f"{path}: services keys of {' '.join(services)}\n" for path in paths))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--settings", required=True, type=Path)
+    parser.add_argument("--settings", type=Path, help="the rule's attributes, JSON")
     parser.add_argument("--environment", type=Path, help="JSON overrides for one environment")
-    parser.add_argument("--digest_file", required=True, type=Path)
+    parser.add_argument("--digest_file", type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument(
+        "--check_service_keys",
+        nargs="+",
+        type=Path,
+        metavar="ENVIRONMENT",
+        help="instead of a manifest: check these environment files against --service names",
+    )
+    parser.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        help="with --check_service_keys: a Cloud Run service name the files may key (repeat)",
+    )
     args = parser.parse_args(argv[1:])
+    if args.check_service_keys:
+        if not args.service:
+            parser.error("--check_service_keys needs the services' names (--service NAME)")
+        return check_service_keys(args.check_service_keys, args.service, args.out)
+    if args.settings is None or args.digest_file is None:
+        parser.error("--settings and --digest_file are required to write a manifest")
 
     source = f" (environment {args.environment})" if args.environment else ""
     try:
-        environment = None
-        if args.environment:
-            try:
-                environment = json.loads(args.environment.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as error:
-                raise SettingsError([f"the environment file is not JSON: {error}"]) from None
+        environment = read_environment(args.environment) if args.environment else None
         settings = load_settings(json.loads(args.settings.read_text()), environment)
     except SettingsError as error:
         for problem in error.problems:

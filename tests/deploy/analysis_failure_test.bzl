@@ -1,4 +1,7 @@
-"""analysis_failure_test: passes when a target's analysis fails with the expected message.
+"""Analysis tests of the kit's rules.
+
+analysis_failure_test: passes when a target's analysis fails with the expected message.
+validation_test: passes when a target has the validation actions expected.
 
 For rules that must refuse a wrong input at analysis (a target without the provider they need):
 the target under test is analysed with `--allow_analysis_failures`, so its failure becomes
@@ -44,5 +47,48 @@ analysis_failure_test = rule(
             doc = "A target (tagged `manual`) whose analysis must fail.",
         ),
         "expected": attr.string(mandatory = True, doc = "Text the failure message contains."),
+    },
+)
+
+def _validation_test_impl(ctx):
+    target = ctx.attr.target_under_test
+    validations = []
+    if OutputGroupInfo in target and hasattr(target[OutputGroupInfo], "_validation"):
+        validations = target[OutputGroupInfo]._validation.to_list()
+    by_output = {}
+    for action in target.actions:
+        for output in action.outputs.to_list():
+            by_output[output] = action
+    command_lines = [
+        " ".join(by_output[f].argv) if f in by_output else "(not made by the target)"
+        for f in validations
+    ]
+    problems = []
+    if len(validations) != len(ctx.attr.expected):
+        problems.append("{} has {} validation actions, expected {}".format(
+            target.label,
+            len(validations),
+            len(ctx.attr.expected),
+        ))
+    for expected in ctx.attr.expected:
+        if not [line for line in command_lines if expected in line]:
+            problems.append("no validation action's command line contains " + repr(expected))
+    return [AnalysisTestResultInfo(
+        success = not problems,
+        message = "\n".join(problems + ["validation actions:"] + command_lines),
+    )]
+
+validation_test = rule(
+    implementation = _validation_test_impl,
+    doc = """Passes when `target_under_test` has one validation action (output group
+`_validation`, run whenever the target is built) per entry of `expected`, each entry a part of
+one action's command line.""",
+    analysis_test = True,
+    test = True,
+    attrs = {
+        "target_under_test": attr.label(mandatory = True, doc = "The target to inspect."),
+        "expected": attr.string_list(
+            doc = "Text of each validation action's command line; empty: none expected.",
+        ),
     },
 )

@@ -3,7 +3,9 @@ rules that span fields (the h2c port is the one the probes ask, probes give up w
 image is pinned to the digest of //deploy:image, secret volumes and mounts match, Direct VPC
 egress is well formed). The generator refuses settings Cloud Run would refuse and settings of the
 wrong type (one line each, exit 2, no traceback), and applies an environment file over the rule's
-attributes: top-level settings to every service, a `services` entry to its service only."""
+attributes: top-level settings to every service, a `services` entry to its service only, a null
+removing a key of an object setting. `--check_service_keys` (the push-all's validation action)
+refuses `services` keys that name none of the services."""
 
 from __future__ import annotations
 
@@ -155,13 +157,10 @@ def problems_of(result) -> list[str]:
 
 
 class GeneratorTest(absltest.TestCase):
-    SETTINGS: ClassVar[dict] = {
-        "service": "ping",
-        "project": "kit-test-project",
-        "region": "europe-west1",
-        "repository": "services",
-        "env": {"GREETING": "hello"},
-    }
+    # What the rule passes: every attribute (the defaults are the rule's own, written once),
+    # from :generator_test_manifest (service ping, project kit-test-project, region
+    # europe-west1, repository services, env GREETING=hello).
+    SETTINGS: ClassVar[dict] = json.loads(Path(os.environ["SETTINGS"]).read_text())
 
     def generate(self, settings: dict, environment: object = None):
         directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
@@ -187,6 +186,21 @@ class GeneratorTest(absltest.TestCase):
         self.assertEqual(schema_problems(document), [])
         self.assertEqual(cross_field_problems(document, DIGEST), [])
         return document
+
+    def check_service_keys(self, environments: dict[str, object], services: list[str]):
+        """The generator's --check_service_keys of these files (name -> JSON) for `services`."""
+        directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        args = [os.environ["GENERATOR"], "--check_service_keys"]
+        for name, environment in environments.items():
+            (directory / name).write_text(json.dumps(environment))
+            args.append(str(directory / name))
+        for service in services:
+            args += ["--service", service]
+        args += ["--out", str(directory / "checked")]
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        self.assertNotIn("Traceback", result.stderr)
+        lines = [line.replace(f"{directory}/", "") for line in result.stderr.splitlines()]
+        return result.returncode, lines, (directory / "checked").exists()
 
     def refused(self, settings: dict, environment: object = None) -> list[str]:
         result, document = self.generate(settings, environment)
@@ -292,6 +306,137 @@ class GeneratorTest(absltest.TestCase):
                 "rename every service that uses the file; rename one service with "
                 '"services": {"ping": {"service": ...}}'
             ],
+        )
+
+    def test_top_level_image_repository_is_refused(self) -> None:
+        environment = {"image_repository": "gcr.io/p/shared", "max_scale": 3}
+        self.assertEqual(
+            self.refused(self.SETTINGS, environment),
+            [
+                'the environment file sets image_repository "gcr.io/p/shared" at the top level, '
+                "which would send every service that uses the file to one image repository; set "
+                'it per service with "services": {"ping": {"image_repository": ...}}'
+            ],
+        )
+        per_service = {"services": {"ping": {"image_repository": "gcr.io/p/ping"}}}
+        document = self.generate_valid(self.SETTINGS, per_service)
+        self.assertEqual(document["spec"]["template"]["spec"]["containers"][0]["image"],
+                         f"gcr.io/p/ping@{DIGEST}")  # fmt: skip
+
+    def test_null_removes_a_key_of_an_object_setting(self) -> None:
+        # Moving API_KEY from the attribute's env to Secret Manager in one environment.
+        settings = {**self.SETTINGS, "env": {"API_KEY": "dev-key", "GREETING": "hello"}}
+        environment = {
+            "env": {"API_KEY": None},
+            "secret_env": {"API_KEY": "api-key:3"},
+            "revision_annotations": {"run.googleapis.com/cloudsql-instances": "p:r:db"},
+            "services": {
+                "ping": {
+                    "env": {"GREETING": None, "API_KEY": None},
+                    "revision_annotations": {"run.googleapis.com/cloudsql-instances": None},
+                },
+                "route-guide": {"env": {"GREETING": "hi"}},
+            },
+        }
+        ping = self.generate_valid(settings, environment)["spec"]["template"]
+        self.assertEqual(
+            ping["spec"]["containers"][0]["env"],
+            [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}}],
+        )
+        self.assertNotIn("run.googleapis.com/cloudsql-instances", ping["metadata"]["annotations"])
+        route_guide = self.generate_valid({**settings, "service": "route-guide"}, environment)
+        template = route_guide["spec"]["template"]
+        self.assertEqual(
+            template["spec"]["containers"][0]["env"],
+            [
+                {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}},
+                {"name": "GREETING", "value": "hi"},
+            ],
+        )
+        self.assertEqual(
+            template["metadata"]["annotations"]["run.googleapis.com/cloudsql-instances"], "p:r:db"
+        )
+        # Without the top-level null route-guide keeps the attribute's API_KEY: refused.
+        del environment["env"]
+        self.assertEqual(
+            self.refused({**settings, "service": "route-guide"}, environment),
+            ["API_KEY is in both env and secret_env"],
+        )
+
+    def test_null_is_only_for_a_key_of_an_object_setting(self) -> None:
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"max_scale": None, "custom_audiences": [None]}),
+            [
+                "max_scale in the environment file is null: not an integer",
+                "custom_audiences in the environment file is [null]: not a list of strings",
+            ],
+        )
+        attributes = {**self.SETTINGS, "env": {"GREETING": None}}
+        result, document = self.generate(attributes)
+        self.assertEqual(result.returncode, 2)
+        self.assertIsNone(document)
+        self.assertEqual(
+            result.stderr.splitlines(),
+            [
+                'cloud_run_manifest: bad settings: env in the attributes is {"GREETING": null}: '
+                "not an object of strings"
+            ],
+        )
+
+    def test_every_attribute_is_passed_the_generator_has_no_defaults(self) -> None:
+        settings = {k: v for k, v in self.SETTINGS.items() if k not in ("port", "memory")}
+        result, document = self.generate(settings)
+        self.assertEqual(result.returncode, 2)
+        self.assertIsNone(document)
+        self.assertEqual(
+            result.stderr,
+            "cloud_run_manifest: bad settings: the attributes lack memory, port (the rule "
+            "passes every one)\n",
+        )
+
+    def test_check_service_keys_names_unknown_keys_and_the_services(self) -> None:
+        environments = {
+            "staging.json": {"services": {"pingg": {"min_scale": 1}, "route-guide": {}}},
+            "production.json": {"services": {"ping": {}, "route-guide": {}, "echo": {}}},
+            "dev.json": {"max_scale": 2},
+        }
+        returncode, lines, checked = self.check_service_keys(environments, ["ping", "route-guide"])
+        self.assertEqual(returncode, 2)
+        self.assertFalse(checked)
+        self.assertEqual(
+            lines,
+            [
+                "cloud_run_manifest: bad environment staging.json: services key 'pingg' is not "
+                "the Cloud Run service name of any service that uses this file, so its settings "
+                "would apply to none; the services: ping, route-guide",
+                "cloud_run_manifest: bad environment production.json: services key 'echo' is "
+                "not the Cloud Run service name of any service that uses this file, so its "
+                "settings would apply to none; the services: ping, route-guide",
+            ],
+        )
+        del environments["staging.json"]["services"]["pingg"]
+        del environments["production.json"]["services"]["echo"]
+        self.assertEqual(
+            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
+        )
+
+    def test_check_service_keys_checks_each_file_as_a_build_would(self) -> None:
+        environments = {
+            "staging.json": {"service": "x", "services": {"ping": {"max_instances": 1}}},
+            "broken.json": "{",
+        }
+        returncode, lines, checked = self.check_service_keys(environments, ["ping"])
+        self.assertEqual((returncode, checked), (2, False))
+        self.assertEqual(len(lines), 3, lines)
+        self.assertIn("staging.json: the environment file sets service", lines[0])
+        self.assertIn("staging.json: unknown setting 'max_instances'", lines[1])
+        self.assertIn("broken.json: the environment file is not a JSON object", lines[2])
+
+    def test_deploy_environment_files_key_only_deploy_services(self) -> None:
+        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
+        environments = {path.name: json.loads(path.read_text()) for path in files}
+        self.assertEqual(
+            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
         )
 
     def test_services_entries_are_checked_like_top_level_settings(self) -> None:
@@ -637,9 +782,10 @@ class GeneratorTest(absltest.TestCase):
                 'startup_cpu_boost in the environment file is "false": not true or false',
                 "custom_audiences in the environment file is 5: not a list of strings",
                 "max_scale in the environment file is true: not an integer",
-                'env in the environment file is {"WORKERS": 2}: not an object of strings',
+                'env in the environment file is {"WORKERS": 2}: not an object of strings (or '
+                "null, to remove a key)",
                 'secret_files in the environment file is ["/secrets/a/b"]: not an object of '
-                "strings",
+                "strings (or null, to remove a key)",
                 'cpu_always_allocated in the environment file is "true": not true or false',
             ],
         )
