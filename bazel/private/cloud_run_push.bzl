@@ -78,9 +78,12 @@ its tags; then it writes the service's Cloud Run manifest, resolved for the repo
 to, as `SERVICE.yaml` in the directory `bazel run` was started from (`--manifest_dir` to
 change it), ready for `gcloud run services replace SERVICE.yaml`.
 
-Each service's repository is `PREFIX/SERVICE` with `--repository PREFIX` (e.g.
-`europe-west1-docker.pkg.dev/PROJECT/REPO`), else the one its manifest names. A service that
-fails does not stop the others; nothing of it is tagged and its manifest is not written. Ends
+Each service's repository is `PREFIX/NAME` with `--repository PREFIX` (e.g.
+`europe-west1-docker.pkg.dev/PROJECT/REPO`), NAME being its Cloud Run service name in the
+environment built (`ping-staging` under `--environment=staging` if staging renames it), else the
+one its manifest names. Tags go most specific first, `latest` last. A service that fails does
+not stop the others; its manifest file is not written, and its summary line says which tags, if
+any, moved before the failure. Ends
 with one line per service on stdout (`ping: pushed REPO@sha256:... tags latest` or
 `ping: FAILED: reason`). Exit 0 when all were pushed, 1 when any failed, 2 on bad input (then
 nothing was sent). Arguments after `--` go to the push; see `--help`.""",
@@ -93,7 +96,8 @@ nothing was sent). Arguments after `--` go to the push; see `--help`.""",
         ),
         "repository": attr.string(
             doc = "Default repository prefix, `host/path`: each service goes to " +
-                  "`PREFIX/SERVICE`. Empty: the repository each manifest names. " +
+                  "`PREFIX/NAME` (its Cloud Run name in the environment built). Empty: the " +
+                  "repository each manifest names. " +
                   "`-- --repository PREFIX` overrides it.",
         ),
         "check_environments": attr.bool(

@@ -94,7 +94,8 @@ def cloud_run_service(
         the kit does not choose them for you.
       service: Cloud Run service name; default `name` with `_` replaced by `-`. Keys its
         settings in environment files, names its manifest (`SERVICE.yaml`) and, under
-        `--repository PREFIX`, its repository (`PREFIX/SERVICE`).
+        `--repository PREFIX`, its repository (`PREFIX/SERVICE`, or the name an environment
+        gives it).
       port: the container port: the manifest's `containerPort` (Cloud Run's `$PORT`) and the
         image's exposed port.
       interpreter: the Python of the base layers that runs `binary`'s main, e.g.
