@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -54,6 +53,19 @@ def has_forked_a_worker(pid: int) -> bool:
     except OSError:
         return False
     return "python" in Path(executable).name and bool(children)
+
+
+def listeners_on(port: int) -> int:
+    """TCP sockets listening on `port`, from the kernel's tables. (Binding the port to see if
+    it is free would race any other process's outgoing connection that the kernel gave that
+    local port.)"""
+    listening = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state = int(fields[1].rsplit(":", 1)[1], 16), fields[3]
+            listening += local_port == port and state == "0A"  # 0A: TCP_LISTEN
+    return listening
 
 
 def ping(port: int) -> None:
@@ -124,19 +136,17 @@ class WorkersTest(absltest.TestCase):
         with Server("--workers=2", listeners=2) as server:
             pids = worker_pids([server.wait_for_log(lambda e: _STARTED.fullmatch(e["message"]))])
             ping(server.port)
+            self.assertEqual(listeners_on(server.port), 2, "one listener per worker")
             server.process.kill()
             server.process.wait()
             deadline = time.monotonic() + ORPHAN_SECONDS
             while any(running(pid) for pid in pids) and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.assertEqual([pid for pid in pids if running(pid)], [], server.lines)
-            # They drained (a "stopped" line each), and left the port free for the next server.
+            # They drained (a "stopped" line each), and left nothing listening on the port.
             stopped = server.wait_for_logs(lambda e: e["message"] == "stopped", count=2)
             self.assertEqual({e["pid"] for e in stopped}, set(pids))
-            with socket.create_server(
-                ("::", server.port), family=socket.AF_INET6, dualstack_ipv6=True
-            ):
-                pass
+            self.assertEqual(listeners_on(server.port), 0)
 
 
 if __name__ == "__main__":
