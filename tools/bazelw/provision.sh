@@ -22,6 +22,8 @@ readonly PACKAGES=(
   # Real peers for the tests and benchmarks: a registry server to push to, an HTTP/2 load
   # generator, htpasswd for registry auth, and independent OCI tools to check images with.
   docker-registry nghttp2-client apache2-utils skopeo umoci
+  # A real OCI runtime to run the images with (their cold start, in tests and the benchmark).
+  runc
 )
 
 # Modules that the packaged rule sets name but Debian does not package; a Python build needs
