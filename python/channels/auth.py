@@ -5,6 +5,11 @@ it from Application Default Credentials (a service-account key file named by
 GOOGLE_APPLICATION_CREDENTIALS, or the metadata server on Google Cloud) and refreshes it before
 it expires; AuthMetadataPlugin asks it for a valid token before every call, so a channel can
 live for days. `--token_file` is for a token minted elsewhere (re-read when the file changes).
+
+google-auth (and requests, its HTTP transport) is imported by id_token_credentials(), not with
+this module: a server that imports the channels for a relay it may never use (the ping
+service without --upstream, or with a plaintext one) does not pay their tenth of a second of
+start.
 """
 
 from __future__ import annotations
@@ -13,10 +18,6 @@ import os
 import threading
 from pathlib import Path
 
-import google.auth.exceptions
-import google.auth.transport.grpc
-import google.auth.transport.requests
-import google.oauth2.id_token
 import grpc
 
 
@@ -25,6 +26,11 @@ class AuthError(Exception):
 
 
 def id_token_credentials(audience: str) -> grpc.CallCredentials:
+    import google.auth.exceptions
+    import google.auth.transport.grpc
+    import google.auth.transport.requests
+    import google.oauth2.id_token
+
     request = google.auth.transport.requests.Request()
     try:
         credentials = google.oauth2.id_token.fetch_id_token_credentials(audience, request=request)

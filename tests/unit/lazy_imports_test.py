@@ -1,0 +1,93 @@
+"""A server's start imports only what it serves with: google-auth (with cryptography) and
+requests cost about a tenth of a second of every cold start, so they are imported by the auth
+modes and the relay when those are used, never on the way to SERVING without them.
+
+Each case runs in a fresh interpreter (this test's own imports do not count) and reports the
+modules it ended with. The controls prove the check can fail: `--auth_mode=verify` and a relay
+hop that mints an ID token do import them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from absl.testing import absltest
+
+DEFERRED = (
+    "google.auth",
+    "google.oauth2",
+    "requests",
+    "urllib3",
+    "cryptography",
+    "urllib.request",  # the certificates' fetch, in verify mode
+)
+
+# Starts both services as far as their main does before serving: flags, logging, services(),
+# and the server built with its port bound (then not started: no serving is needed to see
+# what was imported).
+START_PATH = """
+from python.runtime import app, logs, server
+from python.services.ping import main as ping_main
+from python.services.route_guide import main as route_guide_main
+
+app.flags.FLAGS(["server", *ARGS])
+logs.configure("json")
+for main in (ping_main, route_guide_main):
+    server.build(app.config_from_flags(0), main.services())
+"""
+
+
+def modules_after(
+    code: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> set[str]:
+    """Which modules of DEFERRED are loaded after `code` runs in a fresh interpreter."""
+    script = textwrap.dedent(f"""
+        import json, sys
+        ARGS = {list(args)!r}
+        {textwrap.indent(textwrap.dedent(code), " " * 8).strip()}
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"the script failed:\n{result.stderr}")
+    return set(DEFERRED) & set(json.loads(result.stdout.splitlines()[-1]))
+
+
+class LazyImportsTest(absltest.TestCase):
+    def test_start_without_auth_or_upstream_imports_neither(self) -> None:
+        self.assertEqual(modules_after(START_PATH), set(), "imported at start without need")
+
+    def test_cloud_run_auth_mode_and_an_upstream_import_neither_at_start(self) -> None:
+        # cloud-run mode reads the payload Cloud Run verified: no google-auth. An upstream's
+        # channel (and its ID token) is made at the first relayed call, not at start.
+        args = ("--auth_mode=cloud-run", "--upstream=upstream.example.com")
+        self.assertEqual(modules_after(START_PATH, args), set())
+
+    def test_control_verify_mode_imports_google_auth_as_the_server_is_built(self) -> None:
+        args = ("--auth_mode=verify", "--audiences=https://ping.example.com")
+        self.assertLessEqual({"google.auth", "cryptography"}, modules_after(START_PATH, args))
+
+    def test_control_minting_an_id_token_imports_google_auth_and_requests(self) -> None:
+        code = """
+            from python.channels import auth
+            try:
+                auth.id_token_credentials("https://upstream.example.com")
+            except auth.AuthError:
+                pass  # no credentials here: the imports happened all the same
+        """
+        env = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"}
+        self.assertLessEqual({"google.auth", "requests", "urllib3"}, modules_after(code, env=env))
+
+
+if __name__ == "__main__":
+    absltest.main()
