@@ -104,8 +104,9 @@ class ImageRunTest(absltest.TestCase):
             open(logs / "stderr", "w+", encoding="utf-8") as stderr,
             Container(bundle, scratch_dir(), stdout, stderr) as container,
         ):
-            started = time.monotonic()
             with grpc.insecure_channel(f"127.0.0.1:{port}", PROBE_OPTIONS) as channel:
+                started = time.monotonic()
+                container.start()
                 status = self.wait_for_health(container, channel, stderr)
                 serving_after = time.monotonic() - started
                 self.assertEqual(status, health_pb2.HealthCheckResponse.SERVING)

@@ -209,8 +209,8 @@ class Bundle:
 
 class Container:
     """One `runc run` of a bundle, in the foreground (runc waits for the container and exits
-    with its status); stdout and stderr are the container's. Use as a context manager: on the
-    way out the container is killed if still running, and deleted."""
+    with its status); stdout and stderr are the container's. Use as a context manager, and
+    start() inside: on the way out the container is killed if still running, and deleted."""
 
     def __init__(
         self, bundle: Bundle, state_dir: Path, stdout: IO | int | None, stderr: IO | int | None
@@ -222,9 +222,8 @@ class Container:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> subprocess.Popen:
-        reason = why_runc_cannot_run()
-        if reason:
-            raise RuncUnavailable(reason)
+        """Starts `runc run`; the caller checked why_runc_cannot_run() (a check here would
+        count in every start's time)."""
         self.process = subprocess.Popen(
             [*self._runc, "run", "--bundle", str(self.bundle.directory), self.id],
             stdin=subprocess.DEVNULL,
@@ -251,7 +250,6 @@ class Container:
         )
 
     def __enter__(self) -> Container:
-        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
