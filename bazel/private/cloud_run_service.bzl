@@ -71,7 +71,8 @@ def cloud_run_service(
 
     For `name = "ping"` it declares:
 
-    - `ping_app_layer`: py_app_layer of `binary` (its own code and generated stubs only);
+    - `ping_app_layer`: py_app_layer of `binary` (its own code and generated stubs only,
+      byte-compiled by the Python of `base_layers`);
     - `ping_image`: oci_image of `base_layers` + that layer, with `PYTHONUNBUFFERED=1`,
       `port` exposed and working directory `/app` (labelled with the revision under `--stamp`);
     - `ping_tarball`: the image for `docker load` (`bazel-bin/.../ping_tarball.tar`, loads
@@ -117,6 +118,7 @@ def cloud_run_service(
         name = name + "_app_layer",
         binary = binary,
         interpreter = interpreter,
+        base_layers = base_layers,
         **common
     )
     oci_image_rule(

@@ -1,7 +1,24 @@
 """py_app_layer: a py_binary's own code and generated files, without third-party packages."""
 
 load("@rules_python//python:defs.bzl", "PyInfo")
+load(":bytecode.bzl", "BYTECODE_ATTRS", "ImagePythonInfo", "compile_bytecode")
 load(":oci_layer_info.bzl", "OciLayerInfo", "declare_layer_outputs")
+
+def _python(ctx):
+    """The base layer's ImagePythonInfo that compiles the app (None without base_layers)."""
+    if not ctx.attr.base_layers:
+        return None
+    pythons = [layer[ImagePythonInfo] for layer in ctx.attr.base_layers if ImagePythonInfo in layer]
+    if not pythons:
+        fail("py_app_layer: none of base_layers ships the Python to compile the app's " +
+             "bytecode with: give the deb_layer with the interpreter `python = \"{}\"`".format(
+                 ctx.attr.interpreter,
+             ))
+    python = pythons[-1]
+    if python.interpreter != ctx.attr.interpreter:
+        fail(("py_app_layer: interpreter {} is not the base layers' Python ({}), which " +
+              "compiles the bytecode").format(ctx.attr.interpreter, python.interpreter))
+    return python
 
 def _py_app_layer_impl(ctx):
     blob, digest, diff_id, paths = declare_layer_outputs(ctx)
@@ -22,10 +39,18 @@ def _py_app_layer_impl(ctx):
             pythonpath.append(root + "/" + path[len(main_repo):])
     manifest_file = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
     ctx.actions.write(manifest_file, json.encode(manifest))
+    runfiles = binary[DefaultInfo].default_runfiles.files
+    arguments = [blob.path, manifest_file.path]
+    inputs = [manifest_file]
+    python = _python(ctx)
+    if python:
+        bytecode = compile_bytecode(ctx, python, manifest = manifest_file, sources = runfiles)
+        arguments.append(bytecode.path)
+        inputs.append(bytecode)
     ctx.actions.run(
         executable = ctx.executable._tool,
-        arguments = [blob.path, manifest_file.path],
-        inputs = depset([manifest_file], transitive = [binary[DefaultInfo].default_runfiles.files]),
+        arguments = arguments,
+        inputs = depset(inputs, transitive = [runfiles]),
         outputs = [blob, digest, diff_id, paths],
         mnemonic = "PyAppLayer",
         progress_message = "Packing %{label}",
@@ -47,8 +72,11 @@ py_app_layer = rule(
     doc = """The workspace's files of a py_binary (its code, generated stubs, data) under
 `directory`, laid out as in its runfiles, with the PYTHONPATH and entrypoint to run it. The
 binary's third-party packages come from another layer (pip_target_repository), so that an edit
-to the service rebuilds and re-pushes only this small layer.""",
-    attrs = {
+to the service rebuilds and re-pushes only this small layer.
+
+Given the `base_layers` it goes on, its .py files are byte-compiled by the Python one of them
+ships (a deb_layer with `python`), which must be `interpreter`.""",
+    attrs = BYTECODE_ATTRS | {
         "binary": attr.label(mandatory = True, providers = [PyInfo], doc = "The py_binary."),
         "main": attr.string(doc = "Its main file, workspace-relative (default: <package>/main.py)."),
         "directory": attr.string(default = "/app", doc = "Where the files go in the image."),
@@ -56,6 +84,11 @@ to the service rebuilds and re-pushes only this small layer.""",
             mandatory = True,
             doc = "The Python of the layers below that runs the binary, e.g. " +
                   "`/usr/bin/python3.13`; the image build fails when they do not have it.",
+        ),
+        "base_layers": attr.label_list(
+            providers = [OciLayerInfo],
+            doc = "The layers the app goes on; the one with a Python (deb_layer's `python`) " +
+                  "compiles the app's bytecode. Without them, the app has no bytecode.",
         ),
         "_tool": attr.label(default = "//bazel/tools:files_layer", executable = True, cfg = "exec"),
     },

@@ -5,12 +5,21 @@ is made here: the CA bundle that update-ca-certificates writes, and /etc/passwd 
 with root and a `nonroot` user (uid 65532). The layout is merged-/usr, as Debian 13 installs
 it: /bin, /sbin, /lib and /lib64 are links into /usr, and files packaged under them move
 there. Documentation, manuals and translations are left out, and so is Python's own test suite.
+
+    deb_layer.py --out OUT [--bytecode DIR] DEB...
+        the layer, with the .pyc files under DIR (bytecode.py's output) added at their paths;
+    deb_layer.py --python-root DIR --python /usr/bin/python3.13 DEB...
+        the packages' Python unpacked into DIR for build actions to run (see python_root).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import lzma
+import posixpath
+import struct
 import sys
 import tarfile
 from pathlib import Path
@@ -29,6 +38,8 @@ DROPPED_PREFIXES = (
     "usr/share/bug/",
     "etc/init.d/",
     "usr/share/gdb/",
+    # libstdc++'s pretty-printers for gdb (Python), which the image has not.
+    "usr/share/gcc/",
     # glibc's iconv modules for legacy character sets (9 MB); UTF-8 needs none of them.
     "usr/lib/x86_64-linux-gnu/gconv/",
 )
@@ -92,6 +103,10 @@ def _kept(path: str) -> bool:
 
 
 def entries(debs: list[bytes]) -> list[Entry]:
+    return list(_files(debs).values())
+
+
+def _files(debs: list[bytes]) -> dict[str, Entry]:
     files: dict[str, Entry] = {}
     for deb in debs:
         with _data_tar(deb) as tar:
@@ -123,15 +138,110 @@ def entries(debs: list[bytes]) -> list[Entry]:
     files["home/nonroot"] = Entry("home/nonroot", mode=0o700, uid=NONROOT_UID, gid=NONROOT_UID)
     files["tmp"] = Entry("tmp", mode=0o1777)
     files["etc/localtime"] = Entry("etc/localtime", link="/usr/share/zoneinfo/Etc/UTC")
-    return list(files.values())
+    return files
+
+
+def resolve(files: dict[str, Entry], path: str) -> str:
+    """`path` (relative to `/`) with every symlink in it followed within the layer."""
+    for _ in range(40):
+        parts, done = path.strip("/").split("/"), []
+        for index, part in enumerate(parts):
+            entry = files.get("/".join([*done, part]))
+            if entry is not None and entry.link is not None:
+                base = "/" if entry.link.startswith("/") else "/" + "/".join(done)
+                target = posixpath.normpath(posixpath.join(base, entry.link))
+                path = "/".join([target.strip("/"), *parts[index + 1 :]]).strip("/")
+                break
+            done.append(part)
+        else:
+            return path
+    raise ValueError(f"too many levels of symbolic links: {path}")
+
+
+def elf_interpreter(data: bytes) -> str:
+    """The program interpreter (dynamic loader) a 64-bit little-endian ELF executable names."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF file")
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for index in range(phnum):
+        header = phoff + index * phentsize
+        if struct.unpack_from("<I", data, header)[0] == 3:  # PT_INTERP
+            (offset,) = struct.unpack_from("<Q", data, header + 8)
+            (size,) = struct.unpack_from("<Q", data, header + 32)
+            return data[offset : offset + size].rstrip(b"\0").decode()
+    raise ValueError("a static executable: no program interpreter")
+
+
+def python_root(files: dict[str, Entry], python: str) -> tuple[dict[str, bytes], dict]:
+    """What running the layer's `python` in a build action needs, as regular files (symlinks
+    followed): the interpreter, its dynamic loader and the libraries beside it, its standard
+    library, and every other .py file of the layer (to compile). With it, a description:
+    `{"interpreter", "loader", "library_path", "home", "sources"}`, paths relative to the root,
+    `sources` the layer's .py paths (symlinks included: the importer looks there)."""
+
+    def data(path: str) -> bytes:
+        entry = files.get(resolve(files, path))
+        if entry is None or entry.data is None:
+            raise ValueError(f"{path} is not a file of the layer")
+        return entry.data
+
+    interpreter = python.strip("/")
+    loader = resolve(files, elf_interpreter(data(interpreter)))
+    library_dir = posixpath.dirname(loader)
+    stdlib = f"usr/lib/{posixpath.basename(interpreter)}/"
+    sources = sorted(
+        path
+        for path in files
+        if path.endswith(".py")
+        and getattr(files.get(resolve(files, path)), "data", None) is not None
+    )
+    wanted = {interpreter, loader, *sources}
+    for path in files:
+        in_library_dir = posixpath.dirname(path) == library_dir
+        if path.startswith(stdlib) or in_library_dir:
+            target = files.get(resolve(files, path))
+            if target is not None and target.data is not None:
+                wanted.add(path)
+    tree = {path: data(path) for path in sorted(wanted)}
+    description = {
+        "interpreter": interpreter,
+        "loader": loader,
+        "library_path": [library_dir],
+        "home": "usr",
+        "sources": sources,
+    }
+    return tree, description
+
+
+def write_python_root(debs: list[bytes], python: str, directory: Path) -> None:
+    """The packages' `python` unpacked into `directory` (see python_root), with python.json."""
+    tree, description = python_root(_files(debs), python)
+    for path, content in tree.items():
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_bytes(content)
+        (directory / path).chmod(0o755)
+    (directory / "python.json").write_text(json.dumps(description, indent=1))
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3:
-        print("usage: deb_layer.py OUT DEB...", file=sys.stderr)
-        return 2
-    out, debs = Path(argv[1]), [Path(p).read_bytes() for p in argv[2:]]
-    layer_tar.write(layer_tar.build(entries(debs)), out)
+    parser = argparse.ArgumentParser(prog="deb_layer.py")
+    parser.add_argument("--out", type=Path, help="the layer's gzip tar")
+    parser.add_argument("--bytecode", type=Path, help="a directory of .pyc files to add")
+    parser.add_argument("--python-root", type=Path, help="unpack the Python here instead")
+    parser.add_argument("--python", help="the interpreter, e.g. /usr/bin/python3.13")
+    parser.add_argument("debs", nargs="+", type=Path)
+    args = parser.parse_args(argv[1:])
+    debs = [path.read_bytes() for path in args.debs]
+    if args.python_root:
+        if not args.python or args.out:
+            parser.error("--python-root takes --python and no --out")
+        write_python_root(debs, args.python, args.python_root)
+        return 0
+    if not args.out:
+        parser.error("--out or --python-root is required")
+    layer = entries(debs) + (layer_tar.tree_entries(args.bytecode) if args.bytecode else [])
+    layer_tar.write(layer_tar.build(layer), args.out)
     return 0
 
 

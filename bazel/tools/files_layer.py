@@ -1,8 +1,9 @@
-"""A layer of files laid out by a manifest: `files_layer.py OUT MANIFEST.json`.
+"""A layer of files laid out by a manifest: `files_layer.py OUT MANIFEST.json [BYTECODE]`.
 
 The manifest, written by the Bazel rule, maps each destination path in the image to the file
 to copy (`{"app/python/server/main.py": "bazel-out/.../main.py", ...}`); executable bits are
-kept, everything else is normalized as in every layer of the kit.
+kept, everything else is normalized as in every layer of the kit. BYTECODE, a directory laid
+out as the image (bytecode.py's output), adds its files at their paths.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ def entries(manifest: dict[str, str]) -> list[Entry]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: files_layer.py OUT MANIFEST.json", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print("usage: files_layer.py OUT MANIFEST.json [BYTECODE_DIR]", file=sys.stderr)
         return 2
-    manifest = json.loads(Path(argv[2]).read_text())
-    layer_tar.write(layer_tar.build(entries(manifest)), Path(argv[1]))
+    layer = entries(json.loads(Path(argv[2]).read_text()))
+    if len(argv) == 4:
+        layer += layer_tar.tree_entries(Path(argv[3]))
+    layer_tar.write(layer_tar.build(layer), Path(argv[1]))
     return 0
 
 

@@ -90,6 +90,16 @@ def build(entries: list[Entry]) -> Layer:
     return Layer(tar=raw.getvalue(), gzip=compressed.getvalue(), paths=paths)
 
 
+def tree_entries(directory: Path) -> list[Entry]:
+    """The files under `directory` (e.g. a tree of .pyc files laid out as the image), each at
+    its path relative to it."""
+    return [
+        Entry(path.relative_to(directory).as_posix(), data=path.read_bytes())
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    ]
+
+
 def write(layer: Layer, out: Path) -> None:
     """The gzip blob to `out`, and beside it its digests (`out.digest`, `out.diff_id`) and
     paths (`out.paths.json`)."""
