@@ -1,11 +1,14 @@
 """deb_layer's reading of a .deb's member names, over a small synthetic package: only the `./`
 prefix is removed (a name that starts with a dot keeps it), the archive's root is skipped, and a
 package's own `./bin -> usr/bin` link (as merged-/usr packages ship) stays at /bin instead of
-replacing the /usr/bin directory with a link to itself."""
+replacing the /usr/bin directory with a link to itself. And what a deb_layer's Python needs to
+run in a build action (python_root): the interpreter, the loader its ELF header names (found
+through the layer's links), the libraries beside it and the .py files to compile."""
 
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
 
 from absl.testing import absltest
@@ -51,6 +54,34 @@ DEB = _deb([
 ])  # fmt: skip
 
 
+LOADER = "/lib64/ld-linux-x86-64.so.2"
+
+
+def _elf(interpreter: str) -> bytes:
+    """A 64-bit little-endian ELF header with one program header: PT_INTERP `interpreter`."""
+    header = b"\x7fELF\x02\x01\x01" + bytes(9)
+    header += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    name = interpreter.encode() + b"\0"
+    program = struct.pack("<IIQQQQQQ", 3, 4, 64 + 56, 0, 0, len(name), len(name), 1)
+    return header + program + name
+
+
+PYTHON_DEB = _deb([
+    ("./usr/bin/python3.13", _elf(LOADER), None),
+    ("./usr/lib64/ld-linux-x86-64.so.2", None, "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+    ("./usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", b"loader", None),
+    ("./usr/lib/x86_64-linux-gnu/libc.so.6", b"libc", None),
+    ("./usr/lib/x86_64-linux-gnu/libz.so.1", None, "libz.so.1.3"),
+    ("./usr/lib/x86_64-linux-gnu/libz.so.1.3", b"libz", None),
+    ("./usr/lib/python3.13/os.py", b"import sys\n", None),
+    ("./usr/lib/python3.13/urllib/__init__.py", b"", None),
+    ("./usr/lib/python3.13/sitecustomize.py", None, "/etc/python3.13/sitecustomize.py"),
+    ("./etc/python3.13/sitecustomize.py", b"pass\n", None),
+    ("./usr/lib/python3.13/lib-dynload/_ssl.so", b"ELF", None),
+    ("./usr/share/zoneinfo/UTC", b"TZif", None),
+])  # fmt: skip
+
+
 class DebLayerTest(absltest.TestCase):
     def test_member_names_lose_only_the_dot_slash_prefix(self) -> None:
         entries = {entry.path: entry for entry in deb_layer.entries([DEB])}
@@ -70,6 +101,42 @@ class DebLayerTest(absltest.TestCase):
         self.assertTrue(members["bin"].issym())
         self.assertEqual(members["bin"].linkname, "usr/bin")
         self.assertTrue(members["usr/bin/tool"].isfile())
+
+    def test_elf_interpreter_is_read_from_the_program_headers(self) -> None:
+        self.assertEqual(deb_layer.elf_interpreter(_elf(LOADER)), LOADER)
+        with self.assertRaisesRegex(ValueError, "not a 64-bit"):
+            deb_layer.elf_interpreter(b"#!/bin/sh\n")
+
+    def test_python_root_has_what_the_interpreter_runs_with(self) -> None:
+        files = {entry.path: entry for entry in deb_layer.entries([PYTHON_DEB])}
+        tree, description = deb_layer.python_root(files, "/usr/bin/python3.13")
+        self.assertEqual(
+            description,
+            {
+                "interpreter": "usr/bin/python3.13",
+                # /lib64 (the layer's link to usr/lib64), then the package's relative link.
+                "loader": "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                "library_path": ["usr/lib/x86_64-linux-gnu"],
+                "home": "usr",
+                # An empty file is a source too, and so is a link to one (where it is imported).
+                "sources": [
+                    "etc/python3.13/sitecustomize.py",
+                    "usr/lib/python3.13/os.py",
+                    "usr/lib/python3.13/sitecustomize.py",
+                    "usr/lib/python3.13/urllib/__init__.py",
+                ],
+            },
+        )
+        self.assertEqual(tree["usr/lib/x86_64-linux-gnu/libz.so.1"], b"libz")  # link followed
+        self.assertEqual(tree["usr/lib/python3.13/sitecustomize.py"], b"pass\n")
+        self.assertEqual(tree["usr/lib/python3.13/lib-dynload/_ssl.so"], b"ELF")
+        self.assertEqual(tree["usr/lib/python3.13/urllib/__init__.py"], b"")
+        self.assertNotIn("usr/share/zoneinfo/UTC", tree)
+
+    def test_python_root_without_the_interpreter_fails_naming_it(self) -> None:
+        files = {entry.path: entry for entry in deb_layer.entries([DEB])}
+        with self.assertRaisesRegex(ValueError, "usr/bin/python3.13 is not a file"):
+            deb_layer.python_root(files, "/usr/bin/python3.13")
 
 
 if __name__ == "__main__":
