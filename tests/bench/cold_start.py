@@ -209,7 +209,10 @@ def main(argv: list[str]) -> None:
             s.name: Bundle(Layout(image_outputs(s.image_var)[0]), scratch / s.name)
             for s in SERVICES
         }
-        print(f"Cold start, ms: min / median / max of {runs} starts, to health SERVING")
+        print(
+            f"Cold start, ms: min / median / max of {runs} starts, to health SERVING "
+            f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
+        )
         print(f"{'service':12} {'runc run (image)':>19} {'bazel run binary':>19}")
         for service in SERVICES:
             bundle = bundles[service.name]
@@ -242,6 +245,7 @@ def main(argv: list[str]) -> None:
             for service in SERVICES:
                 print()
                 details(runner, bundles[service.name], service, phases_script)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
 def details(runner: Runner, bundle: Bundle, service: Service, phases_script: str) -> None:
