@@ -8,6 +8,7 @@ distribution, labelled like rules_python's `pip.parse` hubs (`@pypi//grpcio`,
 """
 
 load("//bazel/private:deb_packages_repository.bzl", "deb_packages_repository")
+load("//bazel/private:deb_python_repository.bzl", "deb_python_repository")
 load("//bazel/private:pip_hub_repository.bzl", "pip_hub_repository")
 load("//bazel/private:pip_target_repository.bzl", "pip_target_repository")
 
@@ -22,6 +23,8 @@ def _pip_impl(module_ctx):
                 name = install.hub,
                 requirements_lock = install.requirements_lock,
                 python_interpreter = install.python_interpreter,
+                python_version = install.python_version,
+                platforms = install.platforms,
             )
         for target in mod.tags.target:
             pip_target_repository(
@@ -45,8 +48,16 @@ _install = tag_class(
         ),
         "python_interpreter": attr.string(
             default = "python3",
-            doc = "Interpreter that runs pip; wheels are chosen for it. Found on PATH, like the " +
-                  "autodetecting Python toolchain's, so the wheels fit the Python that runs them.",
+            doc = "Interpreter, found on PATH, that runs pip; wheels are chosen for it unless " +
+                  "`python_version` names another.",
+        ),
+        "python_version": attr.string(
+            doc = "CPython the wheels are for, e.g. `3.13`: the build's Python toolchain's, " +
+                  "when that is not the interpreter running pip.",
+        ),
+        "platforms": attr.string_list(
+            default = ["manylinux_2_41_x86_64"],
+            doc = "pip --platform tags of the toolchain's machine, with `python_version`.",
         ),
     },
 )
@@ -75,15 +86,36 @@ def _deb_impl(module_ctx):
     for mod in module_ctx.modules:
         for packages in mod.tags.packages:
             deb_packages_repository(name = packages.name, lock = packages.lock)
+        for python in mod.tags.python:
+            deb_python_repository(
+                name = python.name,
+                lock = python.lock,
+                packages = python.packages,
+                interpreter = python.interpreter,
+            )
 
 deb = module_extension(
     implementation = _deb_impl,
-    tag_classes = {"packages": tag_class(
-        doc = "The .deb files of a lock (write it with `./bazelw run //deploy/base:lock`).",
-        attrs = {
-            "name": attr.string(mandatory = True, doc = "Repository name; `@name//:debs`."),
-            "lock": attr.label(mandatory = True, doc = "The JSON lock."),
-        },
-    )},
+    tag_classes = {
+        "packages": tag_class(
+            doc = "The .deb files of a lock (write it with `./bazelw run //deploy/base:lock`).",
+            attrs = {
+                "name": attr.string(mandatory = True, doc = "Repository name; `@name//:debs`."),
+                "lock": attr.label(mandatory = True, doc = "The JSON lock."),
+            },
+        ),
+        "python": tag_class(
+            doc = "The lock's CPython as the build's Python toolchain (`@name//:toolchain`).",
+            attrs = {
+                "name": attr.string(mandatory = True, doc = "Repository name."),
+                "lock": attr.label(mandatory = True, doc = "The JSON lock."),
+                "packages": attr.string_list(
+                    mandatory = True,
+                    doc = "Packages of the interpreter and its standard library.",
+                ),
+                "interpreter": attr.string(mandatory = True, doc = "Its path, e.g. /usr/bin/python3.13."),
+            },
+        ),
+    },
     doc = "Debian packages pinned by a lock, fetched and checksum-verified by Bazel.",
 )

@@ -1,11 +1,12 @@
 """Writes the part of a requirements lock that some distributions need, hashes and all.
 
-Run by pip_target_repository (standard library and pip's own `packaging` only): the closure of
-`--root` distributions over the lock's dependencies (its `# via` annotations), for a target that
-is not the Python running the build. A universal lock limits some pins with environment markers
-(`; sys_platform == 'win32'`, `; python_version < '3.10'`); pip would judge those by the
-interpreter that runs it, so they are judged here for the target (CPython `--python_version` on
-Linux `--platform`s) and the pins they exclude are left out, with what only they need.
+Run by the pip repository rules (standard library and pip's own `packaging` only): the closure
+of `--root` distributions (or `--all` of them) over the lock's dependencies (its `# via`
+annotations), for a target that is not the Python running the build. A universal lock limits
+some pins with environment markers (`; sys_platform == 'win32'`, `; python_version < '3.10'`);
+pip would judge those by the interpreter that runs it, so they are judged here for the target
+(CPython `--python_version` on Linux `--platform`s) and the pins they exclude are left out, with
+what only they need.
 """
 
 from __future__ import annotations
@@ -96,12 +97,15 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--root", action="append", default=[])
+    parser.add_argument("--all", action="store_true", help="every pin of the lock is a root")
     parser.add_argument("--python_version", required=True, help="the target's CPython, e.g. 3.13")
     parser.add_argument("--platform", action="append", required=True, help="a pip wheel tag")
     args = parser.parse_args()
     try:
         environment = target_environment(args.python_version, args.platform)
-        text = filter_lock(args.lock.read_text(encoding="utf-8"), args.root, environment)
+        lock = args.lock.read_text(encoding="utf-8")
+        roots = [pin.name for pin in parse_lock(lock)] if args.all else args.root
+        text = filter_lock(lock, roots, environment)
     except FilterError as error:
         print(f"{args.lock}: {error}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """Repository rule: a requirements lock installed with pip, one py_library per distribution."""
 
-load(":pip_install.bzl", "pip_install", "watch_interpreter")
+load(":pip_install.bzl", "pip_install", "pip_install_for_target", "watch_interpreter")
 
 def _pip_hub_repository_impl(rctx):
     python = rctx.which(rctx.attr.python_interpreter)
@@ -13,7 +13,17 @@ def _pip_hub_repository_impl(rctx):
     lock = rctx.path(rctx.attr.requirements_lock)
     rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches the hub
     rctx.report_progress("pip install --require-hashes -r {}".format(rctx.attr.requirements_lock))
-    pip_install(rctx, python, lock)
+    if rctx.attr.python_version:
+        pip_install_for_target(
+            rctx,
+            python,
+            lock,
+            rctx.path(rctx.attr._filter_lock),
+            rctx.attr.python_version,
+            rctx.attr.platforms,
+        )
+    else:
+        pip_install(rctx, python, lock)
     result = rctx.execute([
         python,
         rctx.path(rctx.attr._write_hub_build_files),
@@ -44,6 +54,18 @@ platform gets an empty library, so labels stay valid everywhere. A change of the
         "python_interpreter": attr.string(
             default = "python3",
             doc = "Interpreter, found on PATH, that runs pip.",
+        ),
+        "python_version": attr.string(
+            doc = "CPython to install for, e.g. `3.13`, when it is not the one running pip " +
+                  "(the build's toolchain is another interpreter); with `platforms`.",
+        ),
+        "platforms": attr.string_list(
+            default = ["manylinux_2_41_x86_64"],
+            doc = "pip --platform tags for `python_version`.",
+        ),
+        "_filter_lock": attr.label(
+            default = "//bazel/private:filter_lock.py",
+            allow_single_file = True,
         ),
         "_write_hub_build_files": attr.label(
             default = "//bazel/private:write_hub_build_files.py",

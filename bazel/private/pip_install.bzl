@@ -1,5 +1,5 @@
 """What both pip repository rules do: pin down the interpreter, and pip-install a hashed lock
-into `site-packages/`."""
+into `site-packages/`, for the interpreter that runs pip or for another (the image's)."""
 
 _ABOUT_INTERPRETER = "import os, sys; print(os.path.realpath(sys.executable)); print(sys.version)"
 
@@ -29,7 +29,8 @@ def watch_interpreter(rctx, python):
 
 def pip_install(rctx, python, requirements, extra_args = []):
     """`pip install --require-hashes` of wheels only, no dependencies beyond the lock's pins,
-    into `site-packages/` of the repository; fails the fetch with pip's output."""
+    into `site-packages/` of the repository (and pip's `install_report.json`); fails the fetch
+    with pip's output."""
     result = rctx.execute(
         [
             python,
@@ -45,6 +46,10 @@ def pip_install(rctx, python, requirements, extra_args = []):
             "--quiet",
             "--target",
             "site-packages",
+            # Which wheel file each distribution came from, with its sha256: what a test
+            # compares to prove the tests and the image run the same wheels.
+            "--report",
+            "install_report.json",
             "--requirement",
             str(requirements),
         ] + extra_args,
@@ -57,3 +62,44 @@ def pip_install(rctx, python, requirements, extra_args = []):
             result.stdout,
             result.stderr,
         ))
+
+def expand_manylinux(platforms):
+    """pip takes --platform tags literally: manylinux_2_41 must list 2_40, ... 2_17 too."""
+    expanded = []
+    for platform in platforms:
+        if not platform.startswith("manylinux_2_"):
+            expanded.append(platform)
+            continue
+        minor, _, arch = platform[len("manylinux_2_"):].partition("_")
+        for version in range(int(minor), 16, -1):
+            expanded.append("manylinux_2_{}_{}".format(version, arch))
+        expanded.append("manylinux2014_" + arch)
+    return expanded
+
+def pip_install_for_target(rctx, python, lock, filter_lock, python_version, platforms, roots = None):
+    """Installs what `roots` need from `lock` (every pin when None) for CPython `python_version`
+    on the Linux `platforms`, whatever Python runs pip: the lock is filtered by its markers for
+    that target (`requirements.txt`), then installed with pip's target flags."""
+    target = ["--platform=" + platform for platform in platforms]
+    picks = ["--all"] if roots == None else ["--root=" + root for root in roots]
+    result = rctx.execute([
+        python,
+        filter_lock,
+        "--lock",
+        str(lock),
+        "--out",
+        "requirements.txt",
+        "--python_version",
+        python_version,
+    ] + target + picks)
+    if result.return_code != 0:
+        fail("{}: {}".format(rctx.name, result.stderr))
+    platform_flags = []
+    for platform in expand_manylinux(platforms):
+        platform_flags += ["--platform", platform]
+    pip_install(rctx, python, "requirements.txt", [
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+    ] + platform_flags)

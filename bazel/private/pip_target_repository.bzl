@@ -1,19 +1,6 @@
 """Repository rule: part of a requirements lock, installed for another platform (the image's)."""
 
-load(":pip_install.bzl", "pip_install", "watch_interpreter")
-
-def _expand_manylinux(platforms):
-    """pip takes --platform tags literally: manylinux_2_41 must list 2_40, ... 2_17 too."""
-    expanded = []
-    for platform in platforms:
-        if not platform.startswith("manylinux_2_"):
-            expanded.append(platform)
-            continue
-        minor, _, arch = platform[len("manylinux_2_"):].partition("_")
-        for version in range(int(minor), 16, -1):
-            expanded.append("manylinux_2_{}_{}".format(version, arch))
-        expanded.append("manylinux2014_" + arch)
-    return expanded
+load(":pip_install.bzl", "pip_install_for_target", "watch_interpreter")
 
 def _pip_target_repository_impl(rctx):
     python = rctx.which("python3")
@@ -22,30 +9,19 @@ def _pip_target_repository_impl(rctx):
     watch_interpreter(rctx, python)
     lock = rctx.path(rctx.attr.requirements_lock)
     rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches
-    target = ["--platform=" + platform for platform in rctx.attr.platforms]
-    result = rctx.execute([
-        python,
-        rctx.path(rctx.attr._filter_lock),
-        "--lock",
-        str(lock),
-        "--out",
-        "requirements.txt",
-        "--python_version",
-        rctx.attr.python_version,
-    ] + target + ["--root=" + root for root in rctx.attr.roots])
-    if result.return_code != 0:
-        fail("{}: {}".format(rctx.name, result.stderr))
-    platform_flags = []
-    for platform in _expand_manylinux(rctx.attr.platforms):
-        platform_flags += ["--platform", platform]
     rctx.report_progress("pip install for " + ", ".join(rctx.attr.platforms))
-    pip_install(rctx, python, "requirements.txt", [
-        "--python-version",
+    pip_install_for_target(
+        rctx,
+        python,
+        lock,
+        rctx.path(rctx.attr._filter_lock),
         rctx.attr.python_version,
-        "--implementation",
-        "cp",
-    ] + platform_flags)
+        rctx.attr.platforms,
+        rctx.attr.roots,
+    )
     rctx.file("BUILD.bazel", """\
+exports_files(["install_report.json"])
+
 filegroup(
     name = "site_packages",
     srcs = glob(["site-packages/**"], exclude = ["**/__pycache__/**"]),

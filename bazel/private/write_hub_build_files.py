@@ -76,6 +76,8 @@ def main() -> int:
         f'load("{args.rules_python}", "py_library")',
         "",
         'package(default_visibility = ["//visibility:public"])',
+        "",
+        'exports_files(["install_report.json"])',
     ]
     for pin in pins:
         # A pin whose marker excludes this platform is not installed: an empty library.
