@@ -352,8 +352,13 @@ class Repository:
             raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
         who = f"token service {challenge['realm']} of registry {self.host}"
         # Our repository's scope first; then any other the challenge names (a mount's source).
-        scopes = [f"repository:{self.name}:pull,push"]
-        scopes += [s for s in challenge.get("scope", "").split() if s not in scopes]
+        # Registries list actions in no fixed order (`push,pull` or `pull,push`): a scope of
+        # our own repository, whatever its actions, is covered by ours.
+        ours = f"repository:{self.name}:"
+        scopes = [ours + "pull,push"]
+        for scope in challenge.get("scope", "").split():
+            if not scope.startswith(ours) and scope not in scopes:
+                scopes.append(scope)
         params: dict[str, str | list[str]] = {"scope": scopes}
         if "service" in challenge:
             params["service"] = challenge["service"]
