@@ -12,6 +12,9 @@ load("//bazel/private:deb_python_repository.bzl", "deb_python_repository")
 load("//bazel/private:pip_hub_repository.bzl", "pip_hub_repository")
 load("//bazel/private:pip_target_repository.bzl", "pip_target_repository")
 
+# Debian 13 on amd64 (glibc 2.41): the image's machine, and the wheels the tests run with.
+_IMAGE_PLATFORMS = ["manylinux_2_41_x86_64"]
+
 def _pip_impl(module_ctx):
     hubs = {}
     for mod in module_ctx.modules:
@@ -56,7 +59,7 @@ _install = tag_class(
                   "when that is not the interpreter running pip.",
         ),
         "platforms": attr.string_list(
-            default = ["manylinux_2_41_x86_64"],
+            default = _IMAGE_PLATFORMS,
             doc = "pip --platform tags of the toolchain's machine, with `python_version`.",
         ),
     },
@@ -70,7 +73,7 @@ _target = tag_class(
         "roots": attr.string_list(mandatory = True, doc = "Distributions the code imports."),
         "python_version": attr.string(default = "3.13", doc = "The target's CPython version."),
         "platforms": attr.string_list(
-            default = ["manylinux_2_41_x86_64"],
+            default = _IMAGE_PLATFORMS,
             doc = "pip --platform tags of the target, Linux (Debian 13 has glibc 2.41).",
         ),
     },

@@ -91,7 +91,8 @@ def cloud_run_service(
       name: Bazel name of the service and prefix of the targets above.
       binary: the service's py_binary (its `main` is `<package>/main.py` of the binary).
       base_layers: layers under the app layer, least often changed first: usually a deb_layer
-        with the Python interpreter and a files_layer with the third-party packages. Mandatory:
+        with the Python interpreter (its `python` set, which compiles the layers' bytecode) and a
+        files_layer with the third-party packages. Mandatory:
         the kit does not choose them for you.
       service: Cloud Run service name; default `name` with `_` replaced by `-`. Keys its
         settings in environment files, names its manifest (`SERVICE.yaml`) and, under

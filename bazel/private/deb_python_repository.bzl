@@ -59,7 +59,9 @@ deb_python_repository = repository_rule(
     implementation = _deb_python_repository_impl,
     doc = """The CPython of a Debian lock (the image's base) unpacked, with a Python toolchain
 (`:toolchain`) that runs it, so that tests run on the interpreter and standard library that the
-image ships. The shared libraries it links (libc, libssl, ...) are the machine's.""",
+image ships. The shared libraries it links (libc, libssl, ...) are the machine's. The fetch
+fails, with the loader's reason, where the machine cannot run it; `version.txt` records the
+version it reported.""",
     attrs = {
         "lock": attr.label(mandatory = True, allow_single_file = [".json"], doc = "The Debian lock."),
         "packages": attr.string_list(

@@ -60,7 +60,6 @@ platform gets an empty library, so labels stay valid everywhere. A change of the
                   "(the build's toolchain is another interpreter); with `platforms`.",
         ),
         "platforms": attr.string_list(
-            default = ["manylinux_2_41_x86_64"],
             doc = "pip --platform tags for `python_version`.",
         ),
         "_filter_lock": attr.label(

@@ -44,9 +44,9 @@ excludes the target (CPython `python_version` on Linux) are left out, with what 
             mandatory = True,
             doc = "Distributions the image's code imports; what they need comes along.",
         ),
-        "python_version": attr.string(default = "3.13", doc = "Target CPython, e.g. `3.13`."),
+        "python_version": attr.string(mandatory = True, doc = "Target CPython, e.g. `3.13`."),
         "platforms": attr.string_list(
-            default = ["manylinux_2_41_x86_64"],
+            mandatory = True,
             doc = "pip --platform tags, all Linux, of one machine; manylinux_2_N stands for " +
                   "itself and every older one.",
         ),

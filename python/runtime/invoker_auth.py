@@ -115,8 +115,8 @@ class Authenticator:
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
         self.certs = GoogleCerts(policy.certs_url)
-        # Imported now, as the server is built, so that no call waits for it.
-        self._google_auth = _google_auth() if policy.mode == VERIFY else None
+        if policy.mode == VERIFY:
+            _google_auth()  # imported now, as the server is built, so that no call waits for it
 
     async def caller(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
         """The caller's email (None when unknown and allowed); raises Unauthorized."""
@@ -145,7 +145,7 @@ class Authenticator:
             certs = await self.certs.get()
         except CertsUnavailable as error:
             raise Unauthorized(grpc.StatusCode.UNAVAILABLE, str(error)) from None
-        google_auth = self._google_auth or _google_auth()
+        google_auth = _google_auth()  # already imported: a lookup in sys.modules
         try:
             claims = google_auth.jwt.decode(
                 token,

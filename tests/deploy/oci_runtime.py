@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,11 +141,34 @@ def enter_root_mount(scratch: Path) -> None:
 
     cwd = os.getcwd()
     check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    # A new namespace keeps shared mounts peers of the host's (systemd makes them shared): each
+    # mount this process sees turns private first, or the bind below would appear on the host.
+    for mount_point in _mount_points():
+        check(
+            libc.mount(None, mount_point.encode(), None, _MS_PRIVATE | _MS_REC, None),
+            f"make {mount_point} private",
+        )
+    if any("shared:" in line for line in _mountinfo()):
+        raise RuncUnavailable("cannot make / a mount for runc: a mount stayed shared")
     target = str(scratch).encode()
     check(libc.mount(b"/", target, None, _MS_BIND | _MS_REC, None), "bind / recursively")
     check(libc.mount(None, target, None, _MS_PRIVATE | _MS_REC, None), "make it private")
     os.chroot(scratch)
     os.chdir(cwd)
+
+
+def _mountinfo() -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        return mountinfo.read().splitlines()
+
+
+def _mount_points() -> list[str]:
+    """The mount points this process sees (mountinfo's fifth field, octal escapes decoded)."""
+    points = []
+    for line in _mountinfo():
+        escaped = line.split()[4]
+        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), escaped))
+    return sorted(set(points))
 
 
 def runtime_config(

@@ -124,7 +124,8 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
                 try:
                     # Minting the first ID token is network I/O: off the event loop.
                     credentials = await asyncio.to_thread(channels.channel_credentials, connection)
-                except (ValueError, AuthError) as error:
+                except (ValueError, AuthError, ImportError) as error:
+                    # ImportError: google-auth is imported here, at the first relayed call.
                     await context.abort(StatusCode.FAILED_PRECONDITION, f"upstream: {error}")
                 # One channel for the life of the server: connections and their HTTP/2 streams
                 # are reused, and gRPC reconnects by itself after the upstream closes them
