@@ -24,6 +24,8 @@ readonly PACKAGES=(
   docker-registry nghttp2-client apache2-utils skopeo umoci
   # A real OCI runtime to run the images with (their cold start, in tests and the benchmark).
   runc
+  # Signs a test Debian archive for the lock tool's tests (gpgv checks the real one's InRelease).
+  gnupg gpgv
 )
 
 # Modules that the packaged rule sets name but Debian does not package; a Python build needs
