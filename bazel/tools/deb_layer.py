@@ -6,6 +6,13 @@ with root and a `nonroot` user (uid 65532). The layout is merged-/usr, as Debian
 it: /bin, /sbin, /lib and /lib64 are links into /usr, and files packaged under them move
 there. Documentation, manuals and translations are left out, and so is Python's own test suite.
 
+Scanners (Trivy, Grype, Artifact Registry) see the packages as distroless images show them: one
+`/var/lib/dpkg/status.d/<package>` file per package, its .deb's control paragraph with
+`Status: install ok installed` after the `Package:` line, and `/etc/os-release` for Debian 13
+(with `/usr/lib/os-release` a link to it). The lock has no base-files (whose os-release Debian
+installs), so the file is the content of trixie's base-files without its point release
+(`DEBIAN_VERSION_FULL`), which a lock of trixie alone does not fix.
+
     deb_layer.py --out OUT [--bytecode DIR] DEB...
         the layer, with the .pyc files under DIR (bytecode.py's output) added at their paths;
     deb_layer.py --python-root DIR --python /usr/bin/python3.13 DEB...
@@ -15,6 +22,7 @@ there. Documentation, manuals and translations are left out, and so is Python's 
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import lzma
@@ -50,6 +58,18 @@ PASSWD = (
     "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 )
 GROUP = "root:x:0:\nnonroot:x:65532:\n"
+STATUS_DIR = "var/lib/dpkg/status.d"
+OS_RELEASE = (
+    'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n'
+    'NAME="Debian GNU/Linux"\n'
+    'VERSION_ID="13"\n'
+    'VERSION="13 (trixie)"\n'
+    "VERSION_CODENAME=trixie\n"
+    "ID=debian\n"
+    'HOME_URL="https://www.debian.org/"\n'
+    'SUPPORT_URL="https://www.debian.org/support"\n'
+    'BUG_REPORT_URL="https://bugs.debian.org/"\n'
+)
 
 
 def _ar_members(data: bytes) -> dict[str, bytes]:
@@ -65,20 +85,57 @@ def _ar_members(data: bytes) -> dict[str, bytes]:
     return members
 
 
-def _data_tar(deb: bytes) -> tarfile.TarFile:
+def _decompressed_tar(deb: bytes, prefix: str) -> tarfile.TarFile:
     members = _ar_members(deb)
     for name, member in members.items():
-        if name.startswith("data.tar"):
+        if name.startswith(prefix):
             if name.endswith(".xz"):
                 member = lzma.decompress(member)
             elif name.endswith(".zst"):
                 from compression import zstd  # Python 3.14+
 
                 member = zstd.decompress(member)
+            elif name.endswith(".gz"):
+                member = gzip.decompress(member)
             elif not name.endswith(".tar"):
                 raise ValueError(f"unsupported {name}")
             return tarfile.open(fileobj=io.BytesIO(member))
-    raise ValueError("no data.tar in .deb")
+    raise ValueError(f"no {prefix} in .deb")
+
+
+def _data_tar(deb: bytes) -> tarfile.TarFile:
+    return _decompressed_tar(deb, "data.tar")
+
+
+def control(deb: bytes) -> str:
+    """The .deb's control paragraph (its control.tar's `control` file), ending in one newline."""
+    with _decompressed_tar(deb, "control.tar") as tar:
+        for member in tar.getmembers():
+            if member.name.removeprefix("./") == "control" and member.isfile():
+                return tar.extractfile(member).read().decode().strip("\n") + "\n"
+    raise ValueError("no control file in the .deb's control.tar")
+
+
+def control_fields(paragraph: str) -> dict[str, str]:
+    """A control paragraph's fields (continuation lines joined with newlines)."""
+    fields: dict[str, str] = {}
+    key = None
+    for line in paragraph.splitlines():
+        if line[:1] in (" ", "\t") and key:
+            fields[key] += "\n" + line
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def status_entry(paragraph: str) -> str:
+    """The status.d file of a package: its control paragraph, installed, as dpkg records it."""
+    lines = paragraph.strip("\n").splitlines()
+    if not lines or not lines[0].startswith("Package:"):
+        raise ValueError("a control paragraph starts with its Package field")
+    lines = [line for line in lines if not line.startswith("Status:")]
+    return "\n".join([lines[0], "Status: install ok installed", *lines[1:]]) + "\n"
 
 
 def _canonical(name: str) -> str:
@@ -108,7 +165,10 @@ def entries(debs: list[bytes]) -> list[Entry]:
 
 def _files(debs: list[bytes]) -> dict[str, Entry]:
     files: dict[str, Entry] = {}
+    status: dict[str, bytes] = {}
     for deb in debs:
+        paragraph = control(deb)
+        status[control_fields(paragraph)["Package"]] = status_entry(paragraph).encode()
         with _data_tar(deb) as tar:
             for member in tar.getmembers():
                 path = _canonical(member.name)
@@ -138,6 +198,13 @@ def _files(debs: list[bytes]) -> dict[str, Entry]:
     files["home/nonroot"] = Entry("home/nonroot", mode=0o700, uid=NONROOT_UID, gid=NONROOT_UID)
     files["tmp"] = Entry("tmp", mode=0o1777)
     files["etc/localtime"] = Entry("etc/localtime", link="/usr/share/zoneinfo/Etc/UTC")
+    files["etc/os-release"] = Entry("etc/os-release", data=OS_RELEASE.encode())
+    files["usr/lib/os-release"] = Entry("usr/lib/os-release", link="../../etc/os-release")
+    for directory in ("var", "var/lib", "var/lib/dpkg", STATUS_DIR):
+        files.setdefault(directory, Entry(directory, mode=0o755))
+    for name in sorted(status):
+        path = f"{STATUS_DIR}/{name}"
+        files[path] = Entry(path, data=status[name], mode=0o644)
     return files
 
 

@@ -39,7 +39,31 @@ def _deb(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
             else:
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))
-    return _ar({"debian-binary": b"2.0\n", "data.tar": data.getvalue()})
+    return _ar({
+        "debian-binary": b"2.0\n",
+        "control.tar.gz": _control_tar(CONTROL),
+        "data.tar": data.getvalue(),
+    })  # fmt: skip
+
+
+CONTROL = (
+    "Package: kit\n"
+    "Source: kit-src (1.0-1)\n"
+    "Version: 1.0-1+b1\n"
+    "Architecture: amd64\n"
+    "Description: a kit\n"
+    " of parts.\n"
+)
+
+
+def _control_tar(control: str) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, content in (("./control", control.encode()), ("./md5sums", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return raw.getvalue()
 
 
 DEB = _deb([
@@ -137,6 +161,25 @@ class DebLayerTest(absltest.TestCase):
         files = {entry.path: entry for entry in deb_layer.entries([DEB])}
         with self.assertRaisesRegex(ValueError, "usr/bin/python3.13 is not a file"):
             deb_layer.python_root(files, "/usr/bin/python3.13")
+
+    def test_each_package_has_its_dpkg_status_file(self):
+        files = {entry.path: entry for entry in deb_layer.entries([DEB])}
+        status = files["var/lib/dpkg/status.d/kit"].data.decode()
+        self.assertEqual(
+            status,
+            "Package: kit\nStatus: install ok installed\nSource: kit-src (1.0-1)\n"
+            "Version: 1.0-1+b1\nArchitecture: amd64\nDescription: a kit\n of parts.\n",
+        )
+        fields = deb_layer.control_fields(status)
+        self.assertEqual(fields["Description"], "a kit\n of parts.")
+        self.assertIn('VERSION_ID="13"', files["etc/os-release"].data.decode())
+        self.assertEqual(files["usr/lib/os-release"].link, "../../etc/os-release")
+
+    def test_a_status_entry_replaces_any_status_of_the_control_file(self):
+        entry = deb_layer.status_entry("Package: a\nStatus: purge ok not-installed\nVersion: 1\n")
+        self.assertEqual(entry, "Package: a\nStatus: install ok installed\nVersion: 1\n")
+        with self.assertRaises(ValueError):
+            deb_layer.status_entry("Version: 1\n")
 
 
 if __name__ == "__main__":
