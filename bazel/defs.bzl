@@ -31,6 +31,7 @@ load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
 load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
 load("//bazel/private:py_proto_library.bzl", _py_proto_library = "py_proto_library")
+load("//bazel/private:sbom.bzl", _oci_sbom = "oci_sbom")
 load("//bazel/private:stamp.bzl", "stamp_requested")
 
 OciImageInfo = _OciImageInfo
@@ -44,6 +45,7 @@ cloud_run_manifest = _cloud_run_manifest
 cloud_run_service = _cloud_run_service
 deploy_environment = _deploy_environment
 oci_tarball = _oci_tarball
+oci_sbom = _oci_sbom
 
 def oci_image(name, **kwargs):
     """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""

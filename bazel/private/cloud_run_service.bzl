@@ -7,12 +7,15 @@ load(":oci_image.bzl", "oci_image_rule")
 load(":oci_image_info.bzl", "OciImageInfo")
 load(":oci_tarball.bzl", "oci_tarball")
 load(":py_app_layer.bzl", "py_app_layer")
+load(":sbom.bzl", "oci_sbom")
 load(":stamp.bzl", "stamp_requested")
 
 def _cloud_run_service_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
     return [
-        DefaultInfo(files = depset([image.layout, image.digest, ctx.file.manifest])),
+        DefaultInfo(files = depset(
+            [image.layout, image.digest, ctx.file.manifest] + ctx.files.sbom,
+        )),
         CloudRunServiceInfo(
             service = ctx.attr.service,
             image = image,
@@ -46,6 +49,10 @@ cloud_run_service_rule = rule(
             allow_single_file = [".yaml"],
             doc = "The service's cloud_run_manifest, of the same image.",
         ),
+        "sbom": attr.label(
+            allow_single_file = [".json"],
+            doc = "The image's SBOM (oci_sbom), built with the service.",
+        ),
         "remote_tags": attr.string_list(doc = "Tags set after every push, e.g. `latest`."),
         "stamped_tags": attr.string_list(
             doc = "Tag templates filled from the workspace status under `--stamp`, e.g. " +
@@ -63,6 +70,7 @@ def cloud_run_service(
         port = 8080,
         remote_tags = ["latest"],
         stamped_tags = [],
+        install_reports = [],
         visibility = None,
         tags = None,
         testonly = None,
@@ -77,10 +85,13 @@ def cloud_run_service(
       `port` exposed and working directory `/app` (labelled with the revision under `--stamp`);
     - `ping_tarball`: the image for `docker load` (`bazel-bin/.../ping_tarball.tar`, loads
       as `SERVICE:latest`);
+    - `ping_sbom`: oci_sbom of the image, an SPDX 2.3 JSON document written as
+      `SERVICE.spdx.json` (`bazel-bin/PACKAGE/SERVICE.spdx.json`): its Debian and Python
+      packages and app layer, by the image's digest;
     - `ping_manifest`: cloud_run_manifest of the image, written as `SERVICE.yaml` next to the
       BUILD file's outputs (`bazel-bin/PACKAGE/SERVICE.yaml`, e.g. `route-guide.yaml`);
-    - `ping`: the service itself (CloudRunServiceInfo); `bazel build :ping` builds the image
-      and the manifest, and `cloud_run_push` targets list it in `services`;
+    - `ping`: the service itself (CloudRunServiceInfo); `bazel build :ping` builds the image,
+      the SBOM and the manifest, and `cloud_run_push` targets list it in `services`;
     - `ping_push`: `bazel run :ping_push` pushes this one service (cloud_run_push).
 
     The base layers are shared: list the same deb_layer / files_layer targets in every service
@@ -106,6 +117,9 @@ def cloud_run_service(
       remote_tags: tags set on every push.
       stamped_tags: tag templates set on pushes with `--stamp`, filled from the workspace
         status, e.g. `["git-{STABLE_GIT_COMMIT}"]`.
+      install_reports: pip install reports of the wheels in `base_layers`, e.g.
+        `["@pypi_image//:install_report.json"]`: the SBOM takes each wheel's URL and sha256
+        from them.
       visibility: visibility of every target declared.
       tags: tags of every target declared.
       testonly: testonly of every target declared.
@@ -137,6 +151,15 @@ def cloud_run_service(
         repo_tag = service + ":latest",
         **common
     )
+    oci_sbom(
+        name = name + "_sbom",
+        image = ":" + name + "_image",
+        app_layer = ":" + name + "_app_layer",
+        install_reports = install_reports,
+        image_name = service,
+        out = service + ".spdx.json",
+        **common
+    )
     cloud_run_manifest(
         name = name + "_manifest",
         image = ":" + name + "_image",
@@ -150,6 +173,7 @@ def cloud_run_service(
         service = service,
         image = ":" + name + "_image",
         manifest = ":" + name + "_manifest",
+        sbom = ":" + name + "_sbom",
         remote_tags = remote_tags,
         stamped_tags = stamped_tags,
         **common

@@ -55,7 +55,9 @@ deb_layer = rule(
     implementation = _deb_layer_impl,
     doc = """A layer of the files of Debian packages, as a distroless base: no maintainer scripts,
 no docs or manuals, merged-/usr links, a CA bundle built from ca-certificates' files, and
-/etc/passwd and /etc/group with root and `nonroot` (uid 65532).
+/etc/passwd and /etc/group with root and `nonroot` (uid 65532). For scanners, a dpkg database
+as distroless images have it (`/var/lib/dpkg/status.d/<package>`: each .deb's control paragraph,
+installed) and `/etc/os-release` of Debian 13 (`/usr/lib/os-release` links to it).
 
 With `python`, that interpreter of the packages compiles every .py file of the layer (its
 standard library) to bytecode in a build action, and the layer returns it (`ImagePythonInfo`)
