@@ -1,22 +1,33 @@
-"""Resolves deploy/base/packages.txt against Debian's package index into debs.lock.json:
-`./bazelw run //deploy/base:lock`.
+"""Resolves deploy/base/packages.txt against Debian's signed package indexes into
+debs.lock.json: `./bazelw run //deploy/base:lock`.
+
+The indexes are those of `trixie` and `trixie-updates` (deb.debian.org) and `trixie-security`
+(security.debian.org); where a later suite has a newer version of a package (dpkg's version
+order), that version wins, so published security fixes reach the image. Each suite's `InRelease`
+is verified with `gpgv` against Debian's archive keyring, and its `Packages.xz` is checked
+against the SHA256 list of the signed text before it is read: an index that does not verify
+fails the lock with a one-line error and nothing is written.
 
 Each package of the closure of `Depends` and `Pre-Depends` (first alternative that exists,
-virtual packages through `Provides`) is pinned with version, sha256 and two URLs:
-snapshot.debian.org at the time of the index first, so the lock keeps working after a point
-release removes the version from the mirrors, and the deb.debian.org pool second. Packages
-that only make sense on a system with a shell and a package manager are left out (EXCLUDED):
-the image has neither.
+virtual packages through `Provides`) is pinned with version, the suite it came from, sha256 and
+two URLs: the archive's pool first (current packages download from it without a fallback), and
+snapshot.debian.org at the time of the suite's index second, so the lock keeps working after a
+point release or a newer security update removes the version from the pool. Packages that only
+make sense on a system with a shell and a package manager are left out (EXCLUDED): the image
+has neither.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import email.utils
+import hashlib
 import json
 import lzma
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -24,7 +35,11 @@ from pathlib import Path
 
 MIRROR = "https://deb.debian.org/debian"
 SNAPSHOT = "https://snapshot.debian.org/archive/debian"
+SECURITY_MIRROR = "https://security.debian.org/debian-security"
+SECURITY_SNAPSHOT = "https://snapshot.debian.org/archive/debian-security"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 SUITE = "trixie"
+COMPONENT = "main"
 ARCH = "amd64"
 # Maintainer-script machinery, shells and tools a distroless image does without.
 EXCLUDED = {
@@ -56,9 +71,140 @@ EXCLUDED = {
 }
 
 
+class LockError(Exception):
+    """A reason not to write the lock, printed as one line."""
+
+
 def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as response:
-        return response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return response.read()
+    except OSError as error:
+        raise LockError(f"cannot fetch {url}: {error}") from error
+
+
+def _order(char: str) -> int:
+    if char == "~":
+        return -1
+    if char.isdigit():
+        return 0
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    """dpkg's verrevcmp: non-digit runs by _order (~ before everything, even the end), then
+    digit runs numerically."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        first_diff = 0
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
+            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
+            if ac != bc:
+                return ac - bc
+            i += 1
+            j += 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            if not first_diff:
+                first_diff = ord(a[i]) - ord(b[j])
+            i += 1
+            j += 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _split_version(version: str) -> tuple[int, str, str]:
+    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    return int(epoch or 0), upstream, revision
+
+
+def compare_versions(a: str, b: str) -> int:
+    """Debian version order (epoch, upstream, revision), as `dpkg --compare-versions`: <0, 0, >0."""
+    (epoch_a, upstream_a, revision_a), (epoch_b, upstream_b, revision_b) = map(
+        _split_version, (a, b)
+    )
+    if epoch_a != epoch_b:
+        return epoch_a - epoch_b
+    return _compare_part(upstream_a, upstream_b) or _compare_part(revision_a, revision_b)
+
+
+def verified_release(url: str, keyring: str) -> str:
+    """The signed text of an InRelease file, if gpgv verifies it against keyring."""
+    signed = fetch(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "InRelease").write_bytes(signed)
+        result = subprocess.run(
+            ["gpgv", "--keyring", keyring, "--output", "Release", "InRelease"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            reason = " ".join(
+                line.removeprefix("gpgv: ").strip()
+                for line in result.stderr.splitlines()
+                if "BAD signature" in line or "No public key" in line or "no valid" in line
+            )
+            raise LockError(
+                f"{url}: signature does not verify against {keyring}"
+                + (f" ({reason})" if reason else "")
+            )
+        return (Path(tmp) / "Release").read_text()
+
+
+def release_field(release: str, name: str) -> str | None:
+    match = re.search(rf"^{name}: *(.*)$", release, re.MULTILINE)
+    return match[1].strip() if match else None
+
+
+def signed_sha256(release: str) -> dict[str, tuple[str, int]]:
+    """The `SHA256:` section of a Release text: path -> (sha256, size)."""
+    hashes: dict[str, tuple[str, int]] = {}
+    section = re.search(r"^SHA256:\n((?:[ \t].*\n?)*)", release, re.MULTILINE)
+    for line in section[1].splitlines() if section else []:
+        digest, size, path = line.split()
+        hashes[path] = (digest, int(size))
+    return hashes
+
+
+def read_suite(
+    mirror: str, suite: str, keyring: str, now: datetime.datetime
+) -> tuple[str, dict[str, dict[str, str]]]:
+    """(the Date of the suite's signed Release, its Packages) after checking both."""
+    url = f"{mirror}/dists/{suite}/InRelease"
+    release = verified_release(url, keyring)
+    codename = release_field(release, "Codename")
+    if codename != suite:
+        raise LockError(f"{url}: signed Codename is {codename!r}, not {suite!r}")
+    date = release_field(release, "Date")
+    if not date:
+        raise LockError(f"{url}: signed Release has no Date")
+    valid_until = release_field(release, "Valid-Until")
+    if valid_until and email.utils.parsedate_to_datetime(valid_until) < now:
+        raise LockError(f"{url}: signed Release expired at {valid_until}")
+    path = f"{COMPONENT}/binary-{ARCH}/Packages.xz"
+    if path not in (hashes := signed_sha256(release)):
+        raise LockError(f"{url}: signed Release lists no SHA256 for {path}")
+    data = fetch(f"{mirror}/dists/{suite}/{path}")
+    digest, size = hashes[path]
+    if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
+        raise LockError(
+            f"{mirror}/dists/{suite}/{path}: sha256 {hashlib.sha256(data).hexdigest()} "
+            f"({len(data)} bytes) does not match the signed {digest} ({size} bytes)"
+        )
+    return date, parse_index(lzma.decompress(data).decode())
 
 
 def parse_index(text: str) -> dict[str, dict[str, str]]:
@@ -115,6 +261,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("packages", help="packages.txt, relative to the workspace")
     parser.add_argument("lock", help="lock file to write, relative to the workspace")
+    parser.add_argument("--mirror", default=MIRROR, help="archive of trixie, trixie-updates")
+    parser.add_argument("--snapshot", default=SNAPSHOT, help="its snapshot.debian.org archive")
+    parser.add_argument("--security-mirror", default=SECURITY_MIRROR, help="of trixie-security")
+    parser.add_argument("--security-snapshot", default=SECURITY_SNAPSHOT)
+    parser.add_argument("--keyring", default=KEYRING, help="gpgv keyring of the archive keys")
     args = parser.parse_args()
     workspace = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "."))
     wanted = [
@@ -122,33 +273,60 @@ def main() -> int:
         for line in (workspace / args.packages).read_text().splitlines()
         if line.split("#", 1)[0].strip()
     ]
-    release = fetch(f"{MIRROR}/dists/{SUITE}/Release").decode()
-    date = re.search(r"^Date: (.+)$", release, re.MULTILINE)[1]
-    snapshot = email.utils.parsedate_to_datetime(date).strftime("%Y%m%dT%H%M%SZ")
-    index = lzma.decompress(fetch(f"{MIRROR}/dists/{SUITE}/main/binary-{ARCH}/Packages.xz"))
-    packages = parse_index(index.decode())
+    # Later suites win where they are newer.
+    archives = [
+        (f"{SUITE}", args.mirror, args.snapshot),
+        (f"{SUITE}-updates", args.mirror, args.snapshot),
+        (f"{SUITE}-security", args.security_mirror, args.security_snapshot),
+    ]
+    now = datetime.datetime.now(datetime.UTC)
+    suites: dict[str, dict[str, str]] = {}
+    packages: dict[str, dict[str, str]] = {}
+    try:
+        for suite, mirror, snapshot in archives:
+            date, index = read_suite(mirror, suite, args.keyring, now)
+            stamp = email.utils.parsedate_to_datetime(date).strftime("%Y%m%dT%H%M%SZ")
+            suites[suite] = {"date": date, "pool": mirror, "snapshot": f"{snapshot}/{stamp}"}
+            for name, fields in index.items():
+                current = packages.get(name)
+                if current and compare_versions(fields["Version"], current["Version"]) <= 0:
+                    continue
+                packages[name] = fields | {"suite": suite}
+    except LockError as error:
+        print(f"lock: {error}; nothing written", file=sys.stderr)
+        return 1
     locked = []
     for name in resolve(wanted, packages):
         fields = packages[name]
+        suite = suites[fields["suite"]]
         locked.append(
             {
                 "name": name,
                 "version": fields["Version"],
+                "suite": fields["suite"],
                 "sha256": fields["SHA256"],
                 "urls": [
-                    f"{SNAPSHOT}/{snapshot}/{fields['Filename']}",
-                    f"{MIRROR}/{fields['Filename']}",
+                    f"{suite['pool']}/{fields['Filename']}",
+                    f"{suite['snapshot']}/{fields['Filename']}",
                 ],
             }
         )
     lock = workspace / args.lock
     with tempfile.NamedTemporaryFile("w", dir=lock.parent, delete=False, suffix=".tmp") as out:
         json.dump(
-            {"suite": SUITE, "arch": ARCH, "index_date": date, "packages": locked}, out, indent=2
+            {
+                "suite": SUITE,
+                "arch": ARCH,
+                "suites": {name: {"date": s["date"]} for name, s in suites.items()},
+                "packages": locked,
+            },
+            out,
+            indent=2,
         )
         out.write("\n")
     os.replace(out.name, lock)
-    print(f"lock: {len(locked)} packages from {SUITE} ({date}) -> {lock}")
+    changed = sum(p["suite"] != SUITE for p in locked)
+    print(f"lock: {len(locked)} packages ({changed} from updates/security) -> {lock}")
     return 0
 
 
