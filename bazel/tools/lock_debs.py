@@ -145,12 +145,15 @@ def verified_release(url: str, keyring: str) -> str:
     signed = fetch(url)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "InRelease").write_bytes(signed)
-        result = subprocess.run(
-            ["gpgv", "--keyring", keyring, "--output", "Release", "InRelease"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-        )
+        try:
+            result = subprocess.run(
+                ["gpgv", "--keyring", keyring, "--output", "Release", "InRelease"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+            )
+        except FileNotFoundError as error:
+            raise LockError(f"gpgv is needed to verify {url}: {error}") from error
         if result.returncode != 0:
             reason = " ".join(
                 line.removeprefix("gpgv: ").strip()
@@ -312,18 +315,20 @@ def main() -> int:
             }
         )
     lock = workspace / args.lock
+    document = {
+        "suite": SUITE,
+        "arch": ARCH,
+        "suites": {name: {"date": s["date"]} for name, s in suites.items()},
+        "packages": locked,
+    }
+    # A temporary file renamed over the lock: a reader sees the old lock or the new one.
     with tempfile.NamedTemporaryFile("w", dir=lock.parent, delete=False, suffix=".tmp") as out:
-        json.dump(
-            {
-                "suite": SUITE,
-                "arch": ARCH,
-                "suites": {name: {"date": s["date"]} for name, s in suites.items()},
-                "packages": locked,
-            },
-            out,
-            indent=2,
-        )
-        out.write("\n")
+        try:
+            json.dump(document, out, indent=2)
+            out.write("\n")
+        except BaseException:
+            os.unlink(out.name)
+            raise
     os.replace(out.name, lock)
     changed = sum(p["suite"] != SUITE for p in locked)
     print(f"lock: {len(locked)} packages ({changed} from updates/security) -> {lock}")
