@@ -181,7 +181,9 @@ class RawHttp2Test(absltest.TestCase):
             for headers in (
                 [("x-cloud-trace-context", "not-a-trace/xyz;o=9")],
                 [("traceparent", "00-" + "0" * 32 + "-" + "0" * 16 + "-01")],
-                [("traceparent", "zz" * 4000)],
+                # Long, but under gRPC's 8 KiB soft limit on metadata: past it, gRPC refuses
+                # calls at random (RESOURCE_EXHAUSTED), which is not what this case is about.
+                [("traceparent", "zz" * 1500)],
             ):
                 self.assertEqual(connection.call(GET_FEATURE, request, *headers).grpc_status, OK)
         self.assert_still_answers()
