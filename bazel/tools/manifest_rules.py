@@ -1,0 +1,304 @@
+"""What Cloud Run accepts of a service's settings: names, resource limits, probes, secrets, VPC
+egress and annotations, every problem listed at once (settings_problems).
+
+Apart from the settings' types and layering (manifest_settings.py) and from the rendering
+(cloud_run_manifest.py): these rules follow Cloud Run's documented limits, which change on
+their own schedule, and the comments name the Cloud Run pages they come from.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from bazel.tools.manifest_settings import SERVICE_NAME, Settings
+
+# Environment variables Cloud Run sets itself; a manifest may not set them.
+RESERVED_ENV = {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
+INGRESS = {"all", "internal", "internal-and-cloud-load-balancing"}
+EXECUTION_ENVIRONMENTS = {"gen1", "gen2"}
+WHOLE_CPUS = {"1", "2", "4", "6", "8"}
+# Cloud Run's startup probe must give up within 240 s (period x failure threshold).
+PROBE_BUDGET_SECONDS = 240
+# The second generation execution environment needs at least 512 MiB (Cloud Run's memory limits).
+GEN2_MIN_MEMORY_MIB = 512
+# Cloud Run's CPU limits page: at least 0.08 vCPU; below 1 vCPU, memory above 512 MiB needs 0.5
+# vCPU and above 1 GiB needs 1 vCPU, concurrency must be 1, billing request-based (CPU not always
+# allocated) and the execution environment gen1.
+MIN_MILLICORES = 80
+# Direct VPC egress (run.googleapis.com/vpc-access-egress); Cloud Run's default is
+# private-ranges-only (VpcAccess.egress in the Admin API).
+VPC_EGRESS = {"all-traffic", "private-ranges-only"}
+DEFAULT_VPC_EGRESS = "private-ranges-only"
+# Compute Engine resource names (RFC 1035, at most 63), alone or as the resource path.
+_GCE_NAME = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+NETWORK = re.compile(rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/global/networks/{_GCE_NAME})")
+SUBNETWORK = re.compile(
+    rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/regions/[a-z0-9-]+/subnetworks/{_GCE_NAME})"
+)
+# Secret Manager: a secret ID is at most 255 letters, digits, `-` and `_`; Cloud Run takes a
+# version number or `latest` (SecretKeySelector.key, KeyToPath.key). A secret of another project
+# needs an alias in the run.googleapis.com/secrets annotation (set it in revision_annotations)
+# and the alias as the secret name here.
+SECRET_REFERENCE = re.compile(r"(?P<secret>[A-Za-z0-9_-]{1,255}):(?P<version>latest|[1-9][0-9]*)")
+# Cloud Run refuses secret mounts at /dev, /proc and /sys and below (Configure secrets,
+# Limitations). A mount hides whatever the image has in that directory, so the kit also refuses
+# the directories its images need: the root, what the programs run from (the app layer's /app,
+# Debian's /usr and its /bin, /lib, /sbin links, and below), and the system directories themselves.
+SECRET_MOUNT_FORBIDDEN_TREES = ("/dev", "/proc", "/sys")
+SECRET_MOUNT_IMAGE_TREES = ("/app", "/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/ssl")
+SECRET_MOUNT_IMAGE_DIRECTORIES = ("/", "/etc", "/home", "/root", "/run", "/tmp", "/var")
+# Kubernetes annotation keys: an optional DNS-subdomain prefix and `/`, then a name of at most 63
+# characters (Kubernetes "Annotations: syntax and character set"; Cloud Run's ObjectMeta).
+ANNOTATION_KEY = re.compile(
+    r"((?P<prefix>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+# Annotations the kit writes from its own settings: extra annotations may not set them, so an
+# environment cannot override a setting behind the kit's back. Value: the setting to use instead.
+KIT_ANNOTATIONS = {
+    "run.googleapis.com/ingress": "ingress",
+    "run.googleapis.com/custom-audiences": "custom_audiences",
+    "autoscaling.knative.dev/minScale": "min_scale",
+    "autoscaling.knative.dev/maxScale": "max_scale",
+    "run.googleapis.com/startup-cpu-boost": "startup_cpu_boost",
+    "run.googleapis.com/execution-environment": "execution_environment",
+    "run.googleapis.com/cpu-throttling": "cpu_always_allocated",
+    "run.googleapis.com/sessionAffinity": "session_affinity",
+    "run.googleapis.com/network-interfaces": "vpc_network and vpc_subnetwork",
+    "run.googleapis.com/vpc-access-egress": "vpc_egress",
+}
+VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
+
+
+def _cpu_count(cpu: str) -> float:
+    """CPUs of a valid cpu setting: `"2"` -> 2.0, `"500m"` (millicores) -> 0.5."""
+    return int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+
+def _memory_mib(memory: str) -> int:
+    """MiB of a valid memory setting: `"512Mi"` -> 512, `"2Gi"` -> 2048."""
+    number, unit = int(memory[:-2]), memory[-2:]
+    return number * 1024 if unit == "Gi" else number
+
+
+def _within(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def secret_mounts(s: Settings) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """secret_files by mount directory: the secret and its (file name, version) items.
+
+    Only for settings whose secret_files passed settings_problems.
+    """
+    mounts: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for path, reference in sorted(s.secret_files.items()):
+        directory, file_name = posixpath.split(path)
+        match = SECRET_REFERENCE.fullmatch(reference)
+        assert match is not None, reference
+        mounts.setdefault(directory, (match["secret"], []))[1].append((file_name, match["version"]))
+    return mounts
+
+
+def _secret_file_problems(s: Settings) -> list[str]:
+    problems = []
+    secrets_by_directory: dict[str, set[str]] = {}
+    for path, reference in sorted(s.secret_files.items()):
+        match = SECRET_REFERENCE.fullmatch(reference)
+        if match is None:
+            problems.append(
+                f"secret_files {path}: {reference!r} is not SECRET:VERSION (a Secret Manager "
+                "secret ID, and a version number or latest)"
+            )
+        directory, file_name = posixpath.split(path)
+        if (
+            not path.startswith("/")
+            or posixpath.normpath(path) != path
+            or ":" in path
+            or file_name in ("", ".", "..")
+        ):
+            problems.append(
+                f"secret_files {path!r}: an absolute path, directory and file name, such as "
+                "/secrets/db/password (no '..', '//', ':' or trailing '/')"
+            )
+            continue
+        if forbidden := [t for t in SECRET_MOUNT_FORBIDDEN_TREES if _within(directory, t)]:
+            problems.append(
+                f"secret_files {path}: Cloud Run does not mount secrets at {forbidden[0]} or below"
+            )
+            continue
+        hidden = directory in SECRET_MOUNT_IMAGE_DIRECTORIES or any(
+            _within(directory, tree) for tree in SECRET_MOUNT_IMAGE_TREES
+        )
+        if hidden:
+            problems.append(
+                f"secret_files {path}: mounting at {directory} would hide the image's own files "
+                "there; mount in a directory of its own, such as /secrets/NAME"
+            )
+            continue
+        if match is not None:
+            secrets_by_directory.setdefault(directory, set()).add(match["secret"])
+    for directory, secrets in sorted(secrets_by_directory.items()):
+        if len(secrets) > 1:
+            problems.append(
+                f"secret_files: {directory} would hold secrets {', '.join(sorted(secrets))}; "
+                "Cloud Run mounts one secret per directory"
+            )
+    return problems
+
+
+def _annotation_problems(s: Settings) -> list[str]:
+    problems = []
+    for setting in ("service_annotations", "revision_annotations"):
+        for key in sorted(getattr(s, setting)):
+            match = ANNOTATION_KEY.fullmatch(key)
+            if match is None or len(match["prefix"] or "") > 253:
+                problems.append(f"{setting} key {key!r} is not an annotation key (PREFIX/NAME)")
+            elif key in KIT_ANNOTATIONS:
+                problems.append(
+                    f"{setting} {key} is written by the kit; set {KIT_ANNOTATIONS[key]} instead"
+                )
+    return problems
+
+
+def settings_problems(s: Settings) -> list[str]:
+    """Everything Cloud Run would reject about these settings."""
+    problems = []
+
+    def check(ok: bool, problem: str) -> None:
+        if not ok:
+            problems.append(problem)
+
+    check(
+        SERVICE_NAME.fullmatch(s.service) is not None,
+        f"service {s.service!r}: lowercase letters, digits and hyphens, at most 49, "
+        "starting with a letter",
+    )
+    if not s.image_repository:
+        check(
+            re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", s.project) is not None,
+            f"project {s.project!r} is not a Google Cloud project ID",
+        )
+        check(
+            re.fullmatch(r"[a-z]+(-[a-z]+)+[0-9]+", s.region) is not None,
+            f"region {s.region!r} is not a region such as europe-west1",
+        )
+        check(
+            re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", s.repository) is not None,
+            f"repository {s.repository!r} is not an Artifact Registry repository name",
+        )
+    check(1 <= s.port <= 65535, f"port {s.port} is not a TCP port")
+    check(
+        not s.service_account
+        or re.fullmatch(r"[^@\s]+@[^@\s]+\.gserviceaccount\.com", s.service_account) is not None,
+        f"service_account {s.service_account!r} is not a service account email",
+    )
+    check(
+        1 <= s.container_concurrency <= 1000,
+        f"container_concurrency {s.container_concurrency}: 1 to 1000",
+    )
+    check(1 <= s.timeout_seconds <= 3600, f"timeout_seconds {s.timeout_seconds}: 1 to 3600")
+
+    cpu_ok = s.cpu in WHOLE_CPUS or re.fullmatch(r"[1-9][0-9]{1,2}m", s.cpu) is not None
+    memory_ok = re.fullmatch(r"[1-9][0-9]*(Mi|Gi)", s.memory) is not None
+    check(cpu_ok, f"cpu {s.cpu!r}: one of {sorted(WHOLE_CPUS)} or millicores below 1000m")
+    check(memory_ok, f"memory {s.memory!r}: a size such as 512Mi or 2Gi")
+    if cpu_ok:
+        cpu = _cpu_count(s.cpu)
+        check(cpu * 1000 >= MIN_MILLICORES, f"cpu {s.cpu}: at least {MIN_MILLICORES}m")
+        check(
+            cpu >= 1 or s.container_concurrency == 1,
+            f"cpu {s.cpu} below 1 needs container_concurrency 1",
+        )
+        check(
+            cpu >= 1 or not s.cpu_always_allocated,
+            f"cpu {s.cpu} below 1 cannot be always allocated (cpu_always_allocated)",
+        )
+        check(
+            cpu >= 1 or s.execution_environment == "gen1",
+            f"cpu {s.cpu} below 1 needs execution_environment gen1",
+        )
+    if cpu_ok and memory_ok:
+        cpu, mib = _cpu_count(s.cpu), _memory_mib(s.memory)
+        check(128 <= mib <= 32 * 1024, f"memory {s.memory}: 128Mi to 32Gi")
+        check(
+            s.execution_environment != "gen2" or mib >= GEN2_MIN_MEMORY_MIB,
+            f"memory {s.memory}: execution environment gen2 needs at least {GEN2_MIN_MEMORY_MIB}Mi",
+        )
+        for above_mib, least_cpu in ((512, 0.5), (1024, 1)):
+            check(
+                mib <= above_mib or cpu >= least_cpu,
+                f"memory {s.memory} above {above_mib}Mi needs at least {least_cpu:g} cpu",
+            )
+        for above_gib, least_cpu in ((4, 2), (8, 4), (16, 6), (24, 8)):
+            check(
+                mib <= above_gib * 1024 or cpu >= least_cpu,
+                f"memory {s.memory} above {above_gib}Gi needs at least {least_cpu} cpu",
+            )
+        for cpus, least_gib in ((4, 2), (6, 4), (8, 4)):
+            check(
+                cpu < cpus or mib >= least_gib * 1024,
+                f"cpu {s.cpu} needs at least {least_gib}Gi of memory",
+            )
+    check(s.min_scale >= 0, f"min_scale {s.min_scale} is negative")
+    check(s.max_scale >= 1, f"max_scale {s.max_scale} must be at least 1")
+    check(s.min_scale <= s.max_scale, f"min_scale {s.min_scale} above max_scale {s.max_scale}")
+    check(
+        s.execution_environment in EXECUTION_ENVIRONMENTS,
+        f"execution_environment {s.execution_environment!r}: gen1 or gen2",
+    )
+    check(s.ingress in INGRESS, f"ingress {s.ingress!r}: one of {sorted(INGRESS)}")
+    for audience in s.custom_audiences:
+        check(bool(audience.strip()), "custom_audiences has an empty entry")
+    for setting in ("env", "secret_env"):
+        for name, value in sorted(getattr(s, setting).items()):
+            check(
+                re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None,
+                f"{setting} name {name!r} is not a valid variable name",
+            )
+            check(name not in RESERVED_ENV, f"{setting} {name} is set by Cloud Run itself")
+            if setting == "secret_env":
+                check(name not in s.env, f"{name} is in both env and secret_env")
+                check(
+                    SECRET_REFERENCE.fullmatch(value) is not None,
+                    f"secret_env {name}: {value!r} is not SECRET:VERSION (a Secret Manager "
+                    "secret ID, and a version number or latest)",
+                )
+    problems.extend(_secret_file_problems(s))
+    check(
+        not s.vpc_network or NETWORK.fullmatch(s.vpc_network) is not None,
+        f"vpc_network {s.vpc_network!r} is not a VPC network name or "
+        "projects/PROJECT/global/networks/NAME",
+    )
+    check(
+        not s.vpc_subnetwork or SUBNETWORK.fullmatch(s.vpc_subnetwork) is not None,
+        f"vpc_subnetwork {s.vpc_subnetwork!r} is not a subnet name or "
+        "projects/PROJECT/regions/REGION/subnetworks/NAME",
+    )
+    check(
+        not s.vpc_egress or s.vpc_egress in VPC_EGRESS,
+        f"vpc_egress {s.vpc_egress!r}: one of {sorted(VPC_EGRESS)}",
+    )
+    check(
+        not s.vpc_egress
+        or bool(s.vpc_network or s.vpc_subnetwork)
+        or VPC_CONNECTOR_ANNOTATION in s.revision_annotations,
+        f"vpc_egress {s.vpc_egress} needs vpc_network or vpc_subnetwork (or a "
+        f"{VPC_CONNECTOR_ANNOTATION} revision annotation)",
+    )
+    problems.extend(_annotation_problems(s))
+    for probe in ("startup", "liveness"):
+        period = getattr(s, f"{probe}_probe_period_seconds")
+        threshold = getattr(s, f"{probe}_probe_failure_threshold")
+        check(1 <= period <= 240, f"{probe} probe period {period}: 1 to 240 s")
+        check(threshold >= 1, f"{probe} probe failure threshold {threshold} must be at least 1")
+        check(
+            period * threshold <= PROBE_BUDGET_SECONDS,
+            f"{probe} probe gives up after {period * threshold} s; Cloud Run allows "
+            f"{PROBE_BUDGET_SECONDS} s",
+        )
+        check(
+            1 <= s.probe_timeout_seconds <= period,
+            f"probe timeout {s.probe_timeout_seconds} s must be 1 s to the {probe} period",
+        )
+    return problems
