@@ -1,0 +1,274 @@
+"""The generator applies an environment file over the rule's attributes: top-level settings to
+every service, a `services` entry to its service only, a null removing a key of an object
+setting; it refuses top-level settings of one service and checks every entry. //deploy's
+environment files suit both its services. `--check_service_keys` (the push-all's validation
+action) refuses `services` keys that name none of the services."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from absl.testing import absltest
+
+from tests.deploy.manifest_testing import DIGEST, GeneratorTestCase
+
+
+class EnvironmentsTest(GeneratorTestCase):
+    def test_staging_renames_each_service_and_caps_scale(self) -> None:
+        staging = json.loads(Path(os.environ["STAGING"]).read_text())
+        self.assertNotIn("service", staging)
+        for service in ("ping", "route-guide"):
+            settings = {**self.SETTINGS, "service": service}
+            document = self.generate_valid(settings, {**staging, "env": {"MODE": "staging"}})
+            self.assertEqual(document["metadata"]["name"], f"{service}-staging")
+            annotations = document["spec"]["template"]["metadata"]["annotations"]
+            self.assertEqual(annotations["autoscaling.knative.dev/maxScale"], "3")
+            container = document["spec"]["template"]["spec"]["containers"][0]
+            self.assertEqual(
+                container["env"],
+                [{"name": "GREETING", "value": "hello"}, {"name": "MODE", "value": "staging"}],
+            )
+            self.assertEqual(
+                container["image"],
+                f"europe-west1-docker.pkg.dev/kit-test-project/services/{service}-staging@{DIGEST}",
+            )
+
+    def test_every_environment_file_suits_both_services(self) -> None:
+        # Every environment file in the test's runfiles (the directory of STAGING).
+        # The test's data lists each of //deploy's environment files; fewer means one is unchecked.
+        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
+        self.assertGreaterEqual(len(files), 2, files)
+        self.assertLessEqual({"production.json", "staging.json"}, {f.name for f in files})
+        for path in files:
+            environment = json.loads(path.read_text())
+            for service in ("ping", "route-guide"):
+                with self.subTest(environment=path.name, service=service):
+                    document = self.generate_valid(
+                        {**self.SETTINGS, "service": service}, environment
+                    )
+                    renamed = environment.get("services", {}).get(service, {}).get("service")
+                    self.assertEqual(document["metadata"]["name"], renamed or service)
+
+    def test_services_entry_applies_to_its_service_only(self) -> None:
+        environment = {
+            "max_scale": 5,
+            "memory": "1Gi",
+            "services": {
+                "ping": {"max_scale": 7, "service": "ping-canary"},
+                "route-guide": {"max_scale": 9, "memory": "2Gi"},
+            },
+        }
+        expected = {
+            "ping": ("ping-canary", "7", "1Gi"),
+            "route-guide": ("route-guide", "9", "2Gi"),
+            "echo": ("echo", "5", "1Gi"),
+        }
+        for service, (name, max_scale, memory) in expected.items():
+            document = self.generate_valid({**self.SETTINGS, "service": service}, environment)
+            self.assertEqual(document["metadata"]["name"], name)
+            annotations = document["spec"]["template"]["metadata"]["annotations"]
+            self.assertEqual(annotations["autoscaling.knative.dev/maxScale"], max_scale)
+            limits = document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            self.assertEqual(limits["memory"], memory)
+
+    def test_env_merges_attribute_then_top_level_then_services_entry(self) -> None:
+        settings = {**self.SETTINGS, "env": {"A": "rule", "B": "rule", "C": "rule"}}
+        environment = {
+            "env": {"B": "top", "C": "top"},
+            "secret_env": {"TOKEN": "token:1"},
+            "services": {"ping": {"env": {"C": "entry"}, "secret_env": {"TOKEN": "token:2"}}},
+        }
+        env = {
+            service: self.generate_valid({**settings, "service": service}, environment)["spec"][
+                "template"
+            ]["spec"]["containers"][0]["env"]
+            for service in ("ping", "route-guide")
+        }
+        self.assertEqual(
+            env["ping"],
+            [
+                {"name": "A", "value": "rule"},
+                {"name": "B", "value": "top"},
+                {"name": "C", "value": "entry"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "2", "name": "token"}}},
+            ],
+        )
+        self.assertEqual(
+            env["route-guide"],
+            [
+                {"name": "A", "value": "rule"},
+                {"name": "B", "value": "top"},
+                {"name": "C", "value": "top"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "1", "name": "token"}}},
+            ],
+        )
+
+    def test_top_level_service_is_refused(self) -> None:
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"service": "ping-staging", "max_scale": 3}),
+            [
+                'the environment file sets service "ping-staging" at the top level, which would '
+                "rename every service that uses the file; rename one service with "
+                '"services": {"ping": {"service": ...}}'
+            ],
+        )
+
+    def test_top_level_image_repository_is_refused(self) -> None:
+        environment = {"image_repository": "gcr.io/p/shared", "max_scale": 3}
+        self.assertEqual(
+            self.refused(self.SETTINGS, environment),
+            [
+                'the environment file sets image_repository "gcr.io/p/shared" at the top level, '
+                "which would send every service that uses the file to one image repository; set "
+                'it per service with "services": {"ping": {"image_repository": ...}}'
+            ],
+        )
+        per_service = {"services": {"ping": {"image_repository": "gcr.io/p/ping"}}}
+        document = self.generate_valid(self.SETTINGS, per_service)
+        self.assertEqual(document["spec"]["template"]["spec"]["containers"][0]["image"],
+                         f"gcr.io/p/ping@{DIGEST}")  # fmt: skip
+
+    def test_null_removes_a_key_of_an_object_setting(self) -> None:
+        # Moving API_KEY from the attribute's env to Secret Manager in one environment.
+        settings = {**self.SETTINGS, "env": {"API_KEY": "dev-key", "GREETING": "hello"}}
+        environment = {
+            "env": {"API_KEY": None},
+            "secret_env": {"API_KEY": "api-key:3"},
+            "revision_annotations": {"run.googleapis.com/cloudsql-instances": "p:r:db"},
+            "services": {
+                "ping": {
+                    "env": {"GREETING": None, "API_KEY": None},
+                    "revision_annotations": {"run.googleapis.com/cloudsql-instances": None},
+                },
+                "route-guide": {"env": {"GREETING": "hi"}},
+            },
+        }
+        ping = self.generate_valid(settings, environment)["spec"]["template"]
+        self.assertEqual(
+            ping["spec"]["containers"][0]["env"],
+            [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}}],
+        )
+        self.assertNotIn("run.googleapis.com/cloudsql-instances", ping["metadata"]["annotations"])
+        route_guide = self.generate_valid({**settings, "service": "route-guide"}, environment)
+        template = route_guide["spec"]["template"]
+        self.assertEqual(
+            template["spec"]["containers"][0]["env"],
+            [
+                {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}},
+                {"name": "GREETING", "value": "hi"},
+            ],
+        )
+        self.assertEqual(
+            template["metadata"]["annotations"]["run.googleapis.com/cloudsql-instances"], "p:r:db"
+        )
+        # Without the top-level null route-guide keeps the attribute's API_KEY: refused.
+        del environment["env"]
+        self.assertEqual(
+            self.refused({**settings, "service": "route-guide"}, environment),
+            ["API_KEY is in both env and secret_env"],
+        )
+
+    def test_check_service_keys_names_unknown_keys_and_the_services(self) -> None:
+        environments = {
+            "staging.json": {"services": {"pingg": {"min_scale": 1}, "route-guide": {}}},
+            "production.json": {"services": {"ping": {}, "route-guide": {}, "echo": {}}},
+            "dev.json": {"max_scale": 2},
+        }
+        returncode, lines, checked = self.check_service_keys(environments, ["ping", "route-guide"])
+        self.assertEqual(returncode, 2)
+        self.assertFalse(checked)
+        self.assertEqual(
+            lines,
+            [
+                "cloud_run_manifest: bad environment staging.json: services key 'pingg' is not "
+                "the Cloud Run service name of any service that uses this file, so its settings "
+                "would apply to none; the services: ping, route-guide",
+                "cloud_run_manifest: bad environment production.json: services key 'echo' is "
+                "not the Cloud Run service name of any service that uses this file, so its "
+                "settings would apply to none; the services: ping, route-guide",
+            ],
+        )
+        del environments["staging.json"]["services"]["pingg"]
+        del environments["production.json"]["services"]["echo"]
+        self.assertEqual(
+            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
+        )
+
+    def test_check_service_keys_checks_each_file_as_a_build_would(self) -> None:
+        environments = {
+            "staging.json": {"service": "x", "services": {"ping": {"max_instances": 1}}},
+            "broken.json": "{",
+        }
+        returncode, lines, checked = self.check_service_keys(environments, ["ping"])
+        self.assertEqual((returncode, checked), (2, False))
+        self.assertEqual(len(lines), 3, lines)
+        self.assertIn("staging.json: the environment file sets service", lines[0])
+        self.assertIn("staging.json: unknown setting 'max_instances'", lines[1])
+        self.assertIn("broken.json: the environment file is not a JSON object", lines[2])
+
+    def test_deploy_environment_files_key_only_deploy_services(self) -> None:
+        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
+        environments = {path.name: json.loads(path.read_text()) for path in files}
+        self.assertEqual(
+            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
+        )
+
+    def test_services_entries_are_checked_like_top_level_settings(self) -> None:
+        environment = {
+            "services": {
+                "ping": {"max_instances": 3, "min_scale": "1"},
+                "route-guide": {"session_affinity": "yes"},
+                "Route_Guide": {},
+                "echo": [],
+            },
+            "servicez": {},
+        }
+        problems = self.refused(self.SETTINGS, environment)
+        self.assertEqual(len(problems), 6, problems)
+        self.assertRegex(
+            problems[0], r"^unknown setting 'servicez' in the environment file; known: .*services"
+        )
+        self.assertRegex(
+            problems[1],
+            r"^unknown setting 'max_instances' in the environment file's services\.ping; "
+            r"known: container_concurrency, cpu, ",
+        )
+        self.assertNotIn("services", problems[1].split("known: ")[1].split(", "))
+        self.assertEqual(
+            problems[2:],
+            [
+                'min_scale in the environment file\'s services.ping is "1": not an integer',
+                'session_affinity in the environment file\'s services.route-guide is "yes": '
+                "not true or false",
+                "services key 'Route_Guide' in the environment file is not a Cloud Run "
+                "service name",
+                "services.echo in the environment file is []: not an object of settings",
+            ],
+        )
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"services": ["ping"]}),
+            [
+                'services in the environment file is ["ping"]: not an object of service names '
+                "to settings"
+            ],
+        )
+
+    def test_cloud_run_rules_apply_to_the_services_entry(self) -> None:
+        environment = {"services": {"route-guide": {"min_scale": 20, "cpu": "3"}}}
+        self.assertEqual(
+            self.refused({**self.SETTINGS, "service": "route-guide"}, environment),
+            [
+                "cpu '3': one of ['1', '2', '4', '6', '8'] or millicores below 1000m",
+                "min_scale 20 above max_scale 10",
+            ],
+        )
+        # Another service's entry is type-checked, but Cloud Run's rules are its own build's.
+        document = self.generate_valid(self.SETTINGS, environment)
+        annotations = document["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(annotations["autoscaling.knative.dev/minScale"], "0")
+
+
+if __name__ == "__main__":
+    absltest.main()
