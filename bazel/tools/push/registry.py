@@ -14,6 +14,10 @@ Every failure leaves this module as a RegistryError whose message names the regi
 token service) and what it answered, including answers that cannot be read (a token that is
 not JSON, a malformed `Range` or `Location`, too many redirects): the caller reports one line
 per image, never a traceback for something a registry sent.
+
+Authentication (challenges, Bearer tokens, Basic) is in registry_auth.py, the errors and the
+descriptions of a registry's answers in registry_errors.py; RegistryError, AuthenticationError
+and TransientError are importable from here as before.
 """
 
 from __future__ import annotations
@@ -30,27 +34,29 @@ import requests
 
 from bazel.tools.push.credentials import Credentials
 from bazel.tools.push.layout import Blob
+from bazel.tools.push.registry_auth import Authenticator
+from bazel.tools.push.registry_errors import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    TRANSIENT_ERRORS,
+    AuthenticationError,
+    RegistryError,
+    TransientError,
+    describe,
+    error_for,
+    registry_errors,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "RegistryError",
+    "Repository",
+    "RetryPolicy",
+    "TransientError",
+]
 
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 RANGE = re.compile(r"(\d+)-(\d+)")
-TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-CONNECT_TIMEOUT, READ_TIMEOUT = 10, 300
-
-
-class RegistryError(RuntimeError):
-    """The push cannot go on; the message names the registry and what it said."""
-
-
-class AuthenticationError(RegistryError):
-    """The registry (or its token service) refused us."""
-
-
-class TransientError(RegistryError):
-    """Worth retrying: the connection broke or the registry said so (429, 5xx)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +97,7 @@ class Repository:
         self.base = f"{'http' if plain_http else 'https'}://{host}"
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "cloud-run-grpc-kit-push"
-        self._authorization: str | None = None
+        self._auth = Authenticator(host, name, credentials, self.session)
 
     # --- the API -------------------------------------------------------------------------
 
@@ -200,7 +206,7 @@ class Repository:
                     failures += 1
                     problem = (
                         f"PATCH {urllib.parse.urlsplit(location).path}: HTTP 416"
-                        f"{_registry_errors(response)} (the registry lost track of the upload)"
+                        f"{registry_errors(response)} (the registry lost track of the upload)"
                     )
                     if failures == self.retry.attempts:
                         raise TransientError(
@@ -217,7 +223,7 @@ class Repository:
             "PUT", location, params={"digest": blob.digest}, body=b"", ok={201, 404}
         )
         if response.status_code == 404 and not self.has_blob(blob.digest):
-            raise self._error("PUT", location, response)
+            raise error_for(self.host, self.credentials, "PUT", location, response)
         return requests_made
 
     def _resume(self, location: str) -> tuple[str, int]:
@@ -256,7 +262,7 @@ class Repository:
             )
         return url
 
-    # --- requests, retries and authentication --------------------------------------------
+    # --- requests and retries (authentication: registry_auth.py) ------------------------
 
     def _request(
         self,
@@ -279,19 +285,19 @@ class Repository:
             try:
                 response = self._send(method, url, body, headers, params)
             except TRANSIENT_ERRORS as error:
-                problem, retry_after = _describe(error), None
+                problem, retry_after = describe(error), None
             except requests.RequestException as error:  # redirects, bad headers or URL...
-                raise RegistryError(f"registry {self.host}: {where}: {_describe(error)}") from None
+                raise RegistryError(f"registry {self.host}: {where}: {describe(error)}") from None
             else:
                 if response.status_code == 401 and not authenticated_once:
-                    self._authenticate(response)
+                    self._auth.authenticate(response)
                     authenticated_once = True
                     continue
                 if response.status_code in ok:
                     return response
                 if response.status_code not in TRANSIENT_STATUS:
-                    raise self._error(method, url, response)
-                problem = f"HTTP {response.status_code}{_registry_errors(response)}"
+                    raise error_for(self.host, self.credentials, method, url, response)
+                problem = f"HTTP {response.status_code}{registry_errors(response)}"
                 retry_after = response.headers.get("Retry-After")
             attempt += 1
             if attempt >= attempts:
@@ -316,130 +322,11 @@ class Repository:
     ) -> requests.Response:
         """Sends once, with our Authorization; redirects followed only for GET and HEAD."""
         all_headers = dict(headers or {})
-        if self._authorization:
-            all_headers["Authorization"] = self._authorization
+        if self._auth.authorization:
+            all_headers["Authorization"] = self._auth.authorization
         # A file body is opened anew for each attempt; bytes are sent as they are.
         with body() if callable(body) else contextlib.nullcontext(body) as data:
             return self.session.request(
                 method, url, data=data, headers=all_headers, params=params,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
             )  # fmt: skip
-
-    def _authenticate(self, challenge: requests.Response) -> None:
-        """Answers a 401's `WWW-Authenticate` (Basic or Bearer), or says why we cannot."""
-        header = challenge.headers.get("WWW-Authenticate", "")
-        scheme = header.split(" ", 1)[0].lower()
-        if self._authorization and scheme == "basic":
-            raise self._rejected(challenge)
-        if scheme == "basic":
-            if self.credentials is None:
-                raise AuthenticationError(
-                    f"registry {self.host} asks for credentials and none were found "
-                    "(Google Application Default Credentials for Google registries, then "
-                    "the docker config's credHelpers, auths and credsStore)"
-                )
-            self._authorization = self.credentials.basic()
-        elif scheme == "bearer":
-            self._authorization = "Bearer " + self._bearer_token(dict(_PARAM.findall(header)))
-        else:
-            raise AuthenticationError(
-                f"registry {self.host} asks for an unsupported authentication: {header!r}"
-            )
-
-    def _bearer_token(self, challenge: dict[str, str]) -> str:
-        """A token from the challenge's token service (`realm`) for our repository's scope."""
-        if "realm" not in challenge:
-            raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
-        who = f"token service {challenge['realm']} of registry {self.host}"
-        # Our repository's scope first; then any other the challenge names (a mount's source).
-        # Registries list actions in no fixed order (`push,pull` or `pull,push`): a scope of
-        # our own repository, whatever its actions, is covered by ours.
-        ours = f"repository:{self.name}:"
-        scopes = [ours + "pull,push"]
-        for scope in challenge.get("scope", "").split():
-            if not scope.startswith(ours) and scope not in scopes:
-                scopes.append(scope)
-        params: dict[str, str | list[str]] = {"scope": scopes}
-        if "service" in challenge:
-            params["service"] = challenge["service"]
-        headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
-        try:
-            response = self.session.get(
-                challenge["realm"], params=params, headers=headers, timeout=CONNECT_TIMEOUT
-            )
-        except TRANSIENT_ERRORS as error:
-            raise TransientError(f"{who}: {error}") from None
-        except requests.RequestException as error:
-            raise RegistryError(f"{who}: {_describe(error)}") from None
-        if response.status_code in {401, 403}:
-            raise self._rejected(response, token_service=challenge["realm"])
-        if response.status_code != 200:
-            raise self._error("GET", challenge["realm"], response)
-        try:
-            answer = response.json()
-        except ValueError:
-            content_type = response.headers.get("Content-Type", "no Content-Type")
-            raise RegistryError(
-                f"{who} answered HTTP 200 {content_type}, not a JSON token: {response.text[:200]!r}"
-            ) from None
-        token = None
-        if isinstance(answer, dict):
-            token = answer.get("token") or answer.get("access_token")
-        if not token or not isinstance(token, str):
-            raise AuthenticationError(f"{who} sent no token")
-        return token
-
-    def _rejected(
-        self, response: requests.Response, token_service: str | None = None
-    ) -> AuthenticationError:
-        """Why the registry (or its token service) refused the credentials we presented."""
-        who = (
-            f"token service {token_service} of registry {self.host}"
-            if token_service
-            else (f"registry {self.host}")
-        )
-        source = self.credentials.source if self.credentials else "no credentials (anonymous)"
-        return AuthenticationError(
-            f"{who} rejected the credentials from {source}: "
-            f"HTTP {response.status_code}{_registry_errors(response)}"
-        )
-
-    def _error(self, method: str, url: str, response: requests.Response) -> RegistryError:
-        """The error for an answer neither expected nor worth retrying."""
-        path = urllib.parse.urlsplit(url).path
-        if response.status_code == 401:
-            return self._rejected(response)
-        if response.status_code == 403:
-            source = self.credentials.source if self.credentials else "anonymous access"
-            return AuthenticationError(
-                f"registry {self.host} denied {method} {path} to {source}: HTTP 403"
-                f"{_registry_errors(response)}"
-            )
-        return RegistryError(
-            f"registry {self.host}: {method} {path}: HTTP {response.status_code}"
-            f"{_registry_errors(response)}"
-        )
-
-
-_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-def _registry_errors(response: requests.Response) -> str:
-    """`: CODE message` from the registry's JSON error body, when it sent one."""
-    try:
-        answer = response.json()
-    except ValueError:
-        return ""
-    errors = answer.get("errors") if isinstance(answer, dict) else None
-    if not isinstance(errors, list):
-        return ""
-    details = "; ".join(
-        f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors if isinstance(e, dict)
-    )
-    return f": {details}" if details else ""
-
-
-def _describe(error: Exception) -> str:
-    """`ExceptionType: first line of its message`, for one-line errors."""
-    lines = str(error).splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -1,0 +1,242 @@
+"""`bazel run //deploy:push`, every Cloud Run service of the repository, against a real registry
+(Debian's docker-registry on loopback), when something fails: a service the registry refuses
+leaves the others pushed, itself untagged and without a manifest file, exit 1 and a summary
+line per service; so does an unexpected error in one service. A refused tag's summary says
+which tags moved. A service its environment renames goes to PREFIX/NEW-NAME, and two services
+bound for one repository are refused before anything is sent, as is bad input. Successful
+pushes: push_services_test."""
+
+from __future__ import annotations
+
+import tempfile
+import urllib.error
+from pathlib import Path
+
+import yaml
+from absl.testing import absltest
+
+from tests.deploy.flaky_proxy import FlakyProxy
+from tests.deploy.push_services import (
+    PUSH_ALL,
+    PUSH_STAMPED,
+    ServicesPushTestCase,
+    digests,
+    renamed,
+    stamp_values,
+)
+from tests.deploy.pushing import run_push
+
+
+class PushServicesFailuresTest(ServicesPushTestCase):
+    def test_one_service_refused_the_other_still_pushed(self) -> None:
+        # The registry refuses ping's manifest (403 DENIED) after its blobs went up: ping fails
+        # untagged; route-guide, pushed after it, completes (mounting the blobs ping left).
+        def refuse_ping_manifests(number: int, method: str, path: str) -> str | None:
+            return (
+                "403"
+                if method == "PUT" and path.startswith("/v2/refused/ping/manifests/")
+                else None
+            )
+
+        proxy = FlakyProxy(self.registry.host, refuse_ping_manifests)
+        self.addCleanup(proxy.close)
+        prefix = f"{proxy.host}/refused"
+        workdir = self.workdir()
+        stale = workdir / "ping.yaml"  # from an earlier push: left alone, not replaced
+        stale.write_text("stale: true\n")
+        result = self.push(PUSH_ALL, prefix, workdir)
+
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertLen(proxy.injected, 1, proxy.injected)
+        summary = result.summary()
+        self.assertEqual(list(summary), ["ping", "route-guide"])
+        self.assertEqual(
+            summary["ping"],
+            f"FAILED: registry {proxy.host} denied PUT /v2/refused/ping/manifests/"
+            f"{self.digest(self.ping)} to anonymous access: HTTP 403: DENIED requested access "
+            "to the resource is denied",
+        )
+        self.assertEqual(
+            summary["route-guide"],
+            f"pushed {prefix}/route-guide@{self.digest(self.route_guide)} tags latest",
+        )
+        self.assertIn("push failed for 1 of 2 services: ping", result.stderr.splitlines()[-1])
+        self.assertEqual(self.registry.tags("refused/ping"), [])
+        with self.assertRaises(urllib.error.HTTPError) as missing:
+            self.registry.get(f"/v2/refused/ping/manifests/{self.digest(self.ping)}")
+        missing.exception.close()
+        self.assertEqual(missing.exception.code, 404)
+        self.assert_pushed("refused/route-guide", self.route_guide)
+        self.assertEqual(self.registry.tags("refused/route-guide"), ["latest"])
+        self.assertEqual(
+            sorted(p.name for p in workdir.iterdir()), ["ping.yaml", "route-guide.yaml"]
+        )
+        self.assertEqual(stale.read_text(), "stale: true\n")
+        self.assertLen(result.blobs("uploaded", "ping"), 4)
+        self.assertEqual(result.blobs("mounted", "route-guide"), digests(self.route_guide)[1:3])
+
+    def test_second_service_failing_on_a_blob_is_left_untagged(self) -> None:
+        # Every upload to route-guide's repository is refused: ping is pushed, route-guide has
+        # no manifest, no tag, no YAML.
+        def refuse_route_guide_uploads(number: int, method: str, path: str) -> str | None:
+            refused = path.startswith("/v2/second/route-guide/blobs/uploads/")
+            return "403" if refused else None
+
+        proxy = FlakyProxy(self.registry.host, refuse_route_guide_uploads)
+        self.addCleanup(proxy.close)
+        prefix = f"{proxy.host}/second"
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, prefix, workdir)
+
+        self.assertEqual(result.returncode, 1, result.stderr)
+        summary = result.summary()
+        self.assertEqual(
+            summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
+        )
+        self.assertEqual(
+            summary["route-guide"],
+            f"FAILED: registry {proxy.host} denied POST /v2/second/route-guide/blobs/uploads/ "
+            "to anonymous access: HTTP 403: DENIED requested access to the resource is denied",
+        )
+        self.assertLen(result.stdout.splitlines(), 2)
+        self.assertEqual(self.registry.tags("second/ping"), ["latest"])
+        self.assertEqual(self.registry.tags("second/route-guide"), [])
+        self.assertEqual(sorted(p.name for p in workdir.iterdir()), ["ping.yaml"])
+
+    def test_refused_tag_summary_says_which_tags_moved(self) -> None:
+        # Tags go most specific first, `latest` last. The registry refuses the commit tag: the
+        # release tag has moved, the commit tag and `latest` have not, and the summary says so.
+        values = stamp_values()
+        release, commit = values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"
+
+        def refuse_commit_tag(number: int, method: str, path: str) -> str | None:
+            refused = method == "PUT" and path == f"/v2/tagfail/ping/manifests/{commit}"
+            return "403" if refused else None
+
+        proxy = FlakyProxy(self.registry.host, refuse_commit_tag)
+        self.addCleanup(proxy.close)
+        workdir = self.workdir()
+        result = self.push(PUSH_STAMPED, f"{proxy.host}/tagfail", workdir)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertLen(proxy.injected, 1, proxy.injected)
+        self.assertEqual(
+            result.summary()["ping"],
+            f"FAILED: tag {commit} refused: registry {proxy.host} denied PUT "
+            f"/v2/tagfail/ping/manifests/{commit} to anonymous access: HTTP 403: DENIED "
+            f"requested access to the resource is denied; tags moved: {release}; "
+            f"tags not moved: {commit} latest",
+        )
+        self.assertEqual(self.registry.tags("tagfail/ping"), [release])
+        self.assertEqual(list(workdir.iterdir()), [])
+
+    def test_service_renamed_by_its_environment_goes_to_its_own_repository(self) -> None:
+        # As --environment=staging builds ping, its manifest names the service ping-staging:
+        # under --repository PREFIX it goes to PREFIX/ping-staging, never to production's
+        # PREFIX/ping (whose `latest` it would move). Its YAML is still ping.yaml; the summary
+        # and the progress lines name both.
+        spec = self.write_spec(
+            [("ping", self.ping.root, renamed(self.built["ping"], "ping-staging"))]
+        )
+        prefix = f"{self.registry.host}/renamed"
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        reference = f"{prefix}/ping-staging@{self.digest(self.ping)}"
+        self.assertEqual(result.stdout, f"ping (ping-staging): pushed {reference} tags latest\n")
+        self.assertCountEqual(result.blobs("uploaded", "ping"), digests(self.ping))
+        self.assert_pushed("renamed/ping-staging", self.ping)
+        self.assertEqual(self.registry.tags("renamed/ping"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
+        resolved = yaml.safe_load((workdir / "ping.yaml").read_text())
+        self.assertEqual(resolved["metadata"]["name"], "ping-staging")
+        image = resolved["spec"]["template"]["spec"]["containers"][0]["image"]
+        self.assertEqual(image, reference)
+
+        # Two services an environment would send to one repository: refused before sending.
+        clash = self.write_spec(
+            [
+                ("ping", self.ping.root, renamed(self.built["ping"], "route-guide")),
+                ("route-guide", self.route_guide.root, self.built["route-guide"]),
+            ]
+        )
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, f"{self.registry.host}/clash", workdir, "--spec", str(clash))
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn(
+            f"services ping and route-guide would both go to {self.registry.host}/clash/"
+            "route-guide",
+            result.stderr,
+        )
+        self.assertEqual(result.stdout, "")
+        self.assertEqual(list(workdir.iterdir()), [])
+        self.assertEqual(self.registry.tags("clash/route-guide"), [])
+
+    def test_unexpected_error_fails_one_service_the_next_still_pushed(self) -> None:
+        # Something no handler foresaw (here a blob of the first service's image vanishes once
+        # the push has started) fails that service alone: its traceback on stderr, an
+        # `internal error` summary line, exit 1; the next service is pushed.
+        broken = Path(tempfile.mkdtemp(dir=self.tmp)).resolve() / "image"
+        (broken / "blobs" / "sha256").mkdir(parents=True)
+        (broken / "index.json").write_bytes((self.route_guide.root / "index.json").read_bytes())
+        for blob in (self.route_guide.root / "blobs" / "sha256").iterdir():
+            (broken / "blobs" / "sha256" / blob.name).symlink_to(blob.resolve())
+        config = broken / "blobs" / "sha256" / digests(self.route_guide)[0].partition(":")[2]
+        spec = self.write_spec(
+            [
+                ("broken", broken, renamed(self.built["route-guide"], "broken")),
+                ("ping", self.ping.root, self.built["ping"]),
+            ]
+        )
+
+        def vanish_once_started(number: int, method: str, path: str) -> str | None:
+            if number == 1:  # the first request of the push: planning read every blob
+                config.unlink()
+            return None
+
+        proxy = FlakyProxy(self.registry.host, vanish_once_started)
+        self.addCleanup(proxy.close)
+        prefix = f"{proxy.host}/internal"
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        summary = result.summary()
+        self.assertEqual(list(summary), ["broken", "ping"], result.stdout)
+        self.assertEqual(
+            summary["broken"],
+            "FAILED: internal error: FileNotFoundError: [Errno 2] No such file or directory: "
+            f"'{config}'",
+        )
+        self.assertIn("Traceback (most recent call last)", result.stderr)
+        self.assertEqual(
+            summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
+        )
+        self.assert_pushed("internal/ping", self.ping)
+        self.assertEqual(self.registry.tags("internal/broken"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
+        self.assertIn("push failed for 1 of 2 services: broken", result.stderr.splitlines()[-1])
+
+    def test_bad_input_pushes_nothing(self) -> None:
+        blocked = self.tmp / "a-file"
+        blocked.write_text("")
+        for args, message in [
+            (["--repository", "no-registry-host"], "must start with the registry host"),
+            (["--repository", f"{self.registry.host}/Upper"], "not a valid OCI repository"),
+            (["--repository", f"{self.registry.host}/bad", "--tag", "a:b"], "valid OCI tag"),
+            (
+                ["--repository", f"{self.registry.host}/bad", "--manifest_dir", str(blocked)],
+                "--manifest_dir",
+            ),
+        ]:
+            workdir = self.workdir()
+            result = run_push(PUSH_ALL, *args, cwd=workdir)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(message, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+            self.assertEqual(result.stdout, "")
+            self.assertEqual(list(workdir.iterdir()), [])
+        for name in ("bad/ping", "bad/route-guide"):
+            self.assertEqual(self.registry.tags(name), [])
+
+
+if __name__ == "__main__":
+    absltest.main()
