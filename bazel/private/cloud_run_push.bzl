@@ -19,10 +19,11 @@ def _cloud_run_push_impl(ctx):
             "service": info.service,
             "image": runfiles_path(info.image.layout),
             "manifest": runfiles_path(info.manifest),
+            "sbom": runfiles_path(info.sbom) if info.sbom else None,
             "tags": info.remote_tags,
             "stamped_tags": info.stamped_tags,
         })
-        runfiles += [info.image.layout, info.manifest]
+        runfiles += [info.image.layout, info.manifest] + ([info.sbom] if info.sbom else [])
     status_files = []
     if ctx.attr.stamp:
         status_files.append(runfiles_path(ctx.info_file))
@@ -74,6 +75,9 @@ cloud_run_push_rule = rule(
     doc = """`bazel run` it to push every service of `services`, one after the other: each
 image's blobs the registry lacks (a blob already pushed to another repository of the same
 registry in this run is mounted from there, not uploaded again), its manifest by digest, then
+its SBOM (when the service has one, as the macro's services do) as an OCI artifact whose subject
+is the image (listed by the registry's referrers API, or in the referrers index tagged
+`sha256-<image digest hex>` where the registry has none, so `oras discover` finds it), then
 its tags; then it writes the service's Cloud Run manifest, resolved for the repository pushed
 to, as `SERVICE.yaml` in the directory `bazel run` was started from (`--manifest_dir` to
 change it), ready for `gcloud run services replace SERVICE.yaml`.

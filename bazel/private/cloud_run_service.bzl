@@ -20,6 +20,7 @@ def _cloud_run_service_impl(ctx):
             service = ctx.attr.service,
             image = image,
             manifest = ctx.file.manifest,
+            sbom = ctx.file.sbom,
             remote_tags = ctx.attr.remote_tags,
             stamped_tags = ctx.attr.stamped_tags,
             environments = (
@@ -51,7 +52,8 @@ cloud_run_service_rule = rule(
         ),
         "sbom": attr.label(
             allow_single_file = [".json"],
-            doc = "The image's SBOM (oci_sbom), built with the service.",
+            doc = "The image's SBOM (oci_sbom), built with the service and attached to the " +
+                  "image on every push.",
         ),
         "remote_tags": attr.string_list(doc = "Tags set after every push, e.g. `latest`."),
         "stamped_tags": attr.string_list(

@@ -9,6 +9,8 @@ CloudRunServiceInfo = provider(
                    "the name of its resolved manifest (`SERVICE.yaml`)",
         "image": "OciImageInfo: the service's image",
         "manifest": "File: its Cloud Run manifest (cloud_run_manifest), the image by digest",
+        "sbom": "File or None: the image's SPDX SBOM (oci_sbom), which cloud_run_push " +
+                "attaches to the pushed image",
         "remote_tags": "list of str: tags set after every push, e.g. `latest`",
         "stamped_tags": "list of str: tag templates filled from the workspace status under " +
                         "`--stamp`, e.g. `git-{STABLE_GIT_COMMIT}`",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -77,9 +78,15 @@ class EchoServiceTest(absltest.TestCase):
         prefix = f"{registry.host}/tests"
         result = run_push(os.environ["ECHO_PUSH"], "--repository", prefix, cwd=workdir)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout, f"echo: pushed {prefix}/echo@{self.digest} tags latest\n")
+        self.assertRegex(
+            result.stdout,
+            rf"^echo: pushed {re.escape(prefix)}/echo@{self.digest} tags latest "
+            r"sbom sha256:[0-9a-f]{64}\n$",
+        )
         self.assertLen(result.blobs("uploaded", "echo"), 4)
-        self.assertEqual(registry.tags("tests/echo"), ["latest"])
+        # `latest`, and the referrers index that lists the image's SBOM.
+        referrers_tag = self.digest.replace(":", "-")
+        self.assertEqual(registry.tags("tests/echo"), ["latest", referrers_tag])
         manifest, _ = registry.get(f"/v2/tests/echo/manifests/{self.digest}")
         self.assertEqual(manifest, self.layout.blob(self.layout.manifest_descriptor))
         self.assertEqual([p.name for p in workdir.iterdir()], ["echo.yaml"])

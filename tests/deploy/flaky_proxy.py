@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import socket
 import struct
 import threading
@@ -27,6 +28,7 @@ FAULTS = (
     "no mount",
     "bad range",
     "redirect loop",
+    "oci subject",
 )
 DENIED = (
     b'{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}'
@@ -118,6 +120,11 @@ class FlakyProxy:
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):
                         bad_range = fault == "bad range" and name.lower() == "range"
                         self.send_header(name, "bytes=garbage" if bad_range else value)
+                manifest_put = self.command == "PUT" and "/manifests/" in self.path
+                if fault == "oci subject" and manifest_put and response.status == 201:
+                    subject = json.loads(body).get("subject", {}).get("digest")
+                    if subject:
+                        self.send_header("OCI-Subject", subject)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":

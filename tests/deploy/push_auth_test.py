@@ -159,9 +159,12 @@ class PushAuthTest(absltest.TestCase):
         self.assertNotIn("uploading it", result.stderr)  # no mount fell back to an upload
         scopes = [tuple(request["scope"]) for request in tokens.requests]
         self.assertIn(("repository:kit/route-guide:pull,push", "repository:kit/ping:pull"), scopes)
-        for name in ("kit/ping", "kit/route-guide"):
+        for service in ("ping", "route-guide"):
+            name = f"kit/{service}"
             token = "Bearer " + tokens.token(name, ("pull",))
-            self.assertEqual(registry.tags(name, token), ["latest"])
+            # `latest`, and the referrers index its SBOM's push wrote with the same token.
+            digest = result.summary()[service].partition("@")[2].split()[0]
+            self.assertEqual(registry.tags(name, token), ["latest", digest.replace(":", "-")])
 
     def test_token_service_answering_html_fails_every_service_in_one_line(self) -> None:
         # 200 with an HTML page (a login portal in front of the token service): each service

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -67,9 +68,12 @@ class ServicesPushTestCase(absltest.TestCase):
     def push(self, launcher: str, prefix: str, workdir: Path, *args: str) -> PushResult:
         return run_push(launcher, "--repository", prefix, *args, cwd=workdir)
 
-    def write_spec(self, services: list[tuple[str, Path, dict]]) -> Path:
+    def write_spec(
+        self, services: list[tuple[str, Path, dict]], sboms: dict[str, Path] | None = None
+    ) -> Path:
         """A push spec as cloud_run_push writes it, for (spec name, image layout, manifest)
-        each, tagged `latest`: given to a push target with `--spec`, it replaces the target's."""
+        each, tagged `latest`, with the SBOM `sboms` gives it if any: given to a push target
+        with `--spec`, it replaces the target's."""
         directory = Path(tempfile.mkdtemp(dir=self.tmp))
         entries = []
         for name, layout, manifest in services:
@@ -80,6 +84,7 @@ class ServicesPushTestCase(absltest.TestCase):
                     "service": name,
                     "image": str(layout.resolve()),
                     "manifest": str(manifest_file),
+                    "sbom": str((sboms or {}).get(name, "")) or None,
                     "tags": ["latest"],
                     "stamped_tags": [],
                 }
@@ -90,6 +95,14 @@ class ServicesPushTestCase(absltest.TestCase):
 
     def digest(self, layout: Layout) -> str:
         return layout.manifest_descriptor["digest"]
+
+    def referrers_tag(self, layout: Layout) -> str:
+        """The tag of the image's referrers index, which its SBOM's push writes."""
+        return self.digest(layout).replace(":", "-")
+
+    def assert_summary(self, line: str, pushed: str) -> None:
+        """`line` is `pushed` (`pushed REPO@DIGEST tags ...`) and the SBOM it attached."""
+        self.assertRegex(line, "^" + re.escape(pushed) + " sbom sha256:[0-9a-f]{64}$")
 
     def assert_pushed(self, name: str, layout: Layout, tag: str = "latest") -> None:
         """The image is in repository `name` byte for byte, and `tag` names it."""

@@ -56,7 +56,7 @@ class PushServicesFailuresTest(ServicesPushTestCase):
             f"{self.digest(self.ping)} to anonymous access: HTTP 403: DENIED requested access "
             "to the resource is denied",
         )
-        self.assertEqual(
+        self.assert_summary(
             summary["route-guide"],
             f"pushed {prefix}/route-guide@{self.digest(self.route_guide)} tags latest",
         )
@@ -67,7 +67,10 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         missing.exception.close()
         self.assertEqual(missing.exception.code, 404)
         self.assert_pushed("refused/route-guide", self.route_guide)
-        self.assertEqual(self.registry.tags("refused/route-guide"), ["latest"])
+        self.assertEqual(
+            self.registry.tags("refused/route-guide"),
+            ["latest", self.referrers_tag(self.route_guide)],
+        )
         self.assertEqual(
             sorted(p.name for p in workdir.iterdir()), ["ping.yaml", "route-guide.yaml"]
         )
@@ -90,7 +93,7 @@ class PushServicesFailuresTest(ServicesPushTestCase):
 
         self.assertEqual(result.returncode, 1, result.stderr)
         summary = result.summary()
-        self.assertEqual(
+        self.assert_summary(
             summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
         )
         self.assertEqual(
@@ -99,7 +102,9 @@ class PushServicesFailuresTest(ServicesPushTestCase):
             "to anonymous access: HTTP 403: DENIED requested access to the resource is denied",
         )
         self.assertLen(result.stdout.splitlines(), 2)
-        self.assertEqual(self.registry.tags("second/ping"), ["latest"])
+        self.assertEqual(
+            self.registry.tags("second/ping"), ["latest", self.referrers_tag(self.ping)]
+        )
         self.assertEqual(self.registry.tags("second/route-guide"), [])
         self.assertEqual(sorted(p.name for p in workdir.iterdir()), ["ping.yaml"])
 
@@ -126,7 +131,9 @@ class PushServicesFailuresTest(ServicesPushTestCase):
             f"requested access to the resource is denied; tags moved: {release}; "
             f"tags not moved: {commit} latest",
         )
-        self.assertEqual(self.registry.tags("tagfail/ping"), [release])
+        self.assertEqual(
+            self.registry.tags("tagfail/ping"), [release, self.referrers_tag(self.ping)]
+        )
         self.assertEqual(list(workdir.iterdir()), [])
 
     def test_service_renamed_by_its_environment_goes_to_its_own_repository(self) -> None:

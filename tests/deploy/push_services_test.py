@@ -47,17 +47,16 @@ class PushServicesTest(ServicesPushTestCase):
 
         ping_ref = f"{prefix}/ping@{self.digest(self.ping)}"
         route_guide_ref = f"{prefix}/route-guide@{self.digest(self.route_guide)}"
-        self.assertEqual(
-            first.stdout.splitlines(),
-            [
-                f"ping: pushed {ping_ref} tags latest",
-                f"route-guide: pushed {route_guide_ref} tags latest",
-            ],
-        )
+        self.assertEqual(list(first.summary()), ["ping", "route-guide"])
+        self.assert_summary(first.summary()["ping"], f"pushed {ping_ref} tags latest")
+        self.assert_summary(first.summary()["route-guide"], f"pushed {route_guide_ref} tags latest")
         self.assert_pushed("kit/ping", self.ping)
         self.assert_pushed("kit/route-guide", self.route_guide)
-        self.assertEqual(self.registry.tags("kit/ping"), ["latest"])
-        self.assertEqual(self.registry.tags("kit/route-guide"), ["latest"])
+        # `latest`, and the referrers index of the SBOM (push_sbom_test checks it).
+        ping_tags = ["latest", self.referrers_tag(self.ping)]
+        self.assertEqual(self.registry.tags("kit/ping"), ping_tags)
+        route_guide_tags = ["latest", self.referrers_tag(self.route_guide)]
+        self.assertEqual(self.registry.tags("kit/route-guide"), route_guide_tags)
 
         # One manifest per service, named after it, resolved for where it went; nothing else.
         self.assertEqual(
@@ -113,10 +112,11 @@ class PushServicesTest(ServicesPushTestCase):
         prefix = f"{proxy.host}/unmounted"
         result = self.push(PUSH_ALL, prefix, self.workdir())
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertLen(proxy.injected, 2, proxy.injected)  # one per shared base layer
+        # One per shared base layer, and the SBOM's empty config.
+        self.assertLen(proxy.injected, 3, proxy.injected)
         self.assertEqual(result.blobs("mounted"), [])
         self.assertCountEqual(result.blobs("uploaded", "route-guide"), digests(self.route_guide))
-        self.assertEqual(result.stderr.count("registry declined to mount"), 2)
+        self.assertEqual(result.stderr.count("registry declined to mount"), 3)
         self.assert_pushed("unmounted/route-guide", self.route_guide)
         self.assert_pushed("unmounted/ping", self.ping)
 
@@ -125,11 +125,14 @@ class PushServicesTest(ServicesPushTestCase):
         workdir = self.workdir()
         result = self.push(PUSH_PING, prefix, workdir)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(
-            result.stdout, f"ping: pushed {prefix}/ping@{self.digest(self.ping)} tags latest\n"
+        self.assertEqual(list(result.summary()), ["ping"])
+        self.assert_summary(
+            result.summary()["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
         )
         self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
-        self.assertEqual(self.registry.tags("single/ping"), ["latest"])
+        self.assertEqual(
+            self.registry.tags("single/ping"), ["latest", self.referrers_tag(self.ping)]
+        )
         self.assertEqual(self.registry.tags("single/route-guide"), [])
 
     def test_manifest_dir_and_extra_tags(self) -> None:
@@ -140,14 +143,22 @@ class PushServicesTest(ServicesPushTestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(sorted(p.name for p in out.iterdir()), ["ping.yaml", "route-guide.yaml"])
-        self.assertEqual(self.registry.tags("elsewhere/ping"), ["latest", "v1"])
-        self.assertEqual(self.registry.tags("elsewhere/route-guide"), ["latest", "v1"])
+        for service, layout in [("ping", self.ping), ("route-guide", self.route_guide)]:
+            self.assertEqual(
+                self.registry.tags(f"elsewhere/{service}"),
+                ["latest", self.referrers_tag(layout), "v1"],
+            )
         self.assertIn(" tags v1 latest", result.summary()["ping"])  # `latest` moves last
 
     def test_stamped_tags_come_from_the_workspace_status(self) -> None:
         values = stamp_values()
         expected = sorted(
-            ["latest", values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"]
+            [
+                "latest",
+                values["STABLE_RELEASE"],
+                f"git-{values['STABLE_GIT_COMMIT']}",
+                self.referrers_tag(self.ping),
+            ]
         )
         prefix = f"{self.registry.host}/stamped"
         result = self.push(PUSH_STAMPED, prefix, self.workdir())
@@ -157,7 +168,9 @@ class PushServicesTest(ServicesPushTestCase):
         unstamped = self.push(PUSH_ALL, f"{self.registry.host}/unstamped", self.workdir())
         self.assertEqual(unstamped.returncode, 0, unstamped.stderr)
         self.assertIn("stamped tags", unstamped.stderr)  # skipped without --stamp, and says so
-        self.assertEqual(self.registry.tags("unstamped/ping"), ["latest"])
+        self.assertEqual(
+            self.registry.tags("unstamped/ping"), ["latest", self.referrers_tag(self.ping)]
+        )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 from pathlib import Path
+from typing import IO
 
 
 class LayoutError(ValueError):
@@ -14,16 +16,30 @@ class LayoutError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Blob:
-    """A config or layer: what the registry checks (digest, size), where its bytes are."""
+    """A config or layer: what the registry checks (digest, size), and where its bytes are: a
+    file, or (for a blob made at push time, such as an artifact's empty config) `data`."""
 
     digest: str
     size: int
-    path: Path
+    path: Path | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> Blob:
+        """A blob held in memory."""
+        return cls(f"sha256:{hashlib.sha256(data).hexdigest()}", len(data), data=data)
+
+    def open(self) -> IO[bytes]:
+        """Its bytes, from the start."""
+        if self.path is None:
+            return io.BytesIO(self.data or b"")
+        return self.path.open("rb")
 
 
 @dataclasses.dataclass(frozen=True)
 class Image:
-    """The manifest as built (pushed byte for byte, so its digest holds) and its blobs."""
+    """The manifest as built (pushed byte for byte, so its digest holds) and its blobs; also
+    an artifact that refers to an image (referrers.py), which is pushed the same way."""
 
     manifest: bytes
     manifest_digest: str

@@ -11,7 +11,10 @@ Two modes, one per rule:
   tagged and its manifest is not written. Stdout ends with one line per service:
   `ping: pushed REPO@sha256:... tags latest`, `ping (ping-staging): pushed ...` when the
   environment renamed it, or `ping: FAILED: reason` (`FAILED: internal error: ...` with a
-  traceback on stderr for an error nothing here foresaw).
+  traceback on stderr for an error nothing here foresaw). A service with an SBOM (the spec's
+  `sbom`, from the macro's oci_sbom) gets it attached as an OCI artifact whose subject is the
+  image (referrers.py), after the image and before any tag, so a tag never names an image
+  whose SBOM is not there; its summary line ends `sbom sha256:...`. `--no_sbom` leaves it out.
 - `--image DIR --repository HOST/NAME` (oci_push): one image, stdout `REPOSITORY@sha256:...`.
 
 For each image, blobs the registry lacks are uploaded (or mounted from another repository of
@@ -86,6 +89,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=16,
         help="blobs larger than this go in chunks of this size (default: 16)",
+    )
+    parser.add_argument(
+        "--no_sbom",
+        action="store_true",
+        help="with --spec: push the images without attaching their SBOMs (for a registry "
+        "that refuses OCI artifacts)",
     )
     parser.add_argument("--retries", type=int, default=5, help="attempts per request")
     parser.add_argument(

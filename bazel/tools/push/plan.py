@@ -18,6 +18,7 @@ import yaml
 
 from bazel.tools.cloud_run_manifest import container, dump
 from bazel.tools.push.layout import Image, read_layout
+from bazel.tools.push.referrers import SbomError, sbom_artifact
 from bazel.tools.workspace_status import read_status
 
 # From the distribution spec: repository path components and tags.
@@ -46,6 +47,7 @@ class Target:
     manifest_text: str | None = None
     manifest_out: Path | None = None
     run_name: str | None = None  # the Cloud Run service name its manifest gives
+    sbom: Image | None = None  # the SBOM artifact attached to the image (referrers.py)
 
     @property
     def label(self) -> str:
@@ -190,7 +192,20 @@ def plan_services(
         stamped = expand_stamped_tags(templates, status_files) if status_files else []
         tags = checked_tags(stamped, args.tag, service["tags"])
         text = resolved_manifest(built, repository, image.manifest_digest)
+        sbom = None if args.no_sbom else planned_sbom(name, service.get("sbom"), image)
         targets.append(
-            Target(name, image, repository, host, path, tags, manifest_text=text, run_name=run_name)
+            Target(name, image, repository, host, path, tags, text, run_name=run_name, sbom=sbom)
         )
     return targets, skipped_stamps_note(skipped_stamps)
+
+
+def planned_sbom(service: str, path: str | None, image: Image) -> Image | None:
+    """The SBOM artifact of a service of the spec, None when it has no SBOM; checked here, so
+    that an SBOM that is missing or describes another image is bad input, found before
+    anything is sent."""
+    if not path:
+        return None
+    try:
+        return sbom_artifact(Path(path).resolve(), image)
+    except SbomError as error:
+        raise UsageError(f"service {service}: {error}") from None

@@ -1,6 +1,7 @@
 """Pushing planned targets: blobs (uploaded, or mounted from a repository that got them earlier
-in this run), the manifest by digest, then the tags, then the resolved manifest file; and what
-a push of services prints, one summary line per service.
+in this run), the manifest by digest, the image's SBOM (an artifact that refers to it, see
+referrers.py), then the tags, then the resolved manifest file; and what a push of services
+prints, one summary line per service.
 
 Kept apart from the planning (plan.py): everything here talks to a registry, and a failure
 here is exit 1 for that image alone, never bad input.
@@ -21,6 +22,13 @@ from pathlib import Path
 from bazel.tools.push.credentials import Credentials, CredentialsError, find_credentials
 from bazel.tools.push.layout import Image
 from bazel.tools.push.plan import Target
+from bazel.tools.push.referrers import (
+    ANY_MANIFEST,
+    INDEX_MEDIA_TYPE,
+    ReferrersError,
+    referrers_tag,
+    with_referrer,
+)
 from bazel.tools.push.registry import RegistryError, Repository, RetryPolicy
 
 LOOPBACK = ("localhost", "127.", "[::1]")
@@ -40,13 +48,14 @@ class Outcome:
     error: str | None = None  # why it failed; None: pushed, tagged, manifest written
 
     def summary(self) -> str:
-        """`SERVICE: pushed REPO@DIGEST tags T...` or `SERVICE: FAILED: why`."""
+        """`SERVICE: pushed REPO@DIGEST tags T... [sbom DIGEST]` or `SERVICE: FAILED: why`."""
         target = self.target
         if self.error is not None:
             return f"{target.label}: FAILED: {self.error}"
         tags = " ".join(target.tags) if target.tags else "none"
         line = f"{target.label}: pushed {target.repository}@{target.image.manifest_digest}"
-        return f"{line} tags {tags}"
+        sbom = f" sbom {target.sbom.manifest_digest}" if target.sbom else ""
+        return f"{line} tags {tags}{sbom}"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -72,7 +81,8 @@ class Pusher:
         self.holders: dict[str, dict[str, str]] = {}  # host -> blob digest -> repository name
 
     def push(self, target: Target, log: Callable[[str], None]) -> None:
-        """Blobs, manifest by digest, tags, then the manifest file; raises on failure."""
+        """Blobs, manifest by digest, the SBOM, tags, then the manifest file; raises on
+        failure."""
         host = target.host
         if host not in self.credentials:
             self.credentials[host] = find_credentials(host, tuple(self.args.google_registry))
@@ -85,10 +95,10 @@ class Pusher:
         repository.check()
 
         self.send_missing_blobs(repository, image, log)
-        digest = repository.put_manifest(image.manifest_digest, image.manifest, image.media_type)
-        if digest and digest != image.manifest_digest:
-            raise RegistryError(f"registry {host} stored the manifest as {digest}, not as sent")
+        self.put_by_digest(repository, image)
         log(f"manifest {image.manifest_digest}")
+        if target.sbom is not None:
+            self.attach(repository, target.sbom, image, log)
         for done, tag in enumerate(target.tags):
             try:
                 repository.put_manifest(tag, image.manifest, image.media_type)
@@ -107,6 +117,42 @@ class Pusher:
                     f"pushed and tagged, but writing {target.manifest_out} failed: {error}"
                 ) from None
             log(f"wrote {target.manifest_out}")
+
+    @staticmethod
+    def put_by_digest(repository: Repository, image: Image) -> str:
+        """PUTs the manifest under its digest, checks the registry stored what was sent, and
+        returns the subject it says it indexed the manifest under (see attach)."""
+        stored = repository.put_manifest(image.manifest_digest, image.manifest, image.media_type)
+        if stored.digest and stored.digest != image.manifest_digest:
+            raise RegistryError(
+                f"registry {repository.host} stored the manifest as {stored.digest}, not as sent"
+            )
+        return stored.subject
+
+    def attach(
+        self, repository: Repository, artifact: Image, image: Image, log: Callable[[str], None]
+    ) -> None:
+        """Pushes `artifact` (an SBOM whose subject is `image`) and makes it discoverable: a
+        registry with the referrers API says so (OCI-Subject) and indexes it itself; for one
+        without, the referrers index under the tag schema (`sha256-<hex>`) gets it listed,
+        the referrers already there kept."""
+        self.send_missing_blobs(repository, artifact, lambda message: log(f"sbom {message}"))
+        if self.put_by_digest(repository, artifact) == image.manifest_digest:
+            log(f"sbom {artifact.manifest_digest} attached (the registry indexes referrers)")
+            return
+        tag = referrers_tag(image.manifest_digest)
+        current = repository.get_manifest(tag, ANY_MANIFEST)
+        try:
+            index = with_referrer(current, artifact)
+        except ReferrersError as error:
+            raise RegistryError(
+                f"the SBOM was pushed, but the referrers tag {tag} cannot list it: {error}; "
+                "left as it is"
+            ) from None
+        if index is not None:
+            repository.put_manifest(tag, index, INDEX_MEDIA_TYPE)
+        listed = "listed" if index is not None else "already listed"
+        log(f"sbom {artifact.manifest_digest} attached, {listed} in the referrers index :{tag}")
 
     def send_missing_blobs(
         self, repository: Repository, image: Image, log: Callable[[str], None]

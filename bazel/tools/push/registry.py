@@ -52,6 +52,7 @@ __all__ = [
     "RegistryError",
     "Repository",
     "RetryPolicy",
+    "StoredManifest",
     "TransientError",
 ]
 
@@ -76,6 +77,14 @@ class RetryPolicy:
 
 
 Body = bytes | Callable[[], IO[bytes]] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredManifest:
+    """A registry's answer to a manifest PUT."""
+
+    digest: str  # Docker-Content-Digest: the digest it computed ("" if it sent none)
+    subject: str  # OCI-Subject: set by a registry with the referrers API for an artifact
 
 
 class Repository:
@@ -131,8 +140,8 @@ class Repository:
             return self._upload_monolithic(blob, session)
         return self._upload_chunked(blob, chunk_size, session)
 
-    def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> str:
-        """PUT the manifest under a digest or tag; returns the digest the registry computed."""
+    def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> StoredManifest:
+        """PUT the manifest under a digest or tag; returns what the registry said it stored."""
         response = self._request(
             "PUT",
             f"/v2/{self.name}/manifests/{reference}",
@@ -140,7 +149,22 @@ class Repository:
             headers={"Content-Type": media_type},
             ok={201},
         )
-        return response.headers.get("Docker-Content-Digest", "")
+        return StoredManifest(
+            response.headers.get("Docker-Content-Digest", ""),
+            response.headers.get("OCI-Subject", ""),
+        )
+
+    def get_manifest(self, reference: str, accept: str) -> tuple[bytes, str] | None:
+        """GET a manifest or index by digest or tag: its bytes and media type, None if absent."""
+        response = self._request(
+            "GET",
+            f"/v2/{self.name}/manifests/{reference}",
+            ok={200, 404},
+            headers={"Accept": accept},
+        )
+        if response.status_code == 404:
+            return None
+        return response.content, response.headers.get("Content-Type", "")
 
     # --- blob uploads --------------------------------------------------------------------
 
@@ -160,7 +184,7 @@ class Repository:
                     "PUT",
                     location,
                     params={"digest": blob.digest},
-                    body=lambda: blob.path.open("rb"),
+                    body=blob.open,
                     headers={"Content-Type": "application/octet-stream"},
                     ok={201},
                     retry=False,
@@ -176,7 +200,7 @@ class Repository:
 
     def _upload_chunked(self, blob: Blob, chunk_size: int, session: str | None) -> int:
         location, offset, requests_made, failures = session or self._start_upload(), 0, 0, 0
-        with blob.path.open("rb") as stream:
+        with blob.open() as stream:
             while offset < blob.size:
                 stream.seek(offset)
                 chunk = stream.read(chunk_size)
