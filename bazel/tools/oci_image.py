@@ -28,15 +28,31 @@ def canonical(document: dict) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
+STAMP_LABELS = {
+    "org.opencontainers.image.revision": "STABLE_GIT_COMMIT",
+    "org.opencontainers.image.version": "STABLE_RELEASE",
+}
+
+
+class StampError(ValueError):
+    """A stamped build whose workspace status lacks a key the labels need."""
+
+
 def stamp_labels(status_files: list[str]) -> dict[str, str]:
-    """Labels from Bazel's workspace status (--stamp): the source revision, when known."""
+    """Labels from Bazel's workspace status, for a stamped build (status files given): each
+    key must be there (tools/workspace_status.sh leaves the git ones out outside a git
+    checkout), so that no stamped image is labelled with a revision nobody can find."""
+    if not status_files:
+        return {}
     values = read_status(status_files)
-    labels = {}
-    if revision := values.get("STABLE_GIT_COMMIT"):
-        labels["org.opencontainers.image.revision"] = revision
-    if version := values.get("STABLE_RELEASE"):
-        labels["org.opencontainers.image.version"] = version
-    return labels
+    missing = [key for key in STAMP_LABELS.values() if not values.get(key)]
+    if missing:
+        raise StampError(
+            f"--stamp: the workspace status has no {' or '.join(missing)}: "
+            "tools/workspace_status.sh takes them from git; stamp from a git checkout (or "
+            "set RELEASE for STABLE_RELEASE)"
+        )
+    return {label: values[key] for label, key in STAMP_LABELS.items()}
 
 
 # Symlinks followed before a path counts as a loop, as Linux gives up (ELOOP) after 40.
@@ -134,7 +150,12 @@ def main(argv: list[str]) -> int:
         diff_ids.append(Path(layer["diff_id"]).read_text().strip())
 
     image = spec["config"]
-    labels = {**image.get("Labels", {}), **stamp_labels(spec.get("status_files", []))}
+    try:
+        stamped = stamp_labels(spec.get("status_files", []))
+    except StampError as error:
+        print(f"oci_image: {error}", file=sys.stderr)
+        return 1
+    labels = {**image.get("Labels", {}), **stamped}
     config = {
         "architecture": spec["architecture"],
         "os": spec["os"],
