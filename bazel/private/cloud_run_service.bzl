@@ -24,8 +24,7 @@ def _cloud_run_service_impl(ctx):
             remote_tags = ctx.attr.remote_tags,
             stamped_tags = ctx.attr.stamped_tags,
             environments = (
-                ctx.attr.manifest[CloudRunManifestInfo].environments
-                if CloudRunManifestInfo in ctx.attr.manifest else []
+                ctx.attr.manifest[CloudRunManifestInfo].environments if CloudRunManifestInfo in ctx.attr.manifest else []
             ),
         ),
     ]

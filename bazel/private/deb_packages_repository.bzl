@@ -6,6 +6,7 @@ def _deb_packages_repository_impl(rctx):
     for package in lock["packages"]:
         name = "{}_{}.deb".format(package["name"], package["version"].replace(":", "%3a"))
         rctx.report_progress("Fetching " + name)
+
         # Bazel's downloader: URLs in order (the pool first, then snapshot.debian.org, which
         # keeps the version after the pool drops it), sha256 checked, repository cache.
         rctx.download(

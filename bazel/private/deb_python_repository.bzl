@@ -9,8 +9,10 @@ def _deb_python_repository_impl(rctx):
         package = by_name[name]
         deb = "debs/{}.deb".format(name)
         rctx.report_progress("Unpacking " + name)
+
         # The image's own bytes: same URLs and sha256 as its base layer (repository cache).
         rctx.download(url = package["urls"], output = deb, sha256 = package["sha256"])
+
         # A .deb is an ar archive; its files are in data.tar.*.
         members = "members/" + name
         rctx.extract(deb, output = members)
