@@ -99,12 +99,13 @@ def why_runc_cannot_run() -> str | None:
     if os.geteuid() != 0:
         return (
             "runc runs containers as root only (this kit runs no rootless runtime): run the "
-            "test as root, e.g. with ./bazelw, which runs Bazel as root"
+            "test as root, e.g. with ./bazelw, which runs Bazel as root, or leave it out with "
+            "--test_tag_filters=-requires-root"
         )
     if shutil.which(RUNC) is None:
         return (
             "no `runc` on PATH: install Debian's runc package (the root that ./bazelw "
-            "provisions has it)"
+            "provisions has it), or leave this test out with --test_tag_filters=-requires-tools"
         )
     try:
         version = subprocess.run(

@@ -22,7 +22,10 @@ from pathlib import Path
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise RuntimeError(f"{name} not found: install Debian's {package} package")
+        raise RuntimeError(
+            f"{name} not found: install Debian's {package} package (the root that ./bazelw "
+            "provisions has it), or leave this test out with --test_tag_filters=-requires-tools"
+        )
     return path
 
 
