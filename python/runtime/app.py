@@ -34,7 +34,11 @@ _GRACE_SECONDS = flags.DEFINE_float(
 )
 _REFLECTION = flags.DEFINE_bool("reflection", True, "Serve gRPC server reflection.")
 _LOG_FORMAT = flags.DEFINE_enum(
-    "log_format", "json", ["json", "text"], "json for Cloud Logging, text for people."
+    "log_format",
+    logs.AUTO,
+    logs.FORMATS,
+    "json for Cloud Logging, text for people; auto: text when stdout is a terminal, else json. "
+    "Text is coloured only on a terminal, without $NO_COLOR, with $TERM not dumb.",
 )
 _RPC_LOGS = flags.DEFINE_enum(
     "rpc_logs", "all", ["all", "errors", "none"], "Calls that get a log line: all, not OK, none."

@@ -1,8 +1,11 @@
-"""Logs as Cloud Logging reads them: one JSON object a line on stdout.
+"""Logs on stdout: JSON lines for Cloud Logging, or text lines for people at a terminal.
 
 Cloud Run forwards a container's stdout to Cloud Logging, which lifts `severity`, `message`,
 `time`, `logging.googleapis.com/trace` and `logging.googleapis.com/labels` out of each JSON
-line. `--log_format=text` prints the same records for people.
+line. The format `AUTO` (the default of `--log_format`) picks JSON when stdout is not a terminal,
+as on Cloud Run or in a pipe or file, and text when it is; `JSON` and `TEXT` force one. Text
+colours the severity only when stdout is a terminal, `NO_COLOR` is unset or empty
+(https://no-color.org) and `TERM` is not `dumb`, even when `TEXT` was asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import select
 import sys
 import threading
 import time
+
+# The formats configure() takes.
+AUTO, JSON, TEXT = "auto", "json", "text"
+FORMATS = (AUTO, JSON, TEXT)
 
 # Extra record attributes that become top-level JSON fields (set with logger.info(..., extra=)).
 FIELDS_ATTRIBUTE = "fields"
@@ -75,13 +82,38 @@ class JsonFormatter(LineFormatter):
         return _encode_json(entry)
 
 
+# SGR codes for the severity in coloured text; levels not listed stay plain.
+_COLOURS = {
+    logging.DEBUG: "2",  # dim
+    logging.INFO: "32",  # green
+    logging.WARNING: "33",  # yellow
+    logging.ERROR: "31",  # red
+    logging.CRITICAL: "1;31",  # bold red
+}
+
+
+def colour_supported(fd: int) -> bool:
+    """Whether text written to `fd` may carry ANSI colour: a terminal, no `NO_COLOR`, not a
+    `dumb` one."""
+    return os.isatty(fd) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
 class TextFormatter(LineFormatter):
+    def __init__(self, colour: bool = False) -> None:
+        super().__init__()
+        self._colour = colour
+
+    def _severity(self, level: int) -> str:
+        name = logging.getLevelName(level)
+        code = _COLOURS.get(level) if self._colour else None
+        return f"\033[{code}m{name}\033[0m" if code else name
+
     def line(
         self, level: int, message: str, created: float, pid: int | None, fields: dict[str, object]
     ) -> str:
         moment = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         millis = int(created % 1 * 1000)
-        text = f"{moment},{millis:03d} {logging.getLevelName(level)} [{pid}] {message}"
+        text = f"{moment},{millis:03d} {self._severity(level)} [{pid}] {message}"
         return f"{text} {_encode_json(fields)}" if fields else text
 
 
@@ -165,10 +197,17 @@ _configured: _LineHandler | None = None
 
 
 def configure(log_format: str) -> None:
-    """Routes the root logger to stdout in `log_format` ("json" or "text")."""
+    """Routes the root logger to stdout in `log_format`, one of `FORMATS` (AUTO: text on a
+    terminal, else JSON)."""
     global _configured
-    handler = _LineHandler(sys.stdout.fileno())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if log_format not in FORMATS:
+        raise ValueError(f"log format {log_format!r} is not one of {', '.join(FORMATS)}")
+    fd = sys.stdout.fileno()
+    if log_format == AUTO:
+        log_format = TEXT if os.isatty(fd) else JSON
+    handler = _LineHandler(fd)
+    formatter = JsonFormatter() if log_format == JSON else TextFormatter(colour_supported(fd))
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

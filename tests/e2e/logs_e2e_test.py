@@ -1,12 +1,21 @@
-"""The server's stdout as Cloud Logging reads it: JSON lines, traces, labels, and no secrets."""
+"""The server's stdout as Cloud Logging reads it: JSON lines, traces, labels, and no secrets;
+and as people read it at a terminal: text, coloured when the terminal allows."""
 
 from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
 
 import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, STARTUP_TIMEOUT_SECONDS, Server, binary
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SECRET = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
@@ -15,6 +24,118 @@ CLOUD_RUN_ENV = {"GOOGLE_CLOUD_PROJECT": "kit-test", "K_SERVICE": "ping", "K_REV
 
 def is_send(entry: dict) -> bool:
     return entry.get("method") == "/ping.v1.PingService/Send"
+
+
+ESC = "\x1b"
+# A text line: date, time with milliseconds, severity (maybe coloured), [pid], message.
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<severity>\S+) \[\d+\] (?P<message>.*)$"
+)
+LISTENING = re.compile(r"listening on \[::\]:(\d+)")
+COLOURED = {"INFO": "\x1b[32mINFO\x1b[0m", "WARNING": "\x1b[33mWARNING\x1b[0m"}
+# A colour terminal, whatever the environment the test runs in.
+TERMINAL_ENV = {"TERM": "xterm-256color", "NO_COLOR": ""}
+
+
+class PtyServer:
+    """The ping server with its stdout on a pseudo-terminal, read continuously on a thread
+    (a full pty would block the server's writes). `lines` are without the terminal's \\r\\n."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        master, slave = os.openpty()
+        self._master = master
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by __exit__)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        try:
+            self.process = subprocess.Popen(
+                [binary(PING_SERVER), *args],
+                env={**os.environ, "PORT": "0", **env},
+                stdin=subprocess.DEVNULL,
+                stdout=slave,
+                stderr=self._stderr,
+            )
+        finally:
+            os.close(slave)  # the child holds it: reads end (EIO) once the server exits
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        listening = LISTENING.search(self.wait_for(LISTENING.search))
+        assert listening is not None
+        self.address = f"localhost:{listening[1]}"
+
+    def _read(self) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._master, 65536)
+            except OSError as error:  # EIO: every slave descriptor is closed
+                if error.errno != errno.EIO:
+                    raise
+                chunk = b""
+            if not chunk:
+                break
+            *whole, pending = (pending + chunk).split(b"\n")
+            with self._changed:
+                self.lines += [
+                    line.decode(errors="backslashreplace").rstrip("\r") for line in whole
+                ]
+                self._changed.notify_all()
+        with self._changed:
+            if pending:
+                self.lines.append(pending.decode(errors="backslashreplace"))
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, predicate, timeout: float = STARTUP_TIMEOUT_SECONDS) -> str:
+        """The first line on the terminal for which `predicate` holds, waiting for it."""
+
+        def found() -> list[str]:
+            return [line for line in self.lines if predicate(line)]
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() or self._closed, timeout)
+            if found():
+                return found()[0]
+        raise AssertionError(f"no such line in {timeout} s\n{self.output()}")
+
+    def output(self) -> str:
+        self._stderr.seek(0)
+        stderr = self._stderr.read().decode(errors="backslashreplace")
+        with self._changed:
+            stdout = "\n".join(self.lines)
+        return f"exit code {self.process.poll()}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}"
+
+    def stop(self) -> int:
+        self.process.terminate()
+        code = self.process.wait(30)
+        self._reader.join(5)
+        return code
+
+    def __enter__(self) -> PtyServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5)
+        os.close(self._master)
+        self._stderr.close()
+
+
+def call_ping_and_fail_upstream(address: str) -> None:
+    """One call that ends OK (logged INFO) and one that ends FAILED_PRECONDITION (WARNING)."""
+    with grpc.insecure_channel(address) as channel:
+        stub = ping_pb2_grpc.PingServiceStub(channel)
+        reply = stub.Send(ping_pb2.Request(message="on a tty"), timeout=10)
+        assert reply.pong.message == "on a tty", reply
+        try:
+            stub.SendUpstream(ping_pb2.Request(), timeout=10)  # no upstream configured
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+        else:
+            raise AssertionError("SendUpstream without an upstream succeeded")
 
 
 class LogsTest(absltest.TestCase):
@@ -71,6 +192,73 @@ class LogsTest(absltest.TestCase):
         with Server("--log_format=text") as server:
             self.assertFalse(server.lines[0].startswith("{"))
             self.assertIn("INFO", server.lines[0])
+
+    def test_pipe_gets_json_without_colour_even_from_a_colour_terminal(self) -> None:
+        with Server(env=TERMINAL_ENV) as server:
+            call_ping_and_fail_upstream(server.address)
+            server.wait_for_log(lambda e: e.get("code") == "FAILED_PRECONDITION")
+            self.assertEqual(server.stop(), 0)
+        self.assertEqual(server.non_json_lines(), [])
+        self.assertEqual([line for line in server.lines if ESC in line], [])
+        severities = {entry["severity"] for entry in server.logs()}
+        self.assertEqual(severities, {"INFO", "WARNING"})
+
+    def test_forced_text_on_a_pipe_is_never_coloured(self) -> None:
+        with Server("--log_format=text", env=TERMINAL_ENV) as server:
+            call_ping_and_fail_upstream(server.address)
+            self.assertEqual(server.stop(), 0)
+        self.assert_text(server.lines, coloured=False)
+
+    def test_terminal_gets_coloured_text(self) -> None:
+        lines = self.run_on_terminal(env=TERMINAL_ENV)
+        self.assert_text(lines, coloured=True)
+
+    def test_no_color_on_a_terminal(self) -> None:
+        lines = self.run_on_terminal(env={**TERMINAL_ENV, "NO_COLOR": "1"})
+        self.assert_text(lines, coloured=False)
+
+    def test_dumb_terminal(self) -> None:
+        lines = self.run_on_terminal(env={**TERMINAL_ENV, "TERM": "dumb"})
+        self.assert_text(lines, coloured=False)
+
+    def test_forced_json_on_a_terminal(self) -> None:
+        lines = self.run_on_terminal("--log_format=json", env=TERMINAL_ENV)
+        entries = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+        self.assertTrue(all(isinstance(entry, dict) for entry in entries), "\n".join(lines))
+        self.assertEqual([line for line in lines if ESC in line], [])
+        send = [e for e in entries if is_send(e)]
+        self.assertLen(send, 1)
+        self.assertEqual((send[0]["severity"], send[0]["code"]), ("INFO", "OK"))
+        self.assertEqual(entries[-1]["message"], "stopped")
+
+    def run_on_terminal(self, *args: str, env: dict[str, str]) -> list[str]:
+        """Every line the server printed on a terminal, having answered one call OK and failed
+        one, then stopped on SIGTERM."""
+        with PtyServer(*args, env=env) as server:
+            call_ping_and_fail_upstream(server.address)
+            server.wait_for(lambda line: "FAILED_PRECONDITION" in line, timeout=10)
+            self.assertEqual(server.stop(), 0, server.output())
+            return list(server.lines)
+
+    def assert_text(self, lines: list[str], *, coloured: bool) -> None:
+        """Every line is a text line; the severity, and nothing else, is coloured or not."""
+        output = "\n".join(map(repr, lines))  # escape codes shown, not obeyed
+        parsed = [TEXT_LINE.match(line) for line in lines]
+        self.assertNotIn(None, parsed, output)
+        for line, match in zip(lines, parsed, strict=True):
+            self.assertNotIn(ESC, match["message"], line)
+            self.assertEqual(ESC in match["severity"], coloured, line)
+        want = COLOURED if coloured else {name: name for name in COLOURED}
+        by_message = {m["message"].split(" {")[0]: m["severity"] for m in parsed}
+        self.assertEqual(by_message.get("/ping.v1.PingService/Send OK"), want["INFO"], output)
+        self.assertEqual(
+            by_message.get("/ping.v1.PingService/SendUpstream FAILED_PRECONDITION"),
+            want["WARNING"],
+            output,
+        )
+        self.assertEqual(parsed[0]["severity"], want["INFO"], output)
+        self.assertRegex(parsed[0]["message"], LISTENING)
+        self.assertEqual(parsed[-1]["message"].split(" {")[0], "stopped", output)
 
 
 if __name__ == "__main__":
