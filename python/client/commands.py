@@ -123,9 +123,13 @@ def health(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> No
             raise
 
 
-def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+def add_subcommands(
+    subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
+) -> None:
+    """Every subcommand, each also taking the flags of `parents` (the global flags)."""
+
     def command(name: str, function: Command, help_text: str) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=parents)
         parser.set_defaults(command=function)
         return parser
 

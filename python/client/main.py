@@ -1,9 +1,13 @@
-"""Command-line client: `bazel run //python/client -- --server HOST[:PORT] SUBCOMMAND ...`.
+"""Command-line client: `bazel run //python/client -- [FLAGS] SUBCOMMAND [FLAGS] ...`.
 
 Talks to a Cloud Run service as Cloud Run expects: TLS to port 443 with the system roots and a
 Google ID token for `https://<host>`; `--insecure` for a local server (plaintext h2c). One
 channel serves every call. Exit codes: 0 OK, 1 the call failed (status name and detail on
 stderr), 2 bad input (one line on stderr).
+
+The global flags (`--server`, `--insecure`, TLS, token, `--timeout`, `--json`...) go before or
+after the subcommand, or some on each side, with the same meaning and defaults; a flag given on
+both sides takes its value from after the subcommand (`--timeout 5 ping --timeout 9`: 9 s).
 """
 
 from __future__ import annotations
@@ -35,39 +39,57 @@ class OneLineErrorParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = OneLineErrorParser(prog="client", description=__doc__.split("\n\n")[0])
-    root.add_argument("--server", default="localhost:8080", help="HOST[:PORT]; port 443 if omitted")
-    root.add_argument("--insecure", action="store_true", help="plaintext h2c (local servers)")
-    root.add_argument("--ca_cert", help="PEM file of the CA to trust instead of the system roots")
-    root.add_argument("--authority", help=":authority (and TLS name) to use instead of the host")
-    auth = root.add_mutually_exclusive_group()
-    auth.add_argument(
+def add_global_flags(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """The flags that go before or after the subcommand, each default written here once.
+
+    The copy after the subcommand (`defaults=False`) sets only the flags it is given, so it never
+    overwrites a flag given before the subcommand with a default; a flag it is given wins."""
+    group = parser.add_argument_group("global flags (before or after SUBCOMMAND)")
+    auth = group.add_mutually_exclusive_group()
+
+    def flag(*names: str, to: argparse._ActionsContainer = group, **kwargs) -> None:
+        if not defaults:
+            kwargs["default"] = argparse.SUPPRESS
+        to.add_argument(*names, **kwargs)
+
+    flag("--server", default="localhost:8080", help="HOST[:PORT]; port 443 if omitted")
+    flag("--insecure", action="store_true", help="plaintext h2c (local servers)")
+    flag("--ca_cert", help="PEM file of the CA to trust instead of the system roots")
+    flag("--authority", help=":authority (and TLS name) to use instead of the host")
+    flag(
         "--auth",
+        to=auth,
         dest="auth",
         action="store_true",
         default=None,
         help="send a Google ID token (default with TLS)",
     )
-    auth.add_argument("--noauth", dest="auth", action="store_false", help="send no token")
-    root.add_argument("--audience", help="ID token audience (default https://HOST)")
-    root.add_argument("--token_file", help="send the token in this file instead of minting one")
-    root.add_argument(
+    flag("--noauth", to=auth, dest="auth", action="store_false", help="send no token")
+    flag("--audience", help="ID token audience (default https://HOST)")
+    flag("--token_file", help="send the token in this file instead of minting one")
+    flag(
         "--timeout",
         type=float,
         default=channels.DEFAULT_TIMEOUT_SECONDS,
         help="deadline of each call, in seconds",
     )
-    root.add_argument(
+    flag(
         "--wait_for_ready",
         action="store_true",
         help="wait out a reconnect (up to the deadline) instead of failing fast",
     )
-    root.add_argument("--json", action="store_true", help="one JSON object per message")
+    flag("--json", action="store_true", help="one JSON object per message")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = OneLineErrorParser(prog="client", description=__doc__.split("\n\n")[0])
+    add_global_flags(root)
+    after_subcommand = argparse.ArgumentParser(add_help=False)
+    add_global_flags(after_subcommand, defaults=False)
     subcommands = root.add_subparsers(
         title="subcommands", required=True, metavar="SUBCOMMAND", parser_class=OneLineErrorParser
     )
-    commands.add_subcommands(subcommands)
+    commands.add_subcommands(subcommands, parents=[after_subcommand])
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from absl.testing import absltest
 
@@ -10,6 +11,20 @@ from python.services.route_guide.feature_db import FeatureDb
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 
 FEATURES = FeatureDb.load()
+SUBCOMMANDS = ("ping", "relay", "get-feature", "list-features", "record-route", "chat", "health")
+GLOBAL_FLAGS = (
+    "--server",
+    "--insecure",
+    "--ca_cert",
+    "--authority",
+    "--auth",
+    "--noauth",
+    "--audience",
+    "--token_file",
+    "--timeout",
+    "--wait_for_ready",
+    "--json",
+)
 
 
 class ClientSubcommandsTest(absltest.TestCase):
@@ -85,6 +100,66 @@ class ClientSubcommandsTest(absltest.TestCase):
         self.assertEqual(result.stdout.strip(), "status: SERVING")
 
 
+class GlobalFlagsEitherSideTest(absltest.TestCase):
+    """The global flags work before the subcommand, after it, or split; after wins."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = Server()
+        cls.address = f"--server={cls.server.address}"
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.stop()
+
+    def assert_pong(self, *args: str) -> None:
+        result = run("CLIENT_BIN", *args)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        (response,) = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual(response["pong"]["message"], "hi")
+
+    def test_before_after_and_mixed(self) -> None:
+        for order, args in (
+            ("before", (self.address, "--insecure", "--json", "ping", "--message=hi")),
+            ("after", ("ping", self.address, "--insecure", "--json", "--message=hi")),
+            ("mixed", (self.address, "ping", "--message=hi", "--insecure", "--json")),
+            ("mixed the other way", ("--insecure", "--json", "ping", self.address, "--message=hi")),
+        ):
+            with self.subTest(order):
+                self.assert_pong(*args)
+
+    def test_after_the_subcommand_wins(self) -> None:
+        self.assert_pong(
+            "--server=127.0.0.1:1", "--json", "ping", self.address, "--insecure", "--message=hi"
+        )
+        self.assert_pong(
+            "--timeout=0.000001",
+            self.address,
+            "ping",
+            "--insecure",
+            "--json",
+            "--timeout=30",
+            "--message=hi",
+        )
+
+    def test_a_flag_before_is_not_reset_by_the_default_after(self) -> None:
+        # A 1 us deadline fails the call; the default 30 s after the subcommand would not.
+        result = run("CLIENT_BIN", "--timeout=0.000001", "ping", self.address, "--insecure")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("client: DEADLINE_EXCEEDED", result.stderr)
+
+
+class GlobalFlagsHelpTest(absltest.TestCase):
+    def test_each_subcommand_help_lists_the_global_flags(self) -> None:
+        for subcommand in SUBCOMMANDS:
+            with self.subTest(subcommand):
+                result = run("CLIENT_BIN", subcommand, "--help")
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn("global flags (before or after SUBCOMMAND)", result.stdout)
+                for flag in GLOBAL_FLAGS:
+                    self.assertRegex(result.stdout, rf"{re.escape(flag)}\b")
+
+
 class ClientBadInputTest(absltest.TestCase):
     def assert_usage_error(self, expected: str, *args: str, env: dict | None = None) -> None:
         result = run("CLIENT_BIN", *args, env=env)
@@ -115,6 +190,16 @@ class ClientBadInputTest(absltest.TestCase):
             "ping",
             env=env,
         )
+
+    def test_bad_global_flag_after_the_subcommand(self) -> None:
+        self.assert_usage_error(
+            "argument --timeout: invalid float value: 'soon'",
+            "ping",
+            "--insecure",
+            "--timeout=soon",
+        )
+        self.assert_usage_error("unrecognized arguments: --bogus", "ping", "--insecure", "--bogus")
+        self.assert_usage_error("not allowed with argument", "ping", "--auth", "--noauth")
 
     def test_bad_point(self) -> None:
         self.assert_usage_error("a point is LAT,LON", "--insecure", "get-feature", "north")
