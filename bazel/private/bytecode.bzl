@@ -15,8 +15,9 @@ BYTECODE_ATTRS = {
 }
 
 def compile_bytecode(ctx, python, manifest = None, sources = None):
-    """Declares NAME.pyc/, the .pyc files of a layer laid out as in the image, and the action
-    that compiles them with `python` (an ImagePythonInfo).
+    """Declares NAME.pyc/, a layer's .pyc files as laid out in the image, and its compile action.
+
+    The action byte-compiles with `python` (an ImagePythonInfo): the image's own interpreter.
 
     Args:
       ctx: the layer rule's context (with BYTECODE_ATTRS).

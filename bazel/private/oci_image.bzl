@@ -38,12 +38,12 @@ def _oci_image_impl(ctx):
         "config": config,
         "layers": [
             {
-                "blob": l.blob.path,
-                "digest": l.digest.path,
-                "diff_id": l.diff_id.path,
-                "paths": l.paths.path,
+                "blob": layer.blob.path,
+                "digest": layer.digest.path,
+                "diff_id": layer.diff_id.path,
+                "paths": layer.paths.path,
             }
-            for l in layers
+            for layer in layers
         ],
         "status_files": [f.path for f in status_files],
     }))

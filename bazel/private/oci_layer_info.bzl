@@ -14,8 +14,15 @@ OciLayerInfo = provider(
 )
 
 def declare_layer_outputs(ctx):
-    """The files of a layer named after the target: NAME.tar.gz(.digest, .diff_id, .paths.json),
-    as layer_tar.write() writes them."""
+    """Declares the files of a layer named after the target, as layer_tar.write() writes them.
+
+    Args:
+      ctx: the layer rule's context; its label's name is the files' NAME.
+
+    Returns:
+      Tuple (blob, digest, diff_id, paths) of Files: NAME.tar.gz, NAME.tar.gz.digest,
+      NAME.tar.gz.diff_id and NAME.tar.gz.paths.json, the OciLayerInfo fields of those names.
+    """
     blob = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
     digest = ctx.actions.declare_file(ctx.label.name + ".tar.gz.digest")
     diff_id = ctx.actions.declare_file(ctx.label.name + ".tar.gz.diff_id")

@@ -12,7 +12,15 @@ the .proto (`bazel-bin/proto/ping/v1/ping_pb2.py`, import root `proto`); otherwi
 load("@rules_python//python:defs.bzl", "PyInfo")
 
 def import_path(src, proto_info):
-    """The path protoc knows `src` by, e.g. `ping/v1/ping.proto`."""
+    """Returns the path protoc knows `src` by, e.g. `ping/v1/ping.proto`.
+
+    Args:
+      src: File: a .proto source of the proto_library.
+      proto_info: ProtoInfo of that proto_library, whose proto_source_root is stripped.
+
+    Returns:
+      String: `src`'s path under the proto source root, or its short_path when it has none.
+    """
     root = proto_info.proto_source_root
     if root and root != ".":
         if src.path.startswith(root + "/"):
@@ -38,6 +46,19 @@ def declare_generated(actions, label, import_paths, suffixes):
 
     The output root is the directory to pass as protoc's `--*_out`; the import root is the
     runfiles-relative directory to put on `sys.path`.
+
+    Args:
+      actions: ctx.actions of the rule or aspect that declares the files.
+      label: Label of the target the files belong to (the proto_library for the aspect, the
+        py_grpc_library itself): its package decides whether they sit beside the .proto, its
+        name the `_<name>_py/` directory otherwise.
+      import_paths: non-empty list of import paths, e.g. `ping/v1/ping.proto`.
+      suffixes: non-empty list of what replaces `.proto`, e.g. `["_pb2.py", "_pb2.pyi"]`.
+
+    Returns:
+      Tuple (files, output_root, import_root): the list of declared Files, in import path
+      then suffix order; the exec-root-relative output directory string; and the
+      runfiles-relative import root string (`<repository>/<dir>`).
     """
     prefix = "" if _beside_sources(label, import_paths) else "_{}_py/".format(label.name)
     files = []
@@ -57,7 +78,17 @@ def declare_generated(actions, label, import_paths, suffixes):
     return files, output_root, import_root
 
 def run_protoc(actions, protoc, proto_info, import_paths, outputs, out_flags, mnemonic):
-    """Runs protoc on `import_paths`, from sources so that .proto comments become docstrings."""
+    """Runs protoc on `import_paths`, from sources so that .proto comments become docstrings.
+
+    Args:
+      actions: ctx.actions of the rule or aspect that runs protoc.
+      protoc: File: the protoc executable (ctx.executable._protoc).
+      proto_info: ProtoInfo of the proto_library: its transitive proto paths and sources.
+      import_paths: list of import paths of the .proto files to generate from.
+      outputs: list of Files protoc writes, as declare_generated declared them.
+      out_flags: list of protoc output flags, e.g. `--python_out=<output root>`.
+      mnemonic: string: the action's mnemonic, e.g. `PyProtoGen`.
+    """
     args = actions.args()
     args.add_all(proto_info.transitive_proto_path, format_each = "--proto_path=%s")
     args.add_all(out_flags)
