@@ -29,6 +29,7 @@ FAULTS = (
     "bad range",
     "redirect loop",
     "oci subject",
+    "other oci subject",
 )
 DENIED = (
     b'{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}'
@@ -121,10 +122,13 @@ class FlakyProxy:
                         bad_range = fault == "bad range" and name.lower() == "range"
                         self.send_header(name, "bytes=garbage" if bad_range else value)
                 manifest_put = self.command == "PUT" and "/manifests/" in self.path
-                if fault == "oci subject" and manifest_put and response.status == 201:
+                if fault in ("oci subject", "other oci subject") and manifest_put:
                     subject = json.loads(body).get("subject", {}).get("digest")
-                    if subject:
-                        self.send_header("OCI-Subject", subject)
+                    if subject and response.status == 201:
+                        other = "sha256:" + "0" * 64
+                        self.send_header(
+                            "OCI-Subject", subject if fault == "oci subject" else other
+                        )
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":

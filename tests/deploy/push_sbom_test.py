@@ -178,6 +178,15 @@ class PushSbomTest(ServicesPushTestCase):
             "artifactType": artifact_type,
         }
 
+    def test_oci_subject_naming_another_image_gets_the_tag(self) -> None:
+        # An OCI-Subject that is not our image's digest is no promise about our image: the
+        # referrers index is kept as for a registry without the API.
+        proxy = FlakyProxy(self.registry.host, lambda number, method, path: "other oci subject")
+        self.addCleanup(proxy.close)
+        result = self.push(PUSH_ALL, f"{proxy.host}/other", self.workdir())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assert_sbom_attached("other/ping", "ping", self.digest(self.ping))
+
     def test_registry_with_referrers_api_gets_no_tag(self) -> None:
         # A registry that answers OCI-Subject indexes the artifact itself: no tag is written.
         proxy = FlakyProxy(self.registry.host, lambda number, method, path: "oci subject")
@@ -207,13 +216,43 @@ class PushSbomTest(ServicesPushTestCase):
         result = self.push(PUSH_ALL, f"{proxy.host}/refused", workdir)
         self.assertEqual(result.returncode, 1, result.stderr)
         summary = result.summary()
-        self.assertRegex(
-            summary["ping"],
-            rf"^FAILED: registry {proxy.host} denied PUT /v2/refused/ping/manifests/sha256:"
-            r"[0-9a-f]{64}",
+        refused = artifacts[1].rpartition("/")[2]
+        self.assertNotEqual(refused, self.digest(self.ping))
+        self.assertTrue(
+            summary["ping"].startswith(
+                f"FAILED: registry {proxy.host} denied PUT /v2/refused/ping/manifests/{refused} "
+            ),
+            summary,
         )
+        self.assertIn(f"sbom {refused}", result.stderr)  # the SBOM's, not the image's
+        self.registry.get(f"/v2/refused/ping/manifests/{self.digest(self.ping)}")  # went up
         self.assertTrue(summary["route-guide"].startswith("pushed "), summary)
         self.assertEqual(self.registry.tags("refused/ping"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["route-guide.yaml"])
+
+    def test_refused_referrers_index_leaves_the_image_untagged(self) -> None:
+        # The SBOM is pushed but its listing is refused: without it no client finds the SBOM,
+        # so ping fails untagged, saying what happened.
+        tag = tag_of(self.digest(self.ping))
+        refused_path = f"/v2/unlisted/ping/manifests/{tag}"
+
+        def refuse_index(number: int, method: str, path: str) -> str | None:
+            return "403" if method == "PUT" and path == refused_path else None
+
+        proxy = FlakyProxy(self.registry.host, refuse_index)
+        self.addCleanup(proxy.close)
+        workdir = self.workdir()
+        result = self.push(PUSH_ALL, f"{proxy.host}/unlisted", workdir)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertLen(proxy.injected, 1, proxy.injected)
+        self.assertTrue(
+            result.summary()["ping"].startswith(
+                f"FAILED: the SBOM was pushed, but the referrers tag {tag} cannot list it: "
+                f"registry {proxy.host} denied PUT {refused_path} "
+            ),
+            result.summary(),
+        )
+        self.assertEqual(self.registry.tags("unlisted/ping"), [])
         self.assertEqual([p.name for p in workdir.iterdir()], ["route-guide.yaml"])
 
     def test_referrers_tag_holding_something_else_is_left_alone(self) -> None:

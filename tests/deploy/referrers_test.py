@@ -5,8 +5,10 @@ not an index. push_sbom_test runs the same against a registry."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from absl.testing import absltest
@@ -23,6 +25,7 @@ from tests.deploy.oci_layout import image_outputs
 
 PING_SBOM = Path(os.environ["PING_SBOM"])
 ROUTE_GUIDE_SBOM = Path(os.environ["ROUTE_GUIDE_SBOM"])
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # `{}`
 
 
 class ReferrersTest(absltest.TestCase):
@@ -31,19 +34,62 @@ class ReferrersTest(absltest.TestCase):
         cls.ping = read_layout(image_outputs("IMAGE")[0])
         cls.artifact = sbom_artifact(PING_SBOM, cls.ping)
 
-    def test_artifact_is_the_same_bytes_every_time(self) -> None:
-        again = sbom_artifact(PING_SBOM, self.ping)
-        self.assertEqual(again.manifest, self.artifact.manifest)
-        manifest = json.loads(self.artifact.manifest)
-        self.assertEqual(manifest["subject"]["digest"], self.ping.manifest_digest)
-        self.assertEqual(manifest["subject"]["size"], len(self.ping.manifest))
-        self.assertEqual([b.size for b in self.artifact.blobs], [2, PING_SBOM.stat().st_size])
-        with self.artifact.blobs[0].open() as config:
-            self.assertEqual(config.read(), b"{}")
+    def test_artifact_manifest(self) -> None:
+        sbom = PING_SBOM.read_bytes()
+        self.assertEqual(
+            json.loads(self.artifact.manifest),
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/spdx+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": EMPTY_DIGEST,
+                    "size": 2,
+                    "data": "e30=",
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/spdx+json",
+                        "digest": "sha256:" + hashlib.sha256(sbom).hexdigest(),
+                        "size": len(sbom),
+                        "annotations": {"org.opencontainers.image.title": PING_SBOM.name},
+                    }
+                ],
+                "subject": {
+                    "mediaType": self.ping.media_type,
+                    "digest": self.ping.manifest_digest,
+                    "size": len(self.ping.manifest),
+                },
+            },
+        )
+        self.assertEqual(
+            self.artifact.manifest_digest,
+            "sha256:" + hashlib.sha256(self.artifact.manifest).hexdigest(),
+        )
+        config, layer = self.artifact.blobs
+        with config.open() as stream:
+            self.assertEqual(stream.read(), b"{}")
+        with layer.open() as stream:
+            self.assertEqual(stream.read(), sbom)
+        # No clock, no randomness: made again, the same bytes.
+        self.assertEqual(sbom_artifact(PING_SBOM, self.ping).manifest, self.artifact.manifest)
 
-    def test_sbom_of_another_image_is_refused(self) -> None:
+    def test_sbom_of_another_image_or_malformed_is_refused(self) -> None:
         with self.assertRaisesRegex(SbomError, "describes image sha256:.*, but the image is"):
             sbom_artifact(ROUTE_GUIDE_SBOM, self.ping)
+        directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        for document in [
+            [],
+            {"relationships": 5, "packages": "x"},
+            {"relationships": [1, None], "packages": [{"checksums": [{"algorithm": "SHA256"}]}]},
+            "[" * 100_000,
+        ]:
+            malformed = directory / "malformed.spdx.json"
+            text = document if isinstance(document, str) else json.dumps(document)
+            malformed.write_text(text)
+            with self.assertRaises(SbomError, msg=text[:60]):
+                sbom_artifact(malformed, self.ping)
 
     def test_new_index_then_listed_once(self) -> None:
         index = with_referrer(None, self.artifact)
@@ -80,15 +126,34 @@ class ReferrersTest(absltest.TestCase):
 
     def test_what_is_not_an_index_is_refused(self) -> None:
         docker_list = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+        def index(**fields: object) -> bytes:
+            return json.dumps(
+                {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, **fields}
+            ).encode()
+
         for data, media_type in [
             (self.ping.manifest, self.ping.media_type),
             (b"\x00garbage", "application/octet-stream"),
+            (b"\x00garbage", INDEX_MEDIA_TYPE),  # the header alone does not make an index
+            (b"<html>log in</html>", INDEX_MEDIA_TYPE),
             (json.dumps({"mediaType": docker_list, "manifests": []}).encode(), docker_list),
-            (json.dumps({"mediaType": INDEX_MEDIA_TYPE, "manifests": {}}).encode(), ""),
+            (index(manifests={}), INDEX_MEDIA_TYPE),
+            (index(manifests=[1, None, "x"]), INDEX_MEDIA_TYPE),
+            (index(manifests=[{"digest": 5, "mediaType": "m", "size": 1}]), INDEX_MEDIA_TYPE),
+            (index(schemaVersion=1, manifests=[]), INDEX_MEDIA_TYPE),
             (b"[]", INDEX_MEDIA_TYPE),
+            (b"[" * 100_000, INDEX_MEDIA_TYPE),
         ]:
             with self.assertRaises(ReferrersError, msg=data[:40]):
                 with_referrer((data, media_type), self.artifact)
+
+    def test_index_media_type_from_a_header_with_parameters(self) -> None:
+        # An index that names its type only in a Content-Type with parameters is still one.
+        data = json.dumps({"schemaVersion": 2, "manifests": []}).encode()
+        index = with_referrer((data, INDEX_MEDIA_TYPE + "; charset=utf-8"), self.artifact)
+        assert index is not None
+        self.assertLen(json.loads(index)["manifests"], 1)
 
 
 if __name__ == "__main__":

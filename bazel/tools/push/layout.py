@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import IO
 
 
+def digest_of(data: bytes) -> str:
+    """The OCI digest of some bytes: `sha256:<hex>`."""
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
 class LayoutError(ValueError):
     """The directory is not an OCI layout with exactly one image."""
 
@@ -24,16 +29,20 @@ class Blob:
     path: Path | None = None
     data: bytes | None = None
 
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.data is None):
+            raise ValueError("a blob is a file or bytes: give exactly one of path and data")
+
     @classmethod
     def of(cls, data: bytes) -> Blob:
         """A blob held in memory."""
-        return cls(f"sha256:{hashlib.sha256(data).hexdigest()}", len(data), data=data)
+        return cls(digest_of(data), len(data), data=data)
 
     def open(self) -> IO[bytes]:
         """Its bytes, from the start."""
-        if self.path is None:
-            return io.BytesIO(self.data or b"")
-        return self.path.open("rb")
+        if self.path is not None:
+            return self.path.open("rb")
+        return io.BytesIO(self.data or b"")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +67,7 @@ def read_layout(root: Path) -> Image:
         raise LayoutError(f"{root}: expected one image in index.json, found {len(manifests)}")
     descriptor = manifests[0]
     manifest = _blob_path(root, descriptor["digest"]).read_bytes()
-    if f"sha256:{hashlib.sha256(manifest).hexdigest()}" != descriptor["digest"]:
+    if digest_of(manifest) != descriptor["digest"]:
         raise LayoutError(f"{root}: manifest does not match its digest {descriptor['digest']}")
     document = json.loads(manifest)
     blobs = []

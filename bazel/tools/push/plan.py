@@ -194,7 +194,17 @@ def plan_services(
         text = resolved_manifest(built, repository, image.manifest_digest)
         sbom = None if args.no_sbom else planned_sbom(name, service.get("sbom"), image)
         targets.append(
-            Target(name, image, repository, host, path, tags, text, run_name=run_name, sbom=sbom)
+            Target(
+                name,
+                image,
+                repository,
+                host,
+                path,
+                tags,
+                manifest_text=text,
+                run_name=run_name,
+                sbom=sbom,
+            )
         )
     return targets, skipped_stamps_note(skipped_stamps)
 

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bazel.tools.push.credentials import Credentials, CredentialsError, find_credentials
-from bazel.tools.push.layout import Image
+from bazel.tools.push.layout import Image, digest_of
 from bazel.tools.push.plan import Target
 from bazel.tools.push.referrers import (
     ANY_MANIFEST,
     INDEX_MEDIA_TYPE,
+    MAX_INDEX_BYTES,
     ReferrersError,
     referrers_tag,
     with_referrer,
@@ -136,21 +137,24 @@ class Pusher:
         registry with the referrers API says so (OCI-Subject) and indexes it itself; for one
         without, the referrers index under the tag schema (`sha256-<hex>`) gets it listed,
         the referrers already there kept."""
+        log(f"sbom {artifact.manifest_digest}: the SBOM artifact of {image.manifest_digest}")
         self.send_missing_blobs(repository, artifact, lambda message: log(f"sbom {message}"))
         if self.put_by_digest(repository, artifact) == image.manifest_digest:
             log(f"sbom {artifact.manifest_digest} attached (the registry indexes referrers)")
             return
         tag = referrers_tag(image.manifest_digest)
-        current = repository.get_manifest(tag, ANY_MANIFEST)
+        problem = f"the SBOM was pushed, but the referrers tag {tag} cannot list it"
         try:
+            current = repository.get_manifest(tag, ANY_MANIFEST, MAX_INDEX_BYTES)
             index = with_referrer(current, artifact)
+            if index is not None:
+                stored = repository.put_manifest(tag, index, INDEX_MEDIA_TYPE)
+                if stored.digest and stored.digest != digest_of(index):
+                    raise RegistryError(f"registry stored it as {stored.digest}, not as sent")
         except ReferrersError as error:
-            raise RegistryError(
-                f"the SBOM was pushed, but the referrers tag {tag} cannot list it: {error}; "
-                "left as it is"
-            ) from None
-        if index is not None:
-            repository.put_manifest(tag, index, INDEX_MEDIA_TYPE)
+            raise RegistryError(f"{problem}: {error}; left as it is") from None
+        except RegistryError as error:
+            raise RegistryError(f"{problem}: {error}") from None
         listed = "listed" if index is not None else "already listed"
         log(f"sbom {artifact.manifest_digest} attached, {listed} in the referrers index :{tag}")
 

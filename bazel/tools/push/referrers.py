@@ -8,33 +8,44 @@ the distribution spec's referrers tag schema, which `oras discover` and other OC
 read when the API is not there. This module makes the artifact and updates that index; the
 pushing (pushing.py) decides which of the two the registry needs.
 
-The artifact is made from the SBOM's bytes alone, so the same SBOM gives the same artifact
-digest on every push (no creation time), and a second push of an image lists it once.
+The artifact is made from the SBOM file (its bytes and name) and the image's manifest, with no
+creation time, so a second push of an image lists it once. An SBOM that changes for an
+unchanged image (a newer SBOM tool) is a second SPDX referrer, listed beside the first: both
+describe that image, and the index keeps whatever it lists.
+
+Whatever the registry sends back for the referrers tag is read defensively: a body that is not
+a JSON image index of well-formed descriptors (or is larger than MAX_INDEX_BYTES) is refused
+and the tag left as it is, never overwritten.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 from pathlib import Path
+from typing import Any
 
-from bazel.tools.push.layout import Blob, Image
+from bazel.tools.push.layout import Blob, Image, digest_of
 
 SBOM_MEDIA_TYPE = "application/spdx+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"  # the config of an artifact
-# What a GET of the referrers tag accepts: whatever is there, so that a tag that holds something
-# else is seen and left alone (a registry answers 404 for a type the client does not accept).
+EMPTY_CONFIG = Blob.of(b"{}")
+TITLE = "org.opencontainers.image.title"
+# What a GET of the referrers tag accepts: every manifest type, so that a tag that holds
+# something other than an index is seen as what it is and left alone.
 ANY_MANIFEST = ", ".join(
     [
         INDEX_MEDIA_TYPE,
         MANIFEST_MEDIA_TYPE,
+        "application/vnd.oci.artifact.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.list.v2+json",
         "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ]
 )
-TITLE = "org.opencontainers.image.title"
+MAX_INDEX_BYTES = 4 * 1024 * 1024  # the size every registry must accept for a manifest
 
 
 class SbomError(ValueError):
@@ -45,28 +56,32 @@ class ReferrersError(ValueError):
     """The referrers tag holds something that is not a referrers index: left as it is."""
 
 
-def encode(document: dict) -> bytes:
+def encode(document: dict[str, Any]) -> bytes:
     """Compact JSON with sorted keys: the same document, the same bytes and digest."""
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def digest_of(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+def _dicts(value: object) -> list[dict[str, Any]]:
+    """The dicts of a JSON list; nothing when it is not one."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def described_digest(document: dict) -> str | None:
+def described_digest(document: object) -> str | None:
     """The image digest an SPDX document from oci_sbom describes: the SHA256 checksum of the
-    package its SPDXRef-DOCUMENT DESCRIBES."""
+    package its SPDXRef-DOCUMENT DESCRIBES; None when it describes none."""
+    if not isinstance(document, dict):
+        return None
     described = {
         r.get("relatedSpdxElement")
-        for r in document.get("relationships", [])
+        for r in _dicts(document.get("relationships"))
         if r.get("spdxElementId") == "SPDXRef-DOCUMENT" and r.get("relationshipType") == "DESCRIBES"
     }
-    for package in document.get("packages", []):
+    for package in _dicts(document.get("packages")):
         if package.get("SPDXID") in described:
-            for checksum in package.get("checksums", []):
-                if checksum.get("algorithm") == "SHA256":
-                    return f"sha256:{checksum['checksumValue']}"
+            for checksum in _dicts(package.get("checksums")):
+                value = checksum.get("checksumValue")
+                if checksum.get("algorithm") == "SHA256" and isinstance(value, str):
+                    return f"sha256:{value}"
     return None
 
 
@@ -78,15 +93,14 @@ def sbom_artifact(path: Path, image: Image) -> Image:
     try:
         data = path.read_bytes()
         document = json.loads(data)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise SbomError(f"cannot read the SBOM {path}: {error}") from None
-    described = described_digest(document) if isinstance(document, dict) else None
+    described = described_digest(document)
     if described != image.manifest_digest:
         raise SbomError(
             f"the SBOM {path.name} describes image {described}, but the image is "
             f"{image.manifest_digest}"
         )
-    config = Blob.of(b"{}")
     layer = Blob(digest_of(data), len(data), path=path)
     manifest = encode(
         {
@@ -95,9 +109,10 @@ def sbom_artifact(path: Path, image: Image) -> Image:
             "artifactType": SBOM_MEDIA_TYPE,
             "config": {
                 "mediaType": EMPTY_MEDIA_TYPE,
-                "digest": config.digest,
-                "size": config.size,
-                "data": "e30=",  # base64 of `{}`: clients need not fetch the empty config
+                "digest": EMPTY_CONFIG.digest,
+                "size": EMPTY_CONFIG.size,
+                # Inline, so clients need not fetch it.
+                "data": base64.b64encode(EMPTY_CONFIG.data or b"").decode(),
             },
             "layers": [
                 {
@@ -114,7 +129,7 @@ def sbom_artifact(path: Path, image: Image) -> Image:
             },
         }
     )
-    return Image(manifest, digest_of(manifest), MANIFEST_MEDIA_TYPE, [config, layer])
+    return Image(manifest, digest_of(manifest), MANIFEST_MEDIA_TYPE, [EMPTY_CONFIG, layer])
 
 
 def referrers_tag(image_digest: str) -> str:
@@ -123,34 +138,59 @@ def referrers_tag(image_digest: str) -> str:
     return f"{algorithm}-{hex_digest}"
 
 
+def descriptor(artifact: Image) -> dict[str, Any]:
+    """How a referrers index lists `artifact`: its descriptor, with the artifact type (else
+    its config's media type) and its annotations, as the distribution spec asks."""
+    manifest = json.loads(artifact.manifest)
+    listed = {
+        "mediaType": artifact.media_type,
+        "digest": artifact.manifest_digest,
+        "size": len(artifact.manifest),
+        "artifactType": manifest.get("artifactType") or manifest["config"]["mediaType"],
+    }
+    if manifest.get("annotations"):
+        listed["annotations"] = manifest["annotations"]
+    return listed
+
+
+def read_index(data: bytes, media_type: str) -> dict[str, Any]:
+    """The referrers index the tag holds, checked: JSON, schemaVersion 2, the index media
+    type, a list of descriptors; raises ReferrersError otherwise."""
+    content_type = media_type.split(";")[0].strip()
+    try:
+        index = json.loads(data)
+    except (ValueError, RecursionError):
+        raise ReferrersError(f"it holds {content_type or 'a document'} that is not JSON") from None
+    if not isinstance(index, dict):
+        raise ReferrersError(f"it holds {content_type or 'a document'}, not an OCI index")
+    kind = index.get("mediaType", content_type)
+    if kind != INDEX_MEDIA_TYPE or index.get("schemaVersion") != 2:
+        raise ReferrersError(f"it holds {kind or 'a document'}, not an OCI index")
+    manifests = index.get("manifests", [])
+    if not isinstance(manifests, list) or not all(map(_is_descriptor, manifests)):
+        raise ReferrersError("it holds an OCI index whose manifests are not all descriptors")
+    return index
+
+
+def _is_descriptor(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("mediaType"), str)
+        and isinstance(value.get("digest"), str)
+        and isinstance(value.get("size"), int)
+    )
+
+
 def with_referrer(current: tuple[bytes, str] | None, artifact: Image) -> bytes | None:
     """The referrers index (`current`: its bytes and media type, None when the tag is not
-    there yet) with `artifact` listed, every other referrer kept; None when it is listed
-    already (nothing to put). Raises ReferrersError when the tag holds something else."""
-    index: dict = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE}
+    there yet) with `artifact` listed, every other referrer and field kept; None when it is
+    listed already (nothing to put). Raises ReferrersError when the tag holds something else."""
+    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
     if current is not None:
-        data, media_type = current
-        try:
-            index = json.loads(data)
-        except ValueError:
-            index = {}
-        if (
-            not isinstance(index, dict)
-            or index.get("mediaType", media_type) != INDEX_MEDIA_TYPE
-            or not isinstance(index.get("manifests", []), list)
-        ):
-            raise ReferrersError(f"it holds {media_type or 'a document'}, not an OCI index")
-        listed = [d.get("digest") for d in index.get("manifests", []) if isinstance(d, dict)]
+        index = read_index(*current)
+        listed = [d["digest"] for d in index.get("manifests", [])]
         if artifact.manifest_digest in listed:
             return None
-    manifest = json.loads(artifact.manifest)
-    index["manifests"] = [
-        *index.get("manifests", []),
-        {
-            "mediaType": artifact.media_type,
-            "digest": artifact.manifest_digest,
-            "size": len(artifact.manifest),
-            "artifactType": manifest["artifactType"],
-        },
-    ]
+    index["manifests"] = [*index.get("manifests", []), descriptor(artifact)]
+    index["mediaType"] = INDEX_MEDIA_TYPE
     return encode(index)

@@ -154,17 +154,23 @@ class Repository:
             response.headers.get("OCI-Subject", ""),
         )
 
-    def get_manifest(self, reference: str, accept: str) -> tuple[bytes, str] | None:
-        """GET a manifest or index by digest or tag: its bytes and media type, None if absent."""
+    def get_manifest(self, reference: str, accept: str, limit: int) -> tuple[bytes, str] | None:
+        """GET a manifest or index by digest or tag: its bytes and media type, None if absent.
+        A body over `limit` bytes is an error, read no further than that."""
+        path = f"/v2/{self.name}/manifests/{reference}"
         response = self._request(
-            "GET",
-            f"/v2/{self.name}/manifests/{reference}",
-            ok={200, 404},
-            headers={"Accept": accept},
+            "GET", path, ok={200, 404}, headers={"Accept": accept}, stream=True
         )
-        if response.status_code == 404:
-            return None
-        return response.content, response.headers.get("Content-Type", "")
+        with response:
+            if response.status_code == 404:
+                return None
+            try:
+                data = response.raw.read(limit + 1, decode_content=True)
+            except (requests.RequestException, OSError) as error:
+                raise TransientError(f"registry {self.host}: GET {path}: {error}") from None
+        if len(data) > limit:
+            raise RegistryError(f"registry {self.host}: GET {path} sent more than {limit} bytes")
+        return data, response.headers.get("Content-Type", "")
 
     # --- blob uploads --------------------------------------------------------------------
 
@@ -297,6 +303,7 @@ class Repository:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         retry: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
         """One request, retried while the failure is transient, authenticating on a 401;
         returns the response if its status is in `ok`, raises RegistryError otherwise."""
@@ -307,7 +314,7 @@ class Repository:
         attempt = 0
         while True:
             try:
-                response = self._send(method, url, body, headers, params)
+                response = self._send(method, url, body, headers, params, stream)
             except TRANSIENT_ERRORS as error:
                 problem, retry_after = describe(error), None
             except requests.RequestException as error:  # redirects, bad headers or URL...
@@ -343,14 +350,16 @@ class Repository:
         body: Body,
         headers: dict[str, str] | None,
         params: dict[str, str] | None,
+        stream: bool = False,
     ) -> requests.Response:
-        """Sends once, with our Authorization; redirects followed only for GET and HEAD."""
+        """Sends once, with our Authorization; redirects followed only for GET and HEAD; with
+        `stream`, the body is left for the caller to read."""
         all_headers = dict(headers or {})
         if self._auth.authorization:
             all_headers["Authorization"] = self._auth.authorization
         # A file body is opened anew for each attempt; bytes are sent as they are.
         with body() if callable(body) else contextlib.nullcontext(body) as data:
             return self.session.request(
-                method, url, data=data, headers=all_headers, params=params,
+                method, url, data=data, headers=all_headers, params=params, stream=stream,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
             )  # fmt: skip
