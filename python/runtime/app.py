@@ -2,7 +2,8 @@
 
 The runtime owns what every Cloud Run gRPC service needs and none should write again: the
 flags, $PORT, health for exactly the services registered, reflection, logs with trace
-correlation (JSON for Cloud Logging, text at a terminal), the auth modes, message limits, keepalive, the SIGTERM drain and --workers.
+correlation (JSON for Cloud Logging, text at a terminal), the auth modes, message limits,
+keepalive, the SIGTERM drain and --workers.
 
 Listens on [::]:$PORT (8080 when PORT is unset), plaintext HTTP/2 (h2c), because on Cloud Run
 TLS ends at Google's front end and the container serves h2c on the port Cloud Run names in
