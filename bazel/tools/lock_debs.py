@@ -15,6 +15,11 @@ snapshot.debian.org at the time of the suite's index second, so the lock keeps w
 point release or a newer security update removes the version from the pool. Packages that only
 make sense on a system with a shell and a package manager are left out (EXCLUDED): the image
 has neither.
+
+The package list has one package a line (`#` starts a comment). A line `!NAME` excludes NAME
+from this lock only, on top of EXCLUDED: it is not locked, and neither is whatever only it
+pulls in (a dependency that another locked package needs is still locked). Naming a package
+both ways is an error. `./bazelw run //java/deps:lock` does the same for java/deps/packages.txt.
 """
 
 from __future__ import annotations
@@ -235,13 +240,19 @@ def providers(packages: dict[str, dict[str, str]]) -> dict[str, list[str]]:
     return provided
 
 
-def resolve(wanted: list[str], packages: dict[str, dict[str, str]]) -> list[str]:
+def resolve(
+    wanted: list[str], packages: dict[str, dict[str, str]], excluded: frozenset[str] = frozenset()
+) -> list[str]:
+    """The closure of wanted, leaving out EXCLUDED, excluded and what only they pull in."""
     provided = providers(packages)
+    for name in sorted(excluded - packages.keys() - provided.keys()):
+        raise SystemExit(f"lock: excluded package {name!r} is not in {SUITE}/{ARCH}")
+    excluded = EXCLUDED | excluded
     chosen: set[str] = set()
     todo = list(wanted)
     while todo:
         name = todo.pop()
-        if name in chosen or name in EXCLUDED:
+        if name in chosen or name in excluded:
             continue
         if name not in packages:
             raise SystemExit(f"lock: no package {name!r} in {SUITE}/{ARCH}")
@@ -250,7 +261,7 @@ def resolve(wanted: list[str], packages: dict[str, dict[str, str]]) -> list[str]
         depends = ",".join(filter(None, (fields.get("Pre-Depends"), fields.get("Depends"))))
         for group in filter(None, (g.strip() for g in depends.split(","))):
             alternatives = [re.split(r"[\s(:]", a.strip(), maxsplit=1)[0] for a in group.split("|")]
-            if any(a in EXCLUDED or a in chosen for a in alternatives):
+            if any(a in excluded or a in chosen for a in alternatives):
                 continue
             pick = next((a for a in alternatives if a in packages), None)
             pick = pick or next((provided[a][0] for a in alternatives if a in provided), None)
@@ -271,11 +282,16 @@ def main() -> int:
     parser.add_argument("--keyring", default=KEYRING, help="gpgv keyring of the archive keys")
     args = parser.parse_args()
     workspace = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "."))
-    wanted = [
+    entries = [
         line.split("#", 1)[0].strip()
         for line in (workspace / args.packages).read_text().splitlines()
         if line.split("#", 1)[0].strip()
     ]
+    wanted = [entry for entry in entries if not entry.startswith("!")]
+    excluded = frozenset(entry[1:].strip() for entry in entries if entry.startswith("!"))
+    if both := sorted(excluded.intersection(wanted)):
+        print(f"lock: {args.packages} both wants and excludes {', '.join(both)}", file=sys.stderr)
+        return 2
     # Later suites win where they are newer.
     archives = [
         (f"{SUITE}", args.mirror, args.snapshot),
@@ -299,7 +315,7 @@ def main() -> int:
         print(f"lock: {error}; nothing written", file=sys.stderr)
         return 1
     locked = []
-    for name in resolve(wanted, packages):
+    for name in resolve(wanted, packages, excluded):
         fields = packages[name]
         suite = suites[fields["suite"]]
         locked.append(

@@ -3,8 +3,9 @@
 The test makes its own archive key with gpg, writes the indexes of trixie and trixie-updates (a
 "debian" archive) and trixie-security (a "debian-security" archive), signs each Release into an
 InRelease, and runs the lock tool on them with the test key as its keyring: the newest version
-of each package must win with the suite it came from, and a tampered index or a bad signature
-must fail the lock with one clear line and leave the lock file as it was.
+of each package must win with the suite it came from, a `!NAME` line must leave NAME and what
+only it pulls in out, and a tampered index or a bad signature must fail the lock with one clear
+line and leave the lock file as it was.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ INDEXES = {
         "libepoch": ("1:0.5-1", ""),
         "libtilde": ("3.0-1", ""),
         "unused": ("1.0-1", ""),
+        # `tool` pulls in `builder` (only it needs it) and `libfoo` (app needs it too).
+        "tool": ("1.0-1", "builder, libfoo"),
+        "builder": ("1.0-1", "libbuild"),
+        "libbuild": ("1.0-1", ""),
     },
     "trixie-updates": {
         # 2.0~rc1 sorts after 1.9: the update wins.
@@ -211,6 +216,32 @@ class LockDebsTest(unittest.TestCase):
         for package in lock["packages"]:
             deb = f"{package['name']} {package['version']}".encode()
             self.assertEqual(package["sha256"], hashlib.sha256(deb).hexdigest())
+
+    def test_excluded_package_and_its_subtree_left_out(self) -> None:
+        (self.workspace / "packages.txt").write_text("app\ntool\n")
+        self.assertEqual(
+            {p["name"] for p in self.lock()["packages"]},
+            set(EXPECTED) | {"tool", "builder", "libbuild"},
+        )
+        # builder and what only it needs go; libfoo stays, app needs it.
+        (self.workspace / "packages.txt").write_text("app\ntool\n!builder  # build tool\n")
+        self.assertEqual({p["name"] for p in self.lock()["packages"]}, set(EXPECTED) | {"tool"})
+        (self.workspace / "packages.txt").write_text("app\n!libfoo\n")
+        self.assertEqual({p["name"] for p in self.lock()["packages"]}, set(EXPECTED) - {"libfoo"})
+
+    def test_excluded_and_wanted_fails(self) -> None:
+        (self.workspace / "packages.txt").write_text("app\n!app\n")
+        result = self.run_lock()
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("both wants and excludes app", result.stderr)
+        self.assertFalse((self.workspace / "debs.lock.json").exists())
+
+    def test_unknown_excluded_package_fails(self) -> None:
+        (self.workspace / "packages.txt").write_text("app\n!libtypo\n")
+        result = self.run_lock()
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("'libtypo' is not in", result.stderr)
+        self.assertFalse((self.workspace / "debs.lock.json").exists())
 
     def test_urls_pool_first_snapshot_second(self) -> None:
         for package in self.lock()["packages"]:
