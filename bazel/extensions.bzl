@@ -1,12 +1,15 @@
 """Module extensions of the kit, for MODULE.bazel.
 
-`deb` fetches the Debian packages of a lock for image layers.
+`deb` fetches the Debian packages of a lock for image layers (`packages`), the image's CPython
+as the build's Python (`python`), and the jars, protoc and grpc-java plugin of a Java gRPC
+client (`java`).
 
 `pip` installs a hashed requirements lock into a hub repository with one `py_library` per
 distribution, labelled like rules_python's `pip.parse` hubs (`@pypi//grpcio`,
 `@pypi//google_auth`), so a project can switch to `pip.parse` without touching BUILD files.
 """
 
+load("//bazel/private:deb_java_repository.bzl", "deb_java_repository")
 load("//bazel/private:deb_packages_repository.bzl", "deb_packages_repository")
 load("//bazel/private:deb_python_repository.bzl", "deb_python_repository")
 load("//bazel/private:pip_hub_repository.bzl", "pip_hub_repository")
@@ -96,6 +99,8 @@ def _deb_impl(module_ctx):
                 packages = python.packages,
                 interpreter = python.interpreter,
             )
+        for java in mod.tags.java:
+            deb_java_repository(name = java.name, lock = java.lock)
 
 deb = module_extension(
     implementation = _deb_impl,
@@ -117,6 +122,15 @@ deb = module_extension(
                     doc = "Packages of the interpreter and its standard library.",
                 ),
                 "interpreter": attr.string(mandatory = True, doc = "Its path, e.g. /usr/bin/python3.13."),
+            },
+        ),
+        "java": tag_class(
+            doc = "grpc-java's jars, protoc and protoc-gen-grpc-java of a lock (write it with " +
+                  "`./bazelw run //java/deps:lock`): `@name//:jars/grpc-core.jar`, " +
+                  "`@name//:protoc`, `@name//:protoc-gen-grpc-java`, `@name//:tcnative_libs`.",
+            attrs = {
+                "name": attr.string(mandatory = True, doc = "Repository name."),
+                "lock": attr.label(mandatory = True, doc = "The JSON lock."),
             },
         ),
     },
