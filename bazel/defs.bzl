@@ -24,6 +24,11 @@ load("//bazel/private:cloud_run_service_info.bzl", _CloudRunServiceInfo = "Cloud
 load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
 load("//bazel/private:deploy_environment.bzl", _deploy_environment = "deploy_environment")
 load("//bazel/private:files_layer.bzl", _files_layer = "files_layer")
+load("//bazel/private:java_grpc_library.bzl", _java_grpc_library = "java_grpc_library")
+load("//bazel/private:java_proto_library.bzl", _java_proto_library = "java_proto_library")
+load("//bazel/private:jvm_binary.bzl", _jvm_binary = "jvm_binary")
+load("//bazel/private:jvm_import.bzl", _jvm_import = "jvm_import")
+load("//bazel/private:jvm_library.bzl", _jvm_library = "jvm_library")
 load("//bazel/private:oci_image.bzl", "oci_image_rule")
 load("//bazel/private:oci_image_info.bzl", _OciImageInfo = "OciImageInfo")
 load("//bazel/private:oci_push.bzl", "oci_push_rule")
@@ -46,6 +51,11 @@ cloud_run_service = _cloud_run_service
 deploy_environment = _deploy_environment
 oci_tarball = _oci_tarball
 oci_sbom = _oci_sbom
+java_proto_library = _java_proto_library
+java_grpc_library = _java_grpc_library
+jvm_library = _jvm_library
+jvm_import = _jvm_import
+jvm_binary = _jvm_binary
 
 def oci_image(name, **kwargs):
     """oci_image_rule (see its doc), stamped with the workspace status under `--stamp`."""
