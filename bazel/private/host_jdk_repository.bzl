@@ -36,6 +36,7 @@ exports_files([
     "jdk/bin/jar",
     "jdk/bin/java",
     "jdk/bin/javac",
+    "jdk/release",
 ])
 """.format(home = home))
 

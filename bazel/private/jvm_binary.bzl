@@ -32,11 +32,12 @@ def _jvm_binary_impl(ctx):
             "%{classpath}": _shell_words([runfiles_path(jar) for jar in jars.to_list()]),
             "%{native_dirs}": _shell_words(native_dirs),
             "%{java}": runfiles_path(ctx.file._java),
+            "%{release}": runfiles_path(ctx.file._release),
             "%{jvm_flags}": _shell_words(ctx.attr.jvm_flags),
         },
     )
     runfiles = ctx.runfiles(
-        files = ctx.files.native_libs + ctx.files.data + [ctx.file._java],
+        files = ctx.files.native_libs + ctx.files.data + [ctx.file._java, ctx.file._release],
         transitive_files = depset(transitive = [jars, ctx.attr._jdk.files]),
     )
     for dep in ctx.attr.deps + ctx.attr.data:
@@ -49,8 +50,10 @@ jvm_binary = rule(
     doc = """A Java program: `bazel run` it, or list it in a test's `data`. The launcher
 (`bazel-bin/<package>/<name>`, bash) runs `main_class` with `@host_jdk`'s `java`, the runtime
 classpath of `deps` (in their order, dependencies after dependents) and `jvm_flags`; the
-directories of `native_libs` go on `java.library.path` and `LD_LIBRARY_PATH`. Exit status and
-signals are the JVM's (exec). The kit's stand-in for `java_binary` (see jvm_library).""",
+directories of `native_libs` go on `java.library.path` and `LD_LIBRARY_PATH`. The JDK's
+warnings about libraries using `sun.misc.Unsafe` or native code are turned off (they would add
+lines about the libraries to the program's stderr). Exit status and signals are the JVM's
+(exec). The kit's stand-in for `java_binary` (see jvm_library).""",
     attrs = {
         "main_class": attr.string(mandatory = True, doc = "The class whose `main` runs."),
         "deps": attr.label_list(
@@ -65,6 +68,7 @@ signals are the JVM's (exec). The kit's stand-in for `java_binary` (see jvm_libr
         "jvm_flags": attr.string_list(doc = "Flags for `java`, before the class name."),
         "data": attr.label_list(allow_files = True, doc = "Files the program reads."),
         "_java": attr.label(default = "@host_jdk//:jdk/bin/java", allow_single_file = True),
+        "_release": attr.label(default = "@host_jdk//:jdk/release", allow_single_file = True),
         "_jdk": attr.label(default = "@host_jdk//:jdk"),
         "_launcher": attr.label(
             default = ":jvm_binary_launcher.sh.tpl",

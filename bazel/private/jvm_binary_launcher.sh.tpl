@@ -22,5 +22,12 @@ done
 if [[ -n $native ]]; then
   export LD_LIBRARY_PATH="$native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-exec "$runfiles/%{java}" %{jvm_flags} ${native:+"-Djava.library.path=$native"} \
+# Libraries' use of sun.misc.Unsafe (JDK 23+) and of native code (JDK 22+) would print
+# warnings about the libraries on the program's stderr: allowed, quietly, where the JDK has
+# the switch.
+quiet=(--enable-native-access=ALL-UNNAMED)
+if [[ $(<"$runfiles/%{release}") =~ JAVA_VERSION=\"([0-9]+) ]] && ((BASH_REMATCH[1] >= 23)); then
+  quiet+=(--sun-misc-unsafe-memory-access=allow)
+fi
+exec "$runfiles/%{java}" "${quiet[@]}" %{jvm_flags} ${native:+"-Djava.library.path=$native"} \
   -cp "$classpath" %{main_class} "$@"

@@ -1,0 +1,10 @@
+package kit.client;
+
+/** Bad input from the user: one line on stderr, exit 2. */
+final class UsageException extends Exception {
+  private static final long serialVersionUID = 1L;
+
+  UsageException(String message) {
+    super(message);
+  }
+}
