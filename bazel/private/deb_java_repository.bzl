@@ -1,5 +1,7 @@
 """Repository rule: grpc-java's jars, protoc and protoc-gen-grpc-java from a Debian lock."""
 
+load(":deb_unpack.bzl", "unpack_deb")
+
 # Target name (`:jars/<name>.jar`) -> the package's unversioned name under usr/share/java.
 _JARS = {
     "error-prone-annotations": "error-prone-annotations.jar",
@@ -173,21 +175,8 @@ def _deb_java_repository_impl(rctx):
     versions = {}
     for package in lock["packages"]:
         name = package["name"]
-        deb = "debs/{}.deb".format(name)
         rctx.report_progress("Fetching " + name)
-
-        # Bazel's downloader: the pool first, then snapshot.debian.org; sha256 checked.
-        rctx.download(url = package["urls"], output = deb, sha256 = package["sha256"])
-
-        # A .deb is an ar archive; its files are in data.tar.*.
-        members = "members/" + name
-        rctx.extract(deb, output = members)
-        data = [f for f in rctx.path(members).readdir() if f.basename.startswith("data.tar")]
-        if len(data) != 1:
-            fail("{}: {} has no data.tar member".format(rctx.name, name))
-        rctx.extract(data[0], output = "rootfs")
-        rctx.delete(members)
-        rctx.delete(deb)
+        unpack_deb(rctx, package, "rootfs")
         versions[name] = package["version"]
     for path in ["rootfs/usr/share/doc", "rootfs/usr/share/man", "rootfs/usr/share/maven-repo"]:
         rctx.delete(path)
@@ -222,6 +211,9 @@ def _deb_java_repository_impl(rctx):
         {"packages": versions, "jars": jars},
         indent = "  ",
     ) + "\n")
+    rctx.file("jars.bzl", "# The names of this repository's :jars/<name>.jar.\nJARS = {}\n".format(
+        json.encode(sorted(_JARS)),
+    ))
     rctx.file("BUILD.bazel", _BUILD.format(
         lock = rctx.attr.lock,
         jars = "\n".join(['    "jars/{}.jar",'.format(name) for name in sorted(_JARS)]),
@@ -240,6 +232,7 @@ downloader and unpacked into `rootfs/`. Targets:
   packages' libprotoc and libprotobuf first on LD_LIBRARY_PATH.
 * `:tcnative_libs`: `jni/libnetty_tcnative.so` and the libraries it links (libapr, libuuid,
   libssl, libcrypto, libzstd), for `-Djava.library.path` and LD_LIBRARY_PATH.
+* `jars.bzl`: `JARS`, the names of `:jars/<name>.jar`, for BUILD files that list them all.
 * `:versions.json`: `{"packages": {name: Debian version}, "jars": {jar: the file of the
   package it is a copy of, e.g. "/usr/share/java/protobuf-3.21.12.jar"}}`.
 

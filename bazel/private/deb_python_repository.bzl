@@ -1,27 +1,17 @@
 """Repository rule: the image's CPython, unpacked from the Debian lock, as the build's Python."""
 
+load(":deb_unpack.bzl", "unpack_deb")
+
 def _deb_python_repository_impl(rctx):
     lock = json.decode(rctx.read(rctx.path(rctx.attr.lock)))
     by_name = {package["name"]: package for package in lock["packages"]}
     for name in rctx.attr.packages:
         if name not in by_name:
             fail("{}: {} is not in {}".format(rctx.name, name, rctx.attr.lock))
-        package = by_name[name]
-        deb = "debs/{}.deb".format(name)
         rctx.report_progress("Unpacking " + name)
 
         # The image's own bytes: same URLs and sha256 as its base layer (repository cache).
-        rctx.download(url = package["urls"], output = deb, sha256 = package["sha256"])
-
-        # A .deb is an ar archive; its files are in data.tar.*.
-        members = "members/" + name
-        rctx.extract(deb, output = members)
-        data = [f for f in rctx.path(members).readdir() if f.basename.startswith("data.tar")]
-        if len(data) != 1:
-            fail("{}: {} has no data.tar member".format(rctx.name, name))
-        rctx.extract(data[0], output = "rootfs")
-        rctx.delete(members)
-        rctx.delete(deb)
+        unpack_deb(rctx, by_name[name], "rootfs")
     interpreter = "rootfs/" + rctx.attr.interpreter.lstrip("/")
     result = rctx.execute([rctx.path(interpreter), "-c", "import sys; print(sys.version)"])
     if result.return_code != 0:
