@@ -191,8 +191,6 @@ def _deb_java_repository_impl(rctx):
         fail("{}: preparing the jars failed: {}{}".format(rctx.name, result.stdout, result.stderr))
     rctx.delete("prepare.py")
     jars = json.decode(result.stdout)
-    rctx.delete("members")
-    rctx.delete("debs")
 
     wrappers = {
         "protoc": ("usr/bin/protoc", "protobuf-compiler"),

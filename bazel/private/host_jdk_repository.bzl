@@ -17,9 +17,15 @@ def _jdk_home(rctx):
 
 def _host_jdk_repository_impl(rctx):
     home = _jdk_home(rctx)
-    for tool in ("java", "javac", "jar"):
+    for tool in ("java", "javac"):
         if not home.get_child("bin").get_child(tool).exists:
             fail("{} has no bin/{}: not a JDK".format(home, tool))
+    release = home.get_child("release")
+    if not release.exists:
+        fail("{} has no release file: not a JDK".format(home))
+
+    # Another JDK there (an upgrade) fetches this again, and with it every Java action reruns.
+    rctx.watch(release)
     for entry in ("bin", "conf", "lib", "release"):
         if home.get_child(entry).exists:
             rctx.symlink(home.get_child(entry), "jdk/" + entry)
@@ -33,7 +39,6 @@ filegroup(
 )
 
 exports_files([
-    "jdk/bin/jar",
     "jdk/bin/java",
     "jdk/bin/javac",
     "jdk/release",
@@ -45,5 +50,5 @@ host_jdk_repository = repository_rule(
     environ = ["JAVA_HOME", "PATH"],
     local = True,
     doc = "The build machine's JDK (JAVA_HOME, else javac on PATH): `:jdk` (every file), " +
-          "`jdk/bin/{java,javac,jar}`.",
+          "`jdk/bin/java`, `jdk/bin/javac`, `jdk/release`.",
 )

@@ -8,6 +8,8 @@ load(":jvm_compile.bzl", "JVM_COMPILE_ATTRS", "jvm_compile")
 load(":protoc_python.bzl", "import_path")
 
 def _java_grpc_library_impl(ctx):
+    if len(ctx.attr.srcs) != 1:
+        fail("srcs must be exactly one proto_library; declare one java_grpc_library for each")
     proto_info = ctx.attr.srcs[0][ProtoInfo]
     paths = [import_path(src, proto_info) for src in proto_info.direct_sources]
     srcjar = ctx.actions.declare_file(ctx.label.name + "-grpc.srcjar")

@@ -49,7 +49,8 @@ jvm_binary = rule(
     executable = True,
     doc = """A Java program: `bazel run` it, or list it in a test's `data`. The launcher
 (`bazel-bin/<package>/<name>`, bash) runs `main_class` with `@host_jdk`'s `java`, the runtime
-classpath of `deps` (in their order, dependencies after dependents) and `jvm_flags`; the
+classpath of `deps` (each jar once) and `jvm_flags`, in a UTF-8 locale when the caller's is
+not (Java decodes arguments by the locale); the
 directories of `native_libs` go on `java.library.path` and `LD_LIBRARY_PATH`. The JDK's
 warnings about libraries using `sun.misc.Unsafe` or native code are turned off (they would add
 lines about the libraries to the program's stderr). Exit status and signals are the JVM's

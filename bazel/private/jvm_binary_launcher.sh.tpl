@@ -22,6 +22,11 @@ done
 if [[ -n $native ]]; then
   export LD_LIBRARY_PATH="$native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+# Java decodes its arguments by the locale: in a C/POSIX one, `héllo` would become `h??llo`.
+locale=${LC_ALL:-${LC_CTYPE:-${LANG:-}}}
+if [[ ${locale,,} != *utf-8* && ${locale,,} != *utf8* ]]; then
+  export LC_ALL=C.UTF-8
+fi
 # Libraries' use of sun.misc.Unsafe (JDK 23+) and of native code (JDK 22+) would print
 # warnings about the libraries on the program's stderr: allowed, quietly, where the JDK has
 # the switch.

@@ -22,7 +22,7 @@ JVM_COMPILE_ATTRS = {
     ),
 }
 
-def jvm_compile(ctx, out, srcs, srcjars, deps, mnemonic):
+def jvm_compile(ctx, out, srcs, srcjars, deps, mnemonic, runtime_deps = []):
     """Compiles Java sources into a jar and describes it for other Java rules.
 
     Args:
@@ -32,6 +32,7 @@ def jvm_compile(ctx, out, srcs, srcjars, deps, mnemonic):
       srcjars: list of source archive Files (e.g. protoc's `--java_out=x.srcjar`).
       deps: list of JavaInfo to compile against; they are also the jar's runtime dependencies.
       mnemonic: string: the action's mnemonic.
+      runtime_deps: list of JavaInfo needed only when running (not on any compile classpath).
 
     Returns:
       JavaInfo of `out`, with `deps` as its dependencies.
@@ -51,4 +52,4 @@ def jvm_compile(ctx, out, srcs, srcjars, deps, mnemonic):
         mnemonic = mnemonic,
         progress_message = "Compiling Java of %{label}",
     )
-    return JavaInfo(output_jar = out, compile_jar = out, deps = deps)
+    return JavaInfo(output_jar = out, compile_jar = out, deps = deps, runtime_deps = runtime_deps)

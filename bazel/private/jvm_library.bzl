@@ -1,6 +1,5 @@
 """jvm_library: Java sources compiled by the JDK's javac into a jar, as a JavaInfo."""
 
-load("@rules_java//java/common:java_common.bzl", "java_common")
 load("@rules_java//java/common:java_info.bzl", "JavaInfo")
 load(":jvm_compile.bzl", "JVM_COMPILE_ATTRS", "jvm_compile")
 
@@ -13,12 +12,13 @@ def _jvm_library_impl(ctx):
         [],
         [dep[JavaInfo] for dep in ctx.attr.deps],
         "JvmCompile",
+        runtime_deps = [dep[JavaInfo] for dep in ctx.attr.runtime_deps],
     )
-    runtime = java_common.merge([java_info] + [dep[JavaInfo] for dep in ctx.attr.runtime_deps])
-    return [
-        DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = ctx.files.data)),
-        runtime,
-    ]
+    runfiles = ctx.runfiles(files = ctx.files.data).merge_all([
+        dep[DefaultInfo].default_runfiles
+        for dep in ctx.attr.deps + ctx.attr.runtime_deps + ctx.attr.data
+    ])
+    return [DefaultInfo(files = depset([out]), runfiles = runfiles), java_info]
 
 jvm_library = rule(
     implementation = _jvm_library_impl,

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+RELEASE = "21"  # the Java the classes run on: the oldest JDK the kit supports
 MANIFEST = b"Manifest-Version: 1.0\r\nCreated-By: cloud-run-grpc-kit\r\n\r\n"
 
 
@@ -38,7 +39,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, type=Path, help="the jar to write")
     parser.add_argument("--classpath", action="append", default=[], help="a jar to compile against")
     parser.add_argument("--srcjar", action="append", default=[], type=Path, help="a source archive")
-    parser.add_argument("--release", default="21", help="javac --release")
     parser.add_argument("sources", nargs="*", type=Path, help=".java files")
     args = parser.parse_args(argv[1:])
 
@@ -54,7 +54,8 @@ def main(argv: list[str]) -> int:
         if sources:
             command = [
                 args.javac,
-                "--release", args.release,
+                "--release", RELEASE,
+                "-sourcepath", "",  # only the sources given, never some on the classpath
                 "-encoding", "UTF-8",
                 "-proc:none",  # no annotation processors: none are on the classpath
                 "-implicit:none",

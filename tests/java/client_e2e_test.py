@@ -12,17 +12,25 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-from tests.e2e.fake_google import Pki
+from tests.e2e.fake_google import FakeGoogle, Pki
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
 PYTHON_CLIENT = "CLIENT_BIN"
+AUDIENCE = "https://ping.example.run.app"
 
 
 class JavaClientTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.pki = Pki(Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))))
+        cls.scratch = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        cls.pki = Pki(cls.scratch / "pki")
+        cls.google = FakeGoogle()
+        cls.verifying = Server(
+            "--auth_mode=verify",
+            f"--audiences={AUDIENCE}",
+            f"--google_certs_url={cls.google.url}/certs",
+        )
         cls.ping = Server()
         cls.route_guide = Server(binary_var=ROUTE_GUIDE_SERVER)
         cls.tls = Server(
@@ -31,8 +39,9 @@ class JavaClientTest(absltest.TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
-        for server in (cls.tls, cls.route_guide, cls.ping):
+        for server in (cls.tls, cls.route_guide, cls.ping, cls.verifying):
             server.stop()
+        cls.google.close()
 
     def java(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return run(JAVA_CLIENT, *args, input=stdin)
@@ -100,17 +109,69 @@ class JavaClientTest(absltest.TestCase):
         self.assertTrue(untrusted.stderr.startswith("client: UNAVAILABLE: "), untrusted.stderr)
         self.assertLen(untrusted.stderr.splitlines(), 1)
 
+    def test_relay_failure_as_the_python_client_says_it(self) -> None:
+        flags = [f"--server={self.ping.address}", "--insecure"]
+        java = self.java("relay", *flags)
+        python = run(PYTHON_CLIENT, *flags, "relay")
+        self.assertEqual((java.returncode, java.stderr), (1, python.stderr))
+        self.assertTrue(java.stderr.startswith("client: FAILED_PRECONDITION: "), java.stderr)
+
+    def test_health_watch(self) -> None:
+        flags = [f"--server={self.ping.address}", "--insecure"]
+        result = self.java("health", "--watch", "--watch_seconds=1", *flags)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, "status: SERVING\n")
+
+    def test_record_route_of_known_places(self) -> None:
+        # Without points the Java client walks features it lists first (it has no map file).
+        flags = [f"--server={self.route_guide.address}", "--insecure"]
+        result = self.java("record-route", *flags)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertRegex(result.stdout, r"^point_count: [1-9]\d* feature_count: [1-9]")
+
+    def test_id_token_from_a_file(self) -> None:
+        token = self.scratch / "token"
+        token.write_text(self.google.id_token(AUDIENCE) + "\n")
+        flags = [f"--server={self.verifying.address}", "--insecure"]
+        result = self.java("ping", f"--token_file={token}", *flags)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("pong {", result.stdout)
+        without = self.java("ping", *flags)
+        self.assertEqual(without.returncode, 1)
+        self.assertTrue(without.stderr.startswith("client: UNAUTHENTICATED: "), without.stderr)
+
+    def test_tls_names_the_server_it_trusts(self) -> None:
+        # The certificate is for localhost: another name fails the handshake.
+        result = self.java(
+            "ping",
+            f"--server={self.tls.address}",
+            f"--ca_cert={self.pki.ca_cert}",
+            "--authority=wrong.example",
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertTrue(result.stderr.startswith("client: UNAVAILABLE: "), result.stderr)
+        self.assertLen(result.stderr.splitlines(), 1)
+
     def test_bad_input_is_one_line_and_exit_2(self) -> None:
-        for args in [
-            ("get-feature", "north,west"),
-            ("ping", "--server=localhost:99999"),
-            ("ping", "--timeout=soon"),
-            ("nosuchcommand",),
-            ("ping", "--token_file=/nonexistent/token"),
+        not_pem = self.scratch / "not.pem"
+        not_pem.write_text("not a certificate\n")
+        token = self.scratch / "some-token"
+        token.write_text("t0ken\n")
+        for args, stdin in [
+            (("get-feature", "north,west"), None),
+            (("ping", "--server=localhost:99999"), None),
+            (("ping", "--timeout=soon"), None),
+            (("nosuchcommand",), None),
+            (("ping", "--token_file=/nonexistent/token"), None),
+            (("ping", "--authority=a b", "--insecure"), None),
+            (("ping", f"--ca_cert={not_pem}", f"--server={self.tls.address}"), None),
+            (("ping", "--insecure", f"--token_file={token}", "--server=example.com:80"), None),
+            (("chat", f"--server={self.route_guide.address}", "--insecure"), "1,1:ok\nbad\n"),
         ]:
-            result = self.java(*args)
+            result = self.java(*args, stdin=stdin)
             self.assertEqual(result.returncode, 2, (args, result.stderr))
-            self.assertEqual(result.stdout, "")
+            if stdin is None:
+                self.assertEqual(result.stdout, "")
             self.assertLen(result.stderr.splitlines(), 1, result.stderr)
             self.assertTrue(result.stderr.startswith("client: "), result.stderr)
             self.assertNotIn("Exception", result.stderr)

@@ -1,5 +1,5 @@
 """Java and Python agree on the wire: the same messages (a nested message, a well-known type,
-non-ASCII text, negative and large numbers), serialized by the stubs of one language, parse in
+non-ASCII text, negative numbers), serialized by the stubs of one language, parse in
 the other's to equal values. Both languages' stubs come from the same proto_library targets."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
-import java.io.File;
+import java.io.ByteArrayInputStream;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -45,6 +45,11 @@ final class Channels {
     public String toString() {
       return host + ":" + port;
     }
+
+    /** This machine: localhost, 127.0.0.0/8 or [::1]. */
+    boolean isLoopback() {
+      return host.equals("localhost") || host.startsWith("127.") || host.equals("[::1]");
+    }
   }
 
   private Channels() {}
@@ -70,7 +75,11 @@ final class Channels {
         .keepAliveTime(KEEPALIVE_SECONDS, TimeUnit.SECONDS)
         .keepAliveTimeout(10, TimeUnit.SECONDS);
     if (authority != null) {
-      builder.overrideAuthority(authority);
+      try {
+        builder.overrideAuthority(authority);
+      } catch (IllegalArgumentException e) {
+        throw new UsageException("--authority must be host[:port], got " + Flags.repr(authority));
+      }
     }
     if (insecure) {
       builder.negotiationType(NegotiationType.PLAINTEXT);
@@ -91,12 +100,10 @@ final class Channels {
           + (cause == null ? "" : ": " + cause) + " (--insecure for plaintext)");
     }
     SslContextBuilder builder = GrpcSslContexts.configure(SslContextBuilder.forClient(), SslProvider.OPENSSL);
-    if (caCert != null) {
-      InputFiles.read(caCert, "--ca_cert");
-    }
     try {
       if (caCert != null) {
-        builder.trustManager(new File(caCert));
+        byte[] pem = InputFiles.read(caCert, "--ca_cert");
+        builder.trustManager(new ByteArrayInputStream(pem));
       }
       return builder.build();
     } catch (SSLException | IllegalArgumentException e) {

@@ -31,7 +31,15 @@ public final class Main {
     // Netty would otherwise reach for sun.misc.Unsafe, which JDK 24+ reports on stderr; a
     // command-line client gains nothing from it. Set before any Netty class loads.
     System.setProperty("io.netty.noUnsafe", "true");
-    System.exit(run(argv));
+    int status;
+    try {
+      status = run(argv);
+    } catch (RuntimeException e) {
+      // A bug, not the user's input nor the server's answer: one line still, and exit 1.
+      Output.error("internal error: " + e);
+      status = EXIT_RPC_FAILED;
+    }
+    System.exit(status);
   }
 
   static int run(String[] argv) {
@@ -59,6 +67,11 @@ public final class Main {
     try {
       Channels.Target target = Channels.target(args.string("server", "localhost:8080"));
       String tokenFile = args.string("token_file", null);
+      if (tokenFile != null && args.bool("insecure") && !target.isLoopback()) {
+        // As the Python client: a token travels in clear text only to this machine.
+        throw new UsageException("--token_file with --insecure only to a loopback --server: "
+            + "the token would cross the network in clear text");
+      }
       CallCredentials credentials = tokenFile == null ? null : TokenFileCredentials.load(tokenFile);
       channel = Channels.open(target, args.bool("insecure"), args.string("ca_cert", null),
           args.string("authority", null));

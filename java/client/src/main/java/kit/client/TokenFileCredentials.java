@@ -12,8 +12,9 @@ import java.util.concurrent.Executor;
 
 /**
  * {@code authorization: Bearer <token>} on every call, the token read from --token_file (and read
- * again when the file changes, as the Python client does), whitespace stripped. Sent over
- * plaintext too: gRPC Java applies call credentials whatever the transport's security.
+ * again when the file changes, as the Python client does), whitespace stripped. gRPC Java applies
+ * call credentials whatever the transport's security, so Main refuses --insecure with a token to
+ * anything but this machine.
  */
 final class TokenFileCredentials extends CallCredentials {
   static final Metadata.Key<String> AUTHORIZATION =
@@ -57,7 +58,7 @@ final class TokenFileCredentials extends CallCredentials {
       headers.put(AUTHORIZATION, "Bearer " + token());
       applier.apply(headers);
     } catch (IOException | IllegalArgumentException e) {
-      applier.fail(Status.UNAVAILABLE.withDescription("cannot read --token_file " + path + ": "
+      applier.fail(Status.UNAUTHENTICATED.withDescription("cannot read --token_file " + path + ": "
           + InputFiles.reason(e)).withCause(e));
     }
   }
