@@ -245,8 +245,9 @@ def resolve(
 ) -> list[str]:
     """The closure of wanted, leaving out EXCLUDED, excluded and what only they pull in."""
     provided = providers(packages)
-    for name in sorted(excluded - packages.keys() - provided.keys()):
-        raise SystemExit(f"lock: excluded package {name!r} is not in {SUITE}/{ARCH}")
+    if unknown := sorted(excluded - packages.keys() - provided.keys()):
+        names = ", ".join(repr(name) for name in unknown)
+        raise SystemExit(f"lock: excluded, but not in {SUITE}/{ARCH}: {names}")
     excluded = EXCLUDED | excluded
     chosen: set[str] = set()
     todo = list(wanted)

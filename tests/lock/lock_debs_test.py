@@ -240,7 +240,7 @@ class LockDebsTest(unittest.TestCase):
         (self.workspace / "packages.txt").write_text("app\n!libtypo\n")
         result = self.run_lock()
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("'libtypo' is not in", result.stderr)
+        self.assertIn("excluded, but not in trixie/amd64: 'libtypo'", result.stderr)
         self.assertFalse((self.workspace / "debs.lock.json").exists())
 
     def test_urls_pool_first_snapshot_second(self) -> None:
