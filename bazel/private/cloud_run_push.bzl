@@ -1,7 +1,8 @@
 """cloud_run_push: `bazel run` pushes the images of Cloud Run services and writes their manifests."""
 
 load(":cloud_run_service_info.bzl", "CloudRunServiceInfo")
-load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher", "runfiles_path")
+load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher")
+load(":runfiles.bzl", "runfiles_path")
 
 def _cloud_run_push_impl(ctx):
     services, runfiles, labels = [], [], {}

@@ -2,26 +2,12 @@
 
 load("@rules_java//java/common:java_common.bzl", "java_common")
 load("@rules_java//java/common:java_info.bzl", "JavaInfo")
-
-def runfiles_path(file):
-    """Where `file` is under a runfiles tree, e.g. `_main/java/client/libclient.jar`.
-
-    Args:
-      file: File in the runfiles.
-
-    Returns:
-      String: its path relative to the runfiles directory.
-    """
-    path = file.short_path
-    return path[len("../"):] if path.startswith("../") else "_main/" + path
-
-def _shell_words(words):
-    return " ".join(["'{}'".format(word.replace("'", "'\\''")) for word in words])
+load(":runfiles.bzl", "runfiles_path", "shell_words")
 
 def _jvm_binary_impl(ctx):
     runtime = java_common.merge([dep[JavaInfo] for dep in ctx.attr.deps])
     jars = runtime.transitive_runtime_jars
-    native_dirs = sorted({runfiles_path(lib).rpartition("/")[0]: None for lib in ctx.files.native_libs}.keys())
+    native_dirs = {runfiles_path(lib).rpartition("/")[0]: None for lib in ctx.files.native_libs}
     launcher = ctx.actions.declare_file(ctx.label.name)
     ctx.actions.expand_template(
         template = ctx.file._launcher,
@@ -29,11 +15,11 @@ def _jvm_binary_impl(ctx):
         is_executable = True,
         substitutions = {
             "%{main_class}": ctx.attr.main_class,
-            "%{classpath}": _shell_words([runfiles_path(jar) for jar in jars.to_list()]),
-            "%{native_dirs}": _shell_words(native_dirs),
+            "%{classpath}": shell_words([runfiles_path(jar) for jar in jars.to_list()]),
+            "%{native_dirs}": shell_words(sorted(native_dirs)),
             "%{java}": runfiles_path(ctx.file._java),
             "%{release}": runfiles_path(ctx.file._release),
-            "%{jvm_flags}": _shell_words(ctx.attr.jvm_flags),
+            "%{jvm_flags}": shell_words(ctx.attr.jvm_flags),
         },
     )
     runfiles = ctx.runfiles(

@@ -1,7 +1,8 @@
 """oci_push: `bazel run` pushes one oci_image to one repository (no Cloud Run manifest)."""
 
 load(":oci_image_info.bzl", "OciImageInfo")
-load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher", "runfiles_path")
+load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher")
+load(":runfiles.bzl", "runfiles_path")
 
 def _oci_push_impl(ctx):
     layout = ctx.attr.image[OciImageInfo].layout

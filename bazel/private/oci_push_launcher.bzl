@@ -1,9 +1,6 @@
 """The launcher script shared by the push rules (oci_push, cloud_run_push)."""
 
-def runfiles_path(file):
-    """`file`'s path under the runfiles root, as the launcher sees it (main repo: `_main/`)."""
-    path = file.short_path
-    return path[3:] if path.startswith("../") else "_main/" + path
+load(":runfiles.bzl", "runfiles_path", "shell_words")
 
 def push_launcher(ctx, args, runfiles):
     """DefaultInfo of an executable that runs the push tool with `args`, then the user's.
@@ -17,7 +14,7 @@ def push_launcher(ctx, args, runfiles):
         is_executable = True,
         substitutions = {
             "%TOOL%": runfiles_path(ctx.executable._tool),
-            "%ARGS%": " ".join(["'{}'".format(a.replace("'", "'\\''")) for a in args]),
+            "%ARGS%": shell_words(args),
         },
     )
     return DefaultInfo(
