@@ -6,6 +6,7 @@ from the same proto_library targets, agree with the services."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,11 +14,12 @@ from pathlib import Path
 from absl.testing import absltest
 
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, binary, run
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
 PYTHON_CLIENT = "CLIENT_BIN"
 AUDIENCE = "https://ping.example.run.app"
+HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 
 
 class JavaClientTest(absltest.TestCase):
@@ -116,12 +118,6 @@ class JavaClientTest(absltest.TestCase):
         self.assertEqual((java.returncode, java.stderr), (1, python.stderr))
         self.assertTrue(java.stderr.startswith("client: FAILED_PRECONDITION: "), java.stderr)
 
-    def test_health_watch(self) -> None:
-        flags = [f"--server={self.ping.address}", "--insecure"]
-        result = self.java("health", "--watch", "--watch_seconds=1", *flags)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout, "status: SERVING\n")
-
     def test_record_route_of_known_places(self) -> None:
         # Without points the Java client walks features it lists first (it has no map file).
         flags = [f"--server={self.route_guide.address}", "--insecure"]
@@ -151,6 +147,50 @@ class JavaClientTest(absltest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertTrue(result.stderr.startswith("client: UNAVAILABLE: "), result.stderr)
         self.assertLen(result.stderr.splitlines(), 1)
+
+    def watch_codes(self) -> list[str]:
+        """The codes the ping server logged for Health/Watch calls so far."""
+        return [e["code"] for e in self.ping.logs() if e.get("method") == HEALTH_WATCH]
+
+    def assert_ping_answers(self) -> None:
+        self.assertEqual(self.both("health", server=self.ping), "status: SERVING\n")
+        self.assertIsNone(self.ping.process.poll())
+
+    def test_watch_ended_by_its_deadline_mid_stream(self) -> None:
+        # --watch_seconds is the stream's deadline: it passes while the stream is open, which
+        # the client counts as done and the server logs as DEADLINE_EXCEEDED.
+        before = len(self.watch_codes())
+        flags = [f"--server={self.ping.address}", "--insecure"]
+        result = self.java("health", "--watch", "--watch_seconds=1", *flags)
+        self.assertEqual((result.returncode, result.stdout), (0, "status: SERVING\n"))
+        self.ping.wait_for_logs(lambda e: e.get("method") == HEALTH_WATCH, before + 1)
+        self.assertEqual(self.watch_codes()[before:], ["DEADLINE_EXCEEDED"])
+        self.assert_ping_answers()
+
+    def test_client_killed_in_the_middle_of_a_stream(self) -> None:
+        # Ctrl-C, or the kill of a pipeline, while a stream is open: the server logs the call
+        # cancelled and goes on answering.
+        before = len(self.watch_codes())
+        client = subprocess.Popen(
+            [
+                binary(JAVA_CLIENT),
+                "health",
+                "--watch",
+                f"--server={self.ping.address}",
+                "--insecure",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.addCleanup(client.kill)
+        assert client.stdout is not None
+        self.assertEqual(client.stdout.readline(), "status: SERVING\n")  # the stream is open
+        client.send_signal(signal.SIGKILL)
+        client.wait(timeout=30)
+        self.ping.wait_for_logs(lambda e: e.get("method") == HEALTH_WATCH, before + 1)
+        self.assertEqual(self.watch_codes()[before:], ["CANCELLED"])
+        self.assert_ping_answers()
 
     def test_bad_input_is_one_line_and_exit_2(self) -> None:
         not_pem = self.scratch / "not.pem"
