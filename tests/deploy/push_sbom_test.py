@@ -178,6 +178,27 @@ class PushSbomTest(ServicesPushTestCase):
             "artifactType": artifact_type,
         }
 
+    def test_connection_dropped_after_the_index_landed(self) -> None:
+        # The registry stores the referrers index, then the connection drops before its answer
+        # (a reset): the push retries the same PUT, and the SBOM is listed once.
+        tag = tag_of(self.digest(self.ping))
+        index_put = f"/v2/dropped/ping/manifests/{tag}"
+        puts: list[int] = []
+
+        def drop_first_index_answer(number: int, method: str, path: str) -> str | None:
+            if method == "PUT" and path == index_put:
+                puts.append(number)
+                return "reset after" if len(puts) == 1 else None
+            return None
+
+        proxy = FlakyProxy(self.registry.host, drop_first_index_answer)
+        self.addCleanup(proxy.close)
+        result = self.push(PUSH_ALL, f"{proxy.host}/dropped", self.workdir())
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertLen(puts, 2)
+        self.assertIn("retrying", result.stderr)
+        self.assert_sbom_attached("dropped/ping", "ping", self.digest(self.ping))
+
     def test_oci_subject_naming_another_image_gets_the_tag(self) -> None:
         # An OCI-Subject that is not our image's digest is no promise about our image: the
         # referrers index is kept as for a registry without the API.
