@@ -24,6 +24,9 @@ readonly PACKAGES=(
   docker-registry nghttp2-client apache2-utils skopeo umoci
   # A real OCI runtime to run the images with (their cold start, in tests and the benchmark).
   runc
+  # //tools/remote:local, the local remote cache and execution service: buildbox's casd, worker
+  # and runner, and PostgreSQL for BuildGrid's scheduler (it runs no SQLite scheduler).
+  buildbox postgresql
   # Signs a test Debian archive for the lock tool's tests (gpgv checks the real one's InRelease).
   gnupg gpgv
 )

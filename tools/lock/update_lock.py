@@ -18,7 +18,7 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
-OLDEST_PYTHON = "3.11"
+OLDEST_PYTHON = "3.11"  # the oldest CPython a lock is resolved for, unless told otherwise
 
 
 def main() -> int:
@@ -27,6 +27,11 @@ def main() -> int:
     parser.add_argument("lock", help="lock file to write, relative to the workspace")
     parser.add_argument("--upgrade", action="store_true", help="newest versions for every pin")
     parser.add_argument("--command", default="", help="how to rerun this, for the lock's header")
+    parser.add_argument(
+        "--python_version",
+        default=OLDEST_PYTHON,
+        help="oldest CPython the lock must serve (default: %(default)s)",
+    )
     args = parser.parse_args()
 
     workspace = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "."))
@@ -47,7 +52,7 @@ def main() -> int:
             "--native-tls",
             "--universal",
             "--python-version",
-            OLDEST_PYTHON,
+            args.python_version,
             "--generate-hashes",
             "--custom-compile-command",
             args.command,
