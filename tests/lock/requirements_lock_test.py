@@ -9,6 +9,7 @@ from lock_file import lock_problems, parse_lock, read_lock, read_requirements_in
 LOCKS = (
     ("requirements.in", "requirements_lock.txt"),
     ("tools/lock/requirements_tools.in", "tools/lock/requirements_tools_lock.txt"),
+    ("tools/remote/requirements.in", "tools/remote/requirements_lock.txt"),
 )
 
 GOOD_LOCK = """\
@@ -30,7 +31,7 @@ class CheckedInLocksTest(parameterized.TestCase):
     @parameterized.parameters(*LOCKS)
     def test_lock_agrees_with_input(self, requirements_in: str, lock: str) -> None:
         problems = lock_problems(read_requirements_in(Path(requirements_in)), read_lock(Path(lock)))
-        self.assertEqual(problems, [], "re-lock with ./bazelw run //:requirements.update")
+        self.assertEqual(problems, [], f"re-lock {lock} with its requirements.update target")
 
 
 class LockProblemsTest(absltest.TestCase):

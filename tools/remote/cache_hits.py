@@ -48,8 +48,8 @@ def identity(spawn: Spawn) -> tuple[str, str, tuple[str, ...]]:
 
 
 def describe(spawn: Spawn) -> str:
-    outputs = spawn.get("listedOutputs", [])
-    return f"{spawn.get('mnemonic', '?')} {spawn.get('targetLabel', '?')} ({outputs[0] if outputs else 'no outputs'})"
+    first_output = next(iter(spawn.get("listedOutputs", [])), "no outputs")
+    return f"{spawn.get('mnemonic', '?')} {spawn.get('targetLabel', '?')} ({first_output})"
 
 
 def differences(first: Spawn, second: Spawn) -> list[str]:
@@ -62,7 +62,9 @@ def differences(first: Spawn, second: Spawn) -> list[str]:
                 found.append(f"argument {index}: {x!r} -> {y!r}")
         if len(a) != len(b):
             found.append(f"{len(a)} -> {len(b)} arguments")
-    env = [{v["name"]: v["value"] for v in s.get("environmentVariables", [])} for s in (first, second)]
+    env = [
+        {v["name"]: v["value"] for v in s.get("environmentVariables", [])} for s in (first, second)
+    ]
     for name in sorted(env[0].keys() | env[1].keys()):
         if env[0].get(name) != env[1].get(name):
             found.append(f"environment {name}: {env[0].get(name)!r} -> {env[1].get(name)!r}")
@@ -83,7 +85,9 @@ def differences(first: Spawn, second: Spawn) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("second", type=Path, help="execution log of the build that should hit")
-    parser.add_argument("--first", type=Path, help="execution log of the build that filled the cache")
+    parser.add_argument(
+        "--first", type=Path, help="execution log of the build that filled the cache"
+    )
     args = parser.parse_args()
     try:
         second = read_spawns(args.second)

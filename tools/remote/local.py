@@ -36,6 +36,11 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import (
     remote_execution_pb2_grpc,
 )
 
+# BuildGrid's command line and its configuration: this binary's runfiles, beside this file (not
+# resolved: the source tree has no `buildgrid` binary).
+RUNFILES_HERE = Path(__file__).absolute().parent
+BUILDGRID = str(RUNFILES_HERE / "buildgrid")
+CONFIG_TEMPLATE = RUNFILES_HERE / "buildgrid.yml.in"
 DEFAULT_PORT = 8980  # .bazelrc's remote configs point at grpc://127.0.0.1:8980
 BUILDBOX_TOOLS = ("buildbox-casd", "buildbox-worker", "buildbox-run-hosttools")
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -82,6 +87,11 @@ class Service:
         self.logs = state_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
+        # The database and casd's socket: short paths under /tmp, whatever the state directory
+        # is (a Unix socket's path has at most 107 bytes, and the postgres user must reach the
+        # database when run as root). Nothing there outlives a run: the action cache is in
+        # memory, and the CAS on disk keeps nothing in the database.
+        self.run_dir = Path(tempfile.mkdtemp(prefix="remote-local-run-", dir="/tmp"))
 
     def spawn(self, name: str, command: list[str], user: str | None = None) -> Child:
         log = self.logs / f"{name}.log"
@@ -107,7 +117,9 @@ class Service:
         """Runs a set-up step to completion."""
         child = self.spawn(name, command, user)
         if child.process.wait() != 0:
-            raise StartError(f"{name} failed (exit {child.process.returncode}):\n{log_tail(child.log)}")
+            raise StartError(
+                f"{name} failed (exit {child.process.returncode}):\n{log_tail(child.log)}"
+            )
         self.children.remove(child)
 
     def wait_until(self, child: Child, ready, what: str) -> None:
@@ -140,12 +152,15 @@ class Service:
                     child.process.kill()
                     child.process.wait()
         self.children.clear()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def find_tools() -> tuple[dict[str, str], Path]:
     """Paths of the buildbox tools and PostgreSQL's bin directory, or a clear SystemExit."""
     tools = {name: shutil.which(name) for name in BUILDBOX_TOOLS}
-    postgres_dirs = sorted(Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/")), key=lambda p: p.parent.name)
+    postgres_dirs = sorted(
+        Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/")), key=lambda p: p.parent.name
+    )
     missing = [name for name, path in tools.items() if path is None]
     if not postgres_dirs:
         missing.append("postgres (" + POSTGRES_BIN_GLOB + ")")
@@ -169,15 +184,22 @@ def port_in_use(port: int) -> bool:
 
 
 def start_database(service: Service, bin_dir: Path) -> str:
-    """A private PostgreSQL on a Unix socket in the state directory; returns its SQLAlchemy URL."""
-    db_dir = service.state_dir / "db"
-    db_dir.mkdir()
-    # PostgreSQL refuses to run as root; then it runs as Debian's postgres user.
+    """A private PostgreSQL on a Unix socket in the run directory; returns its SQLAlchemy URL.
+
+    Run as root, PostgreSQL runs as Debian's postgres user (it refuses root), who must reach it.
+    """
     user = "postgres" if os.geteuid() == 0 else None
+    db_dir = service.run_dir / "db"
+    db_dir.mkdir()
     if user:
-        entry = pwd.getpwnam(user)
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise StartError(
+                "as root, PostgreSQL runs as the postgres user: there is none"
+            ) from None
         os.chown(db_dir, entry.pw_uid, entry.pw_gid)
-        service.state_dir.chmod(0o711)  # the postgres user must reach db/
+        service.run_dir.chmod(0o711)
     data = db_dir / "data"
     service.run(
         "initdb",
@@ -195,7 +217,7 @@ def start_database(service: Service, bin_dir: Path) -> str:
             "-c",
             "listen_addresses=",  # no TCP port at all
             "-c",
-            "fsync=off",  # the state is thrown away anyway
+            "fsync=off",  # thrown away at the end
         ],
         user,
     )
@@ -222,8 +244,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="buildbox workers, one job each")
     parser.add_argument("--state_dir", type=Path, help="kept after exit (default: temporary)")
     parser.add_argument("--ready_file", type=Path, help="gets the endpoint once it is ready")
-    parser.add_argument("--buildgrid", required=True, help=argparse.SUPPRESS)
-    parser.add_argument("--config_template", required=True, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 0 <= args.port <= 65535 or args.workers < 1:
         parser.error("--port must be 0..65535 and --workers at least 1")
@@ -253,18 +273,16 @@ def main() -> int:
     failed = False
     try:
         database = start_database(service, postgres_bin)
-        service.run("migrate", [args.buildgrid, "migrate", "apply", database])
+        service.run("migrate", [BUILDGRID, "migrate", "apply", database])
 
         config = state_dir / "buildgrid.yml"
-        template = string.Template(Path(args.config_template).read_text())
+        template = string.Template(CONFIG_TEMPLATE.read_text())
         cas_dir = state_dir / "cas"
-        config.write_text(
-            template.substitute(address=address, database=database, cas_dir=cas_dir)
-        )
-        buildgrid = service.spawn("buildgrid", [args.buildgrid, "server", "start", str(config)])
+        config.write_text(template.substitute(address=address, database=database, cas_dir=cas_dir))
+        buildgrid = service.spawn("buildgrid", [BUILDGRID, "server", "start", str(config)])
         service.wait_until(buildgrid, lambda: capabilities_answered(address), "gRPC answer")
 
-        casd_socket = state_dir / "casd.sock"
+        casd_socket = service.run_dir / "casd.sock"
         casd = service.spawn(
             "casd",
             [
@@ -311,9 +329,9 @@ def main() -> int:
         while not stopping:
             dead = service.dead_child()
             if dead:
+                status = dead.process.returncode
                 print(
-                    f"remote: {dead.name} exited ({dead.process.returncode}):\n{log_tail(dead.log)}",
-                    file=sys.stderr,
+                    f"remote: {dead.name} exited ({status}):\n{log_tail(dead.log)}", file=sys.stderr
                 )
                 failed = True
                 break
