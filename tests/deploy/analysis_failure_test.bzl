@@ -23,7 +23,16 @@ def _analysis_failure_test_impl(ctx):
             ),
         )]
     messages = [cause.message for cause in target[AnalysisFailureInfo].causes.to_list()]
-    found = [m for m in messages if ctx.attr.expected in m]
+
+    # On success, only the lines holding the expected text: a failure's Starlark traceback names
+    # the .bzl files by absolute path, which would make the test's result (its script) differ
+    # per checkout and never come from a remote cache.
+    found = [
+        line
+        for message in messages
+        for line in message.split("\n")
+        if ctx.attr.expected in line
+    ]
     return [AnalysisTestResultInfo(
         success = bool(found),
         message = "\n".join(found) if found else "{} failed analysis, but not with {}:\n{}".format(
