@@ -94,6 +94,24 @@ _SETTINGS = {
     "custom_audiences": attr.string_list(
         doc = "Extra ID-token audiences the service accepts besides its URL.",
     ),
+    "auth_mode": attr.string(
+        default = "none",
+        doc = "Who may call, checked by the kit's runtime and passed to the container as " +
+              "`--auth_mode`: `none`; `cloud-run` (trust the identity Cloud Run's invoker IAM " +
+              "check verified; refused with `public`, where Cloud Run verifies nothing); " +
+              "`verify` (check Google ID tokens in the container against `custom_audiences`). " +
+              "docs/auth-modes.md says which fits which setup.",
+    ),
+    "allowed_invokers": attr.string_list(
+        doc = "With auth_mode cloud-run or verify: the caller emails that may call " +
+              "(`--allowed_invokers`); empty: any caller with a valid token.",
+    ),
+    "public": attr.bool(
+        default = False,
+        doc = "Anyone may call: turns Cloud Run's invoker IAM check off " +
+              "(run.googleapis.com/invoker-iam-disabled). Then no token is verified before " +
+              "the container, so auth_mode cloud-run is refused; use none or verify.",
+    ),
     "session_affinity": attr.bool(
         default = False,
         doc = "Send a client's requests to the same instance when possible " +
@@ -124,7 +142,8 @@ _SETTINGS = {
     ),
     "service_annotations": attr.string_dict(
         doc = "Extra Service annotations for what the kit does not model, added last. Keys " +
-              "the kit writes (ingress, custom audiences) are refused: set their attribute.",
+              "the kit writes (ingress, custom audiences, invoker-iam-disabled) are refused: " +
+              "set their attribute.",
     ),
     "revision_annotations": attr.string_dict(
         doc = "Extra revision annotations (spec.template.metadata), e.g. " +

@@ -37,7 +37,12 @@ from pathlib import Path
 
 import yaml
 
-from bazel.tools.manifest_rules import DEFAULT_VPC_EGRESS, secret_mounts, settings_problems
+from bazel.tools.manifest_rules import (
+    AUTH_VERIFY,
+    DEFAULT_VPC_EGRESS,
+    secret_mounts,
+    settings_problems,
+)
 from bazel.tools.manifest_settings import (
     Settings,
     SettingsError,
@@ -76,6 +81,17 @@ def _env(s: Settings) -> list[dict]:
     return sorted(entries, key=lambda entry: entry["name"])
 
 
+def _server_args(s: Settings) -> list[str]:
+    """The runtime's auth flags: written even for `none`, so that the manifest, not the image,
+    says who may call, and a `services replace` undoes a hand edit."""
+    args = [f"--auth_mode={s.auth_mode}"]
+    if s.auth_mode == AUTH_VERIFY:
+        args.append("--audiences=" + ",".join(s.custom_audiences))
+    if s.allowed_invokers:
+        args.append("--allowed_invokers=" + ",".join(s.allowed_invokers))
+    return args
+
+
 def render(s: Settings, image: str) -> dict:
     """The Service document for `image` (a `REPOSITORY@sha256:...` reference)."""
     service_annotations = {"run.googleapis.com/ingress": s.ingress}
@@ -83,6 +99,9 @@ def render(s: Settings, image: str) -> dict:
         service_annotations["run.googleapis.com/custom-audiences"] = json.dumps(
             list(s.custom_audiences)
         )
+    if s.public:
+        # Written only when on: the invoker IAM check is Cloud Run's default.
+        service_annotations["run.googleapis.com/invoker-iam-disabled"] = "true"
     revision_annotations = {
         "autoscaling.knative.dev/minScale": str(s.min_scale),
         "autoscaling.knative.dev/maxScale": str(s.max_scale),
@@ -109,6 +128,8 @@ def render(s: Settings, image: str) -> dict:
     revision_annotations |= dict(sorted(s.revision_annotations.items()))
     container: dict = {
         "image": image,
+        # Appended to the image's entrypoint (the server), in place of its Cmd.
+        "args": _server_args(s),
         # h2c: Cloud Run speaks HTTP/2 to the container, which gRPC streaming needs.
         "ports": [{"name": "h2c", "containerPort": s.port}],
         "resources": {"limits": {"cpu": s.cpu, "memory": s.memory}},

@@ -67,8 +67,14 @@ KIT_ANNOTATIONS = {
     "run.googleapis.com/sessionAffinity": "session_affinity",
     "run.googleapis.com/network-interfaces": "vpc_network and vpc_subnetwork",
     "run.googleapis.com/vpc-access-egress": "vpc_egress",
+    "run.googleapis.com/invoker-iam-disabled": "public",
 }
 VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
+# The runtime's --auth_mode values (python/runtime/invoker_auth.py MODES; a test holds them equal).
+AUTH_NONE, AUTH_CLOUD_RUN, AUTH_VERIFY = "none", "cloud-run", "verify"
+AUTH_MODES = (AUTH_NONE, AUTH_CLOUD_RUN, AUTH_VERIFY)
+# An invoker as a token's `email` claim names it: a user or a service account.
+INVOKER_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 
 
 def _cpu_count(cpu: str) -> float:
@@ -158,6 +164,39 @@ def _annotation_problems(s: Settings) -> list[str]:
                 problems.append(
                     f"{setting} {key} is written by the kit; set {KIT_ANNOTATIONS[key]} instead"
                 )
+    return problems
+
+
+def _auth_problems(s: Settings) -> list[str]:
+    """auth_mode, allowed_invokers and public: no identity that nobody verified."""
+    if s.auth_mode not in AUTH_MODES:
+        return [f"auth_mode {s.auth_mode!r}: one of {', '.join(AUTH_MODES)}"]
+    problems = []
+    if s.auth_mode == AUTH_CLOUD_RUN and s.public:
+        # Cloud Run verifies a token only in its invoker IAM check; public turns that off, and
+        # the header reaches the container as the caller wrote it.
+        problems.append(
+            "auth_mode cloud-run trusts the caller Cloud Run's invoker IAM check verified, but "
+            "public turns that check off, so any caller could claim to be anyone; use auth_mode "
+            "verify (tokens checked in the container) or drop public"
+        )
+    if s.auth_mode == AUTH_VERIFY and not s.custom_audiences:
+        problems.append(
+            "auth_mode verify checks each token's audience against custom_audiences: set the "
+            "service's URL (https://SERVICE-PROJECT_NUMBER.REGION.run.app) or a custom audience"
+        )
+    if s.allowed_invokers and s.auth_mode == AUTH_NONE:
+        problems.append(
+            "allowed_invokers needs auth_mode cloud-run or verify: with none, no caller is known"
+        )
+    for invoker in s.allowed_invokers:
+        if INVOKER_EMAIL.fullmatch(invoker) is None:
+            problems.append(f"allowed_invokers {invoker!r} is not an email address")
+    if s.auth_mode == AUTH_VERIFY:
+        # The container takes them as one comma-separated --audiences flag.
+        for audience in s.custom_audiences:
+            if "," in audience:
+                problems.append(f"custom_audiences {audience!r}: no commas with auth_mode verify")
     return problems
 
 
@@ -287,6 +326,7 @@ def settings_problems(s: Settings) -> list[str]:
         f"{VPC_CONNECTOR_ANNOTATION} revision annotation)",
     )
     problems.extend(_annotation_problems(s))
+    problems.extend(_auth_problems(s))
     for probe in ("startup", "liveness"):
         period = getattr(s, f"{probe}_probe_period_seconds")
         threshold = getattr(s, f"{probe}_probe_failure_threshold")

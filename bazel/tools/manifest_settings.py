@@ -42,6 +42,9 @@ class Settings:
     execution_environment: str
     ingress: str
     custom_audiences: tuple[str, ...]
+    auth_mode: str
+    allowed_invokers: tuple[str, ...]
+    public: bool
     session_affinity: bool
     env: dict[str, str]
     secret_env: dict[str, str]
@@ -96,6 +99,10 @@ _ENVIRONMENT_DICT_KIND = (
 # Settings merged key by key (attribute < environment top level < services entry).
 MERGED_SETTINGS = frozenset(
     name for name, kind in typing.get_type_hints(Settings).items() if kind == dict[str, str]
+)
+# Settings that are lists in JSON, tuples in Settings (which is frozen, so hashable).
+LIST_SETTINGS = tuple(
+    name for name, kind in typing.get_type_hints(Settings).items() if kind == tuple[str, ...]
 )
 SERVICES_KEY = "services"
 # Settings of one service only: at an environment file's top level they would apply to every
@@ -201,7 +208,8 @@ def merged_settings(settings: dict, environment: object = None) -> Settings:
             if key in MERGED_SETTINGS:
                 value = {k: v for k, v in {**merged[key], **value}.items() if v is not None}
             merged[key] = value
-    merged["custom_audiences"] = tuple(merged["custom_audiences"])
+    for name in LIST_SETTINGS:
+        merged[name] = tuple(merged[name])
     return Settings(**merged)
 
 

@@ -7,6 +7,8 @@ fails saying why."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
@@ -14,11 +16,12 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 import grpc
+import yaml
 from absl.testing import absltest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
@@ -34,6 +37,8 @@ from tests.deploy.oci_runtime import (
 )
 
 NONROOT = "65532"
+# //tests/deploy:auth_manifest's one allowed invoker.
+ALLOWED_INVOKER = "caller@kit-test-project.iam.gserviceaccount.com"
 SERVING_TIMEOUT_SECONDS = 30
 # Fast reconnects while the server starts: the default 1 s backoff would stretch the wait.
 PROBE_OPTIONS = [
@@ -54,6 +59,15 @@ def get_feature(channel: grpc.Channel) -> str:
     point = route_guide_pb2.Point(latitude=409146138, longitude=-746188906)
     feature = route_guide_pb2_grpc.RouteGuideStub(channel).GetFeature(point, timeout=10)
     return f"{feature.location.latitude},{feature.location.longitude}"
+
+
+def unsigned_token(email: str) -> str:
+    """A JWT as Cloud Run hands it on after its IAM check verified it: claims, no signature."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256'})}.{part({'email': email})}.SIGNATURE_REMOVED_BY_GOOGLE"
 
 
 def scratch_dir() -> Path:
@@ -93,13 +107,56 @@ class ImageRunTest(absltest.TestCase):
         method: str,
         expected: str,
     ) -> None:
+        with self.serving(env_var) as (container, channel, port, outputs):
+            self.assertEqual(call(channel), expected)
+            state = container.state()
+            self.assertIsNotNone(state, "runc state: no container while it serves")
+            self.assertEqual(state["status"], "running")
+            self.check_process(state["pid"])
+        returncode, output, errors = outputs
+        self.assertEqual(returncode, 0, f"exit status after SIGTERM; stderr:\n{errors}")
+        self.assertNotIn("Traceback", errors)
+        self.check_logs(output, name, port, method)
+
+    def test_manifest_auth_flags_reach_the_server(self) -> None:
+        """The container runs with its manifest's args (//tests/deploy:auth_manifest:
+        auth_mode cloud-run, one allowed invoker), as Cloud Run runs them after the image's
+        entrypoint: the server in the image enforces them."""
+        document = yaml.safe_load(Path(os.environ["AUTH_MANIFEST"]).read_text())
+        args = document["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertIn("--auth_mode=cloud-run", args)
+        stub_of = ping_pb2_grpc.PingServiceStub
+        request = ping_pb2.Request(message="who")
+        with self.serving("IMAGE", args) as (_, channel, _, outputs):
+            for token, code in (
+                (None, grpc.StatusCode.UNAUTHENTICATED),
+                (unsigned_token("someone@example.com"), grpc.StatusCode.PERMISSION_DENIED),
+                (unsigned_token(ALLOWED_INVOKER), grpc.StatusCode.OK),
+            ):
+                metadata = [("x-serverless-authorization", f"Bearer {token}")] if token else []
+                try:
+                    stub_of(channel).Send(request, metadata=metadata, timeout=10)
+                    got = grpc.StatusCode.OK
+                except grpc.RpcError as error:
+                    got = error.code()
+                self.assertEqual(got, code, token)
+        returncode, _, errors = outputs
+        self.assertEqual(returncode, 0, errors)
+
+    @contextlib.contextmanager
+    def serving(
+        self, env_var: str, args: list[str] | None = None
+    ) -> Iterator[tuple[Container, grpc.Channel, int, list]]:
+        """Runs the image until SERVING, yields (container, channel, port, outputs), then
+        stops it with SIGTERM; `outputs` is then [exit status, stdout, stderr]."""
         if self.unavailable:
             self.fail(f"cannot run the image with runc: {self.unavailable}")
         bundle = Bundle(Layout(image_outputs(env_var)[0]), scratch_dir() / "bundle")
         port = free_port()
-        config = bundle.configure({"PORT": str(port)})
+        config = bundle.configure({"PORT": str(port)}, args=args)
         self.assertEqual(config["process"]["user"]["uid"], int(NONROOT))
         logs = scratch_dir()
+        outputs: list = []
         with (
             open(logs / "stdout", "w+", encoding="utf-8") as stdout,
             open(logs / "stderr", "w+", encoding="utf-8") as stderr,
@@ -109,22 +166,15 @@ class ImageRunTest(absltest.TestCase):
                 started = time.monotonic()
                 container.start()
                 self.wait_for_health(container, channel, stderr)
-                serving_after = time.monotonic() - started
-                self.assertEqual(call(channel), expected)
-            state = container.state()
-            self.assertIsNotNone(state, "runc state: no container while it serves")
-            self.assertEqual(state["status"], "running")
-            self.check_process(state["pid"])
+                print(
+                    f"{env_var}: runc run to SERVING: {(time.monotonic() - started) * 1000:.0f} ms"
+                )
+                yield container, channel, port, outputs
             container.kill(signal.SIGTERM)
             returncode = container.process.wait(30)
             stderr.seek(0)
-            errors = stderr.read()
             stdout.seek(0)
-            output = stdout.read()
-        self.assertEqual(returncode, 0, f"exit status after SIGTERM; stderr:\n{errors}")
-        self.assertNotIn("Traceback", errors)
-        self.check_logs(output, name, port, method)
-        print(f"{env_var}: runc run to SERVING: {serving_after * 1000:.0f} ms")
+            outputs += [returncode, stdout.read(), stderr.read()]
 
     def wait_for_health(self, container: Container, channel: grpc.Channel, stderr: IO) -> int:
         """The first SERVING answer, or a failure: runc exited, or SERVING_TIMEOUT_SECONDS."""

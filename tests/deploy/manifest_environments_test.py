@@ -233,7 +233,7 @@ class EnvironmentsTest(GeneratorTestCase):
         self.assertRegex(
             problems[1],
             r"^unknown setting 'max_instances' in the environment file's services\.ping; "
-            r"known: container_concurrency, cpu, ",
+            r"known: allowed_invokers, auth_mode, container_concurrency, cpu, ",
         )
         self.assertNotIn("services", problems[1].split("known: ")[1].split(", "))
         self.assertEqual(

@@ -173,16 +173,21 @@ def _mount_points() -> list[str]:
 
 
 def runtime_config(
-    image_config: dict, env: dict[str, str] | None = None, readonly: bool = True
+    image_config: dict,
+    env: dict[str, str] | None = None,
+    readonly: bool = True,
+    args: list[str] | None = None,
 ) -> dict:
     """The OCI runtime config (config.json) that runs `image_config` (an OCI image config's
     `config` object) as its image says: its user, entrypoint and command, environment (with
-    `env` on top), working directory; the host's network namespace."""
+    `env` on top), working directory; the host's network namespace. `args`, as a Cloud Run
+    manifest's container `args`, replace the image's command after its entrypoint."""
     user = image_config.get("User") or "0:0"
     uid, _, gid = user.partition(":")
     if not uid.isdigit() or not (gid or "0").isdigit():
         raise ValueError(f"image User {user!r} is not numeric uid:gid (no /etc/passwd lookup)")
-    args = [*(image_config.get("Entrypoint") or []), *(image_config.get("Cmd") or [])]
+    command = (image_config.get("Cmd") or []) if args is None else args
+    args = [*(image_config.get("Entrypoint") or []), *command]
     if not args:
         raise ValueError("the image config has neither Entrypoint nor Cmd")
     environment = dict(entry.split("=", 1) for entry in image_config.get("Env") or [])
@@ -226,8 +231,10 @@ class Bundle:
         layout.unpack(self.rootfs)
         self.image_config = layout.config["config"]
 
-    def configure(self, env: dict[str, str], readonly: bool = True) -> dict:
-        config = runtime_config(self.image_config, env, readonly)
+    def configure(
+        self, env: dict[str, str], readonly: bool = True, args: list[str] | None = None
+    ) -> dict:
+        config = runtime_config(self.image_config, env, readonly, args)
         (self.directory / "config.json").write_text(json.dumps(config, indent=2))
         return config
 
