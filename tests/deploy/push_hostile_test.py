@@ -58,7 +58,9 @@ def basic(user: str, password: str) -> str:
 
 def uploaded_bytes(result: PushResult) -> int:
     """The bytes of the blobs the push says it uploaded."""
-    return sum(int(m.group(4)) for m in BLOB_LINE.finditer(result.stderr) if m.group(2) == "uploaded")
+    return sum(
+        int(m.group(4)) for m in BLOB_LINE.finditer(result.stderr) if m.group(2) == "uploaded"
+    )
 
 
 class PushHostileTest(absltest.TestCase):
@@ -93,7 +95,10 @@ class PushHostileTest(absltest.TestCase):
             (directory / "config.json").write_text(json.dumps({"auths": auths}))
             return {"DOCKER_CONFIG": str(directory), "GOOGLE_APPLICATION_CREDENTIALS": ""}, []
         (directory / "config.json").write_text("{}")
-        env = {"DOCKER_CONFIG": str(directory), "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)}
+        env = {
+            "DOCKER_CONFIG": str(directory),
+            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
+        }
         return env, ["--google_registry", host]
 
     def secrets(self) -> list[str]:
@@ -135,7 +140,9 @@ class PushHostileTest(absltest.TestCase):
                 storage = self.storage(accepts=True)
                 rewrite = moved_to(storage.host, scheme_relative)
                 front = self.origin(
-                    lambda h, r, rewrite=rewrite: forward(h, r, self.registry.host, location=rewrite)
+                    lambda h, r, rewrite=rewrite: forward(
+                        h, r, self.registry.host, location=rewrite
+                    )
                 )
                 env, args = self.credentials(kind, front.host)
                 name = self.name()
@@ -157,7 +164,7 @@ class PushHostileTest(absltest.TestCase):
         front = self.origin(
             lambda h, r: forward(h, r, self.registry.host, location=moved_to(storage.host))
         )
-        env, args = self.credentials("docker config", front.host)
+        env, _ = self.credentials("docker config", front.host)
         name = self.name()
         result = run_push(PUSH, "--repository", f"{front.host}/{name}", env=env)
         self.assert_failed(
@@ -177,7 +184,7 @@ class PushHostileTest(absltest.TestCase):
                 forward(handler, request, self.registry.host)
 
         front = self.origin(redirect_blob_checks)
-        env, args = self.credentials("docker config", front.host)
+        env, _ = self.credentials("docker config", front.host)
         name = self.name()
         result = run_push(PUSH, "--repository", f"{front.host}/{name}", env=env)
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -215,7 +222,7 @@ class PushHostileTest(absltest.TestCase):
         proxy = self.origin(plain_http_asks_for_basic)
         for host in ("localhost.evil:5000", "127.example.com:5000"):
             with self.subTest(host=host):
-                env, args = self.credentials("docker config", host)
+                env, _ = self.credentials("docker config", host)
                 env |= NO_PROXY | {"http_proxy": proxy.url, "https_proxy": proxy.url}
                 before = len(proxy.received)
                 result = run_push(
@@ -290,14 +297,17 @@ class PushHostileTest(absltest.TestCase):
 
     def test_dripping_registry_meets_the_request_deadline_then_the_push_timeout(self) -> None:
         status = [bytes([b]) for b in b"HTTP/1.1 200 OK\r\nX-Slow: "]
-        headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9999\r\n\r\n"
+        headers = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9999\r\n\r\n"
+        )
+        # Each connection drips its own answer from the start.
         cases = {
-            "headers": itertools.chain(status, itertools.repeat(b"a")),
-            "body": itertools.chain([headers], itertools.repeat(b" ")),
+            "headers": lambda: itertools.chain(status, itertools.repeat(b"a")),
+            "body": lambda: itertools.chain([headers], itertools.repeat(b" ")),
         }
         for case, data in cases.items():
             with self.subTest(drips=case):
-                front = self.origin(lambda h, r, data=data: drip(h, data, every=0.2))
+                front = self.origin(lambda h, r, data=data: drip(h, data(), every=0.2))
                 result = run_push(
                     PUSH, "--repository", f"{front.host}/kit/slow",
                     "--timeout", "4", "--request_timeout", "1",
