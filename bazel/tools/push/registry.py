@@ -92,7 +92,8 @@ class StoredManifest:
 
 
 class Repository:
-    """`host/name` on a registry, with the session, retries and authentication to reach it."""
+    """`host/name` on a registry, with the transport (origin, caps, deadlines), retries and
+    authentication to reach it."""
 
     def __init__(
         self,
