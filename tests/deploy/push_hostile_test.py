@@ -12,7 +12,8 @@ trusts only the registry it pushes to.
   Content-Length, an error's, a token answer, a referrers index) fails the push in one line,
   its peak memory far below what was sent.
 - A registry that drips its answer a byte at a time: each request's deadline retries it, and
-  the push's --timeout ends it in one line.
+  the push's --timeout ends it in one line. A deadline that is not a positive number is bad
+  input (exit 2).
 No credential ever appears in the push's output.
 """
 
@@ -324,6 +325,16 @@ class PushHostileTest(absltest.TestCase):
                 self.assertNotEmpty(retries, result.stderr)
                 for line in retries:
                     self.assertIn("GET /v2/: no complete answer within 1 s", line)
+
+    def test_deadlines_that_are_not_positive_are_bad_input(self) -> None:
+        for flag, value in (("--timeout", "0"), ("--request_timeout", "-1"), ("--timeout", "nan")):
+            with self.subTest(flag=flag, value=value):
+                result = run_push(PUSH, "--repository", "127.0.0.1:1/kit/x", flag, value)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertEqual(
+                    result.stderr.strip(),
+                    "push: --timeout and --request_timeout must be positive numbers of seconds",
+                )
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--timeout",
         type=float,
         default=1800,
-        help="seconds the whole push may take, every image included (default: 1800); "
+        help="seconds the whole push may take, every image included (default: %(default)g); "
         "then it stops, and what is left fails",
     )
     parser.add_argument(
@@ -115,8 +115,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=60,
         help="seconds one request may take to be answered in full, plus 1 s per "
-        f"{SLOWEST_UPLOAD // KIB} KiB it sends (default: 60); a request that takes longer is "
-        "retried as a broken one",
+        f"{SLOWEST_UPLOAD // KIB} KiB it sends (default: %(default)g); a request that takes "
+        "longer is retried as a broken one",
     )
     parser.add_argument(
         "--plain_http",
