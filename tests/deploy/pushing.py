@@ -1,11 +1,15 @@
-"""Runs an oci_push target's launcher (as `bazel run` would) and reads its per-blob progress."""
+"""Runs an oci_push target's launcher (as `bazel run` would) and reads its per-blob progress;
+or runs it measuring its peak memory."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
+import signal
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 # `uploaded sha256:... N bytes`; in a push of services, prefixed by the service: `ping: ...`,
@@ -59,3 +63,32 @@ def run_push(
         check=False,
     )
     return PushResult(result.returncode, result.stdout, result.stderr)
+
+
+def run_push_measured(
+    launcher: str, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> tuple[PushResult, int]:
+    """Runs the push as run_push does; also returns the peak resident memory, in bytes, of its
+    largest process (wait4's rusage covers the launcher and every process it waited for)."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [os.path.abspath(launcher), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode == -signal.SIGKILL:
+            raise subprocess.TimeoutExpired(launcher, timeout)
+        stdout.seek(0)
+        stderr.seek(0)
+        result = PushResult(process.returncode, stdout.read(), stderr.read())
+    return result, usage.ru_maxrss * 1024  # Linux counts ru_maxrss in KiB

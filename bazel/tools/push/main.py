@@ -25,8 +25,13 @@ commit), then `--tag`s, then the rule's, `latest` last; a tag the registry refus
 tagging, and the failure says which tags moved and which did not. Progress goes to stderr, one
 line per blob, prefixed with the service in --spec mode.
 
-Exit 0 when everything was pushed, 1 when the registry or the network failed any image, 2 on
-bad input (found before anything is sent).
+The registry is trusted with its own origin alone (credentials go nowhere else; origins.py),
+every answer is read with a cap, and the whole push has a deadline, `--timeout`, as each
+request has one (transport.py, deadline.py): a push out of time fails what is left, in one line
+per image.
+
+Exit 0 when everything was pushed, 1 when the registry or the network failed any image (or
+the push ran out of time), 2 on bad input (found before anything is sent).
 
 Planning (bazel/tools/push/plan.py) and pushing (bazel/tools/push/pushing.py) live in modules
 of their own; this one is the command line and the exit status.
@@ -41,6 +46,7 @@ from pathlib import Path
 from bazel.tools.push.layout import LayoutError
 from bazel.tools.push.plan import UsageError, plan
 from bazel.tools.push.pushing import log, push_image, push_services
+from bazel.tools.push.transport import KIB, SLOWEST_UPLOAD
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -98,9 +104,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--retries", type=int, default=5, help="attempts per request")
     parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds the whole push may take, every image included (default: %(default)g); "
+        "then it stops, and what is left fails",
+    )
+    parser.add_argument(
+        "--request_timeout",
+        type=float,
+        default=60,
+        help="seconds one request may take to be answered in full, plus 1 s per "
+        f"{SLOWEST_UPLOAD // KIB} KiB it sends (default: %(default)g); a request that takes "
+        "longer is retried as a broken one",
+    )
+    parser.add_argument(
         "--plain_http",
         action="store_true",
-        help="HTTP instead of HTTPS (always so for loopback registries)",
+        help="HTTP instead of HTTPS (always so for loopback registries: localhost, "
+        "127.0.0.0/8, [::1])",
     )
     parser.add_argument(
         "--google_registry",

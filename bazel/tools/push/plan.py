@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -110,6 +111,8 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], list[str]]:
     raises UsageError or LayoutError on bad input."""
     if args.chunk_size_mib <= 0 or args.retries < 1:
         raise UsageError("--chunk_size_mib and --retries must be positive")
+    if not (0 < args.timeout < math.inf and 0 < args.request_timeout < math.inf):
+        raise UsageError("--timeout and --request_timeout must be positive numbers of seconds")
     status_files = [str(Path(f).resolve()) for f in args.status_file]
     if args.spec:
         targets, notes = plan_services(args, status_files)

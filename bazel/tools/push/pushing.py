@@ -20,20 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bazel.tools.push.credentials import Credentials, CredentialsError, find_credentials
+from bazel.tools.push.deadline import Deadline, OutOfTime
 from bazel.tools.push.layout import Image, digest_of
+from bazel.tools.push.origins import is_loopback
 from bazel.tools.push.plan import Target
 from bazel.tools.push.referrers import (
     ANY_MANIFEST,
     INDEX_MEDIA_TYPE,
-    MAX_INDEX_BYTES,
     ReferrersError,
     referrers_tag,
     with_referrer,
 )
-from bazel.tools.push.registry import RegistryError, Repository, RetryPolicy
-
-LOOPBACK = ("localhost", "127.", "[::1]")
-MIB = 1024 * 1024
+from bazel.tools.push.registry import PushTimeout, RegistryError, Repository, RetryPolicy
+from bazel.tools.push.transport import MIB, Transport
 
 
 class TagError(RegistryError):
@@ -72,12 +71,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 class Pusher:
     """Pushes targets one by one, remembering which repository of each registry got which blob
-    in this run, so the next repository can mount it instead of uploading it again."""
+    in this run, so the next repository can mount it instead of uploading it again; all of
+    them within one deadline (--timeout), which starts here."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.chunk_size = int(args.chunk_size_mib * MIB)
         self.retry = RetryPolicy(attempts=args.retries)
+        self.transport = Transport(Deadline(args.timeout), args.request_timeout)
         self.credentials: dict[str, Credentials | None] = {}
         self.holders: dict[str, dict[str, str]] = {}  # host -> blob digest -> repository name
 
@@ -86,10 +87,18 @@ class Pusher:
         failure."""
         host = target.host
         if host not in self.credentials:
-            self.credentials[host] = find_credentials(host, tuple(self.args.google_registry))
+            # A credential helper or Google's token endpoint may hang too.
+            try:
+                with self.transport.deadline.within():
+                    found = find_credentials(host, tuple(self.args.google_registry))
+            except OutOfTime as error:
+                raise PushTimeout(f"finding credentials for {host}: {error}") from None
+            self.credentials[host] = found
         credentials = self.credentials[host]
-        plain_http = self.args.plain_http or host.startswith(LOOPBACK)
-        repository = Repository(host, target.name, credentials, plain_http, self.retry, log)
+        plain_http = self.args.plain_http or is_loopback(host)
+        repository = Repository(
+            host, target.name, credentials, self.transport, plain_http, self.retry, log
+        )
         image = target.image
         log(f"pushing {image.manifest_digest} to {target.repository}")
         log(f"credentials: {credentials.source if credentials else 'none (anonymous)'}")
@@ -145,7 +154,7 @@ class Pusher:
         tag = referrers_tag(image.manifest_digest)
         problem = f"the SBOM was pushed, but the referrers tag {tag} cannot list it"
         try:
-            current = repository.get_manifest(tag, ANY_MANIFEST, MAX_INDEX_BYTES)
+            current = repository.get_manifest(tag, ANY_MANIFEST)
             index = with_referrer(current, artifact)
             if index is not None:
                 stored = repository.put_manifest(tag, index, INDEX_MEDIA_TYPE)
@@ -177,6 +186,8 @@ class Pusher:
             if source and source != repository.name and not self.args.no_mount:
                 try:
                     session = repository.mount_blob(blob.digest, source)
+                except PushTimeout:
+                    raise
                 except RegistryError as error:
                     log(f"mounting {blob.digest} from {source} failed ({error}); uploading it")
                     session = None

@@ -14,8 +14,8 @@ unchanged image (a newer SBOM tool) is a second SPDX referrer, listed beside the
 describe that image, and the index keeps whatever it lists.
 
 Whatever the registry sends back for the referrers tag is read defensively: a body that is not
-a JSON image index of well-formed descriptors (or is larger than MAX_INDEX_BYTES) is refused
-and the tag left as it is, never overwritten.
+a JSON image index of well-formed descriptors (or is larger than a manifest may be, see
+transport.MANIFEST) is refused and the tag left as it is, never overwritten.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ ANY_MANIFEST = ", ".join(
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ]
 )
-MAX_INDEX_BYTES = 4 * 1024 * 1024  # the size every registry must accept for a manifest
 
 
 class SbomError(ValueError):

@@ -10,6 +10,12 @@ errors, 408, 429, 5xx) are retried with exponential backoff, honouring `Retry-Af
 Authentication follows the registry's `WWW-Authenticate` challenge: Basic with the credentials
 found, or the Bearer token flow (with them, or anonymously).
 
+The registry is trusted with its own origin alone (origins.py): an upload `Location` or a
+redirect on another origin gets the request without the Authorization header, and a 401 from
+there ends the push naming it. Each request has a deadline and the push has one, and every
+answer is read with a cap (transport.py): a stalled request is retried like a broken one, an
+answer over its cap is refused, and a push out of time stops (PushTimeout).
+
 Every failure leaves this module as a RegistryError whose message names the registry (or its
 token service) and what it answered, including answers that cannot be read (a token that is
 not JSON, a malformed `Range` or `Location`, too many redirects): the caller reports one line
@@ -22,33 +28,34 @@ and TransientError are importable from here as before.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import IO
 
 import requests
 
 from bazel.tools.push.credentials import Credentials
+from bazel.tools.push.deadline import OutOfTime, Stalled
 from bazel.tools.push.layout import Blob
+from bazel.tools.push.origins import origin_of
 from bazel.tools.push.registry_auth import Authenticator
 from bazel.tools.push.registry_errors import (
-    CONNECT_TIMEOUT,
-    READ_TIMEOUT,
     TRANSIENT_ERRORS,
     AuthenticationError,
+    PushTimeout,
     RegistryError,
     TransientError,
     describe,
     error_for,
     registry_errors,
 )
+from bazel.tools.push.transport import IGNORED, MANIFEST, BadAnswer, Body, Limit, Reply, Transport
 
 __all__ = [
     "AuthenticationError",
+    "PushTimeout",
     "RegistryError",
     "Repository",
     "RetryPolicy",
@@ -76,9 +83,6 @@ class RetryPolicy:
         return min(self.first_delay * 2**attempt, self.max_delay)
 
 
-Body = bytes | Callable[[], IO[bytes]] | None
-
-
 @dataclasses.dataclass(frozen=True)
 class StoredManifest:
     """A registry's answer to a manifest PUT."""
@@ -88,13 +92,15 @@ class StoredManifest:
 
 
 class Repository:
-    """`host/name` on a registry, with the session, retries and authentication to reach it."""
+    """`host/name` on a registry, with the transport (origin, caps, deadlines), retries and
+    authentication to reach it."""
 
     def __init__(
         self,
         host: str,
         name: str,
         credentials: Credentials | None,
+        transport: Transport,
         plain_http: bool = False,
         retry: RetryPolicy | None = None,
         log: Callable[[str], None] = lambda message: None,
@@ -102,11 +108,11 @@ class Repository:
         self.host, self.name = host, name
         self.log = log
         self.credentials = credentials
+        self.transport = transport
         self.retry = retry or RetryPolicy()
         self.base = f"{'http' if plain_http else 'https'}://{host}"
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "cloud-run-grpc-kit-push"
-        self._auth = Authenticator(host, name, credentials, self.session)
+        self.origin = origin_of(self.base)
+        self._auth = Authenticator(host, name, credentials, transport, self.origin)
 
     # --- the API -------------------------------------------------------------------------
 
@@ -154,23 +160,16 @@ class Repository:
             response.headers.get("OCI-Subject", ""),
         )
 
-    def get_manifest(self, reference: str, accept: str, limit: int) -> tuple[bytes, str] | None:
+    def get_manifest(self, reference: str, accept: str) -> tuple[bytes, str] | None:
         """GET a manifest or index by digest or tag: its bytes and media type, None if absent.
-        A body over `limit` bytes is an error, read no further than that."""
+        A body over the MANIFEST limit is an error, read no further than that."""
         path = f"/v2/{self.name}/manifests/{reference}"
-        response = self._request(
-            "GET", path, ok={200, 404}, headers={"Accept": accept}, stream=True
+        reply = self._request(
+            "GET", path, ok={200, 404}, headers={"Accept": accept}, limit=MANIFEST
         )
-        with response:
-            if response.status_code == 404:
-                return None
-            try:
-                data = response.raw.read(limit + 1, decode_content=True)
-            except (requests.RequestException, OSError) as error:
-                raise TransientError(f"registry {self.host}: GET {path}: {error}") from None
-        if len(data) > limit:
-            raise RegistryError(f"registry {self.host}: GET {path} sent more than {limit} bytes")
-        return data, response.headers.get("Content-Type", "")
+        if reply.status_code == 404:
+            return None
+        return reply.body or b"", reply.headers.get("Content-Type", "")
 
     # --- blob uploads --------------------------------------------------------------------
 
@@ -235,7 +234,7 @@ class Repository:
                     # attempt, so a registry that always answers 416 ends the push.
                     failures += 1
                     problem = (
-                        f"PATCH {urllib.parse.urlsplit(location).path}: HTTP 416"
+                        f"{self._where('PATCH', location)}: HTTP 416"
                         f"{registry_errors(response)} (the registry lost track of the upload)"
                     )
                     if failures == self.retry.attempts:
@@ -253,7 +252,8 @@ class Repository:
             "PUT", location, params={"digest": blob.digest}, body=b"", ok={201, 404}
         )
         if response.status_code == 404 and not self.has_blob(blob.digest):
-            raise error_for(self.host, self.credentials, "PUT", location, response)
+            where = self._where("PUT", location)
+            raise error_for(self.host, self._credentials_for(location), where, response)
         return requests_made
 
     def _resume(self, location: str) -> tuple[str, int]:
@@ -270,23 +270,25 @@ class Repository:
         answered = response.headers.get("Range", "0-0")
         match = RANGE.fullmatch(answered.strip())
         if not match:
-            path = urllib.parse.urlsplit(location).path
             raise RegistryError(
-                f"registry {self.host}: GET {path} answered Range {answered!r}, not FIRST-LAST"
+                f"registry {self.host}: {self._where('GET', location)} answered Range "
+                f"{answered!r}, not FIRST-LAST"
             )
         last = int(match.group(2))
         return self._location(response), last + 1 if last else 0
 
-    def _location(self, response: requests.Response) -> str:
-        """The absolute URL of the upload session the registry's `Location` names."""
+    def _location(self, response: Reply) -> str:
+        """The absolute URL of the upload session the registry's `Location` names (on another
+        origin, it gets the upload without our credentials)."""
         if "Location" not in response.headers:
             raise RegistryError(f"registry {self.host} sent no Location for an upload")
         location = response.headers["Location"]
         try:
             url = urllib.parse.urljoin(self.base + "/", location)
+            origin_of(url)
         except ValueError:
             url = ""
-        if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        if not url:
             raise RegistryError(
                 f"registry {self.host} sent an upload Location that is not a URL: {location!r}"
             )
@@ -303,23 +305,40 @@ class Repository:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         retry: bool = True,
-        stream: bool = False,
-    ) -> requests.Response:
-        """One request, retried while the failure is transient, authenticating on a 401;
-        returns the response if its status is in `ok`, raises RegistryError otherwise."""
+        limit: Limit = IGNORED,
+    ) -> Reply:
+        """One request, retried while the failure is transient (a stalled one too),
+        authenticating on a 401 from the registry's origin; returns the answer if its status is
+        in `ok`, raises RegistryError otherwise (PushTimeout once the push is out of time)."""
         url = path_or_url if "://" in path_or_url else self.base + path_or_url
-        where = f"{method} {urllib.parse.urlsplit(url).path}"
+        where = self._where(method, url)
         attempts = self.retry.attempts if retry else 1
         authenticated_once = False
         attempt = 0
         while True:
             try:
-                response = self._send(method, url, body, headers, params, stream)
+                response = self.transport.exchange(
+                    method, url, limit, self._auth.authorization, self.origin, body, headers,
+                    params, follow_redirects=method in {"GET", "HEAD"},
+                )  # fmt: skip
+            except Stalled as error:
+                problem, retry_after = str(error), None
             except TRANSIENT_ERRORS as error:
                 problem, retry_after = describe(error), None
+            except OutOfTime as error:
+                raise PushTimeout(f"registry {self.host}: {where}: {error}") from None
+            except BadAnswer as error:
+                raise RegistryError(f"registry {self.host}: {where}: {error}") from None
             except requests.RequestException as error:  # redirects, bad headers or URL...
                 raise RegistryError(f"registry {self.host}: {where}: {describe(error)}") from None
             else:
+                answered = self._where(method, response.url)
+                foreign = origin_of(response.url) != self.origin
+                if response.status_code == 401 and foreign:
+                    raise AuthenticationError(
+                        f"registry {self.host}: {answered}: HTTP 401 from another origin than "
+                        f"the registry's; the push sends credentials to {self.origin} alone"
+                    )
                 if response.status_code == 401 and not authenticated_once:
                     self._auth.authenticate(response)
                     authenticated_once = True
@@ -327,7 +346,8 @@ class Repository:
                 if response.status_code in ok:
                     return response
                 if response.status_code not in TRANSIENT_STATUS:
-                    raise error_for(self.host, self.credentials, method, url, response)
+                    credentials = self._credentials_for(response.url)
+                    raise error_for(self.host, credentials, answered, response)
                 problem = f"HTTP {response.status_code}{registry_errors(response)}"
                 retry_after = response.headers.get("Retry-After")
             attempt += 1
@@ -337,29 +357,26 @@ class Repository:
                 )
             self._backoff(attempt - 1, f"{where}: {problem}", retry_after)
 
+    def _where(self, method: str, url: str) -> str:
+        """`METHOD path` for messages, `METHOD path at ORIGIN` off the registry's origin; never
+        the query, which may hold an upload's state or a storage service's signature."""
+        path = urllib.parse.urlsplit(url).path
+        origin = origin_of(url)
+        return f"{method} {path}" if origin == self.origin else f"{method} {path} at {origin}"
+
+    def _credentials_for(self, url: str) -> Credentials | None:
+        """The credentials a request to `url` carried: ours on the registry's origin, none
+        elsewhere."""
+        return self.credentials if origin_of(url) == self.origin else None
+
     def _backoff(self, attempt: int, problem: str, retry_after: str | None) -> None:
-        """Says why, then waits before the next attempt."""
+        """Says why, then waits before the next attempt; a wait the push's deadline would cut
+        short ends the push now."""
         delay = self.retry.delay(attempt, retry_after)
+        if delay >= self.transport.deadline.remaining():
+            raise PushTimeout(
+                f"registry {self.host}: {problem}; "
+                f"{self.transport.deadline.expired()} for another attempt"
+            )
         self.log(f"retrying in {delay:.1f} s ({problem})")
         time.sleep(delay)
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        body: Body,
-        headers: dict[str, str] | None,
-        params: dict[str, str] | None,
-        stream: bool = False,
-    ) -> requests.Response:
-        """Sends once, with our Authorization; redirects followed only for GET and HEAD; with
-        `stream`, the body is left for the caller to read."""
-        all_headers = dict(headers or {})
-        if self._auth.authorization:
-            all_headers["Authorization"] = self._auth.authorization
-        # A file body is opened anew for each attempt; bytes are sent as they are.
-        with body() if callable(body) else contextlib.nullcontext(body) as data:
-            return self.session.request(
-                method, url, data=data, headers=all_headers, params=params, stream=stream,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=method in {"GET", "HEAD"},
-            )  # fmt: skip

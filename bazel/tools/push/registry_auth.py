@@ -1,6 +1,8 @@
 """Authentication to a registry: answering a 401's `WWW-Authenticate` challenge with Basic
 (the credentials found) or a Bearer token from the registry's token service (with them, or
-anonymously), and saying why a registry or token service refused us.
+anonymously), and saying why a registry or token service refused us. A token service gets the
+credentials only over HTTPS, on loopback, or on the registry's own origin (origins.py); a
+challenge naming one over plain HTTP elsewhere ends the push rather than send them.
 
 Kept apart from registry.py, which moves blobs and manifests: it holds the Authorization this
 module earned and sends it, and hands this module each challenge. The errors and the helpers
@@ -9,21 +11,26 @@ both use are in registry_errors.py, so that neither module imports the other's i
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
 
 import requests
 
 from bazel.tools.push.credentials import Credentials
+from bazel.tools.push.deadline import OutOfTime, Stalled
+from bazel.tools.push.origins import Origin, origin_of, token_service_may_get_credentials
 from bazel.tools.push.registry_errors import (
-    CONNECT_TIMEOUT,
     TRANSIENT_ERRORS,
     AuthenticationError,
+    PushTimeout,
     RegistryError,
     TransientError,
     describe,
     error_for,
     rejected,
 )
+from bazel.tools.push.transport import TOKEN, BadAnswer, Reply, Transport
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -36,14 +43,17 @@ class Authenticator:
         host: str,
         name: str,
         credentials: Credentials | None,
-        session: requests.Session,
+        transport: Transport,
+        origin: Origin,
     ) -> None:
+        """`origin`: the registry's, the one origin its Authorization is sent to."""
         self.host, self.name = host, name
         self.credentials = credentials
-        self.session = session
+        self.transport = transport
+        self.origin = origin
         self.authorization: str | None = None
 
-    def authenticate(self, challenge: requests.Response) -> None:
+    def authenticate(self, challenge: Reply) -> None:
         """Answers a 401's `WWW-Authenticate` (Basic or Bearer), or says why we cannot."""
         header = challenge.headers.get("WWW-Authenticate", "")
         scheme = header.split(" ", 1)[0].lower()
@@ -68,7 +78,17 @@ class Authenticator:
         """A token from the challenge's token service (`realm`) for our repository's scope."""
         if "realm" not in challenge:
             raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
-        who = f"token service {challenge['realm']} of registry {self.host}"
+        realm = challenge["realm"]
+        who = f"token service {realm} of registry {self.host}"
+        try:
+            realm_origin = origin_of(realm)
+        except ValueError:
+            raise RegistryError(f"{who}: the realm is not an http(s) URL") from None
+        if self.credentials and not token_service_may_get_credentials(realm_origin, self.origin):
+            raise AuthenticationError(
+                f"{who} is plain HTTP on another host: the push sends the credentials from "
+                f"{self.credentials.source} to a token service only over HTTPS or on loopback"
+            )
         # Our repository's scope first; then any other the challenge names (a mount's source).
         # Registries list actions in no fixed order (`push,pull` or `pull,push`): a scope of
         # our own repository, whatever its actions, is covered by ours.
@@ -80,25 +100,36 @@ class Authenticator:
         params: dict[str, str | list[str]] = {"scope": scopes}
         if "service" in challenge:
             params["service"] = challenge["service"]
-        headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
         try:
-            response = self.session.get(
-                challenge["realm"], params=params, headers=headers, timeout=CONNECT_TIMEOUT
+            reply = self.transport.exchange(
+                "GET",
+                realm,
+                TOKEN,
+                authorization=self.credentials.basic() if self.credentials else None,
+                origin=realm_origin,
+                params=params,
+                follow_redirects=True,
             )
-        except TRANSIENT_ERRORS as error:
-            raise TransientError(f"{who}: {error}") from None
+        except (*TRANSIENT_ERRORS, Stalled) as error:
+            raise TransientError(f"{who}: {describe(error)}") from None
+        except OutOfTime as error:
+            raise PushTimeout(f"{who}: {error}") from None
+        except BadAnswer as error:
+            raise RegistryError(f"{who}: {error}") from None
         except requests.RequestException as error:
             raise RegistryError(f"{who}: {describe(error)}") from None
-        if response.status_code in {401, 403}:
-            raise rejected(self.host, self.credentials, response, token_service=challenge["realm"])
-        if response.status_code != 200:
-            raise error_for(self.host, self.credentials, "GET", challenge["realm"], response)
+        if reply.status_code in {401, 403}:
+            raise rejected(self.host, self.credentials, reply, token_service=realm)
+        if reply.status_code != 200:
+            where = f"GET {urllib.parse.urlsplit(realm).path}"
+            raise error_for(self.host, self.credentials, where, reply)
         try:
-            answer = response.json()
-        except ValueError:
-            content_type = response.headers.get("Content-Type", "no Content-Type")
+            answer = json.loads(reply.body or b"")
+        except (ValueError, RecursionError):
+            content_type = reply.headers.get("Content-Type", "no Content-Type")
+            text = (reply.body or b"")[:200].decode("utf-8", "replace")
             raise RegistryError(
-                f"{who} answered HTTP 200 {content_type}, not a JSON token: {response.text[:200]!r}"
+                f"{who} answered HTTP 200 {content_type}, not a JSON token: {text!r}"
             ) from None
         token = None
         if isinstance(answer, dict):

@@ -1,23 +1,23 @@
 """The errors a push to a registry ends with, and the one-line descriptions of what a registry
 answered: shared by registry.py (blobs, manifests, retries) and registry_auth.py (challenges,
-tokens), each of which reports through them.
+tokens), each of which reports through them. Messages name registries, paths and statuses,
+never a credential or a header's value.
 """
 
 from __future__ import annotations
 
-import urllib.parse
+import json
 
 import requests
 
 from bazel.tools.push.credentials import Credentials
+from bazel.tools.push.transport import ERROR, Reply
 
 TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
-# Seconds to connect, and to wait for an answer, before a request fails as a TransientError.
-CONNECT_TIMEOUT, READ_TIMEOUT = 10, 300
 
 
 class RegistryError(RuntimeError):
@@ -32,28 +32,30 @@ class TransientError(RegistryError):
     """Worth retrying: the connection broke or the registry said so (429, 5xx)."""
 
 
+class PushTimeout(RegistryError):
+    """The push's --timeout ran out: nothing more is sent, for any image."""
+
+
 def error_for(
-    host: str, credentials: Credentials | None, method: str, url: str, response: requests.Response
+    host: str, credentials: Credentials | None, where: str, reply: Reply
 ) -> RegistryError:
-    """The error for an answer neither expected nor worth retrying."""
-    path = urllib.parse.urlsplit(url).path
-    if response.status_code == 401:
-        return rejected(host, credentials, response)
-    if response.status_code == 403:
+    """The error for an answer neither expected nor worth retrying, to `where` (`METHOD path`)."""
+    if reply.status_code == 401:
+        return rejected(host, credentials, reply)
+    if reply.status_code == 403:
         source = credentials.source if credentials else "anonymous access"
         return AuthenticationError(
-            f"registry {host} denied {method} {path} to {source}: HTTP 403"
-            f"{registry_errors(response)}"
+            f"registry {host} denied {where} to {source}: HTTP 403{registry_errors(reply)}"
         )
     return RegistryError(
-        f"registry {host}: {method} {path}: HTTP {response.status_code}{registry_errors(response)}"
+        f"registry {host}: {where}: HTTP {reply.status_code}{registry_errors(reply)}"
     )
 
 
 def rejected(
     host: str,
     credentials: Credentials | None,
-    response: requests.Response,
+    reply: Reply,
     token_service: str | None = None,
 ) -> AuthenticationError:
     """Why the registry (or its token service) refused the credentials we presented."""
@@ -63,15 +65,18 @@ def rejected(
     source = credentials.source if credentials else "no credentials (anonymous)"
     return AuthenticationError(
         f"{who} rejected the credentials from {source}: "
-        f"HTTP {response.status_code}{registry_errors(response)}"
+        f"HTTP {reply.status_code}{registry_errors(reply)}"
     )
 
 
-def registry_errors(response: requests.Response) -> str:
-    """`: CODE message` from the registry's JSON error body, when it sent one."""
+def registry_errors(reply: Reply) -> str:
+    """`: CODE message` from the registry's JSON error body, when it sent one; a note when the
+    body was over its cap and left unread."""
+    if reply.body is None:
+        return f" (its body is over the {ERROR} limit for {ERROR.kind}, not read)"
     try:
-        answer = response.json()
-    except ValueError:
+        answer = json.loads(reply.body)
+    except (ValueError, RecursionError):
         return ""
     errors = answer.get("errors") if isinstance(answer, dict) else None
     if not isinstance(errors, list):
