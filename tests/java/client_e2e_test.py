@@ -83,7 +83,7 @@ class JavaClientTest(absltest.TestCase):
         self.assertIn("point_count: 2 feature_count: 2", out)
 
     def test_bidirectional_streaming(self) -> None:
-        notes = "1,1:first\n1,1:second\n2,2:third\n"
+        notes = "1.0,1.0:first\n1.0,1.0:second\n2.0,2.0:third\n"
         out = self.both("chat", server=self.route_guide, stdin=notes)
         self.assertIn("first", out)
 
@@ -206,7 +206,7 @@ class JavaClientTest(absltest.TestCase):
             (("ping", "--authority=a b", "--insecure"), None),
             (("ping", f"--ca_cert={not_pem}", f"--server={self.tls.address}"), None),
             (("ping", "--insecure", f"--token_file={token}", "--server=example.com:80"), None),
-            (("chat", f"--server={self.route_guide.address}", "--insecure"), "1,1:ok\nbad\n"),
+            (("chat", f"--server={self.route_guide.address}", "--insecure"), "1.0,1.0:ok\nbad\n"),
         ]:
             result = self.java(*args, stdin=stdin)
             self.assertEqual(result.returncode, 2, (args, result.stderr))
