@@ -5,7 +5,6 @@ object a line."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import sys
@@ -19,34 +18,35 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
+from python.client import points
 from python.services.route_guide.feature_db import FeatureDb
 
 
 class Printer:
+    """Each message on one line, its points also in degrees (see points.py)."""
+
     def __init__(self, as_json: bool) -> None:
         self._as_json = as_json
 
     def __call__(self, message: Message) -> None:
         if self._as_json:
-            print(json.dumps(json_format.MessageToDict(message), sort_keys=True), flush=True)
+            as_json = points.add_json_degrees(message, json_format.MessageToDict(message))
+            print(json.dumps(as_json, sort_keys=True), flush=True)
         else:
-            print(text_format.MessageToString(message, as_one_line=True), flush=True)
+            text = text_format.MessageToString(message, as_one_line=True)
+            print(text + points.text_comment(message), flush=True)
 
 
 Command = Callable[[grpc.Channel, argparse.Namespace, Printer], None]
 
+POINT_HELP = (
+    "LAT,LON in degrees (-33.8688,151.2093; up to 7 decimals) or in degrees x 10^7 integers"
+    " (-338688000,1512093000); integers all within +-180 are refused as ambiguous"
+)
+
 
 def _call_options(args: argparse.Namespace) -> dict:
     return {"timeout": args.timeout, "wait_for_ready": args.wait_for_ready}
-
-
-def _point(text: str) -> route_guide_pb2.Point:
-    """`LAT,LON` in degrees x 10^7, as RouteGuide counts them."""
-    try:
-        latitude, longitude = (int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a point is LAT,LON in integers, got {text!r}") from None
-    return route_guide_pb2.Point(latitude=latitude, longitude=longitude)
 
 
 def ping(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
@@ -73,8 +73,8 @@ def list_features(channel: grpc.Channel, args: argparse.Namespace, show: Printer
 
 def record_route(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
     stub = route_guide_pb2_grpc.RouteGuideStub(channel)
-    points = args.points or _random_route(args.random_points)
-    show(stub.RecordRoute(iter(points), **_call_options(args)))
+    route = args.points or _random_route(args.random_points)
+    show(stub.RecordRoute(iter(route), **_call_options(args)))
 
 
 def _random_route(count: int) -> list[route_guide_pb2.Point]:
@@ -84,11 +84,11 @@ def _random_route(count: int) -> list[route_guide_pb2.Point]:
 
 
 def _note(text: str) -> route_guide_pb2.RouteNote:
-    """`LAT,LON:message`."""
+    """`LAT,LON:message`. A note that is not shaped like one says so; a point that is shaped
+    like one but wrong (out of range, ambiguous) says what is wrong with it."""
     where, colon, message = text.partition(":")
-    if colon:
-        with contextlib.suppress(argparse.ArgumentTypeError):
-            return route_guide_pb2.RouteNote(location=_point(where), message=message)
+    if colon and points.looks_like_point(where):
+        return route_guide_pb2.RouteNote(location=points.parse(where), message=message)
     raise argparse.ArgumentTypeError(f"a note is LAT,LON:message, got {text!r}")
 
 
@@ -139,13 +139,13 @@ def add_subcommands(
     ):
         command(name, function, help_text).add_argument("--message", default="ping")
     command("get-feature", get_feature, "RouteGuide.GetFeature at a point.").add_argument(
-        "point", type=_point, help="LAT,LON (degrees x 10^7)"
+        "point", type=points.parse, help=POINT_HELP
     )
     listing = command("list-features", list_features, "RouteGuide.ListFeatures (a stream).")
-    listing.add_argument("lo", type=_point, help="one corner, LAT,LON")
-    listing.add_argument("hi", type=_point, help="the opposite corner, LAT,LON")
+    listing.add_argument("lo", type=points.parse, help="one corner, LAT,LON")
+    listing.add_argument("hi", type=points.parse, help="the opposite corner, LAT,LON")
     route = command("record-route", record_route, "RouteGuide.RecordRoute: points in, summary out.")
-    route.add_argument("points", nargs="*", type=_point, help="LAT,LON ... (default: random)")
+    route.add_argument("points", nargs="*", type=points.parse, help="LAT,LON ... (default: random)")
     route.add_argument("--random_points", type=int, default=10, help="without points: how many")
     talk = command("chat", chat, "RouteGuide.RouteChat: notes in, earlier notes out.")
     talk.add_argument(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import NoReturn
 
@@ -32,7 +33,21 @@ EXIT_USAGE = 2
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (and exit 2), not usage text."""
+    """argparse, but a usage error is one line on stderr (and exit 2), not usage text, and an
+    argument that starts with a minus and a digit is a value, not a flag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Points south or west start with a minus (`-33.8,151.2`, `-1,-1`). argparse takes an
+        # argument for a positional only when this matcher calls it a negative number, which
+        # on Python 3.13 means all of it is one number (`-1`, `-1.5`): `-33.8,151.2` became an
+        # unknown flag, and with flags allowed after the subcommand, `--` was the only way out.
+        # Python 3.14's argparse uses this very pattern (a minus, then a digit or a dot and a
+        # digit), so this backports it; java/client's Flags.java applies the same rule. None of
+        # our flags starts so. The alternatives cost more: scanning argv first means knowing
+        # which arguments are flag values (argparse's job), and parse_known_args loses the
+        # positionals' help and "required" checks.
+        self._negative_number_matcher = re.compile(r"-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         print(f"client: {message} (see --help)", file=sys.stderr)

@@ -6,8 +6,11 @@ import json
 import re
 
 from absl.testing import absltest
+from google.protobuf import text_format
+from routeguide.v1 import route_guide_pb2 as pb
 
 from python.services.route_guide.feature_db import FeatureDb
+from tests.e2e import point_cases
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 
 FEATURES = FeatureDb.load()
@@ -80,9 +83,9 @@ class ClientSubcommandsTest(absltest.TestCase):
         self.assertEqual(summary["featureCount"], 7)
 
     def test_chat_from_arguments_and_stdin(self) -> None:
-        notes = ["1,1:first", "1,1:second"]
+        notes = ["1.0,1.0:first", "1.0,1.0:second"]
         self.assertEqual([n["message"] for n in self.client("chat", *notes)], ["first"])
-        from_stdin = self.client("chat", stdin="2,2:a\n2,2:b\n2,2:c\n")
+        from_stdin = self.client("chat", stdin="2.0,2.0:a\n2.0,2.0:b\n2.0,2.0:c\n")
         self.assertEqual([n["message"] for n in from_stdin], ["a", "a", "b"])
 
     def test_health_check_and_watch(self) -> None:
@@ -98,6 +101,89 @@ class ClientSubcommandsTest(absltest.TestCase):
     def test_text_output(self) -> None:
         result = run("CLIENT_BIN", f"--server={self.ping.address}", "--insecure", "health")
         self.assertEqual(result.stdout.strip(), "status: SERVING")
+
+
+class PointsTest(absltest.TestCase):
+    """Points in degrees or E7, any sign, with the global flags before or after the subcommand
+    (or both); RouteGuide's GetFeature echoes the point it received, which shows what was sent.
+    Bad points are in bad_input_test."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = Server(binary_var=ROUTE_GUIDE_SERVER)
+        cls.address = f"--server={cls.server.address}"
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.stop()
+
+    def succeed(self, *args: str) -> list[str]:
+        result = run("CLIENT_BIN", *args)
+        self.assertEqual(result.returncode, 0, (args, result.stderr))
+        self.assertEqual(result.stderr, "")
+        return result.stdout.splitlines()
+
+    def test_every_way_of_writing_a_point(self) -> None:
+        placements = (
+            lambda point: (self.address, "--insecure", "--json", "get-feature", point),
+            lambda point: ("get-feature", "--json", point, self.address, "--insecure"),
+            lambda point: (self.address, "get-feature", point, "--json", "--insecure"),
+        )
+        for index, (text, (latitude, longitude)) in enumerate(point_cases.GOOD.items()):
+            args = placements[index % len(placements)](text)
+            with self.subTest(args=args):
+                (line,) = self.succeed(*args)
+                expected = {"latitudeDegrees": latitude / 1e7, "longitudeDegrees": longitude / 1e7}
+                expected |= {
+                    k: v for k, v in (("latitude", latitude), ("longitude", longitude)) if v
+                }
+                self.assertEqual(json.loads(line), {"location": expected})
+
+    def test_text_output_shows_degrees_in_a_comment(self) -> None:
+        (line,) = self.succeed(self.address, "--insecure", "get-feature", "-33.8688,151.2093")
+        self.assertEqual(
+            line,
+            "location { latitude: -338688000 longitude: 1512093000 } # location -33.8688,151.2093",
+        )
+        self.assertEqual(text_format.Parse(line, pb.Feature()).location.latitude, -338688000)
+
+    def test_the_whole_world_with_negative_corners(self) -> None:
+        # The issue's command, and the same rectangle in degrees with flags after the points.
+        e7 = self.succeed(
+            self.address,
+            "--insecure",
+            "list-features",
+            "-900000000,-1800000000",
+            "900000000,1800000000",
+        )
+        degrees = self.succeed(
+            "list-features",
+            "-90.0,-180.0",
+            "90.0,180.0",
+            self.address,
+            "--insecure",
+            "--timeout",
+            "30",
+        )
+        self.assertLen(e7, len(FEATURES))
+        self.assertEqual(degrees, e7)
+
+    def test_degrees_shown_read_back_as_the_same_points(self) -> None:
+        # Every feature's location as printed in degrees, sent back as a route: each one is
+        # found again, so the printed degrees are exact.
+        listed = self.succeed(
+            self.address, "--insecure", "list-features", "-90.0,-180.0", "90,180.0"
+        )
+        shown = [line.rpartition(" # location ")[2] for line in listed]
+        (summary,) = self.succeed("record-route", *shown, "--json", self.address, "--insecure")
+        self.assertEqual(json.loads(summary)["featureCount"], len(FEATURES), shown)
+
+    def test_chat_notes_south_and_west(self) -> None:
+        # The same spot in degrees and in E7: the second note finds the first (a chat's notes
+        # last one call).
+        notes = ("-33.4489,-70.6693:first", "-334489000,-706693000:second")
+        (earlier,) = self.succeed("chat", *notes, "--json", self.address, "--insecure")
+        self.assertEqual(json.loads(earlier)["message"], "first")
 
 
 class GlobalFlagsEitherSideTest(absltest.TestCase):
@@ -211,9 +297,9 @@ class ChatBadNotesTest(absltest.TestCase):
     def test_bad_notes_are_refused_before_the_call(self) -> None:
         with Server(binary_var=ROUTE_GUIDE_SERVER) as server:
             for source, args, stdin, bad in (
-                ("arguments", ("1,1:fine", "north:bad"), None, "north:bad"),
-                ("stdin", (), "1,1:fine\nnorth:bad\n2,2:after it\n", "north:bad"),
-                ("no colon", ("1,1",), None, "1,1"),
+                ("arguments", ("1.0,1.0:fine", "north:bad"), None, "north:bad"),
+                ("stdin", (), "1.0,1.0:fine\nnorth:bad\n2.0,2.0:after it\n", "north:bad"),
+                ("no colon", ("1.0,1.0",), None, "1.0,1.0"),
             ):
                 with self.subTest(source):
                     result = run(
@@ -230,7 +316,7 @@ class ChatBadNotesTest(absltest.TestCase):
                     self.assertIn(f"a note is LAT,LON:message, got {bad!r}", lines[0])
             # The server still answers, and it logged no RouteChat: none was started.
             result = run(
-                "CLIENT_BIN", f"--server={server.address}", "--insecure", "get-feature", "1,1"
+                "CLIENT_BIN", f"--server={server.address}", "--insecure", "get-feature", "1.0,1.0"
             )
             self.assertEqual(result.returncode, 0, result.stderr)
             server.wait_for_log(lambda e: e.get("method") == "/routeguide.v1.RouteGuide/GetFeature")

@@ -5,13 +5,15 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * The command line, parsed by hand as the Python client's argparse parses it: global flags before
  * or after the subcommand (the last one given wins, so after beats before), the subcommand's own
  * flags after it, {@code --flag value} or {@code --flag=value}, {@code --} ending the flags.
- * Unlike argparse, an argument that starts with a minus and a digit ({@code -33,151}) is a value,
- * not a flag, so southern and western points need no {@code --}.
+ * An argument that starts with a minus and a digit, or a minus, a dot and a digit
+ * ({@code -33.8,151.2}, {@code -.5}), is a value, not a flag, so southern and western points need
+ * no {@code --}: the Python client's rule (Python 3.14 argparse's own, which it backports).
  */
 final class Flags {
   enum Kind { BOOLEAN, STRING, FLOAT, INT }
@@ -24,6 +26,13 @@ final class Flags {
   record Subcommand(String name, String help, List<Flag> flags, List<Positional> positionals) {}
 
   static final double DEFAULT_TIMEOUT_SECONDS = 30;
+
+  /** Python 3.14 argparse's negative-number matcher ({@code \d} there: any decimal digit). */
+  private static final Pattern NEGATIVE_NUMBER = Pattern.compile("-\\.?\\p{Nd}");
+
+  static final String POINT_HELP = "LAT,LON in degrees (-33.8688,151.2093; up to 7 decimals) or in"
+      + " degrees x 10^7 integers (-338688000,1512093000); integers all within +-180 are refused as"
+      + " ambiguous";
 
   static final List<Flag> GLOBAL = List.of(
       new Flag("server", Kind.STRING, "HOST[:PORT]", "default localhost:8080; port 443 if omitted"),
@@ -52,7 +61,7 @@ final class Flags {
     add(new Subcommand("relay", "PingService.SendUpstream: the server relays to its upstream.",
         List.of(message), List.of()));
     add(new Subcommand("get-feature", "RouteGuide.GetFeature at a point.", List.of(),
-        List.of(new Positional("point", false, "LAT,LON (degrees x 10^7)"))));
+        List.of(new Positional("point", false, POINT_HELP))));
     add(new Subcommand("list-features", "RouteGuide.ListFeatures (a stream).", List.of(),
         List.of(new Positional("lo", false, "one corner, LAT,LON"),
             new Positional("hi", false, "the opposite corner, LAT,LON"))));
@@ -175,9 +184,9 @@ final class Flags {
     return null;
   }
 
-  /** A flag starts with a minus; a lone minus, or a minus and a digit (a negative point), is a value. */
+  /** A flag starts with a minus; a lone minus, or a negative number or point, is a value. */
   private static boolean looksLikeFlag(String arg) {
-    return arg.length() > 1 && arg.charAt(0) == '-' && !Character.isDigit(arg.charAt(1));
+    return arg.length() > 1 && arg.charAt(0) == '-' && !NEGATIVE_NUMBER.matcher(arg).lookingAt();
   }
 
   private static Object convert(Flag flag, String value) throws UsageException {

@@ -26,8 +26,9 @@ final class Output {
 
   private Output() {}
 
+  /** The message on one line, its points also in degrees (see {@link Points#textComment}). */
   static void show(Message message) {
-    OUT.println(oneLine(message));
+    OUT.println(oneLine(message) + Points.textComment(message));
     OUT.flush();
   }
 
@@ -43,10 +44,15 @@ final class Output {
     return out.toString().strip();
   }
 
-  private static void print(Message message, StringBuilder out) {
+  /** The fields that are set, by field number, as Python's ListFields() gives them. */
+  static List<Map.Entry<FieldDescriptor, Object>> fieldsByNumber(Message message) {
     List<Map.Entry<FieldDescriptor, Object>> fields = new ArrayList<>(message.getAllFields().entrySet());
     fields.sort(Comparator.comparingInt(entry -> entry.getKey().getNumber()));
-    for (Map.Entry<FieldDescriptor, Object> entry : fields) {
+    return fields;
+  }
+
+  private static void print(Message message, StringBuilder out) {
+    for (Map.Entry<FieldDescriptor, Object> entry : fieldsByNumber(message)) {
       FieldDescriptor field = entry.getKey();
       if (field.isRepeated()) {
         for (Object element : (List<?>) entry.getValue()) {

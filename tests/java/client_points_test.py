@@ -1,0 +1,120 @@
+"""The Java client's points against the real RouteGuide server, beside the Python client's:
+degrees or E7, every sign and corner, negative points with flags on either side of the
+subcommand, and bad points refused with the Python client's exact line (docs/client.md).
+
+A target of its own: each Java client run costs a JVM start (about a second of CPU), and these
+runs would push //tests/java:client_e2e_test past its timeout on a loaded machine."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import defaultdict
+from decimal import Decimal
+
+from absl.testing import absltest
+
+from tests.e2e import point_cases
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
+
+JAVA_CLIENT = "JAVA_CLIENT_BIN"
+PYTHON_CLIENT = "CLIENT_BIN"
+
+
+def degrees(e7: int) -> str:
+    """E7 as the clients print it in degrees: exact, at least one decimal, no trailing zeros."""
+    text = f"{Decimal(e7).scaleb(-7):f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+class JavaClientPointsTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.route_guide = Server(binary_var=ROUTE_GUIDE_SERVER)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.route_guide.stop()
+
+    def java(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run(JAVA_CLIENT, *args)
+
+    def both(self, *args: str, server: Server) -> str:
+        """Runs the Java client (flags after the subcommand) and the Python client (flags
+        before it); both succeed with the same output, which is returned."""
+        flags = [f"--server={server.address}", "--insecure"]
+        java = self.java(*args, *flags)
+        self.assertEqual((java.returncode, java.stderr), (0, ""))
+        python = run(PYTHON_CLIENT, *flags, *args)
+        self.assertEqual((python.returncode, python.stderr), (0, ""))
+        self.assertEqual(java.stdout, python.stdout)
+        return java.stdout
+
+    def test_points_as_people_type_them(self) -> None:
+        # Every sign and corner, degrees and E7, in one chat (a JVM start costs a second of
+        # CPU): two notes at each point, so RouteGuide sends each first note back with the
+        # point it received. Both clients print the same lines, with the expected points.
+        notes, expected, seen = [], [], defaultdict(list)
+        for text, (latitude, longitude) in point_cases.GOOD.items():
+            for note in (f"{text}:{len(notes)}", f"{text}:{len(notes) + 1}"):
+                notes.append(note)
+                earlier = seen[(latitude, longitude)]
+                expected.extend(earlier)
+                # Text format leaves out a zero field: 0,0 prints as `location { }`.
+                fields = "".join(
+                    f"{name}: {value} "
+                    for name, value in (("latitude", latitude), ("longitude", longitude))
+                    if value
+                )
+                shown = f"{degrees(latitude)},{degrees(longitude)}"
+                message = note.rpartition(":")[2]
+                earlier.append(f'location {{ {fields}}} message: "{message}" # location {shown}\n')
+        self.assertEqual(self.both("chat", *notes, server=self.route_guide), "".join(expected))
+
+    def test_negative_points_with_flags_on_either_side(self) -> None:
+        address = f"--server={self.route_guide.address}"
+        expected = (
+            "location { latitude: -338688000 longitude: -706693000 } # location -33.8688,-70.6693\n"
+        )
+        for args in (
+            (address, "--insecure", "get-feature", "-33.8688,-70.6693"),
+            ("get-feature", "--insecure", "-33.8688,-70.6693", address),
+            (address, "get-feature", "-338688000,-706693000", "--insecure"),
+        ):
+            with self.subTest(args=args):
+                result = self.java(*args)
+                self.assertEqual((result.returncode, result.stderr), (0, ""))
+                self.assertEqual(result.stdout, expected)
+
+    def test_the_whole_world_with_negative_corners(self) -> None:
+        # The issue's command, which the Python client had refused; then in degrees.
+        out = self.both(
+            "list-features",
+            "-900000000,-1800000000",
+            "900000000,1800000000",
+            server=self.route_guide,
+        )
+        in_degrees = self.java(
+            "list-features",
+            "-90.0,-180.0",
+            "90.0,180.0",
+            f"--server={self.route_guide.address}",
+            "--insecure",
+        )
+        self.assertEqual(in_degrees.stdout, out)
+        self.assertGreater(len(out.splitlines()), 10)
+
+    def test_bad_points(self) -> None:
+        # The same lines as the Python client's, which //tests/e2e:bad_input_test holds to the
+        # same table.
+        nowhere = ("--server=127.0.0.1:1", "--insecure")
+        for point, message in point_cases.BAD.items():
+            with self.subTest(point=point):
+                result = self.java("get-feature", point, *nowhere)
+                expected = f"client: argument point: {message} (see --help)\n"
+                self.assertEqual(
+                    (result.returncode, result.stderr, result.stdout), (2, expected, "")
+                )
+
+
+if __name__ == "__main__":
+    absltest.main()
