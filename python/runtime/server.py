@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from python.runtime import invoker_auth, logs, undecodable
+from python.runtime import invoker_auth, logs, stream_limits, undecodable
 from python.runtime.config import ServerConfig
 from python.runtime.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
 from python.runtime.health import HealthServicer
@@ -65,13 +65,15 @@ class Built(NamedTuple):
 def build(config: ServerConfig, services: Sequence[Registration]) -> Built:
     server = grpc.aio.server(options=config.channel_options())
     logged = Boundary(config.project, config.rpc_logs, config.max_send_message_bytes)
-    # Application services: logged, and guarded by the auth policy. Health and reflection:
-    # logged, open. Unknown methods: logged, UNIMPLEMENTED.
+    limited = stream_limits.wrap(config.stream_limit)
+    # Application services: logged, guarded by the auth policy, request streams limited.
+    # Health and reflection: logged, open, limited. Unknown methods: logged, UNIMPLEMENTED.
     if config.auth.mode != invoker_auth.NONE:
-        guarded = WrappingRegistrar(server, chain(logged, auth_wrap(Authenticator(config.auth))))
+        authenticated = auth_wrap(Authenticator(config.auth))
+        guarded = WrappingRegistrar(server, chain(logged, authenticated, limited))
     else:
-        guarded = WrappingRegistrar(server, logged)
-    open_to_all = WrappingRegistrar(server, logged)
+        guarded = WrappingRegistrar(server, chain(logged, limited))
+    open_to_all = WrappingRegistrar(server, chain(logged, limited))
     for servicer, add_to_server in services:
         add_to_server(servicer, guarded)
     # Health knows exactly the services that registered, by the names they registered with.
