@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 from absl.testing import absltest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
@@ -69,6 +70,13 @@ class StreamLimitsTest(absltest.TestCase):
             "RouteChat",
             "more than 50 messages",
         )
+        # The runtime's own streams too: reflection's.
+        with grpc.insecure_channel(self.server.address) as channel:
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            asks = [reflection_pb2.ServerReflectionRequest(list_services="")] * 51
+            with self.assertRaises(grpc.RpcError) as caught:
+                list(reflection.ServerReflectionInfo(iter(asks), timeout=10))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         self.assert_still_answers(stub)
 
     def test_server_wide_byte_limit(self) -> None:
