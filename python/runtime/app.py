@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from absl import app, flags
 
-from python.runtime import invoker_auth, logs, server, workers
+from python.runtime import invoker_auth, logs, server, stream_limits, workers
 from python.runtime.config import MIB, ServerConfig
 from python.runtime.server import Registration
 
@@ -51,6 +51,16 @@ _PROJECT = flags.DEFINE_string(
 )
 _MAX_RECEIVE_MIB = flags.DEFINE_float("max_receive_message_mib", 4, "Largest request message.")
 _MAX_SEND_MIB = flags.DEFINE_float("max_send_message_mib", 4, "Largest response message.")
+_MAX_STREAM_MESSAGES = flags.DEFINE_integer(
+    "max_stream_messages",
+    stream_limits.DEFAULT_MAX_MESSAGES,
+    "Most messages a client may send on one request stream; past it: RESOURCE_EXHAUSTED.",
+)
+_MAX_STREAM_MIB = flags.DEFINE_float(
+    "max_stream_mib",
+    stream_limits.DEFAULT_MAX_BYTES / MIB,
+    "Most bytes (MiB) a client may send on one request stream; past it: RESOURCE_EXHAUSTED.",
+)
 _MAX_CONCURRENT_STREAMS = flags.DEFINE_integer(
     "max_concurrent_streams", 100, "Concurrent calls per connection (match Cloud Run concurrency)."
 )
@@ -130,6 +140,9 @@ def config_from_flags(port: int) -> ServerConfig:
         max_receive_message_bytes=round(_MAX_RECEIVE_MIB.value * MIB),
         max_send_message_bytes=round(_MAX_SEND_MIB.value * MIB),
         max_concurrent_streams=_MAX_CONCURRENT_STREAMS.value,
+        stream_limit=stream_limits.StreamLimit(
+            messages=_MAX_STREAM_MESSAGES.value, bytes=round(_MAX_STREAM_MIB.value * MIB)
+        ),
         min_client_ping_interval_seconds=_MIN_PING_INTERVAL.value,
         max_connection_age_seconds=_MAX_CONNECTION_AGE.value,
         tls_cert_file=_TLS_CERT.value,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from python.runtime.invoker_auth import Policy
+from python.runtime.stream_limits import StreamLimit
 
 MIB = 1024 * 1024
 
@@ -19,6 +20,8 @@ class ServerConfig:
     max_receive_message_bytes: int = 4 * MIB
     max_send_message_bytes: int = 4 * MIB
     max_concurrent_streams: int = 100
+    # What a client may send on one request stream (stream_limits.py).
+    stream_limit: StreamLimit = dataclasses.field(default_factory=StreamLimit)
     # Cloud Run's front end pings idle connections; gRPC's default (5 min between pings without
     # calls, else GOAWAY too_many_pings) would close them.
     min_client_ping_interval_seconds: float = 10.0
@@ -35,6 +38,8 @@ class ServerConfig:
         for flag, value in (
             ("--max_receive_message_mib", self.max_receive_message_bytes),
             ("--max_send_message_mib", self.max_send_message_bytes),
+            ("--max_stream_messages", self.stream_limit.messages),
+            ("--max_stream_mib", self.stream_limit.bytes),
         ):
             if value <= 0:
                 raise ValueError(f"{flag} must be more than 0")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 
 CALL_TIMEOUT_SECONDS = 10.0
 
@@ -21,7 +22,10 @@ def grpc_frame(message: bytes) -> bytes:
     return struct.pack(">BI", 0, len(message)) + message
 
 
-def request_headers(path: str, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+Header = tuple[str | bytes, str | bytes]
+
+
+def request_headers(path: str | bytes, *extra: Header) -> list[Header]:
     return [
         (":method", "POST"),
         (":scheme", "http"),
@@ -55,9 +59,18 @@ class Response:
 class Connection:
     """One HTTP/2 connection to the server on loopback."""
 
-    def __init__(self, port: int, *, wait_for_settings: bool = True) -> None:
+    def __init__(
+        self, port: int, *, wait_for_settings: bool = True, validate_headers: bool = True
+    ) -> None:
+        """`validate_headers=False` sends header values as given (bytes that are not UTF-8,
+        NUL, spaces at the ends), which h2 would otherwise refuse or trim."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=CALL_TIMEOUT_SECONDS)
-        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding="utf-8",
+            validate_outbound_headers=validate_headers,
+            normalize_outbound_headers=validate_headers,
+        )
         self.h2 = h2.connection.H2Connection(config)
         # Headers as plain literals: h2's Huffman coder (pure Python) takes a minute for a
         # megabyte of header, which is the client's cost, not the server's.
@@ -75,7 +88,7 @@ class Connection:
         if data := self.h2.data_to_send():
             self.sock.sendall(data)
 
-    def start(self, path: str, *extra: tuple[str, str]) -> int:
+    def start(self, path: str | bytes, *extra: Header) -> int:
         stream_id = self.h2.get_next_available_stream_id()
         self.h2.send_headers(stream_id, request_headers(path, *extra))
         self.responses[stream_id] = Response()
@@ -106,7 +119,7 @@ class Connection:
         self.h2.reset_stream(stream_id, error_code=8)  # CANCEL, as gRPC clients send
         self.flush()
 
-    def call(self, path: str, body: bytes, *extra: tuple[str, str]) -> Response:
+    def call(self, path: str | bytes, body: bytes, *extra: Header) -> Response:
         """A whole call: headers, the body (already gRPC-framed), then its response."""
         stream_id = self.start(path, *extra)
         self.send(stream_id, body)
@@ -124,7 +137,12 @@ class Connection:
             if not data:
                 self.closed = True
                 return
-            for event in self.h2.receive_data(data):
+            try:
+                events = self.h2.receive_data(data)
+            except h2.exceptions.ProtocolError:  # frames after the server ended the connection
+                self.closed = True
+                return
+            for event in events:
                 self._on(event)
             self.flush()
 
