@@ -1,11 +1,20 @@
 """Server benchmark: `./bazelw run //tests/bench:server`. Prints numbers; asserts nothing.
 
 h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at each service's
-production server (the ping and route guide binaries, JSON logging on) and at a bare grpc.aio
-server with the same servicers (bare_server.py), and reports for unary PingService.Send and
-server-streaming RouteGuide.ListFeatures: calls (and messages) per second, p50/p99 latency at 1
-and 50 concurrent calls, server CPU-seconds per 10,000 calls, and peak RSS; then each production
-server's time from process start to SERVING.
+production server (the ping and route guide binaries, JSON logging on, with --rpc_logs all,
+errors and none) and at a bare grpc.aio server with the same servicers (bare_server.py), and
+reports for unary PingService.Send and server-streaming RouteGuide.ListFeatures: calls (and
+messages) per second, p50/p99 latency, server CPU per call and its ratio to the bare server's,
+and peak RSS; then each production server's time from process start to SERVING.
+
+A ratio is only worth reporting when it is not noise, so the measurement is built for that:
+- the server runs on one CPU (`--server_cpu`, all its threads, set once it listens) and h2load
+  on another (`--load_cpu`): unpinned, the two share both cores and the bare server's own CPU
+  per call doubled in one run;
+- rounds are interleaved, and each round reverses the order of the servers, so drift over the
+  run (the machine warming, another process) reaches every server alike;
+- each round's ratio is taken against the bare server of the same round, and the table shows
+  the median ratio with its range over the rounds.
 """
 
 from __future__ import annotations
@@ -29,13 +38,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2
 
-_CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: 1/50).")
+_CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: 1/10).")
 _ROUNDS = flags.DEFINE_integer(
-    "rounds", 3, "Measurements per server and load; the median is shown."
+    "rounds", 5, "Interleaved rounds per load; the median and range of the ratios are shown."
 )
 _STARTS = flags.DEFINE_integer("starts", 5, "Server starts timed for start-to-SERVING.")
+_SERVER_CPU = flags.DEFINE_integer("server_cpu", 0, "The CPU every server thread runs on.")
+_LOAD_CPU = flags.DEFINE_integer("load_cpu", 1, "The CPU h2load runs on.")
 
-CONCURRENCY = (1, 50)
+# (connections, concurrent streams on each): one call at a time, and 10 x 5.
+CONCURRENCY = ((1, 1), (10, 5))
 _LISTENING = re.compile(r"listening on \[::\]:(\d+)")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -56,6 +68,12 @@ class Result:
     p50_ms: float
     p99_ms: float
     cpu_per_10k: float
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of `pid` onto `cpu`; threads it starts later inherit it."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
 
 
 def runfile(env_var: str) -> str:
@@ -83,6 +101,7 @@ class ServerProcess:
             raise RuntimeError(f"{command[0]} exited before listening")
         # Drain the logs as a log collector would, so the pipe never blocks the server.
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        pin(self.process.pid, _SERVER_CPU.value)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -97,17 +116,21 @@ class ServerProcess:
         self.process.wait(30)
 
 
-def h2load(port: int, load: Load, concurrency: int, scratch: Path) -> list[float]:
-    """Runs the load; returns each call's latency in milliseconds."""
+def h2load(port: int, load: Load, concurrency: tuple[int, int], scratch: Path) -> list[float]:
+    """Runs the load on its own CPU; returns each call's latency in milliseconds."""
     body, log = scratch / "body", scratch / "log"
     body.write_bytes(grpc_frame(load.request))
     log.unlink(missing_ok=True)  # h2load appends to an existing log
-    calls = max(load.calls, concurrency)
+    clients, streams = concurrency
+    calls = max(load.calls, clients * streams)
     result = subprocess.run(
         [
+            "taskset",
+            "--cpu-list",
+            str(_LOAD_CPU.value),
             "h2load",
-            f"--clients={concurrency}",
-            "--max-concurrent-streams=1",
+            f"--clients={clients}",
+            f"--max-concurrent-streams={streams}",
             f"--requests={calls}",
             f"--data={body}",
             f"--log-file={log}",
@@ -127,7 +150,9 @@ def h2load(port: int, load: Load, concurrency: int, scratch: Path) -> list[float
     return latencies
 
 
-def measure(server: ServerProcess, load: Load, concurrency: int, scratch: Path) -> Result:
+def measure(
+    server: ServerProcess, load: Load, concurrency: tuple[int, int], scratch: Path
+) -> Result:
     h2load(
         server.port, dataclasses.replace(load, calls=load.calls // 10), concurrency, scratch
     )  # warm-up
@@ -146,6 +171,11 @@ def measure(server: ServerProcess, load: Load, concurrency: int, scratch: Path) 
 def median_result(results: list[Result]) -> Result:
     """The round with the median CPU cost: one whole measurement, not a mix of rounds."""
     return sorted(results, key=lambda r: r.cpu_per_10k)[len(results) // 2]
+
+
+def ratio_summary(ratios: list[float]) -> str:
+    """`1.28x (1.24-1.33)`: the median of the rounds' ratios, and their range."""
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def start_to_serving(server_bin: str) -> list[float]:
@@ -169,9 +199,16 @@ def start_to_serving(server_bin: str) -> list[float]:
 
 def main(argv: list[str]) -> None:
     del argv
-    if not shutil.which("h2load"):
+    if not shutil.which("h2load") or not shutil.which("taskset"):
         sys.exit(
-            "server_bench: h2load not found; install Debian's nghttp2-client (./bazelw has it)"
+            "server_bench: h2load or taskset not found; install Debian's nghttp2-client and "
+            "util-linux (./bazelw's root has them)"
+        )
+    usable = os.sched_getaffinity(0)
+    if {_SERVER_CPU.value, _LOAD_CPU.value} - usable or _SERVER_CPU.value == _LOAD_CPU.value:
+        sys.exit(
+            f"server_bench: --server_cpu and --load_cpu must be two different CPUs of "
+            f"{sorted(usable)}: on one CPU the ratios are noise"
         )
     calls = _CALLS.value
     everything = route_guide_pb2.Rectangle(
@@ -196,8 +233,13 @@ def main(argv: list[str]) -> None:
         ),
     ]
     print(
-        f"{'load':32} {'server':11} {'conc':>4} {'calls/s':>9} {'msgs/s':>9} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9} {'vs bare':>7}"
+        f"server on CPU {_SERVER_CPU.value}, h2load on CPU {_LOAD_CPU.value}; "
+        f"{_ROUNDS.value} interleaved rounds; figures of the median round, ratio: median "
+        "(range) over the rounds"
+    )
+    print(
+        f"{'load':32} {'server':11} {'conc':>6} {'calls/s':>9} {'msgs/s':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9}  vs bare"
     )
     with tempfile.TemporaryDirectory() as scratch:
         for load in loads:
@@ -212,26 +254,35 @@ def main(argv: list[str]) -> None:
 
 
 def measure_load(load: Load, scratch: Path) -> None:
-    """One load at each concurrency against the bare server and the service's own binary."""
+    """Each concurrency against the bare server and the service's own binary, by log setting."""
     production = runfile(load.server_var)
     servers = {
         "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
-        "production": ServerProcess([production], env={"GOOGLE_CLOUD_PROJECT": "bench"}),
-        "prod,errors": ServerProcess([production, "--rpc_logs=errors"]),
+        **{
+            f"logs={setting}": ServerProcess(
+                [production, f"--rpc_logs={setting}"], env={"GOOGLE_CLOUD_PROJECT": "bench"}
+            )
+            for setting in ("all", "errors", "none")
+        },
     }
     try:
         for concurrency in CONCURRENCY:
             rounds: dict[str, list[Result]] = {name: [] for name in servers}
-            for _ in range(_ROUNDS.value):  # interleaved, so drift hits every server
-                for name, server in servers.items():
-                    rounds[name].append(measure(server, load, concurrency, scratch))
-            median = {name: median_result(results) for name, results in rounds.items()}
-            for name, r in median.items():
-                ratio = r.cpu_per_10k / median["bare"].cpu_per_10k
+            order = list(servers)
+            for _ in range(_ROUNDS.value):
+                for name in order:
+                    rounds[name].append(measure(servers[name], load, concurrency, scratch))
+                order.reverse()
+            bare = [r.cpu_per_10k for r in rounds["bare"]]
+            label = f"{concurrency[0]}x{concurrency[1]}"
+            for name, results in rounds.items():
+                r = median_result(results)
+                ratios = [one.cpu_per_10k / base for one, base in zip(results, bare, strict=True)]
                 print(
-                    f"{load.name:32} {name:11} {concurrency:>4} {r.calls_per_second:>9.0f} "
+                    f"{load.name:32} {name:11} {label:>6} {r.calls_per_second:>9.0f} "
                     f"{r.calls_per_second * load.messages_per_call:>9.0f} "
-                    f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f} {ratio:>7.2f}"
+                    f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f}  "
+                    f"{ratio_summary(ratios)}"
                 )
         print(
             f"{load.name}: peak RSS: "
