@@ -120,12 +120,19 @@ class Reflection:
     def method(self, spec: str) -> descriptor.MethodDescriptor:
         """`SERVICE/METHOD` or `SERVICE.METHOD`, as grpcurl takes them."""
         service_name, method_name = _split_method(spec)
-        service = self.service(service_name)
+        try:
+            service = self.service(service_name)
+        except argparse.ArgumentTypeError:
+            whole = self._find(self.pool.FindServiceByName, spec)
+            if whole is None:
+                raise
+            raise argparse.ArgumentTypeError(
+                f"{spec} is a service; a method is SERVICE/METHOD, and it has: {_names(whole)}"
+            ) from None
         method = service.methods_by_name.get(method_name)
         if method is None:
-            names = ", ".join(m.name for m in service.methods)
             raise argparse.ArgumentTypeError(
-                f"no method {method_name} in {service.full_name}; it has: {names}"
+                f"no method {method_name} in {service.full_name}; it has: {_names(service)}"
             )
         return method
 
@@ -161,6 +168,10 @@ class Reflection:
                 return find(name)
             except KeyError:
                 return None
+
+
+def _names(service: descriptor.ServiceDescriptor) -> str:
+    return ", ".join(method.name for method in service.methods)
 
 
 def _split_method(spec: str) -> tuple[str, str]:
