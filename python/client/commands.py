@@ -46,7 +46,11 @@ POINT_HELP = (
 
 
 def _call_options(args: argparse.Namespace) -> dict:
-    return {"timeout": args.timeout, "wait_for_ready": args.wait_for_ready}
+    return {
+        "timeout": args.timeout,
+        "wait_for_ready": args.wait_for_ready,
+        "metadata": args.headers or None,
+    }
 
 
 def ping(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> None:
@@ -112,9 +116,8 @@ def health(channel: grpc.Channel, args: argparse.Namespace, show: Printer) -> No
     started = time.monotonic()
     watch_timeout = None if args.watch_seconds is None else args.watch_seconds
     try:
-        for status in stub.Watch(
-            request, timeout=watch_timeout, wait_for_ready=args.wait_for_ready
-        ):
+        watch_options = {**_call_options(args), "timeout": watch_timeout}
+        for status in stub.Watch(request, **watch_options):
             show(status)
     except grpc.RpcError as error:
         # Watching for a while and then stopping is success, not a failure.

@@ -26,7 +26,7 @@ import grpc
 
 from python.channels import channels
 from python.channels.auth import AuthError
-from python.client import commands
+from python.client import any_method, commands, headers
 
 EXIT_RPC_FAILED = 1
 EXIT_USAGE = 2
@@ -94,6 +94,18 @@ def add_global_flags(parser: argparse.ArgumentParser, defaults: bool = True) -> 
         help="wait out a reconnect (up to the deadline) instead of failing fast",
     )
     flag("--json", action="store_true", help="one JSON object per message")
+    # Repeatable, so given on both sides it adds up (main() joins the two lists) where the other
+    # flags take the value after the subcommand.
+    flag(
+        "-H",
+        "--header",
+        dest="headers" if defaults else "headers_after_subcommand",
+        action="append",
+        type=headers.parse,
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="metadata on every call (repeatable); a NAME-bin header's value is base64",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -105,11 +117,13 @@ def parser() -> argparse.ArgumentParser:
         title="subcommands", required=True, metavar="SUBCOMMAND", parser_class=OneLineErrorParser
     )
     commands.add_subcommands(subcommands, parents=[after_subcommand])
+    any_method.add_subcommands(subcommands, parents=[after_subcommand])
     return root
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    args.headers += getattr(args, "headers_after_subcommand", [])
     connection = channels.Connection(
         server=args.server,
         insecure=args.insecure,
@@ -130,7 +144,8 @@ def main(argv: list[str]) -> int:
         except grpc.RpcError as error:
             print(f"client: {error.code().name}: {error.details()}", file=sys.stderr)
             return EXIT_RPC_FAILED
-        except argparse.ArgumentTypeError as error:  # a bad note read from stdin
+        # A bad note or request read from stdin, a method the server does not have.
+        except argparse.ArgumentTypeError as error:
             print(f"client: {error}", file=sys.stderr)
             return EXIT_USAGE
     return 0

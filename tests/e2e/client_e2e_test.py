@@ -14,7 +14,18 @@ from tests.e2e import point_cases
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 
 FEATURES = FeatureDb.load()
-SUBCOMMANDS = ("ping", "relay", "get-feature", "list-features", "record-route", "chat", "health")
+SUBCOMMANDS = (
+    "ping",
+    "relay",
+    "get-feature",
+    "list-features",
+    "record-route",
+    "chat",
+    "health",
+    "call",
+    "list",
+    "describe",
+)
 GLOBAL_FLAGS = (
     "--server",
     "--insecure",
@@ -27,6 +38,7 @@ GLOBAL_FLAGS = (
     "--timeout",
     "--wait_for_ready",
     "--json",
+    "--header",
 )
 
 

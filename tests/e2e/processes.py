@@ -27,6 +27,7 @@ _LISTENING = re.compile(r"listening on \[::\]:(\d+)")
 # The variables through which the BUILD file passes each service's server binary.
 PING_SERVER = "PING_SERVER_BIN"
 ROUTE_GUIDE_SERVER = "ROUTE_GUIDE_SERVER_BIN"
+ECHO_SERVER = "ECHO_SERVER_BIN"  # tests/deploy/echo_service, a service of the test tree
 
 
 def binary(env_var: str) -> str:

@@ -1,6 +1,7 @@
 """A server's start imports only what it serves with: google-auth (with cryptography) and
 requests cost about a tenth of a second of every cold start, so they are imported by the auth
-modes and the relay when those are used, never on the way to SERVING without them.
+modes and the relay when those are used, never on the way to SERVING without them. Likewise the
+client's reflection machinery (`client call`, `list`, `describe`) stays out of `client ping`.
 
 Each case runs in a fresh interpreter (this test's own imports do not count) and reports the
 modules it ended with. The controls prove the check can fail: `--auth_mode=verify` and a relay
@@ -41,10 +42,30 @@ for main in (ping_main, route_guide_main):
 """
 
 
+# What only `client call`, `list` and `describe` run on. (grpc's own __init__ imports the bare
+# grpc_reflection package, an empty __init__, for every program: its v1alpha modules count.)
+REFLECTION_CLIENT = (
+    "grpc_reflection.v1alpha.proto_reflection_descriptor_database",
+    "grpc_reflection.v1alpha.reflection_pb2",
+    "python.client.describe",
+    "python.client.dynamic_call",
+    "python.client.server_reflection",
+)
+
+# The client's main against a port nothing listens on: the call fails, the imports happen.
+CLIENT = """
+from python.client import main
+main.main(["--server=localhost:1", "--insecure", "--timeout=0.5", *ARGS])
+"""
+
+
 def modules_after(
-    code: str, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    code: str,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    watched: tuple[str, ...] = DEFERRED,
 ) -> set[str]:
-    """Which modules of DEFERRED are loaded after `code` runs in a fresh interpreter."""
+    """Which modules of `watched` are loaded after `code` runs in a fresh interpreter."""
     script = textwrap.dedent(f"""
         import json, sys
         ARGS = {list(args)!r}
@@ -60,7 +81,7 @@ def modules_after(
     )
     if result.returncode != 0:
         raise AssertionError(f"the script failed:\n{result.stderr}")
-    return set(DEFERRED) & set(json.loads(result.stdout.splitlines()[-1]))
+    return set(watched) & set(json.loads(result.stdout.splitlines()[-1]))
 
 
 class LazyImportsTest(absltest.TestCase):
@@ -87,6 +108,19 @@ class LazyImportsTest(absltest.TestCase):
         """
         env = {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"}
         self.assertLessEqual({"google.auth", "requests", "urllib3"}, modules_after(code, env=env))
+
+
+class ClientLazyImportsTest(absltest.TestCase):
+    def test_ping_imports_no_reflection_machinery(self) -> None:
+        for args in (("ping",), ("health",), ("chat", "1.0,1.0:hi")):
+            with self.subTest(args[0]):
+                self.assertEqual(modules_after(CLIENT, args, watched=REFLECTION_CLIENT), set())
+
+    def test_control_call_imports_it(self) -> None:
+        args = ("call", "ping.v1.PingService/Send", "{}")
+        self.assertEqual(
+            modules_after(CLIENT, args, watched=REFLECTION_CLIENT), set(REFLECTION_CLIENT)
+        )
 
 
 if __name__ == "__main__":
