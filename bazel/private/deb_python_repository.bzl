@@ -57,13 +57,16 @@ _LAUNCHER_NAME = "python3"
 
 # The launcher, found through its symlinks (a runfiles tree, a venv's bin/python) to the
 # repository's own tree; argv[0] stays the path it was started by, as for a plain python3.
+# --library-path replaces LD_LIBRARY_PATH for this process, so it leads, as it would in the
+# container, with the image's libraries where the container's loader has its own directories.
 _LAUNCHER = """\
 #!/bin/sh
 # The image's {image_interpreter} on the image's loader and libraries (deb_python_repository).
 self=$(readlink -f -- "$0") || exit 127
 repository=${{self%/rootfs/*}}
 exec "$repository/{library_path}/{loader}" --argv0 "$0" \\
-  --library-path "$repository/{library_path}" "$repository/{interpreter}" "$@"
+  --library-path "${{LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}}$repository/{library_path}" \\
+  "$repository/{interpreter}" "$@"
 """
 
 _BUILD = """\
