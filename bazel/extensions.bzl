@@ -9,6 +9,7 @@ distribution, labelled like rules_python's `pip.parse` hubs (`@pypi//grpcio`,
 `@pypi//google_auth`), so a project can switch to `pip.parse` without touching BUILD files.
 """
 
+load("//bazel/private:build_host.bzl", "require_linux_x86_64")
 load("//bazel/private:deb_java_repository.bzl", "deb_java_repository")
 load("//bazel/private:deb_packages_repository.bzl", "deb_packages_repository")
 load("//bazel/private:deb_python_repository.bzl", "deb_python_repository")
@@ -19,6 +20,7 @@ load("//bazel/private:pip_target_repository.bzl", "pip_target_repository")
 _IMAGE_PLATFORMS = ["manylinux_2_41_x86_64"]
 
 def _pip_impl(module_ctx):
+    require_linux_x86_64(module_ctx)
     hubs = {}
     for mod in module_ctx.modules:
         for install in mod.tags.install:
@@ -89,6 +91,7 @@ pip = module_extension(
 )
 
 def _deb_impl(module_ctx):
+    require_linux_x86_64(module_ctx)
     for mod in module_ctx.modules:
         for packages in mod.tags.packages:
             deb_packages_repository(name = packages.name, lock = packages.lock)
@@ -98,6 +101,8 @@ def _deb_impl(module_ctx):
                 lock = python.lock,
                 packages = python.packages,
                 interpreter = python.interpreter,
+                library_path = python.library_path,
+                loader = python.loader,
             )
         for java in mod.tags.java:
             deb_java_repository(name = java.name, lock = java.lock)
@@ -119,9 +124,18 @@ deb = module_extension(
                 "lock": attr.label(mandatory = True, doc = "The JSON lock."),
                 "packages": attr.string_list(
                     mandatory = True,
-                    doc = "Packages of the interpreter and its standard library.",
+                    doc = "Packages of the interpreter, its standard library, the loader and " +
+                          "the shared libraries they load.",
                 ),
                 "interpreter": attr.string(mandatory = True, doc = "Its path, e.g. /usr/bin/python3.13."),
+                "library_path": attr.string(
+                    mandatory = True,
+                    doc = "The image's shared libraries, e.g. /usr/lib/x86_64-linux-gnu.",
+                ),
+                "loader": attr.string(
+                    mandatory = True,
+                    doc = "Its dynamic loader there, e.g. ld-linux-x86-64.so.2.",
+                ),
             },
         ),
         "java": tag_class(

@@ -45,14 +45,25 @@ def running(pid: int) -> bool:
 
 
 def has_forked_a_worker(pid: int) -> bool:
-    """The server's own process (once the launcher has exec'd Python) has a child: a worker.
-    The launcher's shell runs children of its own, hence the look at the executable."""
+    """The server's process, once it is Python, has a child that runs its own executable: a
+    forked worker. The launchers on the way to Python (the py_binary stub, the interpreter's
+    shell launcher, which forks for a `$(...)`) have children too, and Python runs as the
+    image's loader (/proc/PID/exe), hence the look at what the process has mapped."""
     try:
         executable = os.readlink(f"/proc/{pid}/exe")
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        maps = Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
-    return "python" in Path(executable).name and bool(children)
+    if not any(line.rpartition("/")[2].startswith("python3") for line in maps.splitlines()):
+        return False
+    for child in children:
+        try:
+            if os.readlink(f"/proc/{child}/exe") == executable:
+                return True
+        except OSError:
+            continue  # gone already
+    return False
 
 
 def listeners_on(port: int) -> int:

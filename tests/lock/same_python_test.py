@@ -1,14 +1,17 @@
 """What runs the tests is what ships: this test runs on the image's own CPython 3.13 (unpacked
 from the Debian lock by the `deb.python` extension and registered as the Python toolchain; the
-binary is byte for byte the base layer's), and every wheel the image installs is the wheel file
-the tests installed (name, version, file and sha256, from pip's install reports of both
-repositories)."""
+binary is byte for byte the base layer's), on the image's own loader, glibc, OpenSSL and expat
+(whatever the machine has), and every wheel the image installs is the wheel file the tests
+installed (name, version, file and sha256, from pip's install reports of both repositories)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pyexpat
+import ssl
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -30,15 +33,72 @@ def wheels(report_var: str) -> dict[str, tuple[str, str, str]]:
     return installed
 
 
+def mapped_files() -> dict[str, Path]:
+    """File name -> path of every file this process has mapped: the interpreter, the loader and
+    each shared library (the real files, symlinks resolved)."""
+    mapped = {}
+    for line in Path("/proc/self/maps").read_text(encoding="utf-8").splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/"):
+            path = Path(fields[5])
+            mapped[path.name] = path
+    return mapped
+
+
+def in_image(path: Path) -> str:
+    """The path in the image of a file of @python_image's tree (under its rootfs/)."""
+    parts = path.parts
+    return "/".join(parts[len(parts) - parts[::-1].index("rootfs") :])
+
+
+def sha256_in_layer(layer: tarfile.TarFile, name: str) -> str:
+    """sha256 of a file of the base layer, through its symlinks."""
+    member = layer.getmember(name)
+    while member.issym():
+        name = os.path.normpath(os.path.join(os.path.dirname(name), member.linkname))
+        member = layer.getmember(name.lstrip("/"))
+    stream = layer.extractfile(member)
+    assert stream is not None, f"the base layer's {name} is not a file"
+    return hashlib.sha256(stream.read()).hexdigest()
+
+
 class SamePythonTest(absltest.TestCase):
-    def test_the_tests_run_on_the_images_interpreter(self) -> None:
+    def test_the_tests_run_on_the_images_interpreter_loader_and_libraries(self) -> None:
         self.assertEqual(sys.version_info[:2], (3, 13))
-        running = Path(os.path.realpath(sys.executable)).read_bytes()
+        # Loaded by now: the C parts of ssl (libssl, libcrypto) and pyexpat (libexpat).
+        self.assertTrue(ssl.OPENSSL_VERSION and pyexpat.EXPAT_VERSION)
+        mapped = mapped_files()
+        expected = [
+            "python3.13",
+            "ld-linux-x86-64.so.2",
+            "libc.so.6",
+            "libssl.so.3",
+            "libcrypto.so.3",
+            "libz.so.1",
+            "libexpat.so.1",
+        ]
         with tarfile.open(os.environ["BASE_LAYER"]) as layer:
-            member = layer.extractfile("usr/bin/python3.13")
-            assert member is not None, "the base layer has no usr/bin/python3.13"
-            shipped = member.read()
-        self.assertEqual(hashlib.sha256(running).hexdigest(), hashlib.sha256(shipped).hexdigest())
+            for name in expected:
+                with self.subTest(name):
+                    found = [path for file, path in mapped.items() if file.startswith(name)]
+                    self.assertEqual(len(found), 1, f"{name} mapped as {found}")
+                    self.assertIn("rootfs", found[0].parts, f"{found[0]} is not the image's")
+                    self.assertEqual(
+                        hashlib.sha256(found[0].read_bytes()).hexdigest(),
+                        sha256_in_layer(layer, in_image(found[0])),
+                        f"{found[0]} differs from the base layer's",
+                    )
+
+    def test_sys_executable_runs_the_same_interpreter(self) -> None:
+        # Tests and binaries start sys.executable; it must run without the launcher's caller.
+        child = subprocess.run(
+            [sys.executable, "-c", "import ssl, sys; print(sys.prefix, ssl.OPENSSL_VERSION)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        self.assertEqual(child.stdout, f"{sys.prefix} {ssl.OPENSSL_VERSION}\n")
 
     def test_the_image_installs_the_wheel_files_the_tests_ran(self) -> None:
         image, tests = wheels("IMAGE_REPORT"), wheels("TEST_REPORT")

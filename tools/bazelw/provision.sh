@@ -91,4 +91,7 @@ BUILD
 done
 # Debian's bazelrc keeps every sandbox for debugging, which fills the disk over many test runs.
 echo "build --nosandbox_debug" >>"$root/etc/bazel/bazelrc"
+# It also sets --host_javabase, a no-op in Bazel 7 that costs every command two deprecation
+# warnings: commands stay quiet but for warnings about the user's own flags.
+sed -i '/^build --host_javabase=/d' "$root/etc/bazel/bazelrc"
 echo "bazelw: root ready" >&2
