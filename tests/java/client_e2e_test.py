@@ -162,8 +162,8 @@ class JavaClientTest(absltest.TestCase):
     def test_watch_ended_by_its_deadline_mid_stream(self) -> None:
         # --watch_seconds is the stream's deadline: it passes while the stream is open, which
         # the client counts as done and the server logs as DEADLINE_EXCEEDED, on a busy
-        # machine too (.ci/stress). A cold JVM's channel took up to 1.1 s of it to open the
-        # stream there, and its cancel came up to 0.1 s before the server's copy ran out.
+        # machine too (.ci/stress), where the cold JVM's cancel came up to 0.1 s before the
+        # server's copy of the deadline ran out. The client counts it from a connected channel.
         before = len(self.watch_codes())
         flags = [f"--server={self.ping.address}", "--insecure"]
         result = self.java("health", "--watch", f"--watch_seconds={WATCH_SECONDS}", *flags)
