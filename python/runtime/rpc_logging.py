@@ -9,7 +9,16 @@ Every method handler is wrapped once, when its service registers (handler_wrappi
   the code the client got: UNAVAILABLE for calls still running when shutdown cut them,
   DEADLINE_EXCEEDED once the deadline has passed (a status sent later is never read), else the
   handler's code, or CANCELLED when the call ended before the handler did (a client that
-  stopped reading or went away).
+  stopped reading or went away) unless that end was the client's deadline (below).
+- A client's deadline reaches the server as a cancel: RST_STREAM CANCEL, the frame a grpc-core
+  client also sends for a cancel by hand. It comes before the server's copy of the deadline runs
+  out, by as long as the request took from the client writing grpc-timeout to the server reading
+  it (a busy or cold client: up to 0.1 s measured), which the server cannot know, plus what
+  grpc-core's rounding up of grpc-timeout adds (under 1% of it). The rule: a cancel is the
+  client's deadline when the time the call had left was at most the time it had spent at the
+  handler, and at most CLIENT_DEADLINE_LEAD_SECONDS plus TIMEOUT_ROUNDING of the call's time.
+  So a cancel by hand that late is logged DEADLINE_EXCEEDED, and a deadline whose request took
+  longer, CANCELLED (docs/deadlines-and-flakes.md).
 - A request that does not parse is the caller's error: INVALID_ARGUMENT and a WARNING line, no
   traceback. Requests are parsed inside the wrapper (unary) or by a parser that raises an error
   of ours (streams), so grpc.aio never answers UNKNOWN with the parser's text.
@@ -45,8 +54,11 @@ ALL, ERRORS, NONE = "all", "errors", "none"
 INTERNAL_ERROR_DETAILS = "internal error"
 # A method path is the client's to choose, up to the size of a header: logs keep a prefix.
 MAX_LOGGED_METHOD_CHARS = 200
-# A call cancelled this close to its deadline was cancelled by it.
-DEADLINE_SLACK_SECONDS = 0.05
+# How far ahead of the server's copy a client's deadline may run out and still be taken for the
+# deadline (the module docstring's rule): 10x the most a loaded machine showed, plus the most
+# grpc-core rounds a timeout up (3 significant digits: 12.345 s is sent as 12400m).
+CLIENT_DEADLINE_LEAD_SECONDS = 1.0
+TIMEOUT_ROUNDING = 0.01
 # How long a bidirectional call that streamed responses waits at its end for a cancellation.
 BROKEN_STREAM_SETTLE_SECONDS = 0.002
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -69,6 +81,13 @@ def note_caller(email: str | None) -> None:
     """Names the caller in the log line of the call this task serves (the auth wrapper's)."""
     if email and (record := CURRENT.get(None)) is not None:
         record.caller = email
+
+
+def cancelled_by_deadline(elapsed: float, remaining: float) -> bool:
+    """Whether a cancel `elapsed` seconds after the handler started, with `remaining` seconds of
+    the server's copy of the deadline left, was the client's deadline (the module docstring)."""
+    lead = CLIENT_DEADLINE_LEAD_SECONDS + TIMEOUT_ROUNDING * (elapsed + remaining)
+    return remaining <= min(elapsed, lead)
 
 
 def level_of(code: grpc.StatusCode) -> int:
@@ -102,9 +121,9 @@ class CallRecord:
         if cut_at is not None and time.monotonic() >= cut_at:
             code = grpc.StatusCode.UNAVAILABLE
         elif remaining == 0 or (
-            # A client gives up at its own deadline, which reaches the server as a cancel a
-            # little before the server's copy (counted from the call's arrival) runs out.
-            self.code is None and remaining is not None and remaining < DEADLINE_SLACK_SECONDS
+            self.code is None
+            and remaining is not None
+            and cancelled_by_deadline(time.perf_counter() - self._started, remaining)
         ):
             code = grpc.StatusCode.DEADLINE_EXCEEDED
         else:

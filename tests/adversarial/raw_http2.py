@@ -13,6 +13,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 
 CALL_TIMEOUT_SECONDS = 10.0
 
@@ -60,10 +61,17 @@ class Connection:
     """One HTTP/2 connection to the server on loopback."""
 
     def __init__(
-        self, port: int, *, wait_for_settings: bool = True, validate_headers: bool = True
+        self,
+        port: int,
+        *,
+        wait_for_settings: bool = True,
+        validate_headers: bool = True,
+        stream_window: int | None = None,
     ) -> None:
         """`validate_headers=False` sends header values as given (bytes that are not UTF-8,
-        NUL, spaces at the ends), which h2 would otherwise refuse or trim."""
+        NUL, spaces at the ends), which h2 would otherwise refuse or trim. `stream_window`: the
+        bytes the server may send on a stream before this client reads them (HTTP/2's initial
+        window), for a client that reads slowly."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=CALL_TIMEOUT_SECONDS)
         config = h2.config.H2Configuration(
             client_side=True,
@@ -77,6 +85,8 @@ class Connection:
         encode = self.h2.encoder.encode
         self.h2.encoder.encode = functools.partial(encode, huffman=False)
         self.h2.initiate_connection()
+        if stream_window is not None:
+            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: stream_window})
         self.responses: dict[int, Response] = {}
         self.closed = False
         self.settings_received = False

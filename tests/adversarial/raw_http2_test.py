@@ -30,6 +30,8 @@ WHOLE_MAP = route_guide_pb2.Rectangle(
     lo=route_guide_pb2.Point(latitude=370000000, longitude=-1230000000),
     hi=route_guide_pb2.Point(latitude=380000000, longitude=-1215000000),
 )
+# A stream window (bytes) smaller than the map's features together: a client that reads slowly.
+SLOW_READER_WINDOW = 64
 # A point with no feature: its answer is the point alone, a few bytes.
 HERE = route_guide_pb2.Point(latitude=1, longitude=2)
 
@@ -133,7 +135,10 @@ class RawHttp2Test(absltest.TestCase):
         self.assert_still_answers()
 
     def test_reset_mid_stream_is_logged_cancelled(self) -> None:
-        with Connection(self.server.port) as connection:
+        # A reader slower than the server: a window of one feature's bytes keeps each stream
+        # open until the reset (the whole map, 15 KB, would fit the default 64 KiB, and a busy
+        # client could read its first message after the server had sent everything, OK).
+        with Connection(self.server.port, stream_window=SLOW_READER_WINDOW) as connection:
             for _ in range(10):
                 stream = connection.start(LIST_FEATURES)
                 connection.send(stream, grpc_frame(WHOLE_MAP.SerializeToString()))
