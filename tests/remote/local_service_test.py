@@ -1,23 +1,24 @@
 """//tools/remote:local as a client of the Remote Execution API sees it, and as Ctrl-C stops it.
 
 The real launcher, BuildGrid, PostgreSQL and buildbox worker run on a loopback port; the test
-speaks REAPI to them with BuildGrid's own generated stubs: blobs in and out of the CAS, an
-action run on the worker and then served from the action cache, a failing action not cached,
-and the stops: SIGINT leaves no process behind, SIGKILL of the launcher takes its children
-with it, a busy port and bad flags are refused.
+speaks REAPI to them with BuildGrid's own generated stubs and the client token the launcher
+wrote: blobs in and out of the CAS, an action run on the worker (not as root) and then served
+from the action cache, a failing action not cached, digests that are not hex refused, calls
+without a token or with the workers' token refused, and the stops: SIGINT leaves no process
+behind, SIGKILL of the launcher takes its children with it, a busy port and bad flags are
+refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import pwd
 import signal
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import grpc
+import jwt
 from absl.testing import absltest
 from buildgrid._protos.build.bazel.remote.execution.v2 import (
     remote_execution_pb2 as reapi,
@@ -25,70 +26,34 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import (
 from buildgrid._protos.build.bazel.remote.execution.v2 import (
     remote_execution_pb2_grpc as reapi_grpc,
 )
+from buildgrid._protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc
 
-LOCAL = os.environ["REMOTE_LOCAL"]
-START_TIMEOUT_S = 120.0
+from tests.remote.local_service import (
+    LOCAL,
+    Service,
+    channel_with_token,
+    digest,
+    processes_mentioning,
+)
 
-
-def digest(data: bytes) -> reapi.Digest:
-    return reapi.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that name `text` (the state directory)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
+# As root (CI, ./bazelw), actions run as this user, never as root.
+WORKER_USER = "buildbox"
 
 
-class Service:
-    """One run of the launcher with its own state directory and a free port."""
-
-    def __init__(self, root: Path, *flags: str) -> None:
-        self.state_dir = root / "state"
-        self.ready_file = root / "endpoint"
-        self.output = root / "output.log"
-        with self.output.open("wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    LOCAL,
-                    "--port=0",
-                    "--workers=1",
-                    f"--state_dir={self.state_dir}",
-                    f"--ready_file={self.ready_file}",
-                    *flags,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.ready_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"not ready:\n{self.output.read_text()}")
-            time.sleep(0.2)
-        return self.ready_file.read_text().strip().removeprefix("grpc://")
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
+def status_of(call, *args, **kwargs) -> grpc.StatusCode:
+    try:
+        call(*args, **kwargs)
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
 
 
 class LocalServiceTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.root = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-        cls.service = Service(cls.root)
+        cls.service = Service()
         cls.address = cls.service.wait_ready()
-        cls.channel = grpc.insecure_channel(cls.address)
+        cls.channel = channel_with_token(cls.address, cls.service.token())
         cls.cas = reapi_grpc.ContentAddressableStorageStub(cls.channel)
         cls.execution = reapi_grpc.ExecutionStub(cls.channel)
         cls.action_cache = reapi_grpc.ActionCacheStub(cls.channel)
@@ -96,9 +61,7 @@ class LocalServiceTest(absltest.TestCase):
     @classmethod
     def tearDownClass(cls) -> None:
         cls.channel.close()
-        if cls.service.process.poll() is None:
-            cls.service.process.kill()
-            cls.service.process.wait()
+        cls.service.remove()
 
     def upload(self, *blobs: bytes) -> None:
         response = self.cas.BatchUpdateBlobs(
@@ -172,6 +135,92 @@ class LocalServiceTest(absltest.TestCase):
             )
         self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
 
+    def test_actions_do_not_run_as_root(self) -> None:
+        action = self.action("id -u > out.txt")
+        response = self.execute(action)
+        [output] = response.result.output_files
+        blob = self.cas.BatchReadBlobs(
+            reapi.BatchReadBlobsRequest(digests=[output.digest]), timeout=30
+        )
+        uid = int(blob.responses[0].data)
+        expected = pwd.getpwnam(WORKER_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
+        self.assertEqual(uid, expected)
+        self.assertNotEqual(uid, 0)
+
+    def test_a_digest_that_is_not_hex_is_invalid_argument(self) -> None:
+        # 64 characters, as BuildGrid checks, that its disk storage would join into /etc/passwd.
+        path = "/etc/passwd"
+        traversal = reapi.Digest(hash=".." + "/" * (62 - len(path)) + path, size_bytes=10)
+        upper = reapi.Digest(hash=digest(b"hello").hash.upper(), size_bytes=5)
+        bytestream = bytestream_pb2_grpc.ByteStreamStub(self.channel)
+        calls = {
+            "BatchReadBlobs": lambda d: self.cas.BatchReadBlobs(
+                reapi.BatchReadBlobsRequest(digests=[d]), timeout=30
+            ),
+            "FindMissingBlobs": lambda d: self.cas.FindMissingBlobs(
+                reapi.FindMissingBlobsRequest(blob_digests=[d]), timeout=30
+            ),
+            "ByteStream.Read": lambda d: list(
+                bytestream.Read(
+                    bytestream_pb2.ReadRequest(resource_name=f"blobs/{d.hash}/{d.size_bytes}"),
+                    timeout=30,
+                )
+            ),
+        }
+        for bad in (traversal, upper):
+            for name, call in calls.items():
+                with self.subTest(call=name, hash=bad.hash):
+                    self.assertEqual(status_of(call, bad), grpc.StatusCode.INVALID_ARGUMENT)
+            # A batch upload answers blob by blob.
+            with self.subTest(call="BatchUpdateBlobs", hash=bad.hash):
+                response = self.cas.BatchUpdateBlobs(
+                    reapi.BatchUpdateBlobsRequest(
+                        requests=[reapi.BatchUpdateBlobsRequest.Request(digest=bad, data=b"x" * 5)]
+                    ),
+                    timeout=30,
+                )
+                [status] = [r.status for r in response.responses]
+                self.assertEqual(status.code, grpc.StatusCode.INVALID_ARGUMENT.value[0])
+        # Still serving: a good digest reads what was written.
+        self.upload(b"hello")
+        response = self.cas.BatchReadBlobs(
+            reapi.BatchReadBlobsRequest(digests=[digest(b"hello")]), timeout=30
+        )
+        self.assertEqual(response.responses[0].data, b"hello")
+
+    def test_a_call_without_a_token_is_refused(self) -> None:
+        for token in (None, "not-a-jwt"):
+            with self.subTest(token=token):
+                metadata = [("authorization", f"Bearer {token}")] if token else []
+                with grpc.insecure_channel(self.address) as bare:
+                    stub = reapi_grpc.CapabilitiesStub(bare)
+                    code = status_of(
+                        stub.GetCapabilities,
+                        reapi.GetCapabilitiesRequest(),
+                        timeout=30,
+                        metadata=metadata,
+                    )
+                self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_the_workers_token_cannot_run_actions_or_write_the_cache(self) -> None:
+        worker = jwt.encode(
+            {"sub": "worker", "exp": int(time.time()) + 600}, self.service.secret(), "HS256"
+        )
+        with channel_with_token(self.address, worker) as channel:
+            # What a worker does is allowed ...
+            reapi_grpc.CapabilitiesStub(channel).GetCapabilities(
+                reapi.GetCapabilitiesRequest(), timeout=30
+            )
+            # ... what only a client does is not.
+            with self.assertRaises(grpc.RpcError) as raised:
+                reapi_grpc.ActionCacheStub(channel).UpdateActionResult(
+                    reapi.UpdateActionResultRequest(
+                        action_digest=digest(b"an action"), action_result=reapi.ActionResult()
+                    ),
+                    timeout=30,
+                )
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+
     def test_a_second_service_on_the_same_port_is_refused(self) -> None:
         port = self.address.rsplit(":", 1)[1]
         result = subprocess.run(
@@ -196,6 +245,8 @@ class LocalServiceTest(absltest.TestCase):
         self.assertEqual(processes_mentioning(state), [])
         # --state_dir is the caller's: kept, with the logs of every part.
         logs = sorted(p.name for p in (self.service.state_dir / "logs").iterdir())
+        # The client token stays where Bazel's credential helper reads it, the owner's only.
+        self.assertEqual((self.service.token_dir / "token").stat().st_mode & 0o777, 0o600)
         self.assertEqual(
             logs,
             [
@@ -211,12 +262,11 @@ class LocalServiceTest(absltest.TestCase):
 
 class LauncherKilledTest(absltest.TestCase):
     def test_sigkill_of_the_launcher_takes_its_children(self) -> None:
-        root = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-        service = Service(root)
+        service = Service()
+        self.addCleanup(service.remove)
         service.wait_ready()
         state = str(service.state_dir)
-        service.process.kill()
-        service.process.wait()
+        service.kill()
         deadline = time.monotonic() + 30
         while processes_mentioning(state) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -89,6 +89,13 @@ proto_library(
 )
 BUILD
 done
+# //tools/remote:local, started as root, runs BuildGrid and PostgreSQL as buildgrid, and casd,
+# the workers and their actions as buildbox: no part of it keeps root.
+for user in buildgrid buildbox; do
+  chroot "$root" useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin "$user"
+done
+
 # Debian's bazelrc keeps every sandbox for debugging, which fills the disk over many test runs.
 echo "build --nosandbox_debug" >>"$root/etc/bazel/bazelrc"
 # It also sets --host_javabase, a no-op in Bazel 7 that costs every command two deprecation
