@@ -44,7 +44,8 @@ def world_readable_python(into: Path) -> tuple[Path, Path]:
     """
     interpreter = Path(sys.executable).resolve()
     rootfs = interpreter.parents[2]  # ROOTFS/usr/bin/python3.13
-    shutil.copytree(rootfs, into / "rootfs", symlinks=False)
+    # Debian's doc directories of some packages link to another package's, not unpacked here.
+    shutil.copytree(rootfs, into / "rootfs", symlinks=False, ignore_dangling_symlinks=True)
     site = Path(grpc.__file__).resolve().parents[1]
     (into / "site").mkdir()
     for package in ATTACKER_PACKAGES:
