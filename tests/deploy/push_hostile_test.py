@@ -23,6 +23,7 @@ import base64
 import itertools
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -229,6 +230,24 @@ class PushHostileTest(absltest.TestCase):
         )
         self.assertEqual(proxy.authorizations(), [])
         self.assert_failed(result, "plain HTTP")
+
+    def test_an_upload_locations_query_never_reaches_the_output(self) -> None:
+        # A storage host's signed URL, on a port where nothing listens: requests names the URL,
+        # query included, in its connection error.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            closed = unused.getsockname()[1]
+        signature = "storage-signature-secret"
+        signed = f"http://127.0.0.1:{closed}/upload?X-Goog-Signature={signature}"
+        front = self.origin(
+            lambda h, r: forward(h, r, self.registry.host, location=lambda value: signed)
+        )
+        env, _ = self.credentials("docker config", front.host)
+        result = run_push(
+            PUSH, "--repository", f"{front.host}/{self.name()}", "--retries", "2", env=env
+        )
+        self.assert_failed(result, "ConnectionError", f"at http://127.0.0.1:{closed}")
+        self.assertNotIn(signature, result.stdout + result.stderr)
 
     def test_plain_http_token_service_on_another_host_gets_no_credentials(self) -> None:
         # The token service is reached through a recording proxy: on another host (a name, not
