@@ -73,8 +73,9 @@ VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
 # The runtime's --auth_mode values (python/runtime/invoker_auth.py MODES; a test holds them equal).
 AUTH_NONE, AUTH_CLOUD_RUN, AUTH_VERIFY = "none", "cloud-run", "verify"
 AUTH_MODES = (AUTH_NONE, AUTH_CLOUD_RUN, AUTH_VERIFY)
-# An invoker as a token's `email` claim names it: a user or a service account.
-INVOKER_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+# An invoker as a token's `email` claim names it: a user or a service account. No comma or
+# double quote: the container reads the list as one comma-separated flag, quotes included (CSV).
+INVOKER_EMAIL = re.compile(r'[^@\s,"]+@[^@\s,"]+\.[^@\s,"]+')
 
 
 def _cpu_count(cpu: str) -> float:
@@ -193,10 +194,14 @@ def _auth_problems(s: Settings) -> list[str]:
         if INVOKER_EMAIL.fullmatch(invoker) is None:
             problems.append(f"allowed_invokers {invoker!r} is not an email address")
     if s.auth_mode == AUTH_VERIFY:
-        # The container takes them as one comma-separated --audiences flag.
+        # The container takes them as one comma-separated --audiences flag, read as CSV: a
+        # double quote joins or breaks entries (the server would refuse to start).
         for audience in s.custom_audiences:
-            if "," in audience:
-                problems.append(f"custom_audiences {audience!r}: no commas with auth_mode verify")
+            if "," in audience or '"' in audience:
+                problems.append(
+                    f"custom_audiences {audience!r}: no commas or double quotes with auth_mode "
+                    "verify"
+                )
     return problems
 
 

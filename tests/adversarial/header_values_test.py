@@ -8,11 +8,14 @@ Each value carries `SECRET`, as an API key sent by mistake would: it must never 
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import time
+from pathlib import Path
 
 import grpc
+import h2.exceptions
 from absl.testing import absltest
 from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
@@ -55,11 +58,21 @@ PAST_LIMIT_BYTES = 40_000
 REPEATS = 3
 # How long a server whose serving loop stopped may refuse connections (it checks every 0.2 s).
 RESTART_SECONDS = 5.0
+# Bad paths sent one after another, each once the server answers again.
+STORM_PATHS = 30
 VALUES = {
     "not UTF-8": SECRET + b"\xff\xfe",
     "NUL": SECRET + b"\x00tail",
     "near the size limit": SECRET + b"k" * NEAR_LIMIT_BYTES,
 }
+
+
+def process_usage(pid: int) -> dict[str, int]:
+    """Open descriptors and threads of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    threads = re.search(r"^Threads:\s+(\d+)$", status, re.MULTILINE)
+    assert threads is not None, status
+    return {"fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(threads[1])}
 
 
 def request() -> bytes:
@@ -119,12 +132,15 @@ class HeaderValuesTest(absltest.TestCase):
             try:
                 with Connection(server.port) as connection:
                     response = connection.call(HEALTH_CHECK, grpc_frame(b""))
-                self.assertEqual(response.grpc_status, OK, server.output())
-                return
-            except ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                if response.ended or response.reset:
+                    self.assertEqual(response.grpc_status, OK, server.output())
+                    return
+                # Closed unanswered: the connection reached the server whose loop stopped.
+            except (ConnectionError, h2.exceptions.ProtocolError):
+                pass  # refused, or closed before the call was sent (same cause)
+            if time.monotonic() > deadline:
+                self.fail(f"no answer {RESTART_SECONDS} s after the serving loop stopped")
+            time.sleep(0.05)
 
     def check_mode(self, mode: str) -> None:
         flags, credentials = self.modes[mode]
@@ -187,6 +203,26 @@ class HeaderValuesTest(absltest.TestCase):
                     if response.ended:
                         self.assertIn(response.grpc_status, (CANCELLED, UNIMPLEMENTED), response)
             self.assert_answers_again(server)
+            self.assert_nothing_leaked(server)
+
+    def test_bad_paths_again_and_again_leak_nothing(self) -> None:
+        """Each stop of the serving loop retires a server: none stays behind (its listener,
+        threads), and SIGTERM still drains at once."""
+        with Server() as server:
+            self.assert_answers_again(server)
+            before = process_usage(server.process.pid)
+            for _ in range(STORM_PATHS):
+                self.call_path(server, b"/\xff")
+                self.assert_answers_again(server)
+            after = process_usage(server.process.pid)
+            self.assertLessEqual(after["fds"], before["fds"] + 2, (before, after))
+            self.assertEqual(after["threads"], before["threads"], (before, after))
+            stopping = server.logs()
+            self.assertEqual(
+                sum("serving loop stopped" in line["message"] for line in stopping), STORM_PATHS
+            )
+            self.assertEqual(server.stop(), 0)
+            self.assertEqual(server.logs()[-1]["message"], "stopped")
             self.assert_nothing_leaked(server)
 
     def test_calls_in_flight_when_the_serving_loop_stops_finish(self) -> None:

@@ -94,9 +94,19 @@ class AuthRefusalsTest(GeneratorTestCase):
                 "auth_mode": "cloud-run",
                 "allowed_invokers": ["a@example.com,b@example.com"],
             },
-            "custom_audiences 'a,b': no commas with auth_mode verify": {
+            "custom_audiences 'a,b': no commas or double quotes with auth_mode verify": {
                 "auth_mode": "verify",
                 "custom_audiences": ["a,b"],
+            },
+            # The runtime reads its list flags as CSV: `"https://x` stops it at startup, and
+            # `"a@example.com,b@example.com"` is one entry.
+            "custom_audiences '\"https://x': no commas or double quotes with auth_mode verify": {
+                "auth_mode": "verify",
+                "custom_audiences": ['"https://x'],
+            },
+            "allowed_invokers '\"a@example.com' is not an email address": {
+                "auth_mode": "cloud-run",
+                "allowed_invokers": ['"a@example.com'],
             },
         }
         for expected, environment in cases.items():

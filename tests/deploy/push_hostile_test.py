@@ -23,6 +23,7 @@ import base64
 import itertools
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -195,6 +196,58 @@ class PushHostileTest(absltest.TestCase):
         self.assertNotEmpty([r for r in storage.received if r.method == "HEAD"])
         self.assertEqual(storage.authorizations(), [])
         self.assertEqual(self.registry.tags(name, self.registry.basic(USER)), ["latest"])
+
+    def test_backslash_in_a_redirect_authority_gets_no_credentials(self) -> None:
+        # `http://storage\@front/...`: urlsplit reads the host after the `@` (the registry's),
+        # requests ends the authority at the backslash and connects to `storage`.
+        storage = self.storage(accepts=True)
+
+        def redirect_blob_checks(handler: object, request: Received) -> None:
+            if request.method == "HEAD" and "/blobs/" in request.target:
+                location = f"http://{storage.host}\\@{front.host}{request.target}"
+                reply(handler, 307, {"Location": location})
+            else:
+                forward(handler, request, self.registry.host)
+
+        front = self.origin(redirect_blob_checks)
+        env, _ = self.credentials("docker config", front.host)
+        result = run_push(PUSH, "--repository", f"{front.host}/{self.name()}", env=env)
+        self.assertNotEmpty([r for r in storage.received if r.method == "HEAD"])
+        self.assertEqual(storage.authorizations(), [])
+        self.assert_no_secrets(result)
+
+    def test_backslash_in_a_plain_http_realm_gets_no_credentials(self) -> None:
+        # `http://tokens.example:PORT\@127.0.0.1/token` looks like loopback to urlsplit; requests
+        # sends it to tokens.example (here through a recording proxy).
+        proxy = self.origin(lambda h, r: reply(h, 200, {"Content-Type": "application/json"}, b"{}"))
+        realm = f"http://tokens.example:{proxy.host.rpartition(':')[2]}\\@127.0.0.1/token"
+        challenge = f'Bearer realm="{realm}",service="kit"'
+        front = self.origin(lambda h, r: reply(h, 401, {"WWW-Authenticate": challenge}))
+        env, args = self.credentials("docker config", front.host)
+        env |= NO_PROXY | {"http_proxy": proxy.url, "no_proxy": "127.0.0.1"}
+        result = run_push(
+            PUSH, "--repository", f"{front.host}/kit/x", "--retries", "1", *args, env=env
+        )
+        self.assertEqual(proxy.authorizations(), [])
+        self.assert_failed(result, "plain HTTP")
+
+    def test_an_upload_locations_query_never_reaches_the_output(self) -> None:
+        # A storage host's signed URL, on a port where nothing listens: requests names the URL,
+        # query included, in its connection error.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            closed = unused.getsockname()[1]
+        signature = "storage-signature-secret"
+        signed = f"http://127.0.0.1:{closed}/upload?X-Goog-Signature={signature}"
+        front = self.origin(
+            lambda h, r: forward(h, r, self.registry.host, location=lambda value: signed)
+        )
+        env, _ = self.credentials("docker config", front.host)
+        result = run_push(
+            PUSH, "--repository", f"{front.host}/{self.name()}", "--retries", "2", env=env
+        )
+        self.assert_failed(result, "ConnectionError", f"at http://127.0.0.1:{closed}")
+        self.assertNotIn(signature, result.stdout + result.stderr)
 
     def test_plain_http_token_service_on_another_host_gets_no_credentials(self) -> None:
         # The token service is reached through a recording proxy: on another host (a name, not

@@ -42,6 +42,14 @@ class OriginsTest(absltest.TestCase):
         self.assertNotEqual(
             origin_of("http://registry.example/"), origin_of("https://registry.example/")
         )
+        # Where requests connects, however urlsplit reads the URL as written.
+        self.assertEqual(
+            origin_of("http://evil.example\\@127.0.0.1/t"), Origin("http", "evil.example", 80)
+        )
+        self.assertEqual(
+            origin_of("https://evil.example:8443\\@registry.example/v2/"),
+            Origin("https", "evil.example", 8443),
+        )
         for url in ("ftp://registry.example/", "/relative", "http:///no-host", "http://h:port/"):
             with self.subTest(url=url), self.assertRaises(ValueError):
                 origin_of(url)
@@ -54,6 +62,7 @@ class OriginsTest(absltest.TestCase):
             "http://localhost/token": True,
             "http://auth.example/token": False,
             "http://localhost.evil.com/token": False,
+            "http://auth.example\\@127.0.0.1/token": False,
         }.items():
             with self.subTest(realm=realm):
                 self.assertEqual(

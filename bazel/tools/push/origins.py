@@ -8,6 +8,11 @@ name begins (`localhost.evil.com` is somebody's server, `127.example.com` too).
   over HTTPS, or on loopback, where plain HTTP never leaves the machine.
 - Loopback (127.0.0.0/8, ::1, and the name `localhost` exactly) is where a registry is spoken to
   in plain HTTP without `--plain_http`.
+
+An origin is read from the URL as requests sends it, never from the URL as written: parsers
+disagree on odd URLs (`http://evil\\@registry/` is `registry` to urlsplit, `evil` to the urllib3
+parser requests re-encodes it with), and the host that gets the credentials is the one requests
+connects to.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import urllib.parse
+
+import requests
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -34,8 +41,11 @@ class Origin:
 
 def origin_of(url: str) -> Origin:
     """The origin of an absolute http(s) URL; ValueError for anything else (no host, a port
-    that is not a number, another scheme)."""
-    parts = urllib.parse.urlsplit(url)
+    that is not a number, another scheme). Read as requests sends it: it connects to the host
+    urlsplit reads in the URL it prepared."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)  # MissingSchema and InvalidURL are ValueErrors
+    parts = urllib.parse.urlsplit(prepared.url or "")
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"not an http(s) URL with a host: {url!r}")

@@ -7,6 +7,7 @@ never a credential or a header's value.
 from __future__ import annotations
 
 import json
+import re
 
 import requests
 
@@ -87,7 +88,13 @@ def registry_errors(reply: Reply) -> str:
     return f": {details}" if details else ""
 
 
+# A URL's query as requests and urllib3 name it in their errors (`with url: /path?QUERY (Caused
+# by ...)`): prepared URLs are percent-encoded, so the query ends at the first space.
+_QUERY = re.compile(r"\?\S*")
+
+
 def describe(error: Exception) -> str:
-    """`ExceptionType: first line of its message`, for one-line errors."""
+    """`ExceptionType: first line of its message`, for one-line errors; without any URL's
+    query, which may hold an upload's state or a storage service's signature."""
     lines = str(error).splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+    return f"{type(error).__name__}: {_QUERY.sub('', lines[0]) if lines else ''}"
