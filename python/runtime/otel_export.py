@@ -28,6 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -63,6 +64,7 @@ _SPAN_ERRORS = frozenset(
 # The method named in metrics for calls answered UNIMPLEMENTED: their path is the client's to
 # choose, and one series per path would grow without bound.
 _OTHER = "_OTHER"
+_ACTIVE_ATTRIBUTES = {"rpc.system": "grpc"}
 
 
 class Drops:
@@ -219,10 +221,15 @@ class ServerTelemetry:
         self._duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of gRPC calls served."
         )
-        self._active = meter.create_up_down_counter(
-            "rpc.server.active_calls", unit="{call}", description="gRPC calls being served."
+        # Calls in flight: an int here, read at each export (an observable up-down counter),
+        # since the SDK's add() costs several microseconds per call.
+        self._active = 0
+        meter.create_observable_up_down_counter(
+            "rpc.server.active_calls",
+            [self._observe_active],
+            unit="{call}",
+            description="gRPC calls being served.",
         )
-        self._active_attributes = {"rpc.system": "grpc"}
 
     def start(self, method: str, trace_context: TraceContext | None, peer: str) -> trace.Span:
         """The call's span, made current so that calls it makes (the relay's) are its children."""
@@ -241,7 +248,7 @@ class ServerTelemetry:
         )
         # Each call runs in a task of its own: the context ends with it, so nothing detaches.
         otel_context.attach(trace.set_span_in_context(span))
-        self._active.add(1, self._active_attributes)
+        self._active += 1  # on the event loop's thread only, as end()
         return span
 
     def end(self, span: trace.Span, method: str, code: grpc.StatusCode, seconds: float) -> None:
@@ -250,7 +257,7 @@ class ServerTelemetry:
         if code in _SPAN_ERRORS:
             span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
         span.end()
-        self._active.add(-1, self._active_attributes)
+        self._active -= 1
         service, name = method_parts(method)
         if code is grpc.StatusCode.UNIMPLEMENTED:
             service = name = _OTHER
@@ -263,6 +270,9 @@ class ServerTelemetry:
                 "rpc.grpc.status_code": code.value[0],
             },
         )
+
+    def _observe_active(self, options: CallbackOptions) -> list[Observation]:
+        return [Observation(self._active, _ACTIVE_ATTRIBUTES)]
 
     def shutdown(self) -> None:
         """Sends what is left, for SHUTDOWN_SECONDS at most: the SDK's own shutdown waits on

@@ -110,11 +110,12 @@ class OtlpReceiver:
             raise AssertionError(f"{len(found)} of {count} spans in {WAIT_SECONDS} s; got {names}")
         return found[:count]
 
-    def wait_for_metric(self, predicate: Callable[[str, Metric], bool]) -> Metric:
-        """The latest exported metric that matches, waiting for one to arrive."""
+    def wait_for_metric(self, predicate: Callable[[str, Metric], bool], since: int = 0) -> Metric:
+        """The latest exported metric that matches, among those received after the first
+        `since`, waiting for one to arrive."""
 
         def matching() -> list[Metric]:
-            return [metric for service, metric in self.metrics if predicate(service, metric)]
+            return [m for service, m in self.metrics[since:] if predicate(service, m)]
 
         with self._changed:
             self._changed.wait_for(lambda: bool(matching()), WAIT_SECONDS)

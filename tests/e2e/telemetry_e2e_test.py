@@ -225,7 +225,7 @@ class TelemetryEndToEndTest(absltest.TestCase):
         self.assertEqual(call(relay.address, "Send").pong.message, "hi")
         self.assertEqual(call(unconfigured.address, "Send").pong.message, "hi")
 
-    def test_metrics_duration_by_method_and_code_and_calls_in_flight(self) -> None:
+    def test_metrics_duration_by_method_and_code(self) -> None:
         server = self.server()
         for _ in range(3):
             call(server.address, "Send")
@@ -262,11 +262,29 @@ class TelemetryEndToEndTest(absltest.TestCase):
         (failed,) = duration_points(9)
         self.assertEqual(attributes(list(failed.attributes))["rpc.method"], "SendUpstream")
         self.assertEqual(failed.count, 1)
-        active = self.receiver.wait_for_metric(
-            lambda service, m: m.name == "rpc.server.active_calls"
-        )
-        # Every call is over: none in flight.
-        self.assertEqual([p.as_int for p in active.sum.data_points], [0])
+
+    def test_metrics_calls_in_flight(self) -> None:
+        upstream, hanging = self.enterContext(hanging_upstream())
+        relay = self.server(f"--upstream={upstream}", "--upstream_insecure")
+
+        def in_flight(count: int, since: int = 0) -> None:
+            self.receiver.wait_for_metric(
+                lambda service, m: (
+                    m.name == "rpc.server.active_calls"
+                    and [p.as_int for p in m.sum.data_points] == [count]
+                ),
+                since,
+            )
+
+        with grpc.insecure_channel(relay.address) as channel:
+            stub = ping_pb2_grpc.PingServiceStub(channel)
+            future = stub.SendUpstream.future(ping_pb2.Request(message="x"), timeout=30)
+            self.assertTrue(hanging.arrivals.acquire(timeout=10), "the relay never called")
+            in_flight(1)
+            future.cancel()
+            cancelled = len(self.receiver.metrics)
+        in_flight(0, since=cancelled)
+        self.assertEqual(call(relay.address, "Send").pong.message, "hi")
 
 
 class DownCollectorTest(absltest.TestCase):
