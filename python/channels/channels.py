@@ -17,7 +17,7 @@ import re
 
 import grpc
 
-from python.channels import auth
+from python.channels import auth, client_tracing
 
 DEFAULT_TLS_PORT = 443
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -134,8 +134,12 @@ def open_aio_channel(
     connection: Connection, credentials: grpc.ChannelCredentials | None, retries: bool = True
 ) -> grpc.aio.Channel:
     """The same channel for asyncio code (the server's relay), with credentials made by
-    channel_credentials() (which may block on the network, so the caller chooses where)."""
+    channel_credentials() (which may block on the network, so the caller chooses where).
+    Its calls make client spans when the server exports telemetry (client_tracing.py)."""
     options = channel_options(connection, retries)
+    interceptors = client_tracing.interceptors() or None
     if credentials is None:
-        return grpc.aio.insecure_channel(connection.target, options)
-    return grpc.aio.secure_channel(connection.target, credentials, options)
+        return grpc.aio.insecure_channel(connection.target, options, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        connection.target, credentials, options, interceptors=interceptors
+    )

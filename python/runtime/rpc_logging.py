@@ -26,6 +26,10 @@ Every method handler is wrapped once, when its service registers (handler_wrappi
   fail the call below the handler, and the log would never know.
 - An unexpected exception is INTERNAL with a fixed message; its traceback goes only to the log.
 
+With telemetry on (telemetry.py), the call's span starts with the record and ends in on_done
+with the same code as the line, whose span id is then the span's (so Cloud Logging and Cloud
+Trace join); with --rpc_logs=none the record is kept for the span alone.
+
 Metadata values are never logged (they carry tokens); only the trace headers are read.
 """
 
@@ -38,7 +42,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -47,6 +51,11 @@ from google.protobuf.message import DecodeError
 from grpc._cython.cygrpc import ExecuteBatchError
 
 from python.runtime import logs, trace_context
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from python.runtime.otel_export import ServerTelemetry
 
 logger = logging.getLogger("rpc")
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.
@@ -99,15 +108,21 @@ def level_of(code: grpc.StatusCode) -> int:
 class CallRecord:
     """One call's log line, filled in while the call runs and written once when it is over."""
 
-    __slots__ = ("_fields", "_method", "_started", "caller", "code")
+    __slots__ = ("_fields", "_method", "_span", "_started", "caller", "code")
 
     def __init__(self, method: _Method, context: grpc.aio.ServicerContext) -> None:
         self._method = method
         self._started = time.perf_counter()
-        self._fields: dict[str, object] = {"peer": context.peer()}
-        if method.project:
+        peer = context.peer()
+        self._fields: dict[str, object] = {"peer": peer}
+        self._span: Span | None = None
+        telemetry = method.boundary.telemetry
+        if method.project or telemetry is not None:
             trace = trace_context.from_metadata(context.invocation_metadata())
-            if trace:
+            if telemetry is not None:
+                self._span = telemetry.start(method.name, trace, peer)
+                trace = _of_span(self._span)
+            if trace and method.project:
                 self._fields.update(trace.log_fields(method.project))
         self.caller: str | None = None
         # The code the handler ended with; None while it runs, and for good when the call
@@ -128,6 +143,9 @@ class CallRecord:
             code = grpc.StatusCode.DEADLINE_EXCEEDED
         else:
             code = self.code or grpc.StatusCode.CANCELLED
+        if self._span is not None:
+            telemetry = self._method.boundary.telemetry
+            telemetry.end(self._span, self._method.name, code, time.perf_counter() - self._started)
         self._method.log(code, self)
 
     @property
@@ -146,6 +164,14 @@ class CallRecord:
         return fields
 
 
+def _of_span(span: Span) -> trace_context.TraceContext:
+    """The trace fields of the log line: the call's own span."""
+    ids = span.get_span_context()
+    return trace_context.TraceContext(
+        f"{ids.trace_id:032x}", f"{ids.span_id:016x}", ids.trace_flags.sampled
+    )
+
+
 class _Method:
     """What every call of one method shares."""
 
@@ -155,7 +181,9 @@ class _Method:
         self.boundary = boundary
 
     def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
-        if self.boundary.which == ERRORS and code is grpc.StatusCode.OK:
+        if self.boundary.which == NONE or (
+            self.boundary.which == ERRORS and code is grpc.StatusCode.OK
+        ):
             return
         logs.write(logger, level_of(code), f"{self.name} {code.name}", record.fields(code))
 
@@ -163,20 +191,26 @@ class _Method:
 class Boundary:
     """The wrap of every handler (see the module docstring), and what the server tells it.
 
-    `which`: all, errors, none; `max_response_bytes`: the largest response the server sends.
+    `which`: all, errors, none; `max_response_bytes`: the largest response the server sends;
+    `telemetry`: each call's span and metrics, None when off.
     """
 
     def __init__(
-        self, project: str | None, which: str = ALL, max_response_bytes: int | None = None
+        self,
+        project: str | None,
+        which: str = ALL,
+        max_response_bytes: int | None = None,
+        telemetry: ServerTelemetry | None = None,
     ) -> None:
         self.project = project
         self.which = which
         self.max_response_bytes = max_response_bytes
+        self.telemetry = telemetry
         # When shutdown cancels the calls still running (monotonic seconds); None until then.
         self.calls_cut_at: float | None = None
 
     def __call__(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        logged = _Method(method, self) if self.which != NONE else None
+        logged = _Method(method, self) if self.which != NONE or self.telemetry else None
         parse = _raising_parser(handler.request_deserializer)
         if handler.request_streaming:
             # grpc.aio parses each streamed request inside the handler's `async for`, where the

@@ -23,19 +23,22 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
-from python.runtime import invoker_auth, logs, stream_limits, undecodable
+from python.runtime import invoker_auth, logs, stream_limits, telemetry, undecodable
 from python.runtime.config import ServerConfig
 from python.runtime.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
 from python.runtime.health import HealthServicer
 from python.runtime.invoker_auth import Authenticator, auth_wrap
 from python.runtime.rpc_logging import Boundary
+
+if TYPE_CHECKING:
+    from python.runtime.otel_export import ServerTelemetry
 
 logger = logging.getLogger("server")
 
@@ -62,9 +65,15 @@ class Built(NamedTuple):
     port: int
 
 
-def build(config: ServerConfig, services: Sequence[Registration]) -> Built:
+def build(
+    config: ServerConfig,
+    services: Sequence[Registration],
+    calls_telemetry: ServerTelemetry | None = None,
+) -> Built:
     server = grpc.aio.server(options=config.channel_options())
-    logged = Boundary(config.project, config.rpc_logs, config.max_send_message_bytes)
+    logged = Boundary(
+        config.project, config.rpc_logs, config.max_send_message_bytes, calls_telemetry
+    )
     limited = stream_limits.wrap(config.stream_limit)
     # Application services: logged, guarded by the auth policy, request streams limited.
     # Health and reflection: logged, open, limited. Unknown methods: logged, UNIMPLEMENTED.
@@ -101,7 +110,8 @@ def build(config: ServerConfig, services: Sequence[Registration]) -> Built:
 async def serve(name: str, config: ServerConfig, services: Sequence[Registration]) -> None:
     """Serves `services` until SIGTERM or Ctrl-C, then drains; `name` is for the log."""
     undecodable.hide_from_logs()
-    built = build(config, services)
+    calls_telemetry = telemetry.from_environment()
+    built = build(config, services, calls_telemetry)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(undecodable.loop_exception_handler)
@@ -127,7 +137,7 @@ async def serve(name: str, config: ServerConfig, services: Sequence[Registration
             built.port,
         )
         retiring[built] = asyncio.create_task(_retire(built, retiring))
-        built = build(dataclasses.replace(config, port=built.port), services)
+        built = build(dataclasses.replace(config, port=built.port), services, calls_telemetry)
         await _start(built)
 
     logger.info("shutting down: in-flight calls have %.1f s", config.grace_seconds)
@@ -141,6 +151,8 @@ async def serve(name: str, config: ServerConfig, services: Sequence[Registration
     calls = asyncio.all_tasks() - {asyncio.current_task()}
     if calls:
         await asyncio.wait(calls, timeout=CUT_CALLS_EXIT_SECONDS)
+    if calls_telemetry is not None:
+        await asyncio.to_thread(calls_telemetry.shutdown)
     logger.info("stopped")
 
 

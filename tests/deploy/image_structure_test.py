@@ -19,8 +19,9 @@ from absl.testing import absltest
 
 from tests.deploy.oci_layout import Layout, image_outputs
 
-# Issue 12's budget for the whole image, bytecode included (MB = 10^6 bytes).
-SIZE_BUDGET_BYTES = 105 * 1000 * 1000
+# Issue 12's budget for the whole image, bytecode included (MB = 10^6 bytes): 105 MB, plus
+# issue 24's OpenTelemetry SDK and OTLP exporter (about 4 MB with their bytecode).
+SIZE_BUDGET_BYTES = 110 * 1000 * 1000
 COMPRESSED_SIZE_BUDGET_BYTES = 45 * 1000 * 1000
 INTERPRETER = "usr/bin/python3.13"
 LOADER = "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
@@ -64,7 +65,8 @@ def bytecode_path(path: str, tag: str) -> str:
     return f"{directory}/__pycache__/{name[: -len('.py')]}.{tag}.pyc"
 
 
-# What a start does not import, but the auth modes and the ping relay import when used.
+# What a start does not import, but the auth modes, the ping relay and telemetry import when
+# used.
 LAZY_IMPORTS = (
     "google.auth.jwt",
     "google.auth.transport.grpc",
@@ -73,6 +75,9 @@ LAZY_IMPORTS = (
     "cryptography.hazmat.bindings._rust",
     "requests",
     "urllib.request",
+    # Telemetry, with OTEL_EXPORTER_OTLP_ENDPOINT set.
+    "python.runtime.otel_export",
+    "python.channels.client_spans",
 )
 
 

@@ -31,14 +31,30 @@ DEFERRED = (
 # and the server built with its port bound (then not started: no serving is needed to see
 # what was imported).
 START_PATH = """
-from python.runtime import app, logs, server
+from python.runtime import app, logs, server, telemetry
 from python.services.ping import main as ping_main
 from python.services.route_guide import main as route_guide_main
 
 app.flags.FLAGS(["server", *ARGS])
 logs.configure("json")
+calls_telemetry = telemetry.from_environment()
 for main in (ping_main, route_guide_main):
-    server.build(app.config_from_flags(0), main.services())
+    server.build(app.config_from_flags(0), main.services(), calls_telemetry)
+"""
+
+# OpenTelemetry, imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+TELEMETRY = (
+    "opentelemetry",
+    "opentelemetry.sdk",
+    "opentelemetry.exporter.otlp.proto.grpc",
+    "python.channels.client_spans",
+    "python.runtime.otel_export",
+)
+ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}
+# The relay's channel, opened as its first relayed call opens it.
+RELAY_CHANNEL = """
+from python.channels import channels
+channels.open_aio_channel(channels.Connection("127.0.0.1:1", insecure=True), None)
 """
 
 
@@ -93,6 +109,18 @@ class LazyImportsTest(absltest.TestCase):
         # channel (and its ID token) is made at the first relayed call, not at start.
         args = ("--auth_mode=cloud-run", "--upstream=upstream.example.com")
         self.assertEqual(modules_after(START_PATH, args), set())
+
+    def test_start_and_relay_channel_without_endpoint_import_no_opentelemetry(self) -> None:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+        for name, code in (("start", START_PATH), ("relay channel", RELAY_CHANNEL)):
+            with self.subTest(name):
+                self.assertEqual(modules_after(code, env=env, watched=TELEMETRY), set())
+
+    def test_control_an_endpoint_imports_opentelemetry(self) -> None:
+        for name, code in (("start", START_PATH), ("relay channel", RELAY_CHANNEL)):
+            with self.subTest(name):
+                imported = modules_after(code, env=ENDPOINT, watched=TELEMETRY)
+                self.assertIn("opentelemetry", imported)
 
     def test_control_verify_mode_imports_google_auth_as_the_server_is_built(self) -> None:
         args = ("--auth_mode=verify", "--audiences=https://ping.example.com")

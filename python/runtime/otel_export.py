@@ -1,0 +1,311 @@
+"""Traces and metrics of every call, exported over OTLP/gRPC by the standard OTEL_* settings.
+Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
+
+- Each call gets a SERVER span `package.Service/Method`, child of the caller's span from
+  `traceparent`, else from `X-Cloud-Trace-Context` (trace_context.py reads both, for the log
+  line too). Sampling is the SDK's, by OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG: the
+  parent's flag when there is one (parentbased_*). The span ends with the code the client got,
+  the same code as the call's log line (rpc_logging.CallRecord.on_done decides it once).
+- Metrics: `rpc.server.duration` (ms) by service, method and code; `rpc.server.active_calls`.
+  Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
+- `service.name` is OTEL_SERVICE_NAME, else Cloud Run's K_SERVICE.
+- A collector that is down or slow never holds a call: spans wait in a bounded queue that a
+  thread of the SDK exports; past its size (OTEL_BSP_MAX_QUEUE_SIZE) they are dropped. Spans
+  dropped, or lost in a failed export, are counted and reported in one warning per minute at
+  most, instead of the SDK's line per failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.parse
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from python.channels.client_tracing import method_parts
+from python.runtime.trace_context import TraceContext
+
+logger = logging.getLogger("telemetry")
+
+# Spans waiting for the exporter (OTEL_BSP_MAX_QUEUE_SIZE, the SDK's default); past this
+# many, new spans are dropped and counted.
+MAX_QUEUED_SPANS = 2048
+DROP_WARNING_SECONDS = 60.0
+# How long the exporters get to send what is left when the server stops (Cloud Run allows
+# 10 s after SIGTERM, most of it for the calls' drain).
+SHUTDOWN_SECONDS = 1.0
+# The exporter logs each failure: its lines are kept for the drop warning instead.
+_SDK_EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
+# Codes that mark a server span as failed (OpenTelemetry's gRPC conventions): the server's
+# faults, not the caller's.
+_SPAN_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+# The method named in metrics for calls answered UNIMPLEMENTED: their path is the client's to
+# choose, and one series per path would grow without bound.
+_OTHER = "_OTHER"
+_ACTIVE_ATTRIBUTES = {"rpc.system": "grpc"}
+
+
+class Drops:
+    """Counts spans that never reached the collector; warns at most once a minute."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self._unreported = 0
+        self._warned_at: float | None = None
+        # The exporter's latest error, for the warning (its own lines are not printed).
+        self.last_error = "export failed"
+
+    def add(self, count: int, reason: str) -> None:
+        with self._lock:
+            self.total += count
+            self._unreported += count
+            now = time.monotonic()
+            if self._warned_at is not None and now - self._warned_at < DROP_WARNING_SECONDS:
+                return
+            self._warned_at, unreported, self._unreported = now, self._unreported, 0
+        logger.warning(
+            "telemetry: %d spans dropped (collector down or slow): %s",
+            unreported,
+            reason,
+            extra={"fields": {"dropped_spans": unreported, "dropped_spans_total": self.total}},
+        )
+
+
+class _BoundedQueue(SpanProcessor):
+    """The batch processor behind a count of the spans waiting in its queue: a span that
+    would overflow it is dropped here, counted (the SDK's own line per drop is not)."""
+
+    def __init__(self, inner: BatchSpanProcessor, size: int, drops: Drops) -> None:
+        self._inner = inner
+        self._size = size
+        self._drops = drops
+        self._lock = threading.Lock()
+        self._queued = 0
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not span.context.trace_flags.sampled:
+            return  # the batch processor keeps only sampled spans
+        with self._lock:
+            full = self._queued >= self._size
+            if not full:
+                self._queued += 1
+        if full:
+            self._drops.add(1, "queue full")
+        else:
+            self._inner.on_end(span)
+
+    def taken(self, count: int) -> None:
+        """`count` spans left the queue for the exporter."""
+        with self._lock:
+            self._queued -= count
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class _KeepExportErrors(logging.Filter):
+    """Keeps the exporter's latest failure for the drop warning instead of printing each."""
+
+    def __init__(self, drops: Drops) -> None:
+        super().__init__()
+        self._drops = drops
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._drops.last_error = record.getMessage()[:200]
+        return False
+
+
+class _CountingExporter(SpanExporter):
+    """The OTLP exporter, counting the spans of batches it failed to deliver."""
+
+    def __init__(self, inner: SpanExporter, drops: Drops) -> None:
+        self._inner = inner
+        self._drops = drops
+        self.queue: _BoundedQueue | None = None  # set once the queue is built around this
+
+    def export(self, spans: list[ReadableSpan]) -> SpanExportResult:
+        if self.queue is not None:
+            self.queue.taken(len(spans))
+        result = self._inner.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            self._drops.add(len(spans), self._drops.last_error)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def _resource() -> Resource:
+    attributes = {}
+    if not os.environ.get("OTEL_SERVICE_NAME") and (service := os.environ.get("K_SERVICE")):
+        attributes[SERVICE_NAME] = service
+    return Resource.create(attributes)
+
+
+def _queue_size() -> int:
+    setting = os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE")
+    if not setting:
+        return MAX_QUEUED_SPANS
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    logger.warning(
+        "OTEL_BSP_MAX_QUEUE_SIZE=%r is not a positive integer: using %d", setting, MAX_QUEUED_SPANS
+    )
+    return MAX_QUEUED_SPANS
+
+
+def _parent(trace_context: TraceContext | None) -> otel_context.Context | None:
+    if trace_context is None or not trace_context.span_id:
+        return None
+    flags = trace.TraceFlags(trace.TraceFlags.SAMPLED if trace_context.sampled else 0)
+    parent = trace.SpanContext(
+        int(trace_context.trace_id, 16),
+        int(trace_context.span_id, 16),
+        is_remote=True,
+        trace_flags=flags,
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+
+
+def _peer_attributes(peer: str) -> dict[str, str | int]:
+    """gRPC's `ipv4:10.0.0.1:5000` / `ipv6:%5B::1%5D:5000` as network.peer.* attributes."""
+    kind, _, address = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return {}
+    host, _, port = urllib.parse.unquote(address).rpartition(":")
+    attributes: dict[str, str | int] = {"network.peer.address": host.strip("[]")}
+    if port.isdigit():
+        attributes["network.peer.port"] = int(port)
+    return attributes
+
+
+class ServerTelemetry:
+    """The span and metrics of every call; made once per process by start()."""
+
+    def __init__(
+        self, tracer_provider: TracerProvider, spans: SpanProcessor, meter_provider: MeterProvider
+    ) -> None:
+        self._spans = spans
+        self._meter_provider = meter_provider
+        self._tracer = tracer_provider.get_tracer("python.runtime")
+        meter = meter_provider.get_meter("python.runtime")
+        self._duration = meter.create_histogram(
+            "rpc.server.duration", unit="ms", description="Duration of gRPC calls served."
+        )
+        # Calls in flight: an int here, read at each export (an observable up-down counter),
+        # since the SDK's add() costs several microseconds per call.
+        self._active = 0
+        meter.create_observable_up_down_counter(
+            "rpc.server.active_calls",
+            [self._observe_active],
+            unit="{call}",
+            description="gRPC calls being served.",
+        )
+
+    def start(self, method: str, trace_context: TraceContext | None, peer: str) -> trace.Span:
+        """The call's span, made current so that calls it makes (the relay's) are its children."""
+        service, name = method_parts(method)
+        attributes = {
+            "rpc.system": "grpc",
+            "rpc.service": service,
+            "rpc.method": name,
+            **_peer_attributes(peer),
+        }
+        span = self._tracer.start_span(
+            f"{service}/{name}",
+            context=_parent(trace_context),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+        )
+        # Each call runs in a task of its own: the context ends with it, so nothing detaches.
+        otel_context.attach(trace.set_span_in_context(span))
+        self._active += 1  # on the event loop's thread only, as end()
+        return span
+
+    def end(self, span: trace.Span, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        """Ends the call's span with the code the client got, and counts the call."""
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code in _SPAN_ERRORS:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
+        span.end()
+        self._active -= 1
+        service, name = method_parts(method)
+        if code is grpc.StatusCode.UNIMPLEMENTED:
+            service = name = _OTHER
+        self._duration.record(
+            seconds * 1000,
+            {
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": name,
+                "rpc.grpc.status_code": code.value[0],
+            },
+        )
+
+    def _observe_active(self, options: CallbackOptions) -> list[Observation]:
+        return [Observation(self._active, _ACTIVE_ATTRIBUTES)]
+
+    def shutdown(self) -> None:
+        """Sends what is left, for SHUTDOWN_SECONDS at most: the SDK's own shutdown waits on
+        the exporter (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by default), so it runs in a thread of
+        its own that the process does not wait for past that."""
+
+        def send_the_rest() -> None:
+            self._spans.shutdown()
+            self._meter_provider.shutdown()
+
+        sending = threading.Thread(target=send_the_rest, name="telemetry-shutdown", daemon=True)
+        sending.start()
+        sending.join(SHUTDOWN_SECONDS)
+
+
+def start() -> ServerTelemetry:
+    """Builds the providers from the OTEL_* settings and makes them the process's own."""
+    drops = Drops()
+    logging.getLogger(_SDK_EXPORTER_LOGGER).addFilter(_KeepExportErrors(drops))
+    resource = _resource()
+    # The server shuts the providers down itself, bounded: the SDK's own exit hook could wait
+    # 30 s on a collector that does not answer.
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    queue_size = _queue_size()
+    exporter = _CountingExporter(OTLPSpanExporter(), drops)
+    spans = _BoundedQueue(
+        BatchSpanProcessor(exporter, max_queue_size=queue_size), queue_size, drops
+    )
+    exporter.queue = spans
+    tracer_provider.add_span_processor(spans)
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[reader], shutdown_on_exit=False
+    )
+    trace.set_tracer_provider(tracer_provider)
+    return ServerTelemetry(tracer_provider, spans, meter_provider)

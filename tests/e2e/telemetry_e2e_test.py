@@ -1,0 +1,333 @@
+"""Traces and metrics of real server processes, as an OTLP receiver on loopback gets them.
+
+A relayed call (client -> relay's SendUpstream -> upstream's Send) must arrive as one trace:
+the relay's SERVER span, child of the caller's `traceparent`; the relay's CLIENT span under
+it; the upstream's SERVER span under that. Each call's log line names its own span. A
+collector that hangs or refuses changes no call's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+from absl.testing import absltest
+from grpc import StatusCode
+from ping.v1 import ping_pb2, ping_pb2_grpc
+
+from tests.e2e.otlp_receiver import OtlpReceiver, Received, attributes
+from tests.e2e.processes import Server
+
+PROJECT = "telemetry-test"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN_ID}-01"
+SERVER, CLIENT = 2, 3  # OTLP's SPAN_KIND_SERVER, SPAN_KIND_CLIENT
+STATUS_ERROR = 2  # OTLP's STATUS_CODE_ERROR
+
+
+def telemetry_env(endpoint: str, service: str) -> dict[str, str]:
+    """The settings a Cloud Run service with a collector sidecar would have, exporting soon."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "K_SERVICE": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_METRIC_EXPORT_INTERVAL": "200",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+
+
+def call(
+    address: str,
+    method: str,
+    metadata: tuple[tuple[str, str], ...] = (),
+    timeout: float = 10,
+) -> ping_pb2.Response:
+    with grpc.insecure_channel(address) as channel:
+        stub = ping_pb2_grpc.PingServiceStub(channel)
+        return getattr(stub, method)(
+            ping_pb2.Request(message="hi"), metadata=metadata, timeout=timeout
+        )
+
+
+class HangingUpstream(ping_pb2_grpc.PingServiceServicer):
+    """Answers Send once released: an upstream slower than any caller's deadline."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.arrivals = threading.Semaphore(0)
+
+    def Send(self, request: ping_pb2.Request, context: grpc.ServicerContext) -> ping_pb2.Response:
+        self.arrivals.release()
+        self.released.wait()
+        return ping_pb2.Response()
+
+
+@contextlib.contextmanager
+def hanging_upstream() -> Iterator[tuple[str, HangingUpstream]]:
+    servicer = HangingUpstream()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    ping_pb2_grpc.add_PingServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        servicer.released.set()
+        server.stop(None)
+
+
+def span_tree(spans: list[Received]) -> str:
+    """The spans as an indented tree, for the test's output and failure messages."""
+    children: dict[str, list[Received]] = {}
+    for span in spans:
+        children.setdefault(span.parent_id, []).append(span)
+    ids = {span.span_id for span in spans}
+    lines: list[str] = []
+
+    def add(span: Received, depth: int) -> None:
+        kind = {SERVER: "SERVER", CLIENT: "CLIENT"}.get(span.span.kind, str(span.span.kind))
+        lines.append(
+            f"{'  ' * depth}{span.service}: {span.span.name} {kind} span={span.span_id} "
+            f"parent={span.parent_id or '-'} code={span.attributes.get('rpc.grpc.status_code')}"
+        )
+        for child in children.get(span.span_id, []):
+            add(child, depth + 1)
+
+    for root in [s for s in spans if s.parent_id not in ids]:
+        add(root, 0)
+    return f"trace {spans[0].trace_id}\n" + "\n".join(lines)
+
+
+class TelemetryEndToEndTest(absltest.TestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.receiver = self.enterContext(OtlpReceiver())
+
+    def server(self, *args: str, service: str = "ping") -> Server:
+        env = telemetry_env(self.receiver.endpoint, service)
+        return self.enterContext(Server(f"--project={PROJECT}", *args, env=env))
+
+    def span_of_log(self, server: Server, method: str) -> str:
+        line = server.wait_for_log(lambda e: e.get("method") == method)
+        self.assertEqual(
+            line["logging.googleapis.com/trace"], f"projects/{PROJECT}/traces/{TRACE_ID}"
+        )
+        return line["logging.googleapis.com/spanId"]
+
+    def test_relayed_call_is_one_trace_across_both_servers(self) -> None:
+        upstream = self.server(service="ping-upstream")
+        relay = self.server(f"--upstream={upstream.address}", "--upstream_insecure")
+
+        response = call(relay.address, "SendUpstream", (("traceparent", TRACEPARENT),))
+
+        self.assertEqual(response.pong.message, "hi (relayed)")
+        spans = self.receiver.wait_for_spans(lambda s: s.trace_id == TRACE_ID, count=3)
+        print(span_tree(spans), file=sys.stderr)
+        by_name = {(s.service, s.span.kind): s for s in spans}
+        relay_server = by_name["ping", SERVER]
+        relay_client = by_name["ping", CLIENT]
+        upstream_server = by_name["ping-upstream", SERVER]
+        self.assertEqual(relay_server.span.name, "ping.v1.PingService/SendUpstream")
+        self.assertEqual(relay_server.parent_id, CALLER_SPAN_ID)
+        self.assertEqual(relay_client.span.name, "ping.v1.PingService/Send")
+        self.assertEqual(relay_client.parent_id, relay_server.span_id)
+        self.assertEqual(upstream_server.span.name, "ping.v1.PingService/Send")
+        self.assertEqual(upstream_server.parent_id, relay_client.span_id)
+        self.assertEqual(
+            {k: relay_server.attributes[k] for k in ("rpc.system", "rpc.service", "rpc.method")},
+            {
+                "rpc.system": "grpc",
+                "rpc.service": "ping.v1.PingService",
+                "rpc.method": "SendUpstream",
+            },
+        )
+        for span in spans:
+            self.assertEqual(span.attributes["rpc.grpc.status_code"], 0, span.span.name)
+        self.assertIn(relay_server.attributes["network.peer.address"], ("127.0.0.1", "::1"))
+        self.assertIsInstance(relay_server.attributes["network.peer.port"], int)
+        # Each log line names its own server's span: Cloud Logging joins it to Cloud Trace.
+        self.assertEqual(
+            self.span_of_log(relay, "/ping.v1.PingService/SendUpstream"), relay_server.span_id
+        )
+        self.assertEqual(
+            self.span_of_log(upstream, "/ping.v1.PingService/Send"), upstream_server.span_id
+        )
+
+    def test_parent_from_each_header(self) -> None:
+        server = self.server()
+        cloud_span = 12345  # X-Cloud-Trace-Context names its span in decimal
+        headers = {
+            "traceparent": (("traceparent", TRACEPARENT),),
+            "x-cloud-trace-context": (
+                ("x-cloud-trace-context", f"{TRACE_ID.upper()}/{cloud_span};o=1"),
+            ),
+        }
+        expected_parent = {
+            "traceparent": CALLER_SPAN_ID,
+            "x-cloud-trace-context": f"{cloud_span:016x}",
+        }
+        for header, metadata in headers.items():
+            with self.subTest(header):
+                call(server.address, "Send", metadata)
+                (span,) = self.receiver.wait_for_spans(
+                    lambda s, parent=expected_parent[header]: s.parent_id == parent
+                )
+                self.assertEqual(span.trace_id, TRACE_ID)
+                self.assertEqual(span.span.kind, SERVER)
+        # No header: a trace of its own, rooted at this server.
+        call(server.address, "Send")
+        (root,) = self.receiver.wait_for_spans(lambda s: not s.parent_id)
+        self.assertNotEqual(root.trace_id, TRACE_ID)
+
+    def test_codes_of_failed_cancelled_and_deadline_exceeded_calls(self) -> None:
+        upstream, hanging = self.enterContext(hanging_upstream())
+        relay = self.server(f"--upstream={upstream}", "--upstream_insecure")
+        unconfigured = self.server()
+
+        with self.assertRaises(grpc.RpcError) as failed:
+            call(unconfigured.address, "SendUpstream", (("traceparent", TRACEPARENT),))
+        self.assertEqual(failed.exception.code(), StatusCode.FAILED_PRECONDITION)
+        with grpc.insecure_channel(relay.address) as channel:
+            stub = ping_pb2_grpc.PingServiceStub(channel)
+            future = stub.SendUpstream.future(
+                ping_pb2.Request(message="x"), metadata=(("traceparent", TRACEPARENT),), timeout=30
+            )
+            # Cancel once the relay waits on its upstream.
+            self.assertTrue(hanging.arrivals.acquire(timeout=10), "the relay never called")
+            future.cancel()
+        with self.assertRaises(grpc.RpcError) as late:
+            call(relay.address, "SendUpstream", (("traceparent", TRACEPARENT),), timeout=0.5)
+        self.assertEqual(late.exception.code(), StatusCode.DEADLINE_EXCEEDED)
+
+        codes = {"FAILED_PRECONDITION": 9, "DEADLINE_EXCEEDED": 4, "CANCELLED": 1}
+        for name, number in codes.items():
+            with self.subTest(name):
+                (span,) = self.receiver.wait_for_spans(
+                    lambda s, n=number: (
+                        s.span.kind == SERVER and s.attributes["rpc.grpc.status_code"] == n
+                    )
+                )
+                self.assertEqual(span.span.name, "ping.v1.PingService/SendUpstream")
+                # The span's code is the log line's: both come from one decision.
+                server = unconfigured if name == "FAILED_PRECONDITION" else relay
+                line = server.wait_for_log(lambda e, n=name: e.get("code") == n)
+                self.assertEqual(line["logging.googleapis.com/spanId"], span.span_id)
+        (deadline,) = self.receiver.wait_for_spans(
+            lambda s: s.span.kind == SERVER and s.attributes["rpc.grpc.status_code"] == 4
+        )
+        self.assertEqual(deadline.span.status.code, STATUS_ERROR)
+        # Both servers still answer.
+        self.assertEqual(call(relay.address, "Send").pong.message, "hi")
+        self.assertEqual(call(unconfigured.address, "Send").pong.message, "hi")
+
+    def test_metrics_duration_by_method_and_code(self) -> None:
+        server = self.server()
+        for _ in range(3):
+            call(server.address, "Send")
+        with self.assertRaises(grpc.RpcError):
+            call(server.address, "SendUpstream")
+
+        def duration_points(code: int) -> list:
+            metric = self.receiver.wait_for_metric(
+                lambda service, m: (
+                    m.name == "rpc.server.duration"
+                    and any(
+                        attributes(list(p.attributes)).get("rpc.grpc.status_code") == code
+                        for p in m.histogram.data_points
+                    )
+                )
+            )
+            return [
+                p
+                for p in metric.histogram.data_points
+                if attributes(list(p.attributes)).get("rpc.grpc.status_code") == code
+            ]
+
+        (ok,) = duration_points(0)
+        self.assertEqual(
+            attributes(list(ok.attributes)),
+            {
+                "rpc.system": "grpc",
+                "rpc.service": "ping.v1.PingService",
+                "rpc.method": "Send",
+                "rpc.grpc.status_code": 0,
+            },
+        )
+        self.assertEqual(ok.count, 3)
+        (failed,) = duration_points(9)
+        self.assertEqual(attributes(list(failed.attributes))["rpc.method"], "SendUpstream")
+        self.assertEqual(failed.count, 1)
+
+    def test_metrics_calls_in_flight(self) -> None:
+        upstream, hanging = self.enterContext(hanging_upstream())
+        relay = self.server(f"--upstream={upstream}", "--upstream_insecure")
+
+        def in_flight(count: int, since: int = 0) -> None:
+            self.receiver.wait_for_metric(
+                lambda service, m: (
+                    m.name == "rpc.server.active_calls"
+                    and [p.as_int for p in m.sum.data_points] == [count]
+                ),
+                since,
+            )
+
+        with grpc.insecure_channel(relay.address) as channel:
+            stub = ping_pb2_grpc.PingServiceStub(channel)
+            future = stub.SendUpstream.future(ping_pb2.Request(message="x"), timeout=30)
+            self.assertTrue(hanging.arrivals.acquire(timeout=10), "the relay never called")
+            in_flight(1)
+            future.cancel()
+            cancelled = len(self.receiver.metrics)
+        in_flight(0, since=cancelled)
+        self.assertEqual(call(relay.address, "Send").pong.message, "hi")
+
+
+class DownCollectorTest(absltest.TestCase):
+    def calls_unaffected(self, env: dict[str, str]) -> Server:
+        """Calls answered as without telemetry, the drop warning, the server still answering
+        and its clean exit; returns the stopped server for its logs."""
+        with Server(f"--project={PROJECT}", env=env) as server:
+            for index in range(1, 21):
+                response = call(server.address, "Send", (("traceparent", TRACEPARENT),))
+                self.assertEqual(response.pong.index, index)
+            with self.assertRaises(grpc.RpcError) as failed:
+                call(server.address, "SendUpstream")
+            self.assertEqual(failed.exception.code(), StatusCode.FAILED_PRECONDITION)
+            warning = server.wait_for_log(lambda e: "spans dropped" in e.get("message", ""))
+            self.assertEqual(warning["severity"], "WARNING")
+            self.assertGreater(warning["dropped_spans"], 0)
+            self.assertEqual(call(server.address, "Send").pong.index, 21)
+            self.assertEqual(server.stop(), 0, server.output())
+        self.assertEqual(server.non_json_lines(), [])
+        warnings = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
+        self.assertLen(warnings, 1, "more than one drop warning within a minute")
+        return server
+
+    def test_collector_that_hangs_changes_no_result_and_the_full_queue_drops(self) -> None:
+        receiver = self.enterContext(OtlpReceiver(hang=True))
+        env = telemetry_env(receiver.endpoint, "ping") | {
+            # The first batch waits on the receiver for good; the next spans fill the queue.
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "8",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",
+        }
+        server = self.calls_unaffected(env)
+        receiver.wait_for_exports(1)  # it was reached, and held the export
+        (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
+        self.assertIn("queue full", warning["message"])
+
+    def test_collector_that_refuses_changes_no_result(self) -> None:
+        receiver = OtlpReceiver()
+        receiver.stop()  # its port now refuses connections
+        server = self.calls_unaffected(telemetry_env(receiver.endpoint, "ping"))
+        (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
+        self.assertIn("UNAVAILABLE", warning["message"])
+
+
+if __name__ == "__main__":
+    absltest.main()
