@@ -22,36 +22,33 @@ dies, the others are stopped, the state directory is kept for its logs, and the 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import datetime
-import ipaddress
 import os
 import platform
-import pwd
-import secrets
 import shutil
 import signal
 import socket
 import string
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import jwt
 from buildgrid._protos.build.bazel.remote.execution.v2 import (
     remote_execution_pb2,
     remote_execution_pb2_grpc,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tools.remote.accounts import (
+    CHILD_PATH,
+    accounts,
+    private_dir,
+    unreachable_by_others,
+    write_private,
+)
 from tools.remote.credential_helper import TOKEN_FILE, default_token_dir
+from tools.remote.processes import Service, StartError, log_tail, start_database
+from tools.remote.tokens import CLIENT_SUBJECT, WORKER_SUBJECT, client_secret, self_signed_tls, sign
 
 # BuildGrid's command line and its configuration: this binary's runfiles, beside this file (not
 # resolved: the source tree has no `buildgrid` binary).
@@ -64,158 +61,8 @@ BUILDBOX_TOOLS = ("buildbox-casd", "buildbox-worker", "buildbox-run-hosttools")
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 # The Debian packages that provide the tools above; ./bazelw's root installs them.
 DEBIAN_PACKAGES = "buildbox postgresql"
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
-# Started as root, the parts run as these users (tools/bazelw/provision.sh makes them).
-SERVICE_USER = "buildgrid"  # BuildGrid and its PostgreSQL
-WORKER_USER = "buildbox"  # casd, the workers, and the actions they run
-# A token's subject decides what it may call (acl.yml).
-CLIENT_SUBJECT, WORKER_SUBJECT = "client", "worker"
-# BuildGrid requires an expiry; the signing secret, not the expiry, is what bounds a token:
-# remove the token directory to revoke every token.
-TOKEN_LIFETIME_S = 10 * 365 * 24 * 3600
-# The environment of a part that runs as another user: nothing of the launcher's (it may hold
-# credentials), which the actions running as that user could read.
-CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The platform the workers offer, in Bazel's exec_properties keys (//tools/remote:worker_platform).
 ISA_NAMES = {"x86_64": "x86-64", "aarch64": "aarch64"}
-
-
-@dataclass(frozen=True)
-class Account:
-    """The user a part runs as; `switch` is false when that is this process's own user."""
-
-    name: str
-    uid: int
-    gid: int
-    switch: bool
-
-    def own(self, path: Path) -> None:
-        if self.switch:
-            os.chown(path, self.uid, self.gid)
-
-
-class StartError(Exception):
-    """A part of the service did not start; the message says which and where its log is."""
-
-
-@dataclass
-class Child:
-    """One process of the service and the log its output goes to."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def die_with_parent() -> None:
-    """Runs in each child before exec: SIGTERM it if this launcher dies, even by SIGKILL."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def accounts() -> tuple[Account, Account]:
-    """The service's and the workers' users: dedicated ones as root, else the caller."""
-    if os.geteuid() != 0:
-        me = pwd.getpwuid(os.geteuid())
-        caller = Account(me.pw_name, me.pw_uid, me.pw_gid, switch=False)
-        return caller, caller
-    found = []
-    for name in (SERVICE_USER, WORKER_USER):
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            raise SystemExit(
-                f"remote: as root, the service runs as the users {SERVICE_USER} and "
-                f"{WORKER_USER}: there is no {name}; create it with `useradd --system "
-                f"--user-group --no-create-home --shell /usr/sbin/nologin {name}` "
-                "(./bazelw's root has both)"
-            ) from None
-        found.append(Account(name, entry.pw_uid, entry.pw_gid, switch=True))
-    return found[0], found[1]
-
-
-def private_dir(path: Path, owner: Account) -> Path:
-    """A new directory only `owner` may enter."""
-    path.mkdir(mode=0o700)
-    owner.own(path)
-    return path
-
-
-def write_private(path: Path, text: str, owner: Account | None = None) -> None:
-    """Writes a 0600 file whole: a temporary file, then a rename."""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(text)
-    if owner:
-        owner.own(partial)
-    partial.replace(path)
-
-
-def sign(secret: str, subject: str) -> str:
-    return jwt.encode(
-        {"sub": subject, "exp": int(time.time()) + TOKEN_LIFETIME_S}, secret, algorithm="HS256"
-    )
-
-
-def client_secret(token_dir: Path) -> str:
-    """The signing secret of this caller's services, made once and kept in token_dir.
-
-    Kept, so that a Bazel server that cached the client token keeps working across restarts.
-    Writes a fresh client token there for tools/remote/credential_helper.py.
-    """
-    token_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = token_dir.stat()
-    if status.st_uid != os.geteuid() or status.st_mode & 0o077:
-        raise SystemExit(f"remote: {token_dir} must be yours and 0700 (it holds the token)")
-    secret_file = token_dir / "secret"
-    if not secret_file.exists():
-        write_private(secret_file, secrets.token_hex(32))
-    secret = secret_file.read_text().strip()
-    write_private(token_dir / TOKEN_FILE, sign(secret, CLIENT_SUBJECT))
-    return secret
-
-
-def self_signed_tls(host: str, key_file: Path, cert_file: Path, owner: Account) -> None:
-    """A key and a certificate for `host`, for the workers' TLS channel.
-
-    buildbox sends a token only over TLS, so the workers reach BuildGrid on a second port that
-    speaks TLS with this certificate, which they trust by name (--*-server-cert).
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remote-local")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(seconds=TOKEN_LIFETIME_S))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    write_private(key_file, pem_key.decode(), owner)
-    write_private(cert_file, cert.public_bytes(serialization.Encoding.PEM).decode(), owner)
-
-
-def unreachable_by_others(path: Path) -> Path | None:
-    """The first directory above `path` that other users may not enter, if any."""
-    for parent in reversed(path.parents):
-        if not parent.stat().st_mode & 0o001:
-            return parent
-    return None
 
 
 def readable_runfiles(run_dir: Path) -> Path:
@@ -234,96 +81,6 @@ def readable_runfiles(run_dir: Path) -> Path:
             # Bazel keeps some files owner-executable only (the interpreter is 0744).
             path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
     return code
-
-
-def log_tail(log: Path, lines: int = 20) -> str:
-    try:
-        text = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(f"    {line}" for line in text[-lines:])
-
-
-class Service:
-    """Starts the parts in dependency order and stops them in the reverse order."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.logs = state_dir / "logs"
-        self.logs.mkdir(mode=0o700, exist_ok=True)
-        self.children: list[Child] = []
-        # The database's and casd's sockets: short paths under /tmp, whatever the state
-        # directory is (a Unix socket's path has at most 107 bytes), each in a 0700 directory
-        # of its user. Nothing there outlives a run: the action cache is in memory, and the CAS
-        # on disk keeps nothing in the database.
-        self.run_dir = Path(tempfile.mkdtemp(prefix="remote-local-run-", dir="/tmp"))
-        self.run_dir.chmod(0o711)
-
-    def spawn(
-        self, name: str, command: list[str], account: Account, env: dict[str, str] | None = None
-    ) -> Child:
-        log = self.logs / f"{name}.log"
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Its own session: a Ctrl-C at the terminal reaches only this launcher, which
-                # then stops the parts in order.
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-                user=account.uid if account.switch else None,
-                group=account.gid if account.switch else None,
-                extra_groups=[] if account.switch else None,
-                env=env,
-            )
-        child = Child(name, process, log)
-        self.children.append(child)
-        return child
-
-    def run(
-        self, name: str, command: list[str], account: Account, env: dict[str, str] | None = None
-    ) -> None:
-        """Runs a set-up step to completion."""
-        child = self.spawn(name, command, account, env)
-        if child.process.wait() != 0:
-            raise StartError(
-                f"{name} failed (exit {child.process.returncode}):\n{log_tail(child.log)}"
-            )
-        self.children.remove(child)
-
-    def wait_until(self, child: Child, ready, what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready():
-            if child.process.poll() is not None:
-                raise StartError(
-                    f"{child.name} exited ({child.process.returncode}) before {what}:\n"
-                    f"{log_tail(child.log)}"
-                )
-            if time.monotonic() > deadline:
-                raise StartError(f"{child.name}: no {what} after {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.1)
-
-    def dead_child(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
-
-    def stop(self) -> None:
-        """Stops every part, last started first; each gets STOP_TIMEOUT_S before SIGKILL."""
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for BuildGrid's
-                # connections, which are gone by now anyway.
-                sig = signal.SIGINT if child.name == "postgres" else signal.SIGTERM
-                child.process.send_signal(sig)
-                try:
-                    child.process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    print(f"remote: {child.name} did not stop in time: killed", file=sys.stderr)
-                    child.process.kill()
-                    child.process.wait()
-        self.children.clear()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def find_tools() -> tuple[dict[str, str], Path]:
@@ -352,48 +109,6 @@ def free_port() -> int:
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def start_database(
-    service: Service, bin_dir: Path, owner: Account, env: dict[str, str] | None
-) -> str:
-    """A private PostgreSQL on a Unix socket in a 0700 directory; returns its SQLAlchemy URL.
-
-    Its one role is named after `owner`, and peer authentication admits only that user.
-    """
-    db_dir = private_dir(service.run_dir / "db", owner)
-    data = db_dir / "data"
-    service.run(
-        "initdb",
-        [
-            *(str(bin_dir / "initdb"), "-D", str(data), "-U", owner.name, "--no-sync"),
-            *("--auth-local=peer", "--auth-host=reject"),
-            # Not the environment's locale: under SQL_ASCII (a bare environment's C locale),
-            # the driver hands BuildGrid bytes where it expects text.
-            *("--encoding=UTF8", "--locale=C"),
-        ],
-        owner,
-        env,
-    )
-    postgres = service.spawn(
-        "postgres",
-        [
-            str(bin_dir / "postgres"),
-            "-D",
-            str(data),
-            "-k",
-            str(db_dir),  # the socket's directory
-            "-c",
-            "listen_addresses=",  # no TCP port at all
-            "-c",
-            "fsync=off",  # thrown away at the end
-        ],
-        owner,
-        env,
-    )
-    socket_file = db_dir / ".s.PGSQL.5432"
-    service.wait_until(postgres, socket_file.exists, "database socket")
-    return f"postgresql+psycopg:///postgres?host={db_dir}&user={owner.name}"
 
 
 def capabilities_answered(address: str, token: str) -> bool:

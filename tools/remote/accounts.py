@@ -1,0 +1,82 @@
+"""Who the local remote service's parts run as, and the private files they get.
+
+Started as root, no part keeps root: BuildGrid and its PostgreSQL run as one dedicated user,
+casd, the workers and their actions as another (tools/bazelw/provision.sh makes both). Each
+part's files live in directories only its user may enter, written whole (temp file, rename).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
+
+# Started as root, the parts run as these users (tools/bazelw/provision.sh makes them).
+SERVICE_USER = "buildgrid"  # BuildGrid and its PostgreSQL
+WORKER_USER = "buildbox"  # casd, the workers, and the actions they run
+# The environment of a part that runs as another user: nothing of the launcher's (it may hold
+# credentials), which the actions running as that user could read.
+CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Account:
+    """The user a part runs as; `switch` is false when that is this process's own user."""
+
+    name: str
+    uid: int
+    gid: int
+    switch: bool
+
+    def own(self, path: Path) -> None:
+        if self.switch:
+            os.chown(path, self.uid, self.gid)
+
+
+def accounts() -> tuple[Account, Account]:
+    """The service's and the workers' users: dedicated ones as root, else the caller."""
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid())
+        caller = Account(me.pw_name, me.pw_uid, me.pw_gid, switch=False)
+        return caller, caller
+    found = []
+    for name in (SERVICE_USER, WORKER_USER):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise SystemExit(
+                f"remote: as root, the service runs as the users {SERVICE_USER} and "
+                f"{WORKER_USER}: there is no {name}; create it with `useradd --system "
+                f"--user-group --no-create-home --shell /usr/sbin/nologin {name}` "
+                "(./bazelw's root has both)"
+            ) from None
+        found.append(Account(name, entry.pw_uid, entry.pw_gid, switch=True))
+    return found[0], found[1]
+
+
+def private_dir(path: Path, owner: Account) -> Path:
+    """A new directory only `owner` may enter."""
+    path.mkdir(mode=0o700)
+    owner.own(path)
+    return path
+
+
+def write_private(path: Path, text: str, owner: Account | None = None) -> None:
+    """Writes a 0600 file whole: a temporary file, then a rename."""
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    if owner:
+        owner.own(partial)
+    partial.replace(path)
+
+
+def unreachable_by_others(path: Path) -> Path | None:
+    """The first directory above `path` that other users may not enter, if any."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
