@@ -8,17 +8,22 @@ repository's services are pushed together by one `cloud_run_push`:
     cloud_run_service(
         name = "ping",
         binary = "//python/services/ping:server",
-        base_layers = [":base_layer", ":python_packages_layer"],
+        base_layers = [":base_layer"],
+        packages = "@pypi_image//:packages",
         project = "my-project",
         region = "europe-west1",
         repository = "services",
     )
 
     cloud_run_push(name = "push", services = [":ping"])
+
+A repository writes those defaults once in a macro of its own (this one's: deploy/services.bzl,
+docs/services.md), so that a service's entry is its name and binary.
 """
 
 load("//bazel/private:cloud_run_manifest.bzl", _cloud_run_manifest = "cloud_run_manifest")
 load("//bazel/private:cloud_run_push.bzl", "cloud_run_push_rule")
+load("//bazel/private:cloud_run_release.bzl", "cloud_run_release_rule")
 load("//bazel/private:cloud_run_service.bzl", _cloud_run_service = "cloud_run_service")
 load("//bazel/private:cloud_run_service_info.bzl", _CloudRunServiceInfo = "CloudRunServiceInfo")
 load("//bazel/private:deb_layer.bzl", _deb_layer = "deb_layer")
@@ -35,6 +40,7 @@ load("//bazel/private:oci_push.bzl", "oci_push_rule")
 load("//bazel/private:oci_tarball.bzl", _oci_tarball = "oci_tarball")
 load("//bazel/private:py_app_layer.bzl", _py_app_layer = "py_app_layer")
 load("//bazel/private:py_grpc_library.bzl", _py_grpc_library = "py_grpc_library")
+load("//bazel/private:py_packages_layer.bzl", _py_packages_layer = "py_packages_layer")
 load("//bazel/private:py_proto_library.bzl", _py_proto_library = "py_proto_library")
 load("//bazel/private:sbom.bzl", _oci_sbom = "oci_sbom")
 load("//bazel/private:stamp.bzl", "stamp_requested")
@@ -46,6 +52,7 @@ py_grpc_library = _py_grpc_library
 deb_layer = _deb_layer
 files_layer = _files_layer
 py_app_layer = _py_app_layer
+py_packages_layer = _py_packages_layer
 cloud_run_manifest = _cloud_run_manifest
 cloud_run_service = _cloud_run_service
 deploy_environment = _deploy_environment
@@ -75,4 +82,26 @@ def cloud_run_push(name, stamp = None, **kwargs):
         name = name,
         stamp = stamp_requested() if stamp == None else stamp,
         **kwargs
+    )
+
+def cloud_run_release(name, rollback_name = None, stamp = None, **kwargs):
+    """cloud_run_release_rule (see its doc) as `name`, and its rollback target.
+
+    Args:
+      name: the release target.
+      rollback_name: the rollback target; default `name + "_rollback"`.
+      stamp: fill stamped tags; default: when Bazel runs with `--stamp`.
+      **kwargs: the rule's attributes (`services`, `repository`) and common ones.
+    """
+    common = {k: v for k, v in kwargs.items() if k in ("visibility", "tags", "testonly")}
+    cloud_run_release_rule(
+        name = name,
+        stamp = stamp_requested() if stamp == None else stamp,
+        **kwargs
+    )
+    cloud_run_release_rule(
+        name = rollback_name or name + "_rollback",
+        services = kwargs["services"],
+        rollback = True,
+        **common
     )

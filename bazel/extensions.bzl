@@ -73,9 +73,12 @@ _install = tag_class(
 _target = tag_class(
     doc = "Installs what `roots` need from a lock for another platform, e.g. a container image.",
     attrs = {
-        "name": attr.string(mandatory = True, doc = "Repository name; `@name//:site_packages`."),
+        "name": attr.string(mandatory = True, doc = "Repository name; `@name//:packages`."),
         "requirements_lock": attr.label(mandatory = True, doc = "The hashed lock."),
-        "roots": attr.string_list(mandatory = True, doc = "Distributions the code imports."),
+        "roots": attr.string_list(
+            doc = "Distributions to install, with what they need; default: the whole lock " +
+                  "(each image then takes what its binary imports: py_packages_layer).",
+        ),
         "python_version": attr.string(default = "3.13", doc = "The target's CPython version."),
         "platforms": attr.string_list(
             default = _IMAGE_PLATFORMS,

@@ -8,6 +8,10 @@ CloudRunManifestInfo = provider(
     fields = {
         "environments": "list of File: its environment files (`NAME.json`), every one, " +
                         "whichever `--environment` picked",
+        "environment": "str: the environment built (`--environment`), empty for none; the " +
+                       "push moves this environment's own tag",
+        "settings": "File: the JSON of every attribute the generator read (output group " +
+                    "`settings`), for the checks that read every service's",
     },
 )
 
@@ -50,10 +54,54 @@ def _cloud_run_manifest_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([out])),
-        CloudRunManifestInfo(environments = ctx.files.environments),
-        # The settings the generator read: every attribute, defaults included.
-        OutputGroupInfo(settings = depset([settings])),
+        CloudRunManifestInfo(
+            environments = ctx.files.environments,
+            environment = environment_name,
+            settings = settings,
+        ),
+        OutputGroupInfo(
+            # The settings the generator read: every attribute, defaults included.
+            settings = depset([settings]),
+            _validation = depset(check_collisions(
+                ctx,
+                ctx.executable._tool,
+                ctx.files.environments,
+                [settings],
+            )),
+        ),
     ]
+
+def check_collisions(ctx, tool, environments, settings):
+    """Declares the check that no two environments deploy a service to one Cloud Run service.
+
+    A validation action: it fails when two of `environments` would deploy one of the services
+    (their `settings` files) to the same Cloud Run service (project, region, name).
+
+    Args:
+      ctx: the rule's context.
+      tool: the manifest generator's executable.
+      environments: list of File, the environment files.
+      settings: list of File, the services' settings (cloud_run_manifest's output group).
+
+    Returns:
+      A list of the action's output (empty below two environments: nothing to collide).
+    """
+    if len(environments) < 2:
+        return []
+    out = ctx.actions.declare_file(ctx.label.name + ".collisions.checked")
+    args = ctx.actions.args()
+    args.add_all("--check_collisions", environments)
+    args.add_all(settings, before_each = "--service_settings")
+    args.add("--out", out)
+    ctx.actions.run(
+        executable = tool,
+        arguments = [args],
+        inputs = environments + settings,
+        outputs = [out],
+        mnemonic = "CloudRunCollisionCheck",
+        progress_message = "Checking that no two environments share a Cloud Run service of %{label}",
+    )
+    return [out]
 
 # The service's settings: the generator's Settings fields, also the keys of environment files.
 _SETTINGS = {
@@ -162,6 +210,21 @@ _SETTINGS = {
         doc = "Failed liveness probes before the instance is restarted.",
     ),
     "probe_timeout_seconds": attr.int(default = 1, doc = "Each probe's deadline."),
+    "otel_collector_image": attr.string(
+        doc = "The OpenTelemetry collector to run as a sidecar, pinned (`REPOSITORY@sha256:...` " +
+              "or `REPOSITORY:TAG`, not `latest`), e.g. Google's `us-docker.pkg.dev/" +
+              "cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/" +
+              "otelcol-google:0.137.0`. Then the service's container (named `app`) gets " +
+              "`OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317` and starts once the " +
+              "collector (`collector`) answers its startup probe on its health_check port " +
+              "13133. Usually set per environment; empty: no sidecar, no telemetry.",
+    ),
+    "otel_collector_config": attr.string(
+        doc = "With otel_collector_image: the collector's config from Secret Manager, " +
+              "SECRET:VERSION, mounted as /etc/otelcol-google/config.yaml. It must receive " +
+              "OTLP/gRPC on 4317 and enable the health_check extension on 13133 " +
+              "(docs/observability.md has one that exports to Cloud Trace and Cloud Monitoring).",
+    ),
 }
 
 cloud_run_manifest = rule(
@@ -172,14 +235,21 @@ named `h2c` (HTTP/2 end to end, which gRPC needs) and gRPC startup and liveness 
 health service `""`. Settings Cloud Run would refuse fail the build, every problem listed.
 
 Per environment: an environment file picked with `--environment=NAME` overrides the
-attributes. Its top-level keys (attribute names) apply to every service; `"services": {"NAME":
-{...}}` holds the overrides of the service whose `service` attribute is NAME, applied last.
+attributes. Its top-level keys (attribute names: `project`, `region`, `repository`, ...) apply
+to every service, and `"service_name": "{service}-staging"` names every service from its
+`service` attribute; `"services": {"NAME": {...}}` holds the overrides of the service whose
+`service` attribute is NAME, applied last (its `service` wins over the template).
 Object attributes (env, secret_env, secret_files, service_annotations, revision_annotations)
 merge key by key, and a key set to null removes it: `"env": {"API_KEY": null}` drops the
 attribute's API_KEY (say, to set it in secret_env instead). A top-level `"service"` or
-`"image_repository"` is refused: it would rename every service, or send every service's image
-to one repository; set them per service under `"services"`. The `services` keys themselves
+`"image_repository"` is refused: it would give every service one name, or send every service's
+image to one repository; set them per service under `"services"`. The `services` keys themselves
 are checked by the push of every service (`cloud_run_push(check_environments = True)`).
+
+With two environments or more, a validation action (run whenever the manifest is built, for
+any `--environment`) fails the build when two of them would deploy this service to one Cloud
+Run service (same project, region and name), naming both and the service: without it a
+staging deploy would replace production's service. docs/environments.md.
 
 Output group `settings`: the JSON of every attribute the generator read.""",
     attrs = _SETTINGS | {

@@ -1,5 +1,6 @@
 """cloud_run_push: `bazel run` pushes the images of Cloud Run services and writes their manifests."""
 
+load(":cloud_run_manifest.bzl", "check_collisions")
 load(":cloud_run_service_info.bzl", "CloudRunServiceInfo")
 load(":oci_push_launcher.bzl", "PUSH_TOOL_ATTRS", "push_launcher")
 load(":runfiles.bzl", "runfiles_path")
@@ -21,7 +22,8 @@ def _cloud_run_push_impl(ctx):
             "image": runfiles_path(info.image.layout),
             "manifest": runfiles_path(info.manifest),
             "sbom": runfiles_path(info.sbom) if info.sbom else None,
-            "tags": info.remote_tags,
+            # An environment's push moves its own tag only: staging never moves production's.
+            "tags": [info.environment] if info.environment else info.remote_tags,
             "stamped_tags": info.stamped_tags,
         })
         runfiles += [info.image.layout, info.manifest] + ([info.sbom] if info.sbom else [])
@@ -43,7 +45,11 @@ def _cloud_run_push_impl(ctx):
     ]
 
 def _check_environments(ctx):
-    """With check_environments: one validation action per environment file, its outputs."""
+    """The validation actions of check_environments, their outputs.
+
+    One per environment file (its services keys), and one of them all against every service's
+    settings (no two deployments share a Cloud Run service).
+    """
     if not ctx.attr.check_environments:
         return []
     users, files = {}, {}  # by path: the Cloud Run names of the services that read it; the file
@@ -52,7 +58,17 @@ def _check_environments(ctx):
         for file in info.environments:
             files[file.path] = file
             users.setdefault(file.path, []).append(info.service)
-    checked = []
+    settings = [
+        target[CloudRunServiceInfo].settings
+        for target in ctx.attr.services
+        if target[CloudRunServiceInfo].settings
+    ]
+    checked = check_collisions(
+        ctx,
+        ctx.executable._check_tool,
+        [files[path] for path in sorted(files)],
+        settings,
+    )
     for path, file in sorted(files.items()):
         out = ctx.actions.declare_file("{}.environments/{}.checked".format(ctx.label.name, path))
         args = ctx.actions.args()
@@ -86,7 +102,10 @@ change it), ready for `gcloud run services replace SERVICE.yaml`.
 Each service's repository is `PREFIX/NAME` with `--repository PREFIX` (e.g.
 `europe-west1-docker.pkg.dev/PROJECT/REPO`), NAME being its Cloud Run service name in the
 environment built (`ping-staging` under `--environment=staging` if staging renames it), else the
-one its manifest names. Tags go most specific first, `latest` last. A service that fails does
+one its manifest names. Tags go most specific first (stamped ones such as `git-<commit>`),
+the moving tag last: the services' `remote_tags` (`latest`) without `--environment`, the
+environment's own name under `--environment=NAME` (`staging`), so a push of one environment
+never moves another's tag. A service that fails does
 not stop the others; its manifest file is not written, and its summary line says which tags, if
 any, moved before the failure. Ends
 with one line per service on stdout (`ping: pushed REPO@sha256:... tags latest` or
@@ -113,7 +132,8 @@ nothing was sent). Arguments after `--` go to the push; see `--help`.""",
                   "for any `--environment`, and that every key of its `services` is the Cloud " +
                   "Run name (`service`) of one of the services here that read the file, so " +
                   "a typo such as `\"pingg\"` fails the build instead of applying to no " +
-                  "service. Leave it False on a push of some of the services (a service's " +
+                  "service; and that no two deployments (a service in an environment) go to " +
+                  "one Cloud Run service (project, region, name). Leave it False on a push of some of the services (a service's " +
                   "own `<name>_push`): it cannot know the names of the others that share " +
                   "the files.",
         ),

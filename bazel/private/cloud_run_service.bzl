@@ -1,5 +1,6 @@
 """cloud_run_service: one Cloud Run service from a py_binary (image, manifest, push targets)."""
 
+load(":cloud_run_image_test.bzl", "cloud_run_image_test")
 load(":cloud_run_manifest.bzl", "CloudRunManifestInfo", "cloud_run_manifest")
 load(":cloud_run_push.bzl", "cloud_run_push_rule")
 load(":cloud_run_service_info.bzl", "CloudRunServiceInfo")
@@ -7,11 +8,13 @@ load(":oci_image.bzl", "oci_image_rule")
 load(":oci_image_info.bzl", "OciImageInfo")
 load(":oci_tarball.bzl", "oci_tarball")
 load(":py_app_layer.bzl", "py_app_layer")
+load(":py_packages_layer.bzl", "py_packages_layer")
 load(":sbom.bzl", "oci_sbom")
 load(":stamp.bzl", "stamp_requested")
 
 def _cloud_run_service_impl(ctx):
     image = ctx.attr.image[OciImageInfo]
+    manifest = ctx.attr.manifest[CloudRunManifestInfo] if CloudRunManifestInfo in ctx.attr.manifest else None
     return [
         DefaultInfo(files = depset(
             [image.layout, image.digest, ctx.file.manifest] + ctx.files.sbom,
@@ -23,9 +26,9 @@ def _cloud_run_service_impl(ctx):
             sbom = ctx.file.sbom,
             remote_tags = ctx.attr.remote_tags,
             stamped_tags = ctx.attr.stamped_tags,
-            environments = (
-                ctx.attr.manifest[CloudRunManifestInfo].environments if CloudRunManifestInfo in ctx.attr.manifest else []
-            ),
+            environments = manifest.environments if manifest else [],
+            environment = manifest.environment if manifest else "",
+            settings = manifest.settings if manifest else None,
         ),
     ]
 
@@ -54,7 +57,10 @@ cloud_run_service_rule = rule(
             doc = "The image's SBOM (oci_sbom), built with the service and attached to the " +
                   "image on every push.",
         ),
-        "remote_tags": attr.string_list(doc = "Tags set after every push, e.g. `latest`."),
+        "remote_tags": attr.string_list(
+            doc = "Tags set after every push without `--environment`, e.g. `latest`; a push " +
+                  "under `--environment=NAME` sets the tag NAME instead.",
+        ),
         "stamped_tags": attr.string_list(
             doc = "Tag templates filled from the workspace status under `--stamp`, e.g. " +
                   "`{STABLE_RELEASE}` or `git-{STABLE_GIT_COMMIT}`; left out without it.",
@@ -66,12 +72,12 @@ def cloud_run_service(
         name,
         binary,
         base_layers,
-        interpreter,
+        packages = None,
+        interpreter = None,
         service = None,
         port = 8080,
         remote_tags = ["latest"],
         stamped_tags = [],
-        install_reports = [],
         visibility = None,
         tags = None,
         testonly = None,
@@ -80,15 +86,22 @@ def cloud_run_service(
 
     For `name = "ping"` it declares:
 
+    - `ping_packages_layer` (with `packages`): py_packages_layer of `binary`, the third-party
+      distributions it depends on and what they need, installed for the image;
     - `ping_app_layer`: py_app_layer of `binary` (its own code and generated stubs only,
       byte-compiled by the Python of `base_layers`);
-    - `ping_image`: oci_image of `base_layers` + that layer, with `PYTHONUNBUFFERED=1`,
+    - `ping_image`: oci_image of `base_layers` + those layers, with `PYTHONUNBUFFERED=1`,
       `port` exposed and working directory `/app` (labelled with the revision under `--stamp`);
+    - `ping_image_test`: cloud_run_image_test of the image, run by `bazel test`: under runc as
+      Cloud Run would (read-only root, non-root, `$PORT`), every module of the app layer
+      imports, the server gets to SERVING with the services of `binary`'s gRPC libraries, and
+      exits 0 on SIGTERM. Tagged `requires-root` and `requires-tools` (runc) and `no-remote`;
     - `ping_tarball`: the image for `docker load` (`bazel-bin/.../ping_tarball.tar`, loads
       as `SERVICE:latest`);
     - `ping_sbom`: oci_sbom of the image, an SPDX 2.3 JSON document written as
       `SERVICE.spdx.json` (`bazel-bin/PACKAGE/SERVICE.spdx.json`): its Debian and Python
-      packages and app layer, by the image's digest;
+      packages (with each wheel's URL and sha256 from the pip install reports of its packages
+      layer) and app layer, by the image's digest;
     - `ping_manifest`: cloud_run_manifest of the image, written as `SERVICE.yaml` next to the
       BUILD file's outputs (`bazel-bin/PACKAGE/SERVICE.yaml`, e.g. `route-guide.yaml`);
     - `ping`: the service itself (CloudRunServiceInfo); `bazel build :ping` builds the image,
@@ -104,8 +117,12 @@ def cloud_run_service(
       binary: the service's py_binary (its `main` is `<package>/main.py` of the binary).
       base_layers: layers under the app layer, least often changed first: usually a deb_layer
         with the Python interpreter (its `python` set, which compiles the layers' bytecode) and a
-        files_layer with the third-party packages. Mandatory:
+        files_layer with the third-party packages, unless `packages` gives them. Mandatory:
         the kit does not choose them for you.
+      packages: the lock installed for the image (`@pypi_image//:packages`, a pip.target
+        repository's): the image then gets a layer of exactly the `@pypi//...` distributions
+        `binary` depends on, with what they need, and the build fails naming any that cannot
+        go in.
       service: Cloud Run service name; default `name` with `_` replaced by `-`. Keys its
         settings in environment files, names its manifest (`SERVICE.yaml`) and, under
         `--repository PREFIX`, its repository (`PREFIX/SERVICE`, or the name an environment
@@ -113,14 +130,12 @@ def cloud_run_service(
       port: the container port: the manifest's `containerPort` (Cloud Run's `$PORT`) and the
         image's exposed port.
       interpreter: the Python of the base layers that runs `binary`'s main, e.g.
-        `/usr/bin/python3.13`. Mandatory: only the base layers know it, and the image build
-        fails when they do not have it.
-      remote_tags: tags set on every push.
+        `/usr/bin/python3.13`. Default: the one their deb_layer ships (its `python`).
+      remote_tags: tags set on every push without `--environment`; under
+        `--environment=NAME` the push sets the tag NAME instead, so that no two environments
+        move one tag.
       stamped_tags: tag templates set on pushes with `--stamp`, filled from the workspace
         status, e.g. `["git-{STABLE_GIT_COMMIT}"]`.
-      install_reports: pip install reports of the wheels in `base_layers`, e.g.
-        `["@pypi_image//:install_report.json"]`: the SBOM takes each wheel's URL and sha256
-        from them.
       visibility: visibility of every target declared.
       tags: tags of every target declared.
       testonly: testonly of every target declared.
@@ -133,18 +148,39 @@ def cloud_run_service(
     py_app_layer(
         name = name + "_app_layer",
         binary = binary,
-        interpreter = interpreter,
+        interpreter = interpreter or "",
         base_layers = base_layers,
         **common
     )
+    layers = list(base_layers)
+    if packages:
+        py_packages_layer(
+            name = name + "_packages_layer",
+            binary = binary,
+            packages = packages,
+            base_layers = base_layers,
+            **common
+        )
+        layers.append(":" + name + "_packages_layer")
     oci_image_rule(
         name = name + "_image",
-        layers = base_layers + [":" + name + "_app_layer"],
+        layers = layers + [":" + name + "_app_layer"],
         env = {"PYTHONUNBUFFERED": "1"},
         exposed_ports = ["{}/tcp".format(port)],
         workdir = "/app",
         stamp = stamp_requested(),
         **common
+    )
+    cloud_run_image_test(
+        name = name + "_image_test",
+        image = ":" + name + "_image",
+        app_layer = ":" + name + "_app_layer",
+        binary = binary,
+        size = "medium",
+        # As the kit's own image tests: runc runs containers as root only, and the result
+        # depends on the machine's runc, which is no input of the test.
+        tags = ["requires-root", "requires-tools", "no-remote"] + (tags or []),
+        visibility = visibility,
     )
     oci_tarball(
         name = name + "_tarball",
@@ -156,7 +192,6 @@ def cloud_run_service(
         name = name + "_sbom",
         image = ":" + name + "_image",
         app_layer = ":" + name + "_app_layer",
-        install_reports = install_reports,
         image_name = service,
         out = service + ".spdx.json",
         **common

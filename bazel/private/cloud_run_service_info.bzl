@@ -11,11 +11,18 @@ CloudRunServiceInfo = provider(
         "manifest": "File: its Cloud Run manifest (cloud_run_manifest), the image by digest",
         "sbom": "File or None: the image's SPDX SBOM (oci_sbom), which cloud_run_push " +
                 "attaches to the pushed image",
-        "remote_tags": "list of str: tags set after every push, e.g. `latest`",
+        "remote_tags": "list of str: tags set after every push without `--environment`, " +
+                       "e.g. `latest` (under `--environment=NAME`, the tag NAME instead)",
         "stamped_tags": "list of str: tag templates filled from the workspace status under " +
                         "`--stamp`, e.g. `git-{STABLE_GIT_COMMIT}`",
         "environments": "list of File: the environment files its manifest reads from " +
                         "(every one, whichever `--environment` picks); cloud_run_push checks " +
                         "their `services` keys",
+        "environment": "str: the environment its manifest was built for (`--environment`), " +
+                       "empty for none",
+        "settings": "File or None: the JSON of every attribute its manifest was made from " +
+                    "(cloud_run_manifest's `settings` output group), for cloud_run_push's " +
+                    "check that no two environments share a Cloud Run service, and from " +
+                    "which cloud_run_release makes the manifest of every environment",
     },
 )

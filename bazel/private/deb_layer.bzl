@@ -48,6 +48,7 @@ def _deb_layer_impl(ctx):
             paths = paths,
             env = {},
             entrypoint = [],
+            install_reports = [],
         ),
     ]
 

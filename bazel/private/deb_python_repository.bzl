@@ -43,6 +43,7 @@ def _deb_python_repository_impl(rctx):
         library_path = library_path,
         loader = rctx.attr.loader,
     ))
+    _compile_standard_library(rctx, launcher)
     result = rctx.execute([rctx.path(launcher), "-c", "import sys; print(sys.version)"])
     if result.return_code != 0:
         fail("{}: {} does not run here: {}".format(rctx.name, rctx.attr.interpreter, result.stderr))
@@ -52,6 +53,47 @@ def _deb_python_repository_impl(rctx):
         launcher = launcher,
         library_path = library_path,
     ))
+
+# The standard library's directories that the toolchain leaves out (the _BUILD glob).
+_NOT_IN_TOOLCHAIN = ("/test/", "/idlelib/", "/tkinter/")
+
+def _compile_standard_library(rctx, launcher):
+    """Writes the .pyc of each standard-library module the toolchain ships, beside it.
+
+    A test's processes cannot keep the .pyc they write (the sandbox), so without these each
+    one compiles every module it imports again. compile_in_image.py (as for the image's layers)
+    makes them byte-identical from fetch to fetch; `unchecked-hash`: the interpreter never
+    rewrites them. First, before anything else runs the interpreter and writes .pyc of its own.
+    """
+    found = rctx.execute(["find", "rootfs/usr/lib", "-path", "*/python3*", "-name", "*.py"])
+    if found.return_code != 0:
+        fail("{}: {}".format(rctx.name, found.stderr))
+    jobs = {}
+    for path in found.stdout.splitlines():
+        if not any([part in path for part in _NOT_IN_TOOLCHAIN]):
+            jobs[path[len("rootfs/"):]] = str(rctx.path(path))
+    rctx.file("stdlib_jobs.json", json.encode(jobs))
+    result = rctx.execute(
+        [
+            "sh",
+            "-c",
+            '"$0" -S -P "$1" "$2" < "$3"',
+            rctx.path(launcher),
+            rctx.path(rctx.attr._compiler),
+            rctx.path("rootfs"),
+            rctx.path("stdlib_jobs.json"),
+        ],
+        environment = {
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONWARNINGS": "ignore",
+            "LC_ALL": "C.UTF-8",
+        },
+    )
+    if result.return_code != 0:
+        fail("{}: compiling the standard library failed: {}".format(rctx.name, result.stderr))
+    rctx.delete("stdlib_jobs.json")
 
 _LAUNCHER_NAME = "python3"
 
@@ -78,11 +120,20 @@ py_runtime(
     name = "runtime",
     files = ["{interpreter}"] + glob(
         ["rootfs/usr/lib/python3*/**"],
-        exclude = ["**/__pycache__/**", "**/test/**", "**/idlelib/**", "**/tkinter/**"],
+        # Only the bytecode the fetch compiled; none a process wrote.
+        exclude = [
+            "**/__pycache__/*.opt-*.pyc",
+            "**/test/**",
+            "**/idlelib/**",
+            "**/tkinter/**",
+        ],
     ) + glob(["{library_path}/*.so*"]),
     interpreter = "{launcher}",
     python_version = "PY3",
-    stub_shebang = "#!/usr/bin/env python3",
+    # The stub only finds the runfiles and execs the launcher: the machine's python3 runs it with
+    # no site (-S: no .pth hook of the machine's) and isolated (-I: no PYTHONPATH), so nothing
+    # of the machine's Python imports, or writes to, the packages of the runfiles it is handed.
+    stub_shebang = "#!/usr/bin/env -S python3 -S -I",
 )
 
 py_runtime_pair(
@@ -120,6 +171,10 @@ reason, where the machine cannot run it; `version.txt` records the version it re
         "loader": attr.string(
             mandatory = True,
             doc = "The image's dynamic loader in `library_path`, e.g. ld-linux-x86-64.so.2.",
+        ),
+        "_compiler": attr.label(
+            default = "//bazel/tools:compile_in_image.py",
+            allow_single_file = True,
         ),
     },
 )

@@ -13,23 +13,31 @@ def _relative(file, strip_prefix):
         path = path[len(strip_prefix) + 1:]
     return path
 
-def _files_layer_impl(ctx):
+def pack_files_layer(ctx, files, directory, strip_prefix = "", python = None, install_reports = []):
+    """Packs `files` under `directory` into the layer named after the target.
+
+    Args:
+      ctx: the rule's context, with BYTECODE_ATTRS and a `_tool` of //bazel/tools:files_layer.
+      files: list of Files.
+      directory: where in the image, e.g. `/usr/lib/python3/dist-packages`.
+      strip_prefix: path prefix (within the files' repository) to drop.
+      python: ImagePythonInfo that byte-compiles the .py files, or None.
+      install_reports: pip install reports of the wheels among `files`.
+
+    Returns:
+      The layer's providers: DefaultInfo and OciLayerInfo.
+    """
     blob, digest, diff_id, paths = declare_layer_outputs(ctx)
     manifest = {
-        ctx.attr.directory.strip("/") + "/" + _relative(f, ctx.attr.strip_prefix): f.path
-        for f in ctx.files.srcs
+        directory.strip("/") + "/" + _relative(f, strip_prefix): f.path
+        for f in files
     }
     manifest_file = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
     ctx.actions.write(manifest_file, json.encode(manifest))
     arguments = [blob.path, manifest_file.path]
-    inputs = ctx.files.srcs + [manifest_file]
-    if ctx.attr.python:
-        bytecode = compile_bytecode(
-            ctx,
-            ctx.attr.python[ImagePythonInfo],
-            manifest = manifest_file,
-            sources = depset(ctx.files.srcs),
-        )
+    inputs = files + [manifest_file]
+    if python:
+        bytecode = compile_bytecode(ctx, python, manifest = manifest_file, sources = depset(files))
         arguments.append(bytecode.path)
         inputs.append(bytecode)
     ctx.actions.run(
@@ -49,8 +57,18 @@ def _files_layer_impl(ctx):
             paths = paths,
             env = {},
             entrypoint = [],
+            install_reports = install_reports,
         ),
     ]
+
+def _files_layer_impl(ctx):
+    return pack_files_layer(
+        ctx,
+        ctx.files.srcs,
+        ctx.attr.directory,
+        ctx.attr.strip_prefix,
+        ctx.attr.python[ImagePythonInfo] if ctx.attr.python else None,
+    )
 
 files_layer = rule(
     implementation = _files_layer_impl,

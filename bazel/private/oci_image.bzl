@@ -60,7 +60,12 @@ def _oci_image_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([layout, digest])),
-        OciImageInfo(layout = layout, digest = digest, config = config_file),
+        OciImageInfo(
+            layout = layout,
+            digest = digest,
+            config = config_file,
+            install_reports = [report for layer in layers for report in layer.install_reports],
+        ),
     ]
 
 oci_image_rule = rule(

@@ -10,6 +10,8 @@ OciLayerInfo = provider(
                  "so an image can check its entrypoint without unpacking the layer",
         "env": "dict: environment the layer's programs need (e.g. PYTHONPATH), or {}",
         "entrypoint": "list: how to start the layer's program, or []",
+        "install_reports": "list of Files: pip's install reports (`--report`) of the wheels the " +
+                           "layer holds, for the image's SBOM (each wheel's URL and sha256), or []",
     },
 )
 

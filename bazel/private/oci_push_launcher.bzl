@@ -2,10 +2,12 @@
 
 load(":runfiles.bzl", "runfiles_path", "shell_words")
 
-def push_launcher(ctx, args, runfiles):
+def push_launcher(ctx, args, runfiles, more_runfiles = []):
     """DefaultInfo of an executable that runs the push tool with `args`, then the user's.
 
-    Needs the rule to have `_launcher` (oci_push_launcher.sh) and `_tool` (the push py_binary).
+    Needs the rule to have `_launcher` (oci_push_launcher.sh) and `_tool` (the push py_binary,
+    or another tool run the same way, such as the release tool); `more_runfiles` (runfiles
+    objects) are merged in, e.g. a second tool's.
     """
     launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.expand_template(
@@ -19,7 +21,9 @@ def push_launcher(ctx, args, runfiles):
     )
     return DefaultInfo(
         executable = launcher,
-        runfiles = ctx.runfiles(files = runfiles).merge(ctx.attr._tool[DefaultInfo].default_runfiles),
+        runfiles = ctx.runfiles(files = runfiles).merge_all(
+            [ctx.attr._tool[DefaultInfo].default_runfiles] + more_runfiles,
+        ),
     )
 
 PUSH_TOOL_ATTRS = {

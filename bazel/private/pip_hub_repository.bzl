@@ -24,6 +24,12 @@ def _pip_hub_repository_impl(rctx):
         )
     else:
         pip_install(rctx, python, lock)
+
+    # Installed for the toolchain's CPython (python_version): its bytecode too, so that no
+    # process of a test compiles the packages it imports (py_bytecode.bzl).
+    bytecode = []
+    if rctx.attr.python_version:
+        bytecode = ["--cache_tag", "cpython-" + rctx.attr.python_version.replace(".", "")]
     result = rctx.execute([
         python,
         rctx.path(rctx.attr._write_hub_build_files),
@@ -33,7 +39,9 @@ def _pip_hub_repository_impl(rctx):
         "site-packages",
         "--rules_python",
         "@rules_python//python:defs.bzl",
-    ])
+        "--py_bytecode",
+        str(Label("//bazel/private:py_bytecode.bzl")),
+    ] + bytecode)
     if result.return_code != 0:
         fail("pip hub '{}': {}".format(rctx.name, result.stderr))
 

@@ -8,7 +8,10 @@ def _pip_target_repository_impl(rctx):
         fail("{}: no python3 on PATH to run pip with".format(rctx.name))
     watch_interpreter(rctx, python)
     lock = rctx.path(rctx.attr.requirements_lock)
-    rctx.path(rctx.attr._lock_file)  # watched: a change to the parser refetches
+
+    # Watched: a change to the parser or the BUILD writers refetches.
+    rctx.path(rctx.attr._lock_file)
+    rctx.path(rctx.attr._write_hub_build_files)
     rctx.report_progress("pip install for " + ", ".join(rctx.attr.platforms))
     pip_install_for_target(
         rctx,
@@ -17,32 +20,40 @@ def _pip_target_repository_impl(rctx):
         rctx.path(rctx.attr._filter_lock),
         rctx.attr.python_version,
         rctx.attr.platforms,
-        rctx.attr.roots,
+        rctx.attr.roots or None,
     )
-    rctx.file("BUILD.bazel", """\
-exports_files(["install_report.json"])
-
-filegroup(
-    name = "site_packages",
-    srcs = glob(["site-packages/**"], exclude = ["**/__pycache__/**"]),
-    visibility = ["//visibility:public"],
-)
-""")
+    result = rctx.execute([
+        python,
+        rctx.path(rctx.attr._write_build_file),
+        "--lock",
+        str(lock),
+        "--lock_label",
+        str(rctx.attr.requirements_lock).removeprefix("@@"),
+        "--site_packages",
+        "site-packages",
+        "--rules",
+        str(Label("//bazel/private:pip_image_packages.bzl")),
+    ])
+    if result.return_code != 0:
+        fail("{}: {}".format(rctx.name, result.stderr))
 
 pip_target_repository = repository_rule(
     implementation = _pip_target_repository_impl,
-    doc = """Installs the distributions `roots` need (their closure in the lock, from its `# via`
-annotations) with `pip --require-hashes` for a target interpreter and platform, whatever Python
-runs the build, and exposes them as `:site_packages`. For container images: the lock is the
-one the build uses, so the image runs the versions the tests ran. Pins whose environment marker
-excludes the target (CPython `python_version` on Linux) are left out, with what only they need;
-`requirements.txt` in the repository lists both. The build's Python runs pip: a change of it
+    doc = """Installs a lock (or what `roots` need: their closure from its `# via` annotations)
+with `pip --require-hashes` for a target interpreter and platform, whatever Python runs the
+build. For container images: the lock is the one the build uses, so the image runs the versions
+the tests ran. Pins whose environment marker excludes the target (CPython `python_version` on
+Linux) are left out, with what only they need; `requirements.txt` in the repository lists both.
+
+`:packages` (pip_image_packages) describes each installed distribution (its files, version and
+what it needs) for py_packages_layer, which puts a binary's own closure in its image. The
+build's Python runs pip: a change of it
 (its file, or PATH) refetches; `interpreter.txt` says which one it was.""",
     attrs = {
         "requirements_lock": attr.label(mandatory = True, allow_single_file = True),
         "roots": attr.string_list(
-            mandatory = True,
-            doc = "Distributions the image's code imports; what they need comes along.",
+            doc = "Distributions to install, with what they need; default: every pin. Each " +
+                  "image takes only what its binary needs from them.",
         ),
         "python_version": attr.string(mandatory = True, doc = "Target CPython, e.g. `3.13`."),
         "platforms": attr.string_list(
@@ -52,6 +63,14 @@ excludes the target (CPython `python_version` on Linux) are left out, with what 
         ),
         "_filter_lock": attr.label(default = "//bazel/private:filter_lock.py", allow_single_file = True),
         "_lock_file": attr.label(default = "//bazel/private:lock_file.py", allow_single_file = True),
+        "_write_build_file": attr.label(
+            default = "//bazel/private:write_target_build_file.py",
+            allow_single_file = True,
+        ),
+        "_write_hub_build_files": attr.label(
+            default = "//bazel/private:write_hub_build_files.py",
+            allow_single_file = True,
+        ),
     },
     environ = ["PATH"],
 )

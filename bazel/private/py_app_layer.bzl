@@ -5,17 +5,15 @@ load(":bytecode.bzl", "BYTECODE_ATTRS", "ImagePythonInfo", "compile_bytecode")
 load(":oci_layer_info.bzl", "OciLayerInfo", "declare_layer_outputs")
 
 def _python(ctx):
-    """The base layer's ImagePythonInfo that compiles the app (None without base_layers)."""
+    """The base layers' ImagePythonInfo (the last that ships one); None without base_layers."""
     if not ctx.attr.base_layers:
         return None
     pythons = [layer[ImagePythonInfo] for layer in ctx.attr.base_layers if ImagePythonInfo in layer]
     if not pythons:
-        fail("py_app_layer: none of base_layers ships the Python to compile the app's " +
-             "bytecode with: give the deb_layer with the interpreter `python = \"{}\"`".format(
-                 ctx.attr.interpreter,
-             ))
+        fail("py_app_layer: none of base_layers ships the Python to run the app and compile " +
+             "its bytecode with: a deb_layer with `python`")
     python = pythons[-1]
-    if python.interpreter != ctx.attr.interpreter:
+    if ctx.attr.interpreter and python.interpreter != ctx.attr.interpreter:
         fail(("py_app_layer: interpreter {} is not the base layers' Python ({}), which " +
               "compiles the bytecode").format(ctx.attr.interpreter, python.interpreter))
     return python
@@ -43,6 +41,9 @@ def _py_app_layer_impl(ctx):
     arguments = [blob.path, manifest_file.path]
     inputs = [manifest_file]
     python = _python(ctx)
+    interpreter = python.interpreter if python else ctx.attr.interpreter
+    if not interpreter:
+        fail("py_app_layer: give `interpreter` or `base_layers` with a deb_layer that has `python`")
     if python:
         bytecode = compile_bytecode(ctx, python, manifest = manifest_file, sources = runfiles)
         arguments.append(bytecode.path)
@@ -63,7 +64,8 @@ def _py_app_layer_impl(ctx):
             diff_id = diff_id,
             paths = paths,
             env = {"PYTHONPATH": ":".join(pythonpath)},
-            entrypoint = [ctx.attr.interpreter, root + "/" + main],
+            entrypoint = [interpreter, root + "/" + main],
+            install_reports = [],
         ),
     ]
 
@@ -75,15 +77,16 @@ binary's third-party packages come from another layer (pip_target_repository), s
 to the service rebuilds and re-pushes only this small layer.
 
 Given the `base_layers` it goes on, its .py files are byte-compiled by the Python one of them
-ships (a deb_layer with `python`), which must be `interpreter`.""",
+ships (a deb_layer with `python`), which also runs it: `interpreter` is that one's unless set.""",
     attrs = BYTECODE_ATTRS | {
         "binary": attr.label(mandatory = True, providers = [PyInfo], doc = "The py_binary."),
         "main": attr.string(doc = "Its main file, workspace-relative (default: <package>/main.py)."),
         "directory": attr.string(default = "/app", doc = "Where the files go in the image."),
         "interpreter": attr.string(
-            mandatory = True,
             doc = "The Python of the layers below that runs the binary, e.g. " +
-                  "`/usr/bin/python3.13`; the image build fails when they do not have it.",
+                  "`/usr/bin/python3.13`. Default: the one the deb_layer of `base_layers` " +
+                  "ships; set, it must be that one. The image build fails when the layers do " +
+                  "not have it.",
         ),
         "base_layers": attr.label_list(
             providers = [OciLayerInfo],

@@ -2,7 +2,7 @@
 
 Runs inside the repository rule (so only the standard library): every distribution in the lock
 becomes a py_library of exactly the files its wheel's RECORD lists, depending on the
-distributions the lock says it needs.
+distributions the lock says it needs, tagged `pip_distribution=LABEL_NAME==VERSION`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lock_file import Pin, dependencies, normalize, read_lock
+
+# Marks each library as the distribution it installs: py_packages_layer's aspect reads it to
+# put exactly the binary's distributions, at the same versions, in its image.
+DISTRIBUTION_TAG = "pip_distribution="
 
 
 def installed_files(site_packages: Path) -> dict[str, list[str]]:
@@ -42,16 +46,31 @@ def installed_files(site_packages: Path) -> dict[str, list[str]]:
     return files
 
 
-def library(pin: Pin, files: list[str], deps: list[str], site_packages: str) -> str:
+def library(
+    pin: Pin, files: list[str], deps: list[str], site_packages: str, cache_tag: str | None
+) -> str:
     srcs = [f"{site_packages}/{f}" for f in files if f.endswith(".py")]
     data = [f"{site_packages}/{f}" for f in files if not f.endswith(".py")]
+    bytecode = ""
+    if cache_tag and srcs:
+        # A leading underscore: no distribution's name starts with one, so no clash.
+        name = f"_{pin.label_name}_bytecode"
+        data.append(f":{name}")
+        bytecode = f"""
+py_bytecode(
+    name = {json.dumps(name)},
+    srcs = {json.dumps(srcs, indent=8)},
+    cache_tag = {json.dumps(cache_tag)},
+)
+"""
     return f"""
-# {pin.name}=={pin.version}
+# {pin.name}=={pin.version}{bytecode}
 py_library(
     name = {json.dumps(pin.label_name)},
     srcs = {json.dumps(srcs, indent=8)},
     data = {json.dumps(data, indent=8)},
     imports = [{json.dumps(site_packages)}],
+    tags = [{json.dumps(DISTRIBUTION_TAG + pin.label_name + "==" + pin.version)}],
     deps = {json.dumps([":" + d for d in deps])},
 )
 """
@@ -62,6 +81,12 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, required=True)
     parser.add_argument("--site_packages", required=True)
     parser.add_argument("--rules_python", required=True, help="label of the .bzl with py_library")
+    parser.add_argument("--py_bytecode", required=True, help="label of the .bzl with py_bytecode")
+    parser.add_argument(
+        "--cache_tag",
+        help="the toolchain interpreter's cache tag (cpython-313): each library gets the "
+        "bytecode of its sources; without it, none",
+    )
     args = parser.parse_args()
 
     pins = read_lock(args.lock)
@@ -73,6 +98,7 @@ def main() -> int:
         return 1
 
     root = [
+        f'load("{args.py_bytecode}", "py_bytecode")',
         f'load("{args.rules_python}", "py_library")',
         "",
         'package(default_visibility = ["//visibility:public"])',
@@ -82,7 +108,7 @@ def main() -> int:
     for pin in pins:
         # A pin whose marker excludes this platform is not installed: an empty library.
         files = installed.get(pin.label_name, [])
-        root.append(library(pin, files, deps[pin.label_name], args.site_packages))
+        root.append(library(pin, files, deps[pin.label_name], args.site_packages, args.cache_tag))
         package = Path(pin.label_name)
         package.mkdir(exist_ok=True)
         (package / "BUILD.bazel").write_text(

@@ -3,6 +3,7 @@
 
     cloud_run_manifest.py --settings S.json [--environment E.json] --digest_file D --out Y.yaml
     cloud_run_manifest.py --check_service_keys E.json... --service NAME... --out STAMP
+    cloud_run_manifest.py --check_collisions E.json... --service_settings S.json... --out STAMP
 
 The settings are the rule's attributes, every one (the rule's attributes hold the defaults; this
 tool has none of its own). An environment file (JSON) overrides them for one environment: its
@@ -18,6 +19,9 @@ them all to one repository.
 (every service of a repository's push-all): each file as the manifest build would (types, keys),
 and every `services` key against those names, so that a typo (`"pingg"`) fails instead of
 applying to no service. It writes STAMP when all is well (a Bazel validation action's output).
+
+`--check_collisions` refuses two deployments of one Cloud Run service (project, region, name):
+each service whose settings are given, in each environment file (environment_collisions.py).
 
 The digest comes from the image build, so the manifest names exactly the image that
 `//deploy:push` uploads. Settings of the wrong type, and settings Cloud Run would refuse, fail the
@@ -37,6 +41,13 @@ from pathlib import Path
 
 import yaml
 
+from bazel.tools.collector_sidecar import (
+    APP_CONTAINER,
+    collector_env,
+    collector_problems,
+    collector_revision,
+)
+from bazel.tools.environment_collisions import collision_problems
 from bazel.tools.manifest_rules import (
     AUTH_VERIFY,
     DEFAULT_VPC_EGRESS,
@@ -56,7 +67,7 @@ def load_settings(settings: dict, environment: object = None) -> Settings:
     """Settings from the rule's attributes, with an environment's overrides applied, checked
     against Cloud Run's rules; SettingsError lists every problem."""
     result = merged_settings(settings, environment)
-    if problems := settings_problems(result):
+    if problems := settings_problems(result) + collector_problems(result):
         raise SettingsError(problems)
     return result
 
@@ -72,7 +83,8 @@ def _probe(s: Settings, period: int, threshold: int) -> dict:
 
 
 def _env(s: Settings) -> list[dict]:
-    entries: list[dict] = [{"name": k, "value": v} for k, v in s.env.items()]
+    values = s.env | collector_env(s)
+    entries: list[dict] = [{"name": k, "value": v} for k, v in values.items()]
     for name, reference in s.secret_env.items():
         secret, version = reference.rsplit(":", 1)
         entries.append(
@@ -123,9 +135,6 @@ def render(s: Settings, image: str) -> dict:
         revision_annotations["run.googleapis.com/vpc-access-egress"] = (
             s.vpc_egress or DEFAULT_VPC_EGRESS
         )
-    # Extra annotations last; settings_problems refused any key the kit writes.
-    service_annotations |= dict(sorted(s.service_annotations.items()))
-    revision_annotations |= dict(sorted(s.revision_annotations.items()))
     container: dict = {
         "image": image,
         # Appended to the image's entrypoint (the server), in place of its Cmd.
@@ -140,7 +149,7 @@ def render(s: Settings, image: str) -> dict:
             s, s.liveness_probe_period_seconds, s.liveness_probe_failure_threshold
         ),
     }
-    if s.env or s.secret_env:
+    if s.env or s.secret_env or collector_env(s):
         container["env"] = _env(s)
     volumes = []
     if s.secret_files:
@@ -164,6 +173,17 @@ def render(s: Settings, image: str) -> dict:
     if s.service_account:
         revision_spec["serviceAccountName"] = s.service_account
     revision_spec["containers"] = [container]
+    if s.otel_collector_image:
+        # The service's container is the ingress one (it alone has the port); the dependency
+        # annotation names both containers.
+        revision_spec["containers"] = [{"name": APP_CONTAINER, **container}]
+        sidecar, volume, dependency = collector_revision(s, container["startupProbe"])
+        revision_spec["containers"].append(sidecar)
+        volumes.append(volume)
+        revision_annotations |= dependency
+    # Extra annotations last; settings_problems refused any key the kit writes.
+    service_annotations |= dict(sorted(s.service_annotations.items()))
+    revision_annotations |= dict(sorted(s.revision_annotations.items()))
     if volumes:
         revision_spec["volumes"] = volumes
     return {
@@ -184,7 +204,7 @@ def render(s: Settings, image: str) -> dict:
 
 
 def container(document: dict) -> dict:
-    """The service's one container, which names the image."""
+    """The service's container, which names the image: the first (a sidecar comes after it)."""
     return document["spec"]["template"]["spec"]["containers"][0]
 
 
@@ -211,12 +231,29 @@ def check_service_keys(paths: list[Path], services: list[str], out: Path) -> int
     return 0
 
 
+def check_collisions(paths: list[Path], settings: list[Path], out: Path) -> int:
+    """--check_collisions: one line per Cloud Run service two deployments share; exit 2 if any."""
+    services = [json.loads(path.read_text()) for path in settings]
+    if problems := collision_problems(services, paths):
+        for problem in problems:
+            print(f"cloud_run_manifest: {problem}", file=sys.stderr)
+        return 2
+    names = " ".join(sorted(service["service"] for service in services))
+    out.write_text("".join(f"{path}: no collision of {names}\n" for path in paths))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", type=Path, help="the rule's attributes, JSON")
     parser.add_argument("--environment", type=Path, help="JSON overrides for one environment")
     parser.add_argument("--digest_file", type=Path)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument(
+        "--target_out",
+        type=Path,
+        help="also write where the service runs, JSON {service, project, region} (a release)",
+    )
     parser.add_argument(
         "--check_service_keys",
         nargs="+",
@@ -230,7 +267,26 @@ def main(argv: list[str]) -> int:
         default=[],
         help="with --check_service_keys: a Cloud Run service name the files may key (repeat)",
     )
+    parser.add_argument(
+        "--check_collisions",
+        nargs="+",
+        type=Path,
+        metavar="ENVIRONMENT",
+        help="instead of a manifest: check that no two of these environments deploy one of "
+        "the --service_settings services to the same Cloud Run service",
+    )
+    parser.add_argument(
+        "--service_settings",
+        action="append",
+        default=[],
+        type=Path,
+        help="with --check_collisions: a service's settings, as --settings takes them (repeat)",
+    )
     args = parser.parse_args(argv[1:])
+    if args.check_collisions:
+        if not args.service_settings:
+            parser.error("--check_collisions needs the services' settings (--service_settings)")
+        return check_collisions(args.check_collisions, args.service_settings, args.out)
     if args.check_service_keys:
         if not args.service:
             parser.error("--check_service_keys needs the services' names (--service NAME)")
@@ -248,6 +304,13 @@ def main(argv: list[str]) -> int:
         return 2
     digest = args.digest_file.read_text().strip()
     args.out.write_text(dump(render(settings, f"{settings.image_name()}@{digest}")))
+    if args.target_out:
+        where = {
+            "service": settings.service,
+            "project": settings.project,
+            "region": settings.region,
+        }
+        args.target_out.write_text(json.dumps(where, sort_keys=True) + "\n")
     return 0
 
 

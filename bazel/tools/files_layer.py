@@ -1,15 +1,16 @@
 """A layer of files laid out by a manifest: `files_layer.py OUT MANIFEST.json [BYTECODE]`.
 
 The manifest, written by the Bazel rule, maps each destination path in the image to the file
-to copy (`{"app/python/server/main.py": "bazel-out/.../main.py", ...}`); executable bits are
-kept, everything else is normalized as in every layer of the kit. BYTECODE, a directory laid
-out as the image (bytecode.py's output), adds its files at their paths.
+to copy (`{"app/python/server/main.py": "bazel-out/.../main.py", ...}`). A file's mode comes from
+its bytes (layer_tar.file_mode), never from the input's permission bits, which differ between a
+local and a remote build; everything else is normalized as in every layer of the kit.
+BYTECODE, a directory laid out as the image (bytecode.py's output), adds its files at their
+paths.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from bazel.tools.layer_tar import Entry
 def entries(manifest: dict[str, str]) -> list[Entry]:
     result = []
     for destination, source in manifest.items():
-        mode = 0o755 if os.access(source, os.X_OK) else 0o644
-        result.append(Entry(destination, data=Path(source).read_bytes(), mode=mode))
+        data = Path(source).read_bytes()
+        result.append(Entry(destination, data=data, mode=layer_tar.file_mode(data)))
     return result
 
 

@@ -1,10 +1,10 @@
 """Deterministic layer tarballs: the same files give the same bytes, whoever builds them.
 
 Entries are sorted, owned by root (or a given uid), dated 0 (1970-01-01), with normalized
-modes; the gzip stream carries no name or timestamp. A layer's two digests follow the OCI
-spec: `diff_id` of the uncompressed tar (for the image config) and `digest` of the gzip blob
-(for the manifest). Beside them goes the list of the layer's paths, so that an image can check
-what it runs is there without unpacking its layers.
+modes (a copied file's from its bytes: file_mode); the gzip stream carries no name or timestamp.
+A layer's two digests follow the OCI spec: `diff_id` of the uncompressed tar (for the image
+config) and `digest` of the gzip blob (for the manifest). Beside them goes the list of the
+layer's paths, so that an image can check what it runs is there without unpacking its layers.
 """
 
 from __future__ import annotations
@@ -14,10 +14,47 @@ import gzip
 import hashlib
 import io
 import json
+import struct
 import tarfile
 from pathlib import Path
 
 DIRECTORY_MODE = 0o755
+PROGRAM_MODE = 0o755
+FILE_MODE = 0o644
+
+_ELF_EXECUTABLE = 2  # e_type ET_EXEC
+_ELF_SHARED = 3  # e_type ET_DYN: a shared library, or a position-independent executable
+_ELF_INTERPRETER = 3  # p_type PT_INTERP: names the loader, which only an executable needs
+
+
+def _is_elf_executable(data: bytes) -> bool:
+    """An ELF program: of type EXEC, or DYN (a shared library or a position-independent
+    executable) with a loader to run it (PT_INTERP)."""
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return False
+    order, wide = ("<" if data[5] == 1 else ">"), data[4] == 2
+    (e_type,) = struct.unpack_from(order + "H", data, 16)
+    if e_type != _ELF_SHARED:
+        return e_type == _ELF_EXECUTABLE
+    (phoff,) = struct.unpack_from(order + ("Q" if wide else "I"), data, 32 if wide else 28)
+    phentsize, phnum = struct.unpack_from(order + "HH", data, 54 if wide else 42)
+    headers = (phoff + i * phentsize for i in range(phnum))
+    return any(
+        struct.unpack_from(order + "I", data, at)[0] == _ELF_INTERPRETER
+        for at in headers
+        if at + 4 <= len(data)
+    )
+
+
+def file_mode(data: bytes) -> int:
+    """A copied file's mode in a layer: 0755 for a program (a script with a `#!` line, an ELF
+    executable), 0644 for everything else (modules, data, shared libraries).
+
+    From the file's bytes, never from the input's permission bits: Bazel makes its outputs
+    executable and a remote executor stages inputs with its own bits, so those say how the file
+    reached the action, and a local and a remote build would pack different layers
+    (docs/remote-builds.md)."""
+    return PROGRAM_MODE if data.startswith(b"#!") or _is_elf_executable(data) else FILE_MODE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +63,7 @@ class Entry:
 
     path: str
     data: bytes | None = None  # None: a directory, unless link is set
-    mode: int = 0o644
+    mode: int = FILE_MODE
     link: str | None = None
     uid: int = 0
     gid: int = 0

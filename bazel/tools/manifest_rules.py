@@ -68,6 +68,7 @@ KIT_ANNOTATIONS = {
     "run.googleapis.com/network-interfaces": "vpc_network and vpc_subnetwork",
     "run.googleapis.com/vpc-access-egress": "vpc_egress",
     "run.googleapis.com/invoker-iam-disabled": "public",
+    "run.googleapis.com/container-dependencies": "otel_collector_image",
 }
 VPC_CONNECTOR_ANNOTATION = "run.googleapis.com/vpc-access-connector"
 # The runtime's --auth_mode values (python/runtime/invoker_auth.py MODES; a test holds them equal).

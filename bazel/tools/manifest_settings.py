@@ -59,6 +59,8 @@ class Settings:
     liveness_probe_period_seconds: int
     liveness_probe_failure_threshold: int
     probe_timeout_seconds: int
+    otel_collector_image: str
+    otel_collector_config: str
 
     def image_name(self) -> str:
         """The repository the image is pushed to, without tag or digest."""
@@ -105,10 +107,17 @@ LIST_SETTINGS = tuple(
     name for name, kind in typing.get_type_hints(Settings).items() if kind == tuple[str, ...]
 )
 SERVICES_KEY = "services"
+# An environment file's name for every service at once: a template of the rule's `service`, so
+# that a service added later gets its own name in this environment without a line of its own.
+SERVICE_NAME_KEY = "service_name"
+SERVICE_PLACEHOLDER = "{service}"
 # Settings of one service only: at an environment file's top level they would apply to every
 # service that shares the file. Value: what that would do, and what to do instead.
 PER_SERVICE_SETTINGS = {
-    "service": ("rename every service that uses the file", "rename one service"),
+    "service": (
+        "give every service that uses the file one name",
+        f'name them all with "{SERVICE_NAME_KEY}": "{SERVICE_PLACEHOLDER}-staging", or rename one',
+    ),
     "image_repository": (
         "send every service that uses the file to one image repository",
         "set it per service",
@@ -142,7 +151,9 @@ def type_problems(
 
 
 def environment_layers(environment: object, service: object) -> tuple[list[dict], list[str]]:
-    """The environment's overrides for `service`, in the order they apply, and its problems.
+    """The environment's overrides for `service`, in the order they apply, and its problems: the
+    top-level settings, then the name `service_name` makes of `service`, then the service's own
+    entry in `services` (whose `service` wins over the template).
 
     Every services entry is checked, not only this service's: the file is shared, and a mistake
     in any entry should fail every build that reads it, not only that service's deploy.
@@ -162,7 +173,10 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
                 f'"services": {{"{example}": {{"{key}": ...}}}}'
             )
             del top[key]
-    problems += type_problems(top, "environment file", extra_known=(SERVICES_KEY,))
+    template = top.pop(SERVICE_NAME_KEY, None)
+    if template is not None:
+        problems += _template_problems(template)
+    problems += type_problems(top, "environment file", extra_known=(SERVICES_KEY, SERVICE_NAME_KEY))
     entries = environment.get(SERVICES_KEY, {})
     if not isinstance(entries, dict):
         problems.append(
@@ -185,9 +199,27 @@ def environment_layers(environment: object, service: object) -> tuple[list[dict]
             continue
         problems += type_problems(entry, source)
     layers = [top]
+    if isinstance(template, str) and isinstance(service, str) and not problems:
+        layers.append({"service": template.replace(SERVICE_PLACEHOLDER, service)})
     if isinstance(service, str) and isinstance(entries.get(service), dict):
         layers.append(entries[service])
     return layers, problems
+
+
+def _template_problems(template: object) -> list[str]:
+    """A service_name that is not a template of every service's own name."""
+    if not isinstance(template, str):
+        return [
+            f"{SERVICE_NAME_KEY} in the environment file is {json.dumps(template)}: not a string"
+        ]
+    rest = template.replace(SERVICE_PLACEHOLDER, "")
+    if SERVICE_PLACEHOLDER not in template or "{" in rest or "}" in rest:
+        return [
+            f"{SERVICE_NAME_KEY} {json.dumps(template)} in the environment file must hold "
+            f'{SERVICE_PLACEHOLDER} (and no other braces), e.g. "{SERVICE_PLACEHOLDER}-staging": '
+            "otherwise every service would get one name"
+        ]
+    return []
 
 
 def merged_settings(settings: dict, environment: object = None) -> Settings:

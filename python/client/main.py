@@ -30,6 +30,8 @@ from python.client import any_method, commands, headers
 
 EXIT_RPC_FAILED = 1
 EXIT_USAGE = 2
+# What a shell reports for a program killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -148,6 +150,11 @@ def main(argv: list[str]) -> int:
         except argparse.ArgumentTypeError as error:
             print(f"client: {error}", file=sys.stderr)
             return EXIT_USAGE
+        # The reader went away (`client list-features ... | head`): stop quietly, as a tool
+        # killed by SIGPIPE would, and leave the call to be cancelled with the channel.
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
     return 0
 
 

@@ -111,6 +111,28 @@ def _google_auth() -> ModuleType:
     return google.auth
 
 
+# What google-auth's rejections start with, and what the caller is told instead: its messages
+# quote the token's own parts (a segment that does not parse, the key id, the audience), and the
+# status detail goes to the log and to every proxy on the way back.
+_REJECTIONS = (
+    ("Token expired", "expired"),
+    ("Token used too early", "not valid yet"),
+    ("Token has wrong audience", "wrong audience"),
+    ("Could not verify token signature", "bad signature"),
+    ("Certificate for key id", "signed by an unknown key"),
+    ("Unsupported signature algorithm", "unsupported signature algorithm"),
+    ("Token does not contain required claim", "no iat or exp claim"),
+)
+
+
+def _rejection_reason(message: str) -> str:
+    """A fixed reason for a google-auth rejection, with nothing of the token in it."""
+    for prefix, reason in _REJECTIONS:
+        if message.startswith(prefix):
+            return reason
+    return "malformed"
+
+
 class Authenticator:
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
@@ -160,7 +182,10 @@ class Authenticator:
             KeyError,
             RecursionError,
         ) as error:
-            raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, f"invalid token: {error}") from None
+            reason = _rejection_reason(str(error))
+            raise Unauthorized(
+                grpc.StatusCode.UNAUTHENTICATED, f"invalid token: {reason}"
+            ) from None
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise Unauthorized(grpc.StatusCode.UNAUTHENTICATED, "token not issued by Google")
         return claims

@@ -9,6 +9,7 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
 - Metrics: `rpc.server.duration` (ms) by service, method and code; `rpc.server.active_calls`.
   Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
 - `service.name` is OTEL_SERVICE_NAME, else Cloud Run's K_SERVICE.
+- OTEL_METRICS_EXPORTER=none turns the metrics off (spans only); `otlp`, the default, keeps them.
 - A collector that is down or slow never holds a call: spans wait in a bounded queue that a
   thread of the SDK exports; past its size (OTEL_BSP_MAX_QUEUE_SIZE) they are dropped. Spans
   dropped, or lost in a failed export, are counted and reported in one warning per minute at
@@ -17,6 +18,7 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -28,7 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -183,6 +185,13 @@ def _queue_size() -> int:
     return MAX_QUEUED_SPANS
 
 
+def _metrics_exported() -> bool:
+    setting = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower()
+    if setting not in ("otlp", "none"):
+        logger.warning("OTEL_METRICS_EXPORTER=%r is not otlp or none: using otlp", setting)
+    return setting != "none"
+
+
 def _parent(trace_context: TraceContext | None) -> otel_context.Context | None:
     if trace_context is None or not trace_context.span_id:
         return None
@@ -201,29 +210,72 @@ def _peer_attributes(peer: str) -> dict[str, str | int]:
     kind, _, address = peer.partition(":")
     if kind not in ("ipv4", "ipv6"):
         return {}
-    host, _, port = urllib.parse.unquote(address).rpartition(":")
+    if "%" in address:  # ipv6's brackets
+        address = urllib.parse.unquote(address)
+    host, _, port = address.rpartition(":")
     attributes: dict[str, str | int] = {"network.peer.address": host.strip("[]")}
     if port.isdigit():
         attributes["network.peer.port"] = int(port)
     return attributes
 
 
+# Per method (and code): the same few strings and dicts for every call. Bounded, as the path
+# of a call answered UNIMPLEMENTED is the client's to choose.
+_METHODS_CACHED = 1024
+
+
+@functools.lru_cache(maxsize=_METHODS_CACHED)
+def _span_parts(method: str) -> tuple[str, dict[str, str]]:
+    """The span's name and its attributes that name the method (the SDK copies them)."""
+    service, name = method_parts(method)
+    return f"{service}/{name}", {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+# Per method and peer: a connection's calls share its peer, so its address is parsed and the
+# dicts merged once per connection rather than per call.
+_PEERS_CACHED = 1024
+
+
+@functools.lru_cache(maxsize=_PEERS_CACHED)
+def _start_parts(method: str, peer: str) -> tuple[str, dict[str, str | int]]:
+    """The span's name and all its attributes at the start (the SDK copies them)."""
+    span_name, attributes = _span_parts(method)
+    return span_name, {**attributes, **_peer_attributes(peer)}
+
+
+@functools.lru_cache(maxsize=_METHODS_CACHED)
+def _duration_attributes(method: str, code: int) -> dict[str, str | int]:
+    service, name = (_OTHER, _OTHER) if method == _OTHER else method_parts(method)
+    return {
+        "rpc.system": "grpc",
+        "rpc.service": service,
+        "rpc.method": name,
+        "rpc.grpc.status_code": code,
+    }
+
+
 class ServerTelemetry:
     """The span and metrics of every call; made once per process by start()."""
 
     def __init__(
-        self, tracer_provider: TracerProvider, spans: SpanProcessor, meter_provider: MeterProvider
+        self,
+        tracer_provider: TracerProvider,
+        spans: SpanProcessor,
+        meter_provider: MeterProvider | None,
     ) -> None:
         self._spans = spans
         self._meter_provider = meter_provider
         self._tracer = tracer_provider.get_tracer("python.runtime")
+        self._active = 0
+        self._duration: Histogram | None = None
+        if meter_provider is None:
+            return  # OTEL_METRICS_EXPORTER=none: no metric is made or recorded
         meter = meter_provider.get_meter("python.runtime")
         self._duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of gRPC calls served."
         )
         # Calls in flight: an int here, read at each export (an observable up-down counter),
         # since the SDK's add() costs several microseconds per call.
-        self._active = 0
         meter.create_observable_up_down_counter(
             "rpc.server.active_calls",
             [self._observe_active],
@@ -233,15 +285,9 @@ class ServerTelemetry:
 
     def start(self, method: str, trace_context: TraceContext | None, peer: str) -> trace.Span:
         """The call's span, made current so that calls it makes (the relay's) are its children."""
-        service, name = method_parts(method)
-        attributes = {
-            "rpc.system": "grpc",
-            "rpc.service": service,
-            "rpc.method": name,
-            **_peer_attributes(peer),
-        }
+        span_name, attributes = _start_parts(method, peer)
         span = self._tracer.start_span(
-            f"{service}/{name}",
+            span_name,
             context=_parent(trace_context),
             kind=trace.SpanKind.SERVER,
             attributes=attributes,
@@ -258,18 +304,11 @@ class ServerTelemetry:
             span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
         span.end()
         self._active -= 1
-        service, name = method_parts(method)
+        if self._duration is None:
+            return
         if code is grpc.StatusCode.UNIMPLEMENTED:
-            service = name = _OTHER
-        self._duration.record(
-            seconds * 1000,
-            {
-                "rpc.system": "grpc",
-                "rpc.service": service,
-                "rpc.method": name,
-                "rpc.grpc.status_code": code.value[0],
-            },
-        )
+            method = _OTHER
+        self._duration.record(seconds * 1000, _duration_attributes(method, code.value[0]))
 
     def _observe_active(self, options: CallbackOptions) -> list[Observation]:
         return [Observation(self._active, _ACTIVE_ATTRIBUTES)]
@@ -281,7 +320,8 @@ class ServerTelemetry:
 
         def send_the_rest() -> None:
             self._spans.shutdown()
-            self._meter_provider.shutdown()
+            if self._meter_provider is not None:
+                self._meter_provider.shutdown()
 
         sending = threading.Thread(target=send_the_rest, name="telemetry-shutdown", daemon=True)
         sending.start()
@@ -303,9 +343,11 @@ def start() -> ServerTelemetry:
     )
     exporter.queue = spans
     tracer_provider.add_span_processor(spans)
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-    meter_provider = MeterProvider(
-        resource=resource, metric_readers=[reader], shutdown_on_exit=False
-    )
+    meter_provider = None
+    if _metrics_exported():
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=[reader], shutdown_on_exit=False
+        )
     trace.set_tracer_provider(tracer_provider)
     return ServerTelemetry(tracer_provider, spans, meter_provider)

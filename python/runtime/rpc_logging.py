@@ -5,6 +5,9 @@ Every method handler is wrapped once, when its service registers (handler_wrappi
 
 - What the log line needs from the call (peer, trace headers) is read when the call starts:
   grpc.aio frees the call when it ends, and a context touched after that crashes the process.
+  The headers are parsed only for a line that is written.
+- Lines in JSON are written from parts encoded once per method and code (logs.JsonLines):
+  the same bytes as from a dict of the fields, at a fraction of the cost per call.
 - The line is written when grpc.aio reports the call over (`context.add_done_callback`), with
   the code the client got: UNAVAILABLE for calls still running when shutdown cut them,
   DEADLINE_EXCEEDED once the deadline has passed (a status sent later is never read), else the
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from python.runtime.otel_export import ServerTelemetry
 
 logger = logging.getLogger("rpc")
+Metadata = tuple[tuple[str, str | bytes], ...]
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.
 ALL, ERRORS, NONE = "all", "errors", "none"
 INTERNAL_ERROR_DETAILS = "internal error"
@@ -108,22 +112,22 @@ def level_of(code: grpc.StatusCode) -> int:
 class CallRecord:
     """One call's log line, filled in while the call runs and written once when it is over."""
 
-    __slots__ = ("_fields", "_method", "_span", "_started", "caller", "code")
+    __slots__ = ("_metadata", "_method", "_peer", "_span", "_started", "caller", "code")
 
     def __init__(self, method: _Method, context: grpc.aio.ServicerContext) -> None:
         self._method = method
         self._started = time.perf_counter()
-        peer = context.peer()
-        self._fields: dict[str, object] = {"peer": peer}
+        self._peer = context.peer()
         self._span: Span | None = None
+        # The headers, kept for the trace fields of a line that may never be written (errors
+        # only): they are parsed then.
+        self._metadata: Metadata | None = None
         telemetry = method.boundary.telemetry
-        if method.project or telemetry is not None:
+        if telemetry is not None:
             trace = trace_context.from_metadata(context.invocation_metadata())
-            if telemetry is not None:
-                self._span = telemetry.start(method.name, trace, peer)
-                trace = _of_span(self._span)
-            if trace and method.project:
-                self._fields.update(trace.log_fields(method.project))
+            self._span = telemetry.start(method.name, trace, self._peer)
+        elif method.project:
+            self._metadata = context.invocation_metadata()
         self.caller: str | None = None
         # The code the handler ended with; None while it runs, and for good when the call
         # ended before the handler did.
@@ -152,16 +156,34 @@ class CallRecord:
     def method(self) -> str:
         return self._method.name
 
+    def _trace(self) -> trace_context.TraceContext | None:
+        if self._span is not None:
+            return _of_span(self._span)
+        return trace_context.from_metadata(self._metadata)
+
     def fields(self, code: grpc.StatusCode) -> dict[str, object]:
         fields: dict[str, object] = {
             "method": self._method.name,
             "code": code.name,
             "latency": f"{time.perf_counter() - self._started:.6f}s",
-            **self._fields,
+            "peer": self._peer,
         }
+        if self._method.project and (trace := self._trace()):
+            fields.update(trace.log_fields(self._method.project))
         if self.caller:
             fields["caller"] = self.caller
         return fields
+
+    def json_members(self, code_members: str) -> str:
+        """The line's fields from the latency on as JSON members (logs.JsonLines), the same as
+        `fields` gives; `code_members` are the method's and code's, up to the latency's value."""
+        latency = time.perf_counter() - self._started
+        members = f'{code_members}{latency:.6f}s", "peer": {logs.encode_string(self._peer)}'
+        if self._method.project and (trace := self._trace()):
+            members += trace.log_json(self._method.project)
+        if self.caller:
+            members += logs.member("caller", self.caller)
+        return members
 
 
 def _of_span(span: Span) -> trace_context.TraceContext:
@@ -173,19 +195,33 @@ def _of_span(span: Span) -> trace_context.TraceContext:
 
 
 class _Method:
-    """What every call of one method shares."""
+    """What every call of one method shares, its lines' constant parts among them."""
 
     def __init__(self, name: str, boundary: Boundary) -> None:
         self.name = name[:MAX_LOGGED_METHOD_CHARS]
         self.project = boundary.project
         self.boundary = boundary
+        # By code: the level, the JSON line's head and the members up to the latency's value.
+        self._encoded: dict[grpc.StatusCode, tuple[int, str, str]] = {}
 
     def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
         if self.boundary.which == NONE or (
             self.boundary.which == ERRORS and code is grpc.StatusCode.OK
         ):
             return
-        logs.write(logger, level_of(code), f"{self.name} {code.name}", record.fields(code))
+        lines = logs.json_lines()
+        if lines is None:  # text, or logs not configured (tests): an ordinary log call
+            logs.write(logger, level_of(code), f"{self.name} {code.name}", record.fields(code))
+            return
+        level, head, code_members = self._encoded.get(code) or self._encode(code)
+        lines.write(level, head, record.json_members(code_members))
+
+    def _encode(self, code: grpc.StatusCode) -> tuple[int, str, str]:
+        level = level_of(code)
+        head = logs.JsonLines.head(level, f"{self.name} {code.name}")
+        members = f'{logs.member("method", self.name)}, "code": "{code.name}", "latency": "'
+        self._encoded[code] = level, head, members
+        return level, head, members
 
 
 class Boundary:

@@ -36,8 +36,8 @@ import grpc
 from absl import app, flags
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.deploy.oci_layout import Layout, image_outputs
-from tests.deploy.oci_runtime import Bundle, Container, enter_root_mount, why_runc_cannot_run
+from bazel.tools.oci_layout import Layout, image_outputs
+from bazel.tools.oci_runtime import Bundle, Container, enter_root_mount, why_runc_cannot_run
 
 _RUNS = flags.DEFINE_integer("runs", 5, "Starts timed per image and per binary.")
 _TOP = flags.DEFINE_integer("top", 12, "Slowest imports shown per image (-X importtime).")

@@ -1,8 +1,11 @@
 """Server benchmark: `./bazelw run //tests/bench:server`. Prints numbers; asserts nothing.
 
 h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at each service's
-production server (the ping and route guide binaries, JSON logging on, with --rpc_logs all,
-errors and none) and at a bare grpc.aio server with the same servicers (bare_server.py), and
+production server (the ping and route guide binaries, JSON logging on) and at a bare grpc.aio
+server with the same servicers (bare_server.py). The production servers run as the cost goals
+of docs/observability.md name them: --rpc_logs all, errors and none; logs and traces with every
+call sampled (`traces`, OTEL_METRICS_EXPORTER=none); and logs, traces and metrics (`metrics`),
+both exporting to an OTLP sink in this process (otlp_sink.py) that accepts every export. It
 reports for unary PingService.Send and server-streaming RouteGuide.ListFeatures: calls (and
 messages) per second, p50/p99 latency, server CPU per call and its ratio to the bare server's,
 and peak RSS; then each production server's time from process start to SERVING.
@@ -14,7 +17,9 @@ A ratio is only worth reporting when it is not noise, so the measurement is buil
 - rounds are interleaved, and each round reverses the order of the servers, so drift over the
   run (the machine warming, another process) reaches every server alike;
 - each round's ratio is taken against the bare server of the same round, and the table shows
-  the median ratio with its range over the rounds.
+  the median ratio with its range over the rounds;
+- this process (the OTLP sink, the threads that drain the servers' logs) runs on the load's
+  CPU, so that nothing but the server runs on the server's.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from absl import app, flags
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2
+
+from tests.bench.otlp_sink import OtlpSink
 
 _CALLS = flags.DEFINE_integer("calls", 10000, "Unary calls per measurement (streams: 1/10).")
 _ROUNDS = flags.DEFINE_integer(
@@ -84,11 +91,23 @@ def grpc_frame(message: bytes) -> bytes:
     return struct.pack(">?I", False, len(message)) + message
 
 
+def server_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The servers' environment: bytecode is written to and read from `_PYCACHE` (as the image
+    ships its .pyc files): compiling a module's source at every start, as under
+    PYTHONDONTWRITEBYTECODE, added the compiler's memory (16 MiB for descriptor_pb2.py alone)
+    to each server's peak RSS."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**base, "PYTHONPYCACHEPREFIX": str(_PYCACHE), "PORT": "0", **(env or {})}
+
+
+_PYCACHE = Path()  # main() sets it: a directory of its scratch one
+
+
 class ServerProcess:
     def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             command,
-            env={**os.environ, "PORT": "0", **(env or {})},
+            env=server_environment(env),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -183,7 +202,7 @@ def start_to_serving(server_bin: str) -> list[float]:
     for _ in range(_STARTS.value):
         started = time.perf_counter()
         process = subprocess.Popen(
-            [server_bin], env={**os.environ, "PORT": "0"}, stdout=subprocess.PIPE, text=True
+            [server_bin], env=server_environment(), stdout=subprocess.PIPE, text=True
         )
         assert process.stdout is not None
         port = next(int(m[1]) for line in process.stdout if (m := _LISTENING.search(line)))
@@ -241,37 +260,61 @@ def main(argv: list[str]) -> None:
         f"{'load':32} {'server':11} {'conc':>6} {'calls/s':>9} {'msgs/s':>9} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9}  vs bare"
     )
-    with tempfile.TemporaryDirectory() as scratch:
+    # This process's threads (the sink, the log drains) stay off the server's CPU.
+    os.sched_setaffinity(0, {_LOAD_CPU.value})
+    global _PYCACHE
+    with tempfile.TemporaryDirectory() as scratch, OtlpSink() as sink:
+        _PYCACHE = Path(scratch) / "pycache"
+        # Each server once, so that every measured start reads the bytecode this one wrote.
         for load in loads:
-            measure_load(load, Path(scratch))
-    for server_var in dict.fromkeys(load.server_var for load in loads):
-        times = start_to_serving(runfile(server_var))
-        print(
-            f"{server_var}: process start to SERVING: median "
-            f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
-            f"max {max(times) * 1000:.0f} ms ({len(times)} starts)"
-        )
+            for server in servers(load, sink).values():
+                server.stop()
+        for load in loads:
+            measure_load(load, Path(scratch), sink)
+        print(f"OTLP sink: {sink.spans_bytes} bytes of spans, {sink.metrics_bytes} of metrics")
+        for server_var in dict.fromkeys(load.server_var for load in loads):
+            times = start_to_serving(runfile(server_var))
+            print(
+                f"{server_var}: process start to SERVING: median "
+                f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+                f"max {max(times) * 1000:.0f} ms ({len(times)} starts)"
+            )
 
 
-def measure_load(load: Load, scratch: Path) -> None:
-    """Each concurrency against the bare server and the service's own binary, by log setting."""
+def servers(load: Load, sink: OtlpSink) -> dict[str, ServerProcess]:
+    """The bare server and the service's own binary in each setting the goals name."""
     production = runfile(load.server_var)
-    servers = {
+    logged = {"GOOGLE_CLOUD_PROJECT": "bench"}
+    # Every call sampled, exported to the sink; `traces` without metrics, `metrics` with them.
+    traced = {
+        **logged,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    }
+    return {
         "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
         **{
-            f"logs={setting}": ServerProcess(
-                [production, f"--rpc_logs={setting}"], env={"GOOGLE_CLOUD_PROJECT": "bench"}
-            )
+            f"logs={setting}": ServerProcess([production, f"--rpc_logs={setting}"], env=logged)
             for setting in ("all", "errors", "none")
         },
+        "traces": ServerProcess(
+            [production, "--rpc_logs=all"], env={**traced, "OTEL_METRICS_EXPORTER": "none"}
+        ),
+        "metrics": ServerProcess([production, "--rpc_logs=all"], env=traced),
     }
+
+
+def measure_load(load: Load, scratch: Path, sink: OtlpSink) -> None:
+    """Each concurrency against the bare server and the service's own binary, by setting."""
+    started = servers(load, sink)
     try:
         for concurrency in CONCURRENCY:
-            rounds: dict[str, list[Result]] = {name: [] for name in servers}
-            order = list(servers)
+            rounds: dict[str, list[Result]] = {name: [] for name in started}
+            order = list(started)
             for _ in range(_ROUNDS.value):
                 for name in order:
-                    rounds[name].append(measure(servers[name], load, concurrency, scratch))
+                    rounds[name].append(measure(started[name], load, concurrency, scratch))
                 order.reverse()
             bare = [r.cpu_per_10k for r in rounds["bare"]]
             label = f"{concurrency[0]}x{concurrency[1]}"
@@ -286,10 +329,10 @@ def measure_load(load: Load, scratch: Path) -> None:
                 )
         print(
             f"{load.name}: peak RSS: "
-            + ", ".join(f"{n} {s.peak_rss_mib():.1f} MiB" for n, s in servers.items())
+            + ", ".join(f"{n} {s.peak_rss_mib():.1f} MiB" for n, s in started.items())
         )
     finally:
-        for server in servers.values():
+        for server in started.values():
             server.stop()
 
 

@@ -2,6 +2,8 @@
 
 analysis_failure_test: passes when a target's analysis fails with the expected message.
 validation_test: passes when a target has the validation actions expected.
+push_tags_test, staging_push_tags_test: pass when a push tags each service as expected,
+without an environment and under `--environment=staging`.
 
 For rules that must refuse a wrong input at analysis (a target without the provider they need):
 the target under test is analysed with `--allow_analysis_failures`, so its failure becomes
@@ -68,10 +70,11 @@ def _validation_test_impl(ctx):
     for action in target.actions:
         for output in action.outputs.to_list():
             by_output[output] = action
-    command_lines = [
-        " ".join(by_output[f].argv) if f in by_output else "(not made by the target)"
-        for f in validations
-    ]
+
+    # Bazel adds the validations of the target's dependencies (a push's manifests' own) to its
+    # output group: only the target's own are its.
+    validations = [f for f in validations if f in by_output]
+    command_lines = [" ".join(by_output[f].argv) for f in validations]
     problems = []
     if len(validations) != len(ctx.attr.expected):
         problems.append("{} has {} validation actions, expected {}".format(
@@ -89,9 +92,9 @@ def _validation_test_impl(ctx):
 
 validation_test = rule(
     implementation = _validation_test_impl,
-    doc = """Passes when `target_under_test` has one validation action (output group
-`_validation`, run whenever the target is built) per entry of `expected`, each entry a part of
-one action's command line.""",
+    doc = """Passes when `target_under_test` has one validation action of its own (output group
+`_validation`, run whenever the target is built; its dependencies' are not counted) per entry
+of `expected`, each entry a part of one action's command line.""",
     analysis_test = True,
     test = True,
     attrs = {
@@ -101,3 +104,45 @@ one action's command line.""",
         ),
     },
 )
+
+def _push_tags_test_impl(ctx):
+    target = ctx.attr.target_under_test[0]  # an attribute with a transition is a list of one
+    specs = [
+        action.content
+        for action in target.actions
+        for output in action.outputs.to_list()
+        if output.basename.endswith(".push.json")
+    ]
+    if len(specs) != 1:
+        return [AnalysisTestResultInfo(
+            success = False,
+            message = "{} writes {} push specs, expected one".format(target.label, len(specs)),
+        )]
+    tags = {service["service"]: service["tags"] for service in json.decode(specs[0])["services"]}
+    wrong = {service: got for service, got in tags.items() if got != ctx.attr.expected}
+    return [AnalysisTestResultInfo(
+        success = bool(tags) and not wrong,
+        message = "tags by service: {}; expected {} for each".format(tags, ctx.attr.expected),
+    )]
+
+def _push_tags_test(environment):
+    return rule(
+        implementation = _push_tags_test_impl,
+        doc = ("Passes when every service of a cloud_run_push, built with " +
+               "`--environment={}`, is tagged exactly `expected`.").format(environment),
+        analysis_test = True,
+        test = True,
+        attrs = {
+            "target_under_test": attr.label(
+                mandatory = True,
+                cfg = analysis_test_transition(settings = {"//bazel:environment": environment}),
+                doc = "A cloud_run_push target.",
+            ),
+            "expected": attr.string_list(mandatory = True, doc = "Each service's tags."),
+        },
+    )
+
+# The moving tag of a push: the services' remote_tags without an environment, the environment's
+# own name with one.
+push_tags_test = _push_tags_test("")
+staging_push_tags_test = _push_tags_test("staging")

@@ -27,8 +27,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
-from tests.deploy.oci_layout import Layout, image_outputs
-from tests.deploy.oci_runtime import (
+from bazel.tools.oci_layout import Layout, image_outputs
+from bazel.tools.oci_runtime import (
     Bundle,
     Container,
     RuncUnavailable,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-from tests.deploy.oci_layout import Layout, image_outputs
+from bazel.tools.oci_layout import Layout, image_outputs
 
 # Issue 12's budget for the whole image, bytecode included (MB = 10^6 bytes): 105 MB, plus
 # issue 24's OpenTelemetry SDK and OTLP exporter (about 4 MB with their bytecode).

@@ -1,8 +1,10 @@
 """The generator applies an environment file over the rule's attributes: top-level settings to
-every service, a `services` entry to its service only, a null removing a key of an object
-setting; it refuses top-level settings of one service and checks every entry. //deploy's
-environment files suit both its services. `--check_service_keys` (the push-all's validation
-action) refuses `services` keys that name none of the services."""
+every service (project, region, repository, and names from the `service_name` template), a
+`services` entry to its service only, a null removing a key of an object setting; it refuses
+top-level settings of one service and checks every entry. //deploy's environment files suit
+both its services. `--check_service_keys` (the push-all's validation action) refuses `services`
+keys that name none of the services. Collisions between environments:
+manifest_collisions_test.py."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from tests.deploy.manifest_testing import DIGEST, GeneratorTestCase
 
 
 class EnvironmentsTest(GeneratorTestCase):
-    def test_staging_renames_each_service_and_caps_scale(self) -> None:
+    def test_staging_names_every_service_by_its_template_and_caps_scale(self) -> None:
         staging = json.loads(Path(os.environ["STAGING"]).read_text())
         self.assertNotIn("service", staging)
-        for service in ("ping", "route-guide"):
+        self.assertNotIn("services", staging)  # no line per service: the template names them all
+        # A service the file has never heard of gets its staging name too.
+        for service in ("ping", "route-guide", "brand-new"):
             settings = {**self.SETTINGS, "service": service}
             document = self.generate_valid(settings, {**staging, "env": {"MODE": "staging"}})
             self.assertEqual(document["metadata"]["name"], f"{service}-staging")
@@ -48,8 +52,57 @@ class EnvironmentsTest(GeneratorTestCase):
                     document = self.generate_valid(
                         {**self.SETTINGS, "service": service}, environment
                     )
+                    template = environment.get("service_name", "{service}")
                     renamed = environment.get("services", {}).get(service, {}).get("service")
-                    self.assertEqual(document["metadata"]["name"], renamed or service)
+                    self.assertEqual(
+                        document["metadata"]["name"],
+                        renamed or template.replace("{service}", service),
+                    )
+
+    def test_project_region_and_repository_per_environment_for_every_service(self) -> None:
+        environment = {
+            "project": "kit-staging-project",
+            "region": "us-central1",
+            "repository": "staging-images",
+            "service_name": "stg-{service}",
+            "services": {"ping": {"service": "ping-canary"}},
+        }
+        expected = {"ping": "ping-canary", "route-guide": "stg-route-guide", "echo": "stg-echo"}
+        for service, name in expected.items():
+            document = self.generate_valid({**self.SETTINGS, "service": service}, environment)
+            # A services entry's own name wins over the template.
+            self.assertEqual(document["metadata"]["name"], name)
+            self.assertEqual(
+                document["metadata"]["labels"]["cloud.googleapis.com/location"], "us-central1"
+            )
+            self.assertEqual(
+                document["spec"]["template"]["spec"]["containers"][0]["image"],
+                f"us-central1-docker.pkg.dev/kit-staging-project/staging-images/{name}@{DIGEST}",
+            )
+
+    def test_service_name_must_be_a_template_of_the_service(self) -> None:
+        for template in ("staging", "{name}-staging", "{service}-{region}"):
+            with self.subTest(template=template):
+                self.assertEqual(
+                    self.refused(self.SETTINGS, {"service_name": template}),
+                    [
+                        f'service_name "{template}" in the environment file must hold '
+                        '{service} (and no other braces), e.g. "{service}-staging": otherwise '
+                        "every service would get one name"
+                    ],
+                )
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"service_name": ["{service}"]}),
+            ['service_name in the environment file is ["{service}"]: not a string'],
+        )
+        # The name it makes is checked as any service name.
+        self.assertEqual(
+            self.refused(self.SETTINGS, {"service_name": "{service}_staging"}),
+            [
+                "service 'ping_staging': lowercase letters, digits and hyphens, at most 49, "
+                "starting with a letter"
+            ],
+        )
 
     def test_services_entry_applies_to_its_service_only(self) -> None:
         environment = {
@@ -110,7 +163,8 @@ class EnvironmentsTest(GeneratorTestCase):
             self.refused(self.SETTINGS, {"service": "ping-staging", "max_scale": 3}),
             [
                 'the environment file sets service "ping-staging" at the top level, which would '
-                "rename every service that uses the file; rename one service with "
+                "give every service that uses the file one name; name them all with "
+                '"service_name": "{service}-staging", or rename one with '
                 '"services": {"ping": {"service": ...}}'
             ],
         )

@@ -14,12 +14,12 @@ from pathlib import Path
 import yaml
 from absl.testing import absltest
 
+from bazel.tools.oci_layout import image_outputs
 from tests.deploy.manifest_testing import (
     GeneratorTestCase,
     cross_field_problems,
     schema_problems,
 )
-from tests.deploy.oci_layout import image_outputs
 
 
 class ManifestTest(absltest.TestCase):

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,7 +38,8 @@ def schema_problems(document: dict) -> list[str]:
 def cross_field_problems(document: dict, digest: str) -> list[str]:
     problems = []
     revision = document["spec"]["template"]
-    (container,) = revision["spec"]["containers"]
+    container, *sidecars = revision["spec"]["containers"]
+    problems += sidecar_problems(revision)
     (port,) = container["ports"]
     if port["name"] != "h2c":
         problems.append(f"port is named {port['name']!r}: gRPC needs h2c end to end")
@@ -69,12 +71,15 @@ def cross_field_problems(document: dict, digest: str) -> list[str]:
     names = [entry["name"] for entry in container.get("env", [])]
     if len(names) != len(set(names)):
         problems.append(f"env names repeat: {names}")
-    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
     volumes = {v["name"] for v in revision["spec"].get("volumes", [])}
-    if set(mounts) != volumes:
-        problems.append(f"volume mounts {sorted(mounts)} do not match volumes {sorted(volumes)}")
-    if len(set(mounts.values())) != len(mounts):
-        problems.append("two volumes mounted at one path")
+    mounted = set()
+    for each in [container, *sidecars]:
+        mounts = {m["name"]: m["mountPath"] for m in each.get("volumeMounts", [])}
+        mounted |= set(mounts)
+        if len(set(mounts.values())) != len(mounts):
+            problems.append("two volumes mounted at one path")
+    if mounted != volumes:
+        problems.append(f"volume mounts {sorted(mounted)} do not match volumes {sorted(volumes)}")
     interfaces = scale.get("run.googleapis.com/network-interfaces")
     if interfaces is not None:
         parsed = json.loads(interfaces)
@@ -88,6 +93,32 @@ def cross_field_problems(document: dict, digest: str) -> list[str]:
     egress = "run.googleapis.com/vpc-access-egress" in scale
     if egress and interfaces is None and "run.googleapis.com/vpc-access-connector" not in scale:
         problems.append("VPC egress without a network or connector")
+    return problems
+
+
+def sidecar_problems(revision: dict) -> list[str]:
+    """Cloud Run's rules of a revision with sidecars: containers named, one after its startup
+    dependencies, each of them probed at startup (else Cloud Run cannot tell they are up)."""
+    containers = revision["spec"]["containers"]
+    dependencies = revision["metadata"]["annotations"].get(
+        "run.googleapis.com/container-dependencies"
+    )
+    if len(containers) == 1:
+        return [] if dependencies is None else ["container dependencies without sidecars"]
+    problems = []
+    names = [each.get("name") for each in containers]
+    if None in names or len(set(names)) != len(names):
+        problems.append(f"containers of a multi-container revision need distinct names: {names}")
+    if any("ports" in each for each in containers[1:]):
+        problems.append("a sidecar has a port: only the ingress container may")
+    graph = json.loads(dependencies) if dependencies else {}
+    for name, needs in graph.items():
+        for need in [name, *needs]:
+            if need not in names:
+                problems.append(f"container-dependencies names {need!r}, not a container")
+        for need in needs:
+            if need in names and "startupProbe" not in containers[names.index(need)]:
+                problems.append(f"{name} waits for {need}, which has no startup probe")
     return problems
 
 
@@ -135,20 +166,34 @@ class GeneratorTestCase(absltest.TestCase):
         self.assertEqual(cross_field_problems(document, DIGEST), [])
         return document
 
-    def check_service_keys(self, environments: dict[str, object], services: list[str]):
-        """The generator's --check_service_keys of these files (name -> JSON) for `services`."""
+    def generator_check(
+        self,
+        check: str,
+        environments: dict[str, object],
+        service_args: Callable[[Path], list[str]],
+    ) -> tuple[int, list[str], bool]:
+        """The generator's `check` action (`--check_service_keys`, `--check_collisions`) over
+        these environment files (name -> JSON): its exit code, its stderr lines (paths made
+        relative) and whether it wrote its stamp. `service_args(directory)` names the services."""
         directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-        args = [os.environ["GENERATOR"], "--check_service_keys"]
+        args = [os.environ["GENERATOR"], check]
         for name, environment in environments.items():
             (directory / name).write_text(json.dumps(environment))
             args.append(str(directory / name))
-        for service in services:
-            args += ["--service", service]
+        args += service_args(directory)
         args += ["--out", str(directory / "checked")]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         self.assertNotIn("Traceback", result.stderr)
         lines = [line.replace(f"{directory}/", "") for line in result.stderr.splitlines()]
         return result.returncode, lines, (directory / "checked").exists()
+
+    def check_service_keys(self, environments: dict[str, object], services: list[str]):
+        """The generator's --check_service_keys of these files for `services`."""
+        return self.generator_check(
+            "--check_service_keys",
+            environments,
+            lambda _: [arg for service in services for arg in ("--service", service)],
+        )
 
     def refused(self, settings: dict, environment: object = None) -> list[str]:
         result, document = self.generate(settings, environment)

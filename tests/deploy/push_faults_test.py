@@ -17,8 +17,8 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci_layout import Layout, image_outputs
 from tests.deploy.flaky_proxy import FlakyProxy
-from tests.deploy.oci_layout import Layout, image_outputs
 from tests.deploy.pushing import BLOB_LINE, run_push
 from tests.deploy.registry_server import RegistryServer
 

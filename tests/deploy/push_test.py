@@ -13,7 +13,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-from tests.deploy.oci_layout import Layout, image_outputs
+from bazel.tools.oci_layout import Layout, image_outputs
 from tests.deploy.pushing import PushResult, run_push
 from tests.deploy.registry_server import RegistryServer
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci_layout import image_outputs
 from bazel.tools.push.layout import read_layout
 from bazel.tools.push.referrers import (
     INDEX_MEDIA_TYPE,
@@ -21,7 +22,6 @@ from bazel.tools.push.referrers import (
     sbom_artifact,
     with_referrer,
 )
-from tests.deploy.oci_layout import image_outputs
 
 PING_SBOM = Path(os.environ["PING_SBOM"])
 ROUTE_GUIDE_SBOM = Path(os.environ["ROUTE_GUIDE_SBOM"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from absl.testing import absltest
 
 from bazel.tools import bytecode, deb_layer, layer_tar
-from tests.deploy.oci_layout import Layout, image_outputs
+from bazel.tools.oci_layout import Layout, image_outputs
 
 PYTHON = "/usr/bin/python3.13"  # //deploy:base_layer's `python`
 

@@ -20,7 +20,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from bazel.tools import sbom
-from tests.deploy.oci_layout import Layout, image_outputs
+from bazel.tools.oci_layout import Layout, image_outputs
 
 STATUS_DIR = "var/lib/dpkg/status.d/"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 from absl.testing import absltest
 from google.protobuf import text_format
@@ -11,7 +13,7 @@ from routeguide.v1 import route_guide_pb2 as pb
 
 from python.services.route_guide.feature_db import FeatureDb
 from tests.e2e import point_cases
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
+from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, binary, run
 
 FEATURES = FeatureDb.load()
 SUBCOMMANDS = (
@@ -88,6 +90,35 @@ class ClientSubcommandsTest(absltest.TestCase):
         listed = self.client("list-features", "370000000,-1230000000", "380000000,-1215000000")
         self.assertLen(listed, len(FEATURES))
         self.assertTrue(all(entry["name"] for entry in listed))
+
+    def test_reader_that_goes_away(self) -> None:
+        """`client list-features ... | head -0`: the pipe is closed before the first line. The
+        client stops as a tool killed by SIGPIPE would (exit 141), with no traceback, and the
+        server goes on answering."""
+        reader, writer = os.pipe()
+        os.close(reader)
+        try:
+            done = subprocess.run(
+                [
+                    binary("CLIENT_BIN"),
+                    f"--server={self.route_guide.address}",
+                    "--insecure",
+                    "list-features",
+                    "-90.0,-180.0",
+                    "90.0,180.0",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=writer,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(writer)
+        self.assertEqual(done.returncode, 141, done.stderr)
+        self.assertEqual(done.stderr, "")
+        self.test_get_feature()
 
     def test_record_route(self) -> None:
         (summary,) = self.client("record-route", "--random_points=7")

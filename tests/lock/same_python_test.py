@@ -100,6 +100,26 @@ class SamePythonTest(absltest.TestCase):
         )
         self.assertEqual(child.stdout, f"{sys.prefix} {ssl.OPENSSL_VERSION}\n")
 
+    def test_only_the_images_python_imports_what_pythonpath_holds(self) -> None:
+        # A py_binary's stub runs on the machine's python3 before it execs the image's. A test
+        # that starts a binary hands it PYTHONPATH, which holds the runfiles' packages: had the
+        # stub's interpreter read it, a site hook of the machine's (a .pth that patches
+        # certifi's CA bundle) would write into the output base's packages.
+        hook = Path(os.environ["TEST_TMPDIR"]) / "hook"
+        hook.mkdir()
+        imported_by = hook / "imported_by"
+        (hook / "sitecustomize.py").write_text(
+            "import sys\n"
+            f"with open({str(imported_by)!r}, 'a') as out:\n"
+            "    print(sys.prefix, file=out)\n"
+        )
+        subprocess.run(
+            [os.environ["SITE_PROBE"]],
+            check=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(hook)},
+        )
+        self.assertEqual(imported_by.read_text(), f"{sys.prefix}\n")
+
     def test_the_image_installs_the_wheel_files_the_tests_ran(self) -> None:
         image, tests = wheels("IMAGE_REPORT"), wheels("TEST_REPORT")
         self.assertGreaterEqual(len(image), 10, image)  # grpcio, protobuf, google-auth, ...

@@ -116,6 +116,11 @@ class LazyImportsTest(absltest.TestCase):
             with self.subTest(name):
                 self.assertEqual(modules_after(code, env=env, watched=TELEMETRY), set())
 
+    def test_an_endpoint_imports_neither_google_auth_nor_requests(self) -> None:
+        # Telemetry on is the SDK and the OTLP/gRPC exporter: not the HTTP exporter's requests,
+        # nor google-auth.
+        self.assertEqual(modules_after(START_PATH, env=ENDPOINT), set())
+
     def test_control_an_endpoint_imports_opentelemetry(self) -> None:
         for name, code in (("start", START_PATH), ("relay channel", RELAY_CHANNEL)):
             with self.subTest(name):

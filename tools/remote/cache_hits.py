@@ -9,8 +9,9 @@ difference is printed: the command line, the environment, the platform, or which
 differ, which is where the cause is. Actions that may not be cached at all (tagged no-remote,
 no-remote-cache, no-cache, local) are listed apart, not counted.
 
-A miss the first build never ran (its output base already had the result, so it uploaded
-nothing) is reported but is no hermeticity bug; CI runs on a fresh machine, where it cannot happen.
+Two kinds of miss are reported but are no hermeticity bug: one the first build never ran (its
+output base already had the result, so it uploaded nothing), and one that failed in the first
+build (Bazel uploads no failed result; a failed test is the first build's own failure to report).
 
 Exit status: 0 when every cacheable action hit or missed only for that reason, 1 when some
 action missed otherwise, 2 on unreadable input.
@@ -123,6 +124,9 @@ def main() -> int:
             # The first build never ran it (its output base had the result already), so never
             # uploaded it: on a fresh CI machine this does not happen.
             print("  not run by the first build (its output base had it): not uploaded")
+            continue
+        if earlier is not None and (exit_code := earlier.get("exitCode", 0)):
+            print(f"  failed in the first build (exit {exit_code}): not uploaded")
             continue
         unexplained += 1
         if earlier is None:

@@ -21,9 +21,10 @@ For each image, blobs the registry lacks are uploaded (or mounted from another r
 the same registry that got them earlier in this run), then the manifest by digest, and only
 then the tags, so a push that fails part way leaves every tag where it was, and a rerun
 uploads only what is still missing. Tags go most specific first: stamped tags (release,
-commit), then `--tag`s, then the rule's, `latest` last; a tag the registry refuses stops the
-tagging, and the failure says which tags moved and which did not. Progress goes to stderr, one
-line per blob, prefixed with the service in --spec mode.
+commit), then `--tag`s, then the rule's (`latest`, or under `--environment=NAME` the tag
+NAME: cloud_run_push gives each environment its own), `latest` last; a tag the registry
+refuses stops the tagging, and the failure says which tags moved and which did not. Progress
+goes to stderr, one line per blob, prefixed with the service in --spec mode.
 
 The registry is trusted with its own origin alone (credentials go nowhere else; origins.py),
 every answer is read with a cap, and the whole push has a deadline, `--timeout`, as each

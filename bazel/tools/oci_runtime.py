@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import IO
 
-from tests.deploy.oci_layout import Layout
+from bazel.tools.oci_layout import Layout
 
 RUNC = "runc"
 
@@ -177,17 +177,21 @@ def runtime_config(
     env: dict[str, str] | None = None,
     readonly: bool = True,
     args: list[str] | None = None,
+    command: list[str] | None = None,
 ) -> dict:
     """The OCI runtime config (config.json) that runs `image_config` (an OCI image config's
     `config` object) as its image says: its user, entrypoint and command, environment (with
-    `env` on top), working directory; the host's network namespace. `args`, as a Cloud Run
-    manifest's container `args`, replace the image's command after its entrypoint."""
+    `env` on top), working directory; the host's network namespace. `args` and `command`, as a
+    Cloud Run manifest's container `args` and `command`, replace the image's Cmd and
+    Entrypoint (Kubernetes' rule: `command` alone drops the image's Cmd too)."""
     user = image_config.get("User") or "0:0"
     uid, _, gid = user.partition(":")
     if not uid.isdigit() or not (gid or "0").isdigit():
         raise ValueError(f"image User {user!r} is not numeric uid:gid (no /etc/passwd lookup)")
-    command = (image_config.get("Cmd") or []) if args is None else args
-    args = [*(image_config.get("Entrypoint") or []), *command]
+    entrypoint = (image_config.get("Entrypoint") or []) if command is None else command
+    if args is None:
+        args = (image_config.get("Cmd") or []) if command is None else []
+    args = [*entrypoint, *args]
     if not args:
         raise ValueError("the image config has neither Entrypoint nor Cmd")
     environment = dict(entry.split("=", 1) for entry in image_config.get("Env") or [])
@@ -220,21 +224,34 @@ def runtime_config(
 
 class Bundle:
     """An OCI runtime bundle: `rootfs/` (the image's layers, unpacked once) and config.json,
-    rewritten for each run."""
+    rewritten for each run. With `rootfs`, an image unpacked already: read-only roots of one
+    image can be shared by every container of it (the local Cloud Run's revisions)."""
 
-    def __init__(self, layout: Layout, directory: Path) -> None:
+    def __init__(self, layout: Layout, directory: Path, rootfs: Path | None = None) -> None:
         self.layout = layout
         self.directory = directory
-        self.rootfs = directory / "rootfs"
-        self.rootfs.mkdir(parents=True)
-        self.rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
-        layout.unpack(self.rootfs)
+        self.shared_rootfs = rootfs is not None
+        self.rootfs = rootfs or directory / "rootfs"
+        if rootfs is None:
+            self.rootfs.mkdir(parents=True)
+            self.rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
+            layout.unpack(self.rootfs)
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
         self.image_config = layout.config["config"]
 
     def configure(
-        self, env: dict[str, str], readonly: bool = True, args: list[str] | None = None
+        self,
+        env: dict[str, str],
+        readonly: bool = True,
+        args: list[str] | None = None,
+        command: list[str] | None = None,
     ) -> dict:
-        config = runtime_config(self.image_config, env, readonly, args)
+        config = runtime_config(self.image_config, env, readonly, args, command)
+        if self.shared_rootfs:
+            if not readonly:
+                raise ValueError("a shared root filesystem is mounted read-only only")
+            config["root"]["path"] = str(self.rootfs)
         (self.directory / "config.json").write_text(json.dumps(config, indent=2))
         return config
 

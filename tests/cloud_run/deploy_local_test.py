@@ -1,0 +1,68 @@
+"""`bazel run //deploy:local` end to end: every service of //deploy released by the release
+tool to a local Cloud Run from a local registry, each service's URL printed, the services
+answering through the front end at those URLs, and everything stopped by one SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+import grpc
+from absl.testing import absltest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bazel.tools.oci_runtime import why_runc_cannot_run
+from tests.cloud_run.local_cloud_run import scratch
+
+URL_LINE = re.compile(r"^local: (\S+) http://(\S+):(\d+)$", re.MULTILINE)
+SERVICES = {"ping-staging", "route-guide-staging"}
+RELEASE_TIMEOUT_SECONDS = 300
+
+
+class DeployLocalTest(absltest.TestCase):
+    def test_every_service_released_and_serving(self) -> None:
+        if reason := why_runc_cannot_run():
+            self.fail(f"cannot run the local Cloud Run: {reason}")
+        log_path = scratch() / "local.log"
+        state = scratch() / "state"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [
+                    os.path.abspath(os.environ["DEPLOY_LOCAL"]),
+                    *os.environ["DEPLOY_LOCAL_ARGS"].split(),
+                    "--api_port=0",
+                    "--front_end_port=0",
+                    f"--state_dir={state}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + RELEASE_TIMEOUT_SECONDS
+        while len(URL_LINE.findall(log_path.read_text())) < len(SERVICES):
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.fail(f"no URLs (exit {process.poll()}):\n{log_path.read_text()}")
+            time.sleep(0.2)
+        output = log_path.read_text()
+        urls = {name: (host, int(port)) for name, host, port in URL_LINE.findall(output)}
+        self.assertEqual(set(urls), SERVICES)
+        for name, (host, port) in urls.items():
+            self.assertEqual(host, f"{name}.my-project.localhost")
+            options = [("grpc.default_authority", f"{host}:{port}")]
+            with grpc.insecure_channel(f"127.0.0.1:{port}", options) as channel:
+                status = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+            self.assertEqual(status.status, health_pb2.HealthCheckResponse.SERVING, name)
+        self.assertIn("ping (ping-staging): traffic: 100%", output)
+        process.terminate()
+        self.assertEqual(process.wait(120), 0, log_path.read_text())
+        self.assertIn("local Cloud Run: stopped", log_path.read_text())
+        self.assertTrue(state.exists())  # --state_dir is kept
+
+
+if __name__ == "__main__":
+    absltest.main()

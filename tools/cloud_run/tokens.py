@@ -1,0 +1,127 @@
+"""A stand-in for Google's OAuth token endpoint (a service-account key's `token_uri`), so that a
+client using Application Default Credentials, such as the release tool, can talk to the local
+Cloud Run with no Google account.
+
+The local Cloud Run runs as root and runs any image it is told to, so its API is for the user
+who started it only. At start it makes an RSA key pair and writes the private half as a
+service-account key file that only that user can read (main.py). POST /token grants only a
+JWT-bearer assertion signed by that key (RS256, `aud` this endpoint or Google's, not expired,
+from the key's `client_email`): it answers with a random access token that the API then
+accepts until it expires, or with an ID token when the assertion asks for a
+`target_audience`. Those ID tokens are unsigned: nothing here verifies them (the front end
+lets every caller in), they only let a client that asks for one go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth import exceptions, jwt
+
+from tools.cloud_run.errors import ApiError
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+LIFETIME_SECONDS = 3600  # as Google's
+CLIENT_EMAIL = "deployer@local-cloud-run.iam.gserviceaccount.com"
+# google-auth's service-account credentials address every assertion to Google's endpoint,
+# whatever the key's token_uri; the key (new each run) is what binds an assertion to this run.
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+_KEY_BITS = 2048
+
+
+def _segment(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """The key this run trusts and the access tokens it has granted (with their expiry)."""
+
+    def __init__(self, token_uri: str) -> None:
+        self.token_uri = token_uri
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
+        self._public_pem = (
+            self._key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self._granted: dict[str, float] = {}  # access token: when it expires (time.time())
+        self._lock = threading.Lock()
+
+    def key_document(self) -> dict:
+        """The service-account key file's content: whoever holds it can get tokens."""
+        pem = self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": "local",
+            "private_key_id": "local-cloud-run",
+            "private_key": pem,
+            "client_email": CLIENT_EMAIL,
+            "client_id": "0",
+            "token_uri": self.token_uri,
+        }
+
+    def _verified_claims(self, assertion: str) -> dict:
+        try:
+            claims = jwt.decode(
+                assertion, certs=self._public_pem, audience=[self.token_uri, GOOGLE_TOKEN_URI]
+            )
+        except (exceptions.GoogleAuthError, ValueError) as error:
+            # google-auth's message names the failed check; the assertion never reaches it.
+            raise ApiError(401, f"invalid_grant: {error}") from None
+        if claims.get("iss") != CLIENT_EMAIL:
+            raise ApiError(401, f"invalid_grant: the issuer is not {CLIENT_EMAIL}")
+        return claims
+
+    def grant(self, body: bytes) -> dict:
+        """The token endpoint's answer to a form-encoded grant."""
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        if form.get("grant_type") != [JWT_BEARER] or not form.get("assertion"):
+            raise ApiError(400, f"unsupported_grant_type: only {JWT_BEARER} with an assertion")
+        claims = self._verified_claims(form["assertion"][0])
+        now = int(time.time())
+        if audience := claims.get("target_audience"):
+            token = {
+                "iss": "https://accounts.google.com",
+                "aud": audience,
+                "sub": CLIENT_EMAIL,
+                "email": CLIENT_EMAIL,
+                "iat": now,
+                "exp": now + LIFETIME_SECONDS,
+            }
+            unsigned = base64.urlsafe_b64encode(b"unsigned").rstrip(b"=").decode()
+            return {"id_token": f"{_segment({'alg': 'none'})}.{_segment(token)}.{unsigned}"}
+        access_token = "local-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._granted = {t: e for t, e in self._granted.items() if e > now}
+            self._granted[access_token] = now + LIFETIME_SECONDS
+        return {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": LIFETIME_SECONDS,
+        }
+
+    def accepts(self, token: str) -> bool:
+        """Whether `token` is one this run granted and not yet expired; every granted token is
+        compared in constant time, so the answer's timing says nothing of how close it was."""
+        now = time.time()
+        with self._lock:
+            granted = list(self._granted.items())
+        matched = False
+        for candidate, expires in granted:
+            if hmac.compare_digest(candidate.encode(), token.encode()) and expires > now:
+                matched = True
+        return matched
