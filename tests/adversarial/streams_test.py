@@ -29,6 +29,10 @@ WHOLE_MAP = pb.Rectangle(
 # event loop to accept it, and such a call has no log line (docs/runtime.md). Under CI's load
 # that wait once passed 0.3 s.
 SERVER_SEES_IT_SECONDS = 0.4
+# A client that reads slowly: its HTTP/2 window opens 1 KiB past what it has read, and never
+# grows (no BDP probe). The whole map (about 13 KiB) fits gRPC's default window: a server could
+# send all of it and end OK before a cancel arrived, and CI's load once let it (docs/testing.md).
+SLOW_READER = [("grpc.http2.lookahead_bytes", 1024), ("grpc.http2.bdp_probe", 0)]
 
 
 def forwarded_token(email: str) -> str:
@@ -97,9 +101,13 @@ class StreamsTest(absltest.TestCase):
         self.assertEqual(self.server.non_json_lines(), [])
 
     def test_cancel_server_stream_after_one_message_many_times(self) -> None:
+        channel = self.enterContext(grpc.insecure_channel(self.server.address, SLOW_READER))
+        stub = route_guide_pb2_grpc.RouteGuideStub(channel)
         for _ in range(20):
-            call = self.stub.ListFeatures(WHOLE_MAP, metadata=self.metadata, timeout=10)
+            call = stub.ListFeatures(WHOLE_MAP, metadata=self.metadata, timeout=10)
             next(call)
+            # Time enough for the server to send the rest, were the window open to it.
+            time.sleep(0.2)
             call.cancel()
             with self.assertRaises(grpc.RpcError) as caught:
                 list(call)

@@ -324,7 +324,11 @@ class DownCollectorTest(absltest.TestCase):
     def test_collector_that_refuses_changes_no_result(self) -> None:
         receiver = OtlpReceiver()
         receiver.stop()  # its port now refuses connections
-        server = self.calls_unaffected(telemetry_env(receiver.endpoint, "ping"))
+        # The exporter retries UNAVAILABLE after 1 s, then 2 s (each +-20%), while its timeout
+        # allows. With 1 s, a retry after 0.8 s was cut short by the timeout and the warning
+        # said DEADLINE_EXCEEDED. With 5 s the last try starts by 3.6 s, with time to be refused.
+        env = telemetry_env(receiver.endpoint, "ping") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
+        server = self.calls_unaffected(env)
         (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
         self.assertIn("UNAVAILABLE", warning["message"])
 
