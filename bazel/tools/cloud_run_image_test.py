@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 import grpc
 from absl.testing import absltest
 from google.protobuf import descriptor_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from bazel.tools.container_checks import (
+    RECONNECT_OPTIONS,
+    root_is_read_only,
+    uids,
+    wait_for_serving,
+)
 from bazel.tools.oci_layout import Layout
 from bazel.tools.oci_runtime import (
     Bundle,
@@ -40,12 +43,6 @@ from bazel.tools.oci_runtime import (
 
 SERVING_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
-# Fast reconnects while the server starts: the default 1 s backoff would stretch the wait.
-CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 10),
-    ("grpc.min_reconnect_backoff_ms", 10),
-    ("grpc.max_reconnect_backoff_ms", 50),
-]
 
 # Run by the image's interpreter with the module names as argv[1]: imports each, reports.
 IMPORT_EVERY_MODULE = """
@@ -160,10 +157,12 @@ class ImageTest(absltest.TestCase):
             open(logs / "stderr", "w+", encoding="utf-8") as stderr,
             Container(self.bundle, scratch_dir(), stdout, stderr) as container,
         ):
-            with grpc.insecure_channel(f"127.0.0.1:{port}", CHANNEL_OPTIONS) as channel:
+            with grpc.insecure_channel(f"127.0.0.1:{port}", RECONNECT_OPTIONS) as channel:
                 container.start()
-                self.wait_for_serving(container, channel, stderr)
-                self.check_process(container.state()["pid"])
+                wait_for_serving(container, channel, stderr, SERVING_TIMEOUT_SECONDS)
+                pid = container.state()["pid"]
+                self.assertNotEqual(uids(pid)[1], 0, "the server must not run as root")
+                self.assertTrue(root_is_read_only(pid), "the root filesystem must be read-only")
                 listed = self.list_services(channel)
             missing = sorted(expected - listed)
             self.assertEqual(missing, [], f"not served, though the binary defines them: {listed}")
@@ -172,43 +171,11 @@ class ImageTest(absltest.TestCase):
             stderr.seek(0)
             self.assertEqual(returncode, 0, f"exit status after SIGTERM; stderr:\n{stderr.read()}")
 
-    def wait_for_serving(self, container: Container, channel: grpc.Channel, stderr) -> None:
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
-        status = None
-        while time.monotonic() < deadline:
-            if container.process.poll() is not None:
-                stderr.seek(0)
-                self.fail(f"the server exited with {container.process.returncode}: {stderr.read()}")
-            try:
-                status = health.Check(
-                    health_pb2.HealthCheckRequest(), timeout=1, wait_for_ready=True
-                ).status
-            except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            time.sleep(0.01)
-        self.fail(f"not SERVING after {SERVING_TIMEOUT_SECONDS} s (last status {status})")
-
     def list_services(self, channel: grpc.Channel) -> set[str]:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         (response,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
         return {service.name for service in response.list_services_response.service}
-
-    def check_process(self, pid: int) -> None:
-        """The server as Cloud Run starts it: not root, on a read-only root filesystem."""
-        status = Path(f"/proc/{pid}/status").read_text()
-        uid = re.search(r"^Uid:\s+(\d+)", status, re.M)[1]
-        self.assertNotEqual(uid, "0", "the server must not run as root")
-        root_mount = next(
-            line.split()
-            for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
-            if line.split()[4] == "/"
-        )
-        self.assertIn("ro", root_mount[5].split(","), "the root filesystem must be read-only")
 
 
 if __name__ == "__main__":

@@ -11,22 +11,25 @@ import base64
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import grpc
 import yaml
 from absl.testing import absltest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 
+from bazel.tools.container_checks import (
+    RECONNECT_OPTIONS,
+    root_is_read_only,
+    uids,
+    wait_for_serving,
+)
 from bazel.tools.oci_layout import Layout, image_outputs
 from bazel.tools.oci_runtime import (
     Bundle,
@@ -40,12 +43,6 @@ NONROOT = "65532"
 # //tests/deploy:auth_manifest's one allowed invoker.
 ALLOWED_INVOKER = "caller@kit-test-project.iam.gserviceaccount.com"
 SERVING_TIMEOUT_SECONDS = 30
-# Fast reconnects while the server starts: the default 1 s backoff would stretch the wait.
-PROBE_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 10),
-    ("grpc.min_reconnect_backoff_ms", 10),
-    ("grpc.max_reconnect_backoff_ms", 50),
-]
 
 
 def ping(channel: grpc.Channel) -> str:
@@ -112,7 +109,9 @@ class ImageRunTest(absltest.TestCase):
             state = container.state()
             self.assertIsNotNone(state, "runc state: no container while it serves")
             self.assertEqual(state["status"], "running")
-            self.check_process(state["pid"])
+            # As the runtime started it: uid 65532, on a read-only root filesystem.
+            self.assertEqual(uids(state["pid"]), (int(NONROOT),) * 3, "must run as nonroot")
+            self.assertTrue(root_is_read_only(state["pid"]), "the root must be read-only")
         returncode, output, errors = outputs
         self.assertEqual(returncode, 0, f"exit status after SIGTERM; stderr:\n{errors}")
         self.assertNotIn("Traceback", errors)
@@ -162,10 +161,10 @@ class ImageRunTest(absltest.TestCase):
             open(logs / "stderr", "w+", encoding="utf-8") as stderr,
             Container(bundle, scratch_dir(), stdout, stderr) as container,
         ):
-            with grpc.insecure_channel(f"127.0.0.1:{port}", PROBE_OPTIONS) as channel:
+            with grpc.insecure_channel(f"127.0.0.1:{port}", RECONNECT_OPTIONS) as channel:
                 started = time.monotonic()
                 container.start()
-                self.wait_for_health(container, channel, stderr)
+                wait_for_serving(container, channel, stderr, SERVING_TIMEOUT_SECONDS)
                 print(
                     f"{env_var}: runc run to SERVING: {(time.monotonic() - started) * 1000:.0f} ms"
                 )
@@ -175,39 +174,6 @@ class ImageRunTest(absltest.TestCase):
             stderr.seek(0)
             stdout.seek(0)
             outputs += [returncode, stdout.read(), stderr.read()]
-
-    def wait_for_health(self, container: Container, channel: grpc.Channel, stderr: IO) -> int:
-        """The first SERVING answer, or a failure: runc exited, or SERVING_TIMEOUT_SECONDS."""
-        health = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
-        status = None
-        while time.monotonic() < deadline:
-            if container.process.poll() is not None:
-                stderr.seek(0)
-                self.fail(f"runc exited with {container.process.returncode}: {stderr.read()}")
-            try:
-                status = health.Check(
-                    health_pb2.HealthCheckRequest(), timeout=1, wait_for_ready=True
-                ).status
-            except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return status
-            time.sleep(0.005)  # NOT_SERVING: started, not yet flipped
-        self.fail(f"not SERVING after {SERVING_TIMEOUT_SECONDS} s (last status {status})")
-
-    def check_process(self, pid: int) -> None:
-        """The server as the runtime started it: uid 65532, on a read-only root filesystem."""
-        status = Path(f"/proc/{pid}/status").read_text()
-        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M)
-        self.assertEqual(uids.groups(), (NONROOT,) * 3, "the server must run as nonroot")
-        root_mount = next(
-            line.split()
-            for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
-            if line.split()[4] == "/"
-        )
-        self.assertIn("ro", root_mount[5].split(","), "the root filesystem must be read-only")
 
     def check_logs(self, output: str, name: str, port: int, method: str) -> None:
         """Every stdout line is a JSON object for Cloud Logging: the start, the call made, the
