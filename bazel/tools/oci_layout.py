@@ -10,6 +10,8 @@ import os
 import tarfile
 from pathlib import Path
 
+from bazel.tools.layer_unpack import apply_layer
+
 
 class Layout:
     def __init__(self, root: Path) -> None:
@@ -34,29 +36,12 @@ class Layout:
         return [gzip.decompress(self.blob(layer)) for layer in self.manifest["layers"]]
 
     def unpack(self, rootfs: Path) -> None:
-        """Applies the layers in order, honouring whiteouts (`.wh.NAME`, `.wh..wh..opq`)."""
+        """Applies the layers in order, honouring whiteouts (`.wh.NAME`, `.wh..wh..opq`);
+        layer_unpack.UnpackError (a ValueError) for an entry that would reach outside
+        `rootfs`, or a device node or fifo."""
         for data in self.layer_tars():
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for member in tar.getmembers():
-                    directory, _, name = member.name.rpartition("/")
-                    target_dir = rootfs / directory
-                    if name == ".wh..wh..opq":
-                        for child in target_dir.iterdir():
-                            _remove(child)
-                    elif name.startswith(".wh."):
-                        _remove(target_dir / name[len(".wh.") :])
-                    else:
-                        _remove(rootfs / member.name, keep_directories=True)
-                        tar.extract(member, rootfs, set_attrs=True, filter="fully_trusted")
-
-
-def _remove(path: Path, keep_directories: bool = False) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir() and not keep_directories:
-        for child in path.iterdir():
-            _remove(child)
-        os.rmdir(path)
+                apply_layer(tar, rootfs)
 
 
 def image_outputs(env_var: str) -> tuple[Path, Path]:

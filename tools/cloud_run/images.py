@@ -1,6 +1,7 @@
 """Images pulled and unpacked once per digest, shared by every revision that runs them: a
 revision that only changes env or traffic starts in the time its server takes, not the time
-an unpack takes. Each root is mounted read-only, so sharing it is safe."""
+an unpack takes. Each root is mounted read-only, so sharing it is safe. A pull or unpack that
+fails (a registry that lies, a hostile layer) leaves no entry: the next revision starts over."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from tools.cloud_run import registry_pull
 
 
 class Images:
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, limits: registry_pull.Limits = registry_pull.DEFAULT_LIMITS
+    ) -> None:
         self.directory = directory
+        self.limits = limits
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
 
@@ -31,9 +35,13 @@ class Images:
             if not done.exists():
                 if base.exists():
                     shutil.rmtree(base)  # an unpack this process began and did not finish
-                registry_pull.pull(reference, layout_dir)
-                rootfs.mkdir(parents=True)
-                rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
-                Layout(layout_dir).unpack(rootfs)
-                done.touch()
+                try:
+                    registry_pull.pull(reference, layout_dir, self.limits)
+                    rootfs.mkdir(parents=True)
+                    rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
+                    Layout(layout_dir).unpack(rootfs)
+                    done.touch()
+                except BaseException:
+                    shutil.rmtree(base, ignore_errors=True)
+                    raise
             return Layout(layout_dir), rootfs

@@ -1,6 +1,11 @@
 """Pulls an image by digest from a registry into an OCI image layout, as Cloud Run pulls a
-revision's image: the manifest checked against the digest the Service names, every blob
-against its descriptor. The layout is what oci_layout.Layout reads and unpacks.
+revision's image. The layout is what oci_layout.Layout reads and unpacks.
+
+The registry is whichever one the Service names, so nothing it sends is trusted: the manifest
+must hash to the digest the Service names, every blob to its descriptor's digest and size,
+before anything is kept. Each blob goes to a temp file renamed once its digest matches, the
+whole layout to a temp directory renamed once every blob is in: a pull that fails leaves
+nothing behind. What a pull may cost (time, sizes, redirects) is registry_http.Limits.
 
 Plain HTTP only to loopback registries (the local registry a release pushed to); HTTPS
 elsewhere. Anonymous pulls only: the local Cloud Run holds no registry credentials.
@@ -8,31 +13,37 @@ elsewhere. Anonymous pulls only: the local Cloud Run holds no registry credentia
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
-import urllib.error
-import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
+
+from tools.cloud_run.registry_http import (
+    DEFAULT_LIMITS,
+    Deadline,
+    Limits,
+    PullError,
+    get,
+    is_loopback,
+)
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "PullError", "parse_reference", "pull"]
 
 # An image reference pinned by digest, as the kit's manifests and `gcloud run` require.
 _REFERENCE = re.compile(
     r"^(?P<registry>[a-z0-9.-]+(?::[0-9]+)?)/(?P<repository>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})$"
 )
+# A blob's digest names its file: nothing else may (`sha256:../../x` would leave the layout).
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-# A layer is read in pieces so that a large one never sits in memory whole.
-_CHUNK = 1 << 20
-_TIMEOUT_SECONDS = 60
-
-
-class PullError(Exception):
-    """The image cannot be pulled; the message says why (a revision's condition shows it)."""
 
 
 def parse_reference(reference: str) -> tuple[str, str, str]:
@@ -45,70 +56,108 @@ def parse_reference(reference: str) -> tuple[str, str, str]:
     return match["registry"], match["repository"], match["digest"]
 
 
-def _base_url(registry: str) -> str:
-    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry
-    scheme = "http" if host in _LOOPBACK else "https"
-    return f"{scheme}://{registry}/v2"
-
-
-def _open(url: str, accept: str | None = None):
-    request = urllib.request.Request(url)
-    if accept:
-        request.add_header("Accept", accept)
-    try:
-        return urllib.request.urlopen(request, timeout=_TIMEOUT_SECONDS)
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise PullError(f"{url}: HTTP {error.code}") from None
-    except OSError as error:
-        raise PullError(f"{url}: {error}") from None
-
-
-def _write_blob(layout: Path, digest: str, data_chunks) -> int:
-    algorithm, hex_digest = digest.split(":")
-    directory = layout / "blobs" / algorithm
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / hex_digest
-    hasher = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=directory, delete=False) as temporary:
-        for chunk in data_chunks:
-            hasher.update(chunk)
-            size += len(chunk)
-            temporary.write(chunk)
-    if hasher.hexdigest() != hex_digest:
-        os.unlink(temporary.name)
-        raise PullError(f"blob {digest} does not match its digest")
-    os.replace(temporary.name, target)
-    return size
-
-
-def pull(reference: str, layout: Path) -> str:
-    """Writes the image `reference` names into `layout` (an OCI image layout directory) and
-    returns its manifest digest."""
+def pull(reference: str, layout: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Writes the image `reference` names into `layout` (an OCI image layout directory, which
+    must not exist yet) and returns its manifest digest. PullError, with nothing written,
+    when the registry's answers are not that image or break a limit."""
     registry, repository, digest = parse_reference(reference)
-    base = f"{_base_url(registry)}/{repository}"
-    with _open(f"{base}/manifests/{digest}", ",".join(_MANIFEST_TYPES)) as response:
-        media_type = response.headers.get("Content-Type", "").split(";")[0]
-        body = response.read()
+    host = registry.rsplit(":", 1)[0]
+    base = f"{'http' if is_loopback(host) else 'https'}://{registry}/v2/{repository}"
+    deadline = Deadline(limits.total_seconds)
+    layout.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=layout.parent, prefix=f".{layout.name}.partial-"))
+    try:
+        _pull_into(staging, base, digest, limits, deadline)
+        os.rename(staging, layout)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return digest
+
+
+def _pull_into(staging: Path, base: str, digest: str, limits: Limits, deadline: Deadline) -> None:
+    url = f"{base}/manifests/{digest}"
+    with get(url, limits, deadline, accept=",".join(_MANIFEST_TYPES)) as body:
+        media_type = body.media_type
+        data = body.read(
+            limits.max_manifest_bytes,
+            f"manifest {digest}: larger than the limit of {limits.max_manifest_bytes} bytes",
+        )
+    actual = hashlib.sha256(data).hexdigest()
+    if f"sha256:{actual}" != digest:
+        raise PullError(
+            f"manifest {digest}: the registry sent a document of digest sha256:{actual}"
+        )
     if media_type not in _MANIFEST_TYPES:
-        raise PullError(f"Image '{reference}' is a {media_type or 'document'}, not one image")
-    layout.mkdir(parents=True, exist_ok=True)
-    _write_blob(layout, digest, [body])
-    manifest = json.loads(body)
-    for descriptor in [manifest["config"], *manifest["layers"]]:
-        with _open(f"{base}/blobs/{descriptor['digest']}") as response:
-            size = _write_blob(
-                layout, descriptor["digest"], iter(lambda r=response: r.read(_CHUNK), b"")
-            )
-        if size != descriptor["size"]:
-            raise PullError(
-                f"blob {descriptor['digest']} is {size} bytes, not {descriptor['size']}"
+        raise PullError(f"manifest {digest} is a {media_type or 'document'}, not one image")
+    descriptors = _descriptors(digest, data)
+    declared = sum(d["size"] for d in descriptors)
+    if declared > limits.max_image_bytes:
+        raise PullError(
+            f"manifest {digest}: its blobs declare {declared} bytes, more than the limit of "
+            f"{limits.max_image_bytes}"
+        )
+    _store(staging, digest, len(data), [data])
+    for descriptor in descriptors:
+        blob, size = descriptor["digest"], descriptor["size"]
+        if (staging / "blobs" / blob.replace(":", "/")).exists():
+            continue  # the same blob twice (checked already)
+        with get(f"{base}/blobs/{blob}", limits, deadline) as body:
+            _store(
+                staging,
+                blob,
+                size,
+                body.chunks(size, f"blob {blob}: the registry sent more than its size, {size}"),
             )
     index = {
         "schemaVersion": 2,
-        "manifests": [{"mediaType": media_type, "digest": digest, "size": len(body)}],
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": len(data)}],
     }
-    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    (layout / "index.json").write_text(json.dumps(index))
-    return digest
+    (staging / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    (staging / "index.json").write_text(json.dumps(index))
+
+
+def _descriptors(digest: str, data: bytes) -> list[dict]:
+    """The config and layer descriptors of an image manifest, each with a sha256 digest and a
+    size (an int from 0 up)."""
+    try:
+        manifest = json.loads(data)
+        descriptors = [manifest["config"], *manifest["layers"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise PullError(f"manifest {digest}: not an image manifest ({error})") from None
+    for descriptor in descriptors:
+        blob = descriptor.get("digest") if isinstance(descriptor, dict) else None
+        size = descriptor.get("size") if isinstance(descriptor, dict) else None
+        if not isinstance(blob, str) or not _DIGEST.match(blob):
+            raise PullError(f"manifest {digest}: a descriptor's digest {blob!r} is not sha256")
+        if type(size) is not int or size < 0:
+            raise PullError(f"manifest {digest}: blob {blob} has no valid size ({size!r})")
+    return descriptors
+
+
+def _store(layout: Path, digest: str, size: int, chunks: Iterable[bytes]) -> None:
+    """Writes a blob to a temp file in `layout`, renamed to its digest only if the bytes have
+    that digest and `size`."""
+    directory = layout / "blobs" / "sha256"
+    directory.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    received = 0
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".partial-", delete=False) as temporary:
+        try:
+            for chunk in chunks:
+                hasher.update(chunk)
+                received += len(chunk)
+                temporary.write(chunk)
+            if received != size:
+                raise PullError(
+                    f"blob {digest}: the registry sent {received} bytes, its size is {size}"
+                )
+            if f"sha256:{hasher.hexdigest()}" != digest:
+                raise PullError(
+                    f"blob {digest}: the registry sent bytes of digest sha256:{hasher.hexdigest()}"
+                )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary.name)
+            raise
+    os.replace(temporary.name, directory / digest.removeprefix("sha256:"))

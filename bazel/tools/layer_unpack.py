@@ -1,0 +1,141 @@
+"""Applies one image layer (a tar) to a root filesystem without trusting it: the local Cloud
+Run unpacks, as root, images from whatever registry a Service names. Every entry lands inside
+the root, or the layer is refused with an error that names the entry:
+
+- a name may not be absolute or have a `..` component;
+- symlinks are made as the layer has them (an absolute target means the container's root,
+  as it will inside the container), and a later path through one, this layer's or an earlier
+  one's, is resolved inside the root the same way; one whose target climbs above the root
+  with `..` is refused as a way through;
+- a hard link must name an entry inside the root that is not a symlink (linking one links
+  what it points to, resolved on the host);
+- a whiteout (`.wh.NAME`, `.wh..wh..opq`) removes an entry of its own directory, never `.`
+  or `..`, and that directory is resolved inside the root like any other path;
+- only files, directories, symlinks and hard links: device nodes, fifos and any other kind
+  are refused (runc makes the container's /dev itself).
+
+tarfile's own `data` filter is not used: it also rewrites modes and refuses absolute symlinks,
+which real images (Debian's /etc/localtime) have, and resolves links on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+# Linux gives up on a path after 40 symlinks (ELOOP); so does the unpack.
+_MAX_SYMLINKS = 40
+_OPAQUE = ".wh..wh..opq"
+_WHITEOUT = ".wh."
+
+
+class UnpackError(ValueError):
+    """A layer entry that would reach outside the root filesystem, or of a kind not unpacked."""
+
+
+def apply_layer(tar: tarfile.TarFile, rootfs: Path) -> None:
+    """Applies the entries of `tar` to `rootfs` in order, honouring whiteouts."""
+    for member in tar.getmembers():
+        parts = _parts(member.name, member.name)
+        parent = _resolve(rootfs, parts[:-1], member.name)
+        name = parts[-1] if parts else "."
+        if name == _OPAQUE:
+            for child in parent.iterdir():
+                _remove(child)
+        elif name.startswith(_WHITEOUT):
+            hidden = name[len(_WHITEOUT) :]
+            if hidden in ("", ".", ".."):
+                raise UnpackError(f"layer entry '{member.name}': a whiteout of '{hidden}'")
+            _remove(parent / hidden)
+        else:
+            _check_kind(member)
+            target = parent / name
+            changes: dict[str, str] = {"name": os.path.relpath(target, rootfs)}
+            if member.islnk():
+                changes["linkname"] = _link_source(rootfs, member)
+            _remove(target, keep_directories=True)
+            tar.extract(
+                member.replace(**changes, deep=False),
+                rootfs,
+                set_attrs=True,
+                filter="fully_trusted",
+            )
+
+
+def _parts(path: str, entry: str) -> list[str]:
+    """The components of a path in the layer, which must be relative and without `..`."""
+    if path.startswith("/"):
+        raise UnpackError(f"layer entry '{entry}': '{path}' is an absolute path")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UnpackError(f"layer entry '{entry}': '{path}' has a '..' component")
+    return parts
+
+
+def _resolve(rootfs: Path, parts: list[str], entry: str) -> Path:
+    """The host path of the directory `parts` names inside `rootfs`, with every symlink on the
+    way followed as the container will follow it: an absolute target from the root."""
+    resolved: list[str] = []
+    pending = list(parts)
+    followed = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                raise UnpackError(
+                    f"layer entry '{entry}': a symlink on its path leads out of the root"
+                )
+            resolved.pop()  # each resolved component is a real directory: `..` is its parent
+            continue
+        path = rootfs.joinpath(*resolved, part)
+        if not path.is_symlink():
+            resolved.append(part)
+            continue
+        followed += 1
+        if followed > _MAX_SYMLINKS:
+            raise UnpackError(
+                f"layer entry '{entry}': more than {_MAX_SYMLINKS} symlinks on its path"
+            )
+        target = os.readlink(path)
+        if target.startswith("/"):
+            resolved = []
+        pending[:0] = target.split("/")
+    return rootfs.joinpath(*resolved)
+
+
+def _link_source(rootfs: Path, member: tarfile.TarInfo) -> str:
+    """Where a hard link's source is in `rootfs` (relative to it): an entry of the root that is
+    not a symlink."""
+    parts = _parts(member.linkname, member.name)
+    if not parts:
+        raise UnpackError(f"layer entry '{member.name}': a hard link to the root")
+    source = _resolve(rootfs, parts[:-1], member.name) / parts[-1]
+    if source.is_symlink():
+        raise UnpackError(
+            f"layer entry '{member.name}': a hard link to the symlink '{member.linkname}'"
+        )
+    return os.path.relpath(source, rootfs)
+
+
+def _check_kind(member: tarfile.TarInfo) -> None:
+    if member.isreg() or member.isdir() or member.issym() or member.islnk():
+        return
+    if member.ischr() or member.isblk():
+        kind = "a device node"
+    elif member.isfifo():
+        kind = "a fifo"
+    else:
+        kind = f"of tar type {member.type!r}"
+    raise UnpackError(f"layer entry '{member.name}' is {kind}, which is not unpacked")
+
+
+def _remove(path: Path, keep_directories: bool = False) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir() and not keep_directories:
+        for child in path.iterdir():
+            _remove(child)
+        os.rmdir(path)
