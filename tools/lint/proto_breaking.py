@@ -88,10 +88,11 @@ def breaking(buf: Path, workspace: Path, ref: str) -> int:
         )
     if result.stdout.strip():
         print(readable(result.stdout))
+    named = ref if commit.startswith(ref) else f"{ref} ({commit[:12]})"
     if result.returncode == 0:
-        print(f"proto_breaking: {PROTO_ROOT}/ is compatible with {ref} ({commit[:12]})")
+        print(f"proto_breaking: {PROTO_ROOT}/ is compatible with {named}")
         return 0
-    print(f"proto_breaking: {PROTO_ROOT}/ breaks what {ref} ({commit[:12]}) promised")
+    print(f"proto_breaking: {PROTO_ROOT}/ breaks what {named} promised")
     return 1
 
 
