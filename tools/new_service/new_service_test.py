@@ -24,6 +24,7 @@ from tools.new_service import files, names, scaffold
 SAMPLE_DIRECTORIES = ("proto/ping/v1", "proto/routeguide/v1", "python/services/ping")
 COPIED = (
     "ruff.toml",
+    "proto/buf.yaml",
     "deploy/BUILD.bazel",
     "deploy/environments/production.json",
     "deploy/environments/staging.json",
@@ -104,8 +105,16 @@ class NewServiceTest(absltest.TestCase):
             [find_ruff_bin(), "check", "--no-cache", *written],
             [find_ruff_bin(), "format", "--check", "--no-cache", *written],
             [Path(os.environ["BUILDIFIER"]).resolve(), "-mode=check", "-lint=warn", "-r", *written],
+            [Path(os.environ["BUF"]).resolve(), "lint", "proto"],
         ):
-            lint = subprocess.run(command, cwd=self.workspace, capture_output=True, text=True)
+            lint = subprocess.run(
+                command,
+                cwd=self.workspace,
+                # buf's cache in the test's own directory, not the user's.
+                env={**os.environ, "BUF_CACHE_DIR": self.create_tempdir().full_path},
+                capture_output=True,
+                text=True,
+            )
             self.assertEqual(lint.returncode, 0, f"{command}\n{lint.stdout}{lint.stderr}")
 
     def test_refusals_are_one_line_exit_2_and_write_nothing(self) -> None:
