@@ -63,7 +63,7 @@ final class Channels {
         return new Target(match.group(1), port);
       }
     }
-    throw new UsageException("--server must be host[:port], got " + Flags.repr(server));
+    throw new UsageException("--server must be host[:port], got " + UsageException.quote(server));
   }
 
   static ManagedChannel open(Target target, boolean insecure, String caCert, String authority)
@@ -78,7 +78,7 @@ final class Channels {
       try {
         builder.overrideAuthority(authority);
       } catch (IllegalArgumentException e) {
-        throw new UsageException("--authority must be host[:port], got " + Flags.repr(authority));
+        throw new UsageException("--authority must be host[:port], got " + UsageException.quote(authority));
       }
     }
     if (insecure) {

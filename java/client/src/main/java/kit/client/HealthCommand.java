@@ -10,21 +10,34 @@ import io.grpc.health.v1.HealthGrpc;
 import java.util.Iterator;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * grpc.health.v1.Health: Check (--service, empty for the whole server), or with --watch the
  * stream of status changes, for --watch_seconds if given (its deadline, counted once the channel
  * is connected: running out is success).
  */
-final class HealthCommand {
-  private HealthCommand() {}
+@Command(name = "health", description = "grpc.health.v1.Health: Check, or Watch.")
+final class HealthCommand extends RpcCommand {
+  @Option(
+      names = "--service",
+      paramLabel = "NAME",
+      description = "service name; empty: the whole server")
+  String service = "";
 
-  static final Command HEALTH = args -> {
-    HealthCheckRequest request =
-        HealthCheckRequest.newBuilder().setService(args.string("service", "")).build();
-    boolean watch = args.bool("watch");
-    Double watchSeconds = args.numberOrNull("watch_seconds");
-    return calls -> {
+  @Option(names = "--watch", description = "stream status changes")
+  boolean watch;
+
+  @Option(
+      names = "--watch_seconds",
+      paramLabel = "SECONDS",
+      description = "with --watch: stop after this long")
+  Double watchSeconds;
+
+  @Override
+  void run(Calls calls) throws InterruptedException {
+    HealthCheckRequest request = HealthCheckRequest.newBuilder().setService(service).build();
       if (!watch) {
         Output.show(calls.prepare(HealthGrpc.newBlockingStub(calls.channel())).check(request));
         return;
@@ -49,8 +62,7 @@ final class HealthCommand {
           throw error;
         }
       }
-    };
-  };
+  }
 
   /** Connects the channel, for up to --timeout; a failed attempt leaves the call to report it. */
   private static void awaitConnected(Calls calls) throws InterruptedException {

@@ -43,7 +43,7 @@ final class Points {
   /** {@code LAT,LON} in degrees or E7 integers, by the rule above. */
   static Point point(String text) throws UsageException {
     if (!looksLikePoint(text)) {
-      throw new UsageException("a point is LAT,LON " + EXAMPLE + ", got " + Flags.repr(text));
+      throw new UsageException("a point is LAT,LON " + EXAMPLE + ", got " + UsageException.quote(text));
     }
     String[] numbers = text.split(",", -1);
     BigDecimal[] values = new BigDecimal[2];
@@ -54,7 +54,7 @@ final class Points {
       if (inDegrees) {
         int point = numbers[i].indexOf('.');
         if (point >= 0 && numbers[i].length() - point - 1 > DECIMALS) {
-          throw new UsageException(Flags.repr(text) + ": " + numbers[i] + " has more than "
+          throw new UsageException(UsageException.quote(text) + ": " + numbers[i] + " has more than "
               + DECIMALS + " decimals (RouteGuide counts 10^-7 degrees)");
         }
         values[i] = values[i].multiply(E7);
@@ -63,7 +63,7 @@ final class Points {
     if (!inDegrees && values[0].abs().compareTo(MAX_DEGREES) <= 0
         && values[1].abs().compareTo(MAX_DEGREES) <= 0
         && (values[0].signum() != 0 || values[1].signum() != 0)) {
-      throw new UsageException(Flags.repr(text) + " could be degrees or degrees x 10^7: for degrees write "
+      throw new UsageException(UsageException.quote(text) + " could be degrees or degrees x 10^7: for degrees write "
           + numbers[0] + ".0," + numbers[1] + ".0");
     }
     String unit = inDegrees ? "degrees" : "degrees x 10^7";
@@ -71,7 +71,7 @@ final class Points {
       BigDecimal limit = BigDecimal.valueOf(LIMITS_DEGREES[i]);
       if (values[i].abs().compareTo(limit.multiply(E7)) > 0) {
         BigDecimal shown = inDegrees ? limit : limit.multiply(E7);
-        throw new UsageException(Flags.repr(text) + ": " + AXES[i] + " " + numbers[i] + " is outside -"
+        throw new UsageException(UsageException.quote(text) + ": " + AXES[i] + " " + numbers[i] + " is outside -"
             + shown.toPlainString() + ".." + shown.toPlainString() + " " + unit);
       }
     }
@@ -93,7 +93,7 @@ final class Points {
           .setMessage(text.substring(colon + 1))
           .build();
     }
-    throw new UsageException("a note is LAT,LON:message, got " + Flags.repr(text));
+    throw new UsageException("a note is LAT,LON:message, got " + UsageException.quote(text));
   }
 
   /**
