@@ -23,16 +23,16 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * Command-line client for the kit's services, the Java twin of python/client:
- * {@code client [FLAGS] SUBCOMMAND [FLAGS] ...}. TLS to port 443 with the JVM's trust roots by
- * default, --insecure for a local server (plaintext h2c); one channel serves every call.
+ * Command-line client for the kit's services, the Java twin of python/client: {@code client [FLAGS]
+ * SUBCOMMAND [FLAGS] ...}. TLS to port 443 with the JVM's trust roots by default, --insecure for a
+ * local server (plaintext h2c); one channel serves every call.
  *
  * <p>The global flags are inherited by every subcommand, so they go before or after it (the last
- * one given wins). Arguments picocli does not know as flags are values: a southern or western
- * point ({@code -33.8688,151.2093}) needs no {@code --}.
+ * one given wins). Arguments picocli does not know as flags are values: a southern or western point
+ * ({@code -33.8688,151.2093}) needs no {@code --}.
  *
- * <p>Exit codes: 0 OK; 1 the call failed ({@code client: CODE: detail} on stderr); 2 bad input
- * (one line on stderr). No stack trace for either.
+ * <p>Exit codes: 0 OK; 1 the call failed ({@code client: CODE: detail} on stderr); 2 bad input (one
+ * line on stderr). No stack trace for either.
  */
 @Command(
     name = "client",
@@ -197,8 +197,7 @@ public final class Main implements Callable<Integer> {
             "--token_file with --insecure only to a loopback --server: "
                 + "the token would cross the network in clear text");
       }
-      CallCredentials credentials =
-          tokenFile == null ? null : TokenFileCredentials.load(tokenFile);
+      CallCredentials credentials = tokenFile == null ? null : TokenFileCredentials.load(tokenFile);
       channel = Channels.open(target, insecure, caCert, authority);
       calls = new Calls(channel, credentials, timeoutSeconds, waitForReady);
     } catch (UsageException e) {
@@ -229,8 +228,8 @@ public final class Main implements Callable<Integer> {
   }
 
   /**
-   * {@code CODE: detail} on one line. Netty's connection failures say only "io exception" and
-   * the channel pipeline; the causes' messages say what went wrong (refused, certificate...).
+   * {@code CODE: detail} on one line. Netty's connection failures say only "io exception" and the
+   * channel pipeline; the causes' messages say what went wrong (refused, certificate...).
    */
   static String describe(Status status) {
     String detail = status.getDescription() == null ? "" : status.getDescription();

@@ -55,9 +55,9 @@ final class RouteGuideCommands {
   }
 
   /**
-   * Client streaming: without points, --random_points (10) picked among the known features, so
-   * the summary counts some. The Python client reads those from its feature file; this one asks
-   * the server (ListFeatures over the whole map) first.
+   * Client streaming: without points, --random_points (10) picked among the known features, so the
+   * summary counts some. The Python client reads those from its feature file; this one asks the
+   * server (ListFeatures over the whole map) first.
    */
   @Command(name = "record-route", description = "RouteGuide.RecordRoute: points in, summary out.")
   static final class RecordRoute extends RpcCommand {
@@ -107,17 +107,16 @@ final class RouteGuideCommands {
   }
 
   /**
-   * Bidirectional streaming: notes from the command line, or one per line of stdin. Every note
-   * is parsed before the call starts: a bad one is a usage error (exit 2), not a stream broken
-   * off halfway.
+   * Bidirectional streaming: notes from the command line, or one per line of stdin. Every note is
+   * parsed before the call starts: a bad one is a usage error (exit 2), not a stream broken off
+   * halfway.
    */
   @Command(name = "chat", description = "RouteGuide.RouteChat: notes in, earlier notes out.")
   static final class Chat extends RpcCommand {
     @Parameters(
         paramLabel = "LAT,LON:message",
         arity = "0..*",
-        description =
-            "default: the lines of stdin, all read and checked before the call starts")
+        description = "default: the lines of stdin, all read and checked before the call starts")
     List<RouteNote> notes = new ArrayList<>();
 
     @Override
@@ -136,7 +135,8 @@ final class RouteGuideCommands {
 
   private static List<RouteNote> notesFromStdin() throws UsageException {
     List<RouteNote> notes = new ArrayList<>();
-    BufferedReader lines = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    BufferedReader lines =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     try {
       for (String line = lines.readLine(); line != null; line = lines.readLine()) {
         if (!line.strip().isEmpty()) {
