@@ -79,6 +79,8 @@ class JavaClientPointsTest(absltest.TestCase):
             (address, "--insecure", "get-feature", "-33.8688,-70.6693"),
             ("get-feature", "--insecure", "-33.8688,-70.6693", address),
             (address, "get-feature", "-338688000,-706693000", "--insecure"),
+            # A flag given twice, before and after the point: the last one wins.
+            ("get-feature", "--server=127.0.0.1:1", "-33.8688,-70.6693", "--insecure", address),
         ):
             with self.subTest(args=args):
                 result = self.java(*args)

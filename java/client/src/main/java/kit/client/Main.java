@@ -142,6 +142,10 @@ public final class Main implements Callable<Integer> {
         // Unknown dashed arguments are values: negative points need no `--`. A misspelled flag
         // still fails, as an argument too many or as a value that is no point.
         .setUnmatchedOptionsArePositionalParams(true)
+        // As argparse: a flag given twice takes the last value, and `@name` is a value, not a
+        // file of arguments to read.
+        .setOverwrittenOptionsAllowed(true)
+        .setExpandAtFiles(false)
         .registerConverter(Point.class, usage(Points::point))
         .registerConverter(RouteNote.class, usage(Points::note))
         .setOut(new PrintWriter(Output.OUT, true))
