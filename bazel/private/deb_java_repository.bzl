@@ -25,6 +25,7 @@ _JARS = {
     "netty-transport": "netty-transport.jar",
     "netty-tcnative": "netty-tcnative.jar",
     "perfmark-api": "perfmark-api.jar",
+    "picocli": "picocli.jar",
     "protobuf": "protobuf.jar",
 }
 

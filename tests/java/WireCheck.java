@@ -9,14 +9,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The Java half of wire_test: writes the messages wire_test expects ({@code write DIR}), or
- * reads the ones Python wrote and prints their fields, one per line ({@code read DIR}).
+ * The Java half of wire_test: writes the messages wire_test expects ({@code write DIR}), or reads
+ * the ones Python wrote and prints their fields, one per line ({@code read DIR}).
  */
 public final class WireCheck {
   private WireCheck() {}
 
   static Response response() {
-    Timestamp received = Timestamp.newBuilder().setSeconds(1_795_241_207L).setNanos(123_456_789).build();
+    Timestamp received =
+        Timestamp.newBuilder().setSeconds(1_795_241_207L).setNanos(123_456_789).build();
     return Response.newBuilder()
         .setPong(Pong.newBuilder().setIndex(7).setMessage("héllo ☃").setReceivedOn(received))
         .build();

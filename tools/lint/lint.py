@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
 
-from tools.lint import buf, buildifier
+from tools.lint import buf, buildifier, java_format
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ class Check:
     readable: Callable[[str], str] = str
 
 
-def checks(tools: Mapping[str, Path]) -> list[Check]:
+def checks(tools: Mapping[str, Path], workspace: Path) -> list[Check]:
     """Every check CI runs, in the order they run, each from the workspace's root."""
     ruff = find_ruff_bin()
-    return [
+    all_checks = [
         Check("ruff check", [ruff, "check"], fix=[ruff, "check", "--fix"]),
         Check("ruff format", [ruff, "format", "--check"], fix=[ruff, "format"]),
         Check(
@@ -49,6 +49,17 @@ def checks(tools: Mapping[str, Path]) -> list[Check]:
         ),
         Check("buf lint", [tools["buf"], "lint", "proto", *buf.JSON], readable=buf.readable),
     ]
+    # google-java-format refuses an empty list of files: a workspace without Java skips it.
+    if java := java_format.java_files(workspace):
+        formatter = tools["google_java_format"]
+        all_checks.append(
+            Check(
+                "java format",
+                [formatter, *java_format.CHECK, *java],
+                fix=[formatter, *java_format.FIX, *java],
+            )
+        )
+    return all_checks
 
 
 def run(command: Sequence[str | Path], workspace: Path) -> subprocess.CompletedProcess[str]:
@@ -85,7 +96,9 @@ def tool(value: str) -> tuple[str, Path]:
     name, separator, path = value.partition("=")
     if not separator or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {value!r}")
-    return name, Path(path).resolve()
+    # Absolute, not resolved: google-java-format's launcher finds its jars only from inside
+    # the runfiles tree.
+    return name, Path(path).absolute()
 
 
 def main(argv: list[str]) -> int:
@@ -96,8 +109,11 @@ def main(argv: list[str]) -> int:
     )
     options = parser.parse_args(argv[1:])
     workspace = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "."))
+    # The runfiles the launchers look in: this binary's, whose workspace directory `bazel run`
+    # starts in.
+    os.environ.setdefault("RUNFILES_DIR", str(Path.cwd().parent))
     try:
-        all_checks = checks(dict(options.tool))
+        all_checks = checks(dict(options.tool), workspace)
     except KeyError as missing:
         parser.error(f"no --tool={missing.args[0]}=PATH (BUILD.bazel gives each binary)")
     return lint(all_checks, workspace, fix=options.fix)

@@ -9,7 +9,8 @@ import java.util.concurrent.TimeUnit;
  * What every call gets: the shared channel, the token if any, a deadline counted from the call's
  * start (a stub is prepared just before its call), wait-for-ready if asked.
  */
-record Calls(Channel channel, CallCredentials credentials, double timeoutSeconds, boolean waitForReady) {
+record Calls(
+    Channel channel, CallCredentials credentials, double timeoutSeconds, boolean waitForReady) {
   /** The stub with the global --timeout as its deadline. */
   <S extends AbstractStub<S>> S prepare(S stub) {
     return prepare(stub, timeoutSeconds);

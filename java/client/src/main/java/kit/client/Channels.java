@@ -30,15 +30,24 @@ final class Channels {
       Pattern.compile("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+)(?::(\\d{1,5}))?$");
 
   /** Every method of every service: up to 5 attempts while the status is UNAVAILABLE. */
-  static final Map<String, ?> RETRY_SERVICE_CONFIG = Map.of(
-      "methodConfig", List.of(Map.of(
-          "name", List.of(Map.of()),
-          "retryPolicy", Map.of(
-              "maxAttempts", 5.0,
-              "initialBackoff", "0.2s",
-              "maxBackoff", "5s",
-              "backoffMultiplier", 2.0,
-              "retryableStatusCodes", List.of("UNAVAILABLE")))));
+  static final Map<String, ?> RETRY_SERVICE_CONFIG =
+      Map.of(
+          "methodConfig",
+          List.of(
+              Map.of(
+                  "name", List.of(Map.of()),
+                  "retryPolicy",
+                      Map.of(
+                          "maxAttempts",
+                          5.0,
+                          "initialBackoff",
+                          "0.2s",
+                          "maxBackoff",
+                          "5s",
+                          "backoffMultiplier",
+                          2.0,
+                          "retryableStatusCodes",
+                          List.of("UNAVAILABLE")))));
 
   record Target(String host, int port) {
     @Override
@@ -63,22 +72,24 @@ final class Channels {
         return new Target(match.group(1), port);
       }
     }
-    throw new UsageException("--server must be host[:port], got " + Flags.repr(server));
+    throw new UsageException("--server must be host[:port], got " + UsageException.quote(server));
   }
 
   static ManagedChannel open(Target target, boolean insecure, String caCert, String authority)
       throws UsageException {
     // "[::1]:8080" is no URI with a scheme, so gRPC reads it as dns:///[::1]:8080.
-    NettyChannelBuilder builder = NettyChannelBuilder.forTarget(target.toString())
-        .defaultServiceConfig(RETRY_SERVICE_CONFIG)
-        .enableRetry()
-        .keepAliveTime(KEEPALIVE_SECONDS, TimeUnit.SECONDS)
-        .keepAliveTimeout(10, TimeUnit.SECONDS);
+    NettyChannelBuilder builder =
+        NettyChannelBuilder.forTarget(target.toString())
+            .defaultServiceConfig(RETRY_SERVICE_CONFIG)
+            .enableRetry()
+            .keepAliveTime(KEEPALIVE_SECONDS, TimeUnit.SECONDS)
+            .keepAliveTimeout(10, TimeUnit.SECONDS);
     if (authority != null) {
       try {
         builder.overrideAuthority(authority);
       } catch (IllegalArgumentException e) {
-        throw new UsageException("--authority must be host[:port], got " + Flags.repr(authority));
+        throw new UsageException(
+            "--authority must be host[:port], got " + UsageException.quote(authority));
       }
     }
     if (insecure) {
@@ -96,10 +107,13 @@ final class Channels {
   private static SslContext tls(String caCert) throws UsageException {
     if (!OpenSsl.isAvailable()) {
       Throwable cause = OpenSsl.unavailabilityCause();
-      throw new UsageException("TLS needs netty-tcnative (OpenSSL), which did not load"
-          + (cause == null ? "" : ": " + cause) + " (--insecure for plaintext)");
+      throw new UsageException(
+          "TLS needs netty-tcnative (OpenSSL), which did not load"
+              + (cause == null ? "" : ": " + cause)
+              + " (--insecure for plaintext)");
     }
-    SslContextBuilder builder = GrpcSslContexts.configure(SslContextBuilder.forClient(), SslProvider.OPENSSL);
+    SslContextBuilder builder =
+        GrpcSslContexts.configure(SslContextBuilder.forClient(), SslProvider.OPENSSL);
     try {
       if (caCert != null) {
         byte[] pem = InputFiles.read(caCert, "--ca_cert");
@@ -107,8 +121,8 @@ final class Channels {
       }
       return builder.build();
     } catch (SSLException | IllegalArgumentException e) {
-      throw new UsageException("--ca_cert " + caCert + " holds no usable PEM certificate ("
-          + e.getMessage() + ")");
+      throw new UsageException(
+          "--ca_cert " + caCert + " holds no usable PEM certificate (" + e.getMessage() + ")");
     }
   }
 }

@@ -1,29 +1,125 @@
 package kit.client;
 
+import com.example.routeguide.v1.Point;
+import com.example.routeguide.v1.RouteNote;
 import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.PrintWriter;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /**
- * Command-line client for the kit's services, the Java twin of python/client:
- * {@code client [FLAGS] SUBCOMMAND [FLAGS] ...}. TLS to port 443 with the JVM's trust roots by
- * default, --insecure for a local server (plaintext h2c); one channel serves every call.
+ * Command-line client for the kit's services, the Java twin of python/client: {@code client [FLAGS]
+ * SUBCOMMAND [FLAGS] ...}. TLS to port 443 with the JVM's trust roots by default, --insecure for a
+ * local server (plaintext h2c); one channel serves every call.
  *
- * <p>Exit codes: 0 OK; 1 the call failed ({@code client: CODE: detail} on stderr); 2 bad input
- * (one line on stderr). No stack trace for either.
+ * <p>The global flags are inherited by every subcommand, so they go before or after it (the last
+ * one given wins). Arguments picocli does not know as flags are values: a southern or western point
+ * ({@code -33.8688,151.2093}) needs no {@code --}.
+ *
+ * <p>Exit codes: 0 OK; 1 the call failed ({@code client: CODE: detail} on stderr); 2 bad input (one
+ * line on stderr). No stack trace for either.
  */
-public final class Main {
+@Command(
+    name = "client",
+    synopsisSubcommandLabel = "SUBCOMMAND",
+    description = {
+      "Command-line client for the kit's gRPC services. Exit codes: 0 OK, 1 the call failed"
+          + " (status name and detail on stderr), 2 bad input (one line on stderr)."
+    },
+    subcommands = {
+      PingCommands.Ping.class,
+      PingCommands.Relay.class,
+      RouteGuideCommands.GetFeature.class,
+      RouteGuideCommands.ListFeatures.class,
+      RouteGuideCommands.RecordRoute.class,
+      RouteGuideCommands.Chat.class,
+      HealthCommand.class,
+    })
+public final class Main implements Callable<Integer> {
   static final int EXIT_OK = 0;
   static final int EXIT_RPC_FAILED = 1;
   static final int EXIT_USAGE = 2;
 
   /** Held so the settings stay: java.util.logging keeps only weak references to loggers. */
-  private static final List<Logger> QUIET = List.of(Logger.getLogger("io.grpc"), Logger.getLogger("io.netty"));
+  private static final List<Logger> QUIET =
+      List.of(Logger.getLogger("io.grpc"), Logger.getLogger("io.netty"));
+
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--server",
+      paramLabel = "HOST[:PORT]",
+      scope = ScopeType.INHERIT,
+      description = "default localhost:8080; port 443 if omitted")
+  String server = "localhost:8080";
+
+  @Option(
+      names = "--insecure",
+      scope = ScopeType.INHERIT,
+      description = "plaintext h2c (local servers)")
+  boolean insecure;
+
+  @Option(
+      names = "--ca_cert",
+      paramLabel = "FILE",
+      scope = ScopeType.INHERIT,
+      description = "PEM file of the CA to trust instead of the system roots")
+  String caCert;
+
+  @Option(
+      names = "--authority",
+      paramLabel = "NAME",
+      scope = ScopeType.INHERIT,
+      description = ":authority (and TLS name) to use instead of the host")
+  String authority;
+
+  @Option(
+      names = "--token_file",
+      paramLabel = "FILE",
+      scope = ScopeType.INHERIT,
+      description = "send 'authorization: Bearer <the token in this file>' on every call")
+  String tokenFile;
+
+  @Option(
+      names = "--noauth",
+      scope = ScopeType.INHERIT,
+      description = "send no token (the default without --token_file)")
+  boolean noauth;
+
+  @Option(
+      names = "--timeout",
+      paramLabel = "SECONDS",
+      scope = ScopeType.INHERIT,
+      description = "deadline of each call, in seconds (default 30)")
+  double timeoutSeconds = 30;
+
+  @Option(
+      names = "--wait_for_ready",
+      scope = ScopeType.INHERIT,
+      description = "wait out a reconnect (up to the deadline) instead of failing fast")
+  boolean waitForReady;
+
+  @Option(
+      names = {"-h", "--help"},
+      usageHelp = true,
+      scope = ScopeType.INHERIT,
+      description = "show this help and exit")
+  boolean help;
 
   private Main() {}
 
@@ -31,59 +127,90 @@ public final class Main {
     // Netty would otherwise reach for sun.misc.Unsafe, which JDK 24+ reports on stderr; a
     // command-line client gains nothing from it. Set before any Netty class loads.
     System.setProperty("io.netty.noUnsafe", "true");
-    int status;
-    try {
-      status = run(argv);
-    } catch (RuntimeException e) {
-      // A bug, not the user's input nor the server's answer: one line still, and exit 1.
-      Output.error("internal error: " + e);
-      status = EXIT_RPC_FAILED;
-    }
-    System.exit(status);
+    System.exit(run(argv));
   }
 
   static int run(String[] argv) {
     // gRPC's and Netty's own log lines (each retry, each failed handshake) would bury the one
     // line this client prints per error, as GRPC_VERBOSITY=ERROR does for the Python client.
     QUIET.forEach(logger -> logger.setLevel(Level.SEVERE));
+    return commandLine().execute(argv);
+  }
 
-    Flags.Parsed args;
-    Command.Call call;
-    try {
-      args = Flags.parse(argv);
-      if (args.help() != null) {
-        Output.OUT.print(args.help());
-        Output.OUT.flush();
-        return EXIT_OK;
+  static CommandLine commandLine() {
+    return new CommandLine(new Main())
+        // Unknown dashed arguments are values: negative points need no `--`. A misspelled flag
+        // still fails, as an argument too many or as a value that is no point.
+        .setUnmatchedOptionsArePositionalParams(true)
+        // As argparse: a flag given twice takes the last value, and `@name` is a value, not a
+        // file of arguments to read.
+        .setOverwrittenOptionsAllowed(true)
+        .setExpandAtFiles(false)
+        .registerConverter(Point.class, usage(Points::point))
+        .registerConverter(RouteNote.class, usage(Points::note))
+        .setOut(new PrintWriter(Output.OUT, true))
+        .setParameterExceptionHandler(
+            (error, args) -> {
+              Output.error(error.getMessage().replaceAll("\\s*\\R\\s*", " ") + " (see --help)");
+              return EXIT_USAGE;
+            })
+        .setExecutionExceptionHandler(
+            (error, commandLine, parsed) -> {
+              // A bug, not the user's input nor the server's answer: one line still, and exit 1.
+              Output.error("internal error: " + error);
+              return EXIT_RPC_FAILED;
+            });
+  }
+
+  /** Without a subcommand there is nothing to call. */
+  @Override
+  public Integer call() {
+    throw new ParameterException(spec.commandLine(), "a subcommand is required");
+  }
+
+  /** A parser of the client's own, its bad input reported as picocli reports a bad value. */
+  private interface Parser<T> {
+    T parse(String text) throws UsageException;
+  }
+
+  private static <T> ITypeConverter<T> usage(Parser<T> parser) {
+    return text -> {
+      try {
+        return parser.parse(text);
+      } catch (UsageException e) {
+        throw new TypeConversionException(e.getMessage());
       }
-      call = Commands.BY_NAME.get(args.subcommand().name()).parse(args);
-    } catch (UsageException e) {
-      Output.error(e.getMessage() + " (see --help)");
-      return EXIT_USAGE;
-    }
+    };
+  }
 
+  /**
+   * Opens the channel the global flags describe and runs one subcommand's call on it: exit 1 when
+   * the call fails, 2 when the flags or the input the call reads are bad.
+   */
+  int connectAndRun(RpcCommand command) {
     ManagedChannel channel;
     Calls calls;
     try {
-      Channels.Target target = Channels.target(args.string("server", "localhost:8080"));
-      String tokenFile = args.string("token_file", null);
-      if (tokenFile != null && args.bool("insecure") && !target.isLoopback()) {
+      if (Double.isNaN(timeoutSeconds)) {
+        throw new UsageException("--timeout must be a number of seconds, got NaN");
+      }
+      Channels.Target target = Channels.target(server);
+      if (tokenFile != null && insecure && !target.isLoopback()) {
         // As the Python client: a token travels in clear text only to this machine.
-        throw new UsageException("--token_file with --insecure only to a loopback --server: "
-            + "the token would cross the network in clear text");
+        throw new UsageException(
+            "--token_file with --insecure only to a loopback --server: "
+                + "the token would cross the network in clear text");
       }
       CallCredentials credentials = tokenFile == null ? null : TokenFileCredentials.load(tokenFile);
-      channel = Channels.open(target, args.bool("insecure"), args.string("ca_cert", null),
-          args.string("authority", null));
-      calls = new Calls(channel, credentials, args.number("timeout", Flags.DEFAULT_TIMEOUT_SECONDS),
-          args.bool("wait_for_ready"));
+      channel = Channels.open(target, insecure, caCert, authority);
+      calls = new Calls(channel, credentials, timeoutSeconds, waitForReady);
     } catch (UsageException e) {
       Output.error(e.getMessage());
       return EXIT_USAGE;
     }
 
     try {
-      call.run(calls);
+      command.run(calls);
       return EXIT_OK;
     } catch (StatusRuntimeException e) {
       Output.error(describe(e.getStatus()));
@@ -105,8 +232,8 @@ public final class Main {
   }
 
   /**
-   * {@code CODE: detail} on one line. Netty's connection failures say only "io exception" and
-   * the channel pipeline; the causes' messages say what went wrong (refused, certificate...).
+   * {@code CODE: detail} on one line. Netty's connection failures say only "io exception" and the
+   * channel pipeline; the causes' messages say what went wrong (refused, certificate...).
    */
   static String describe(Status status) {
     String detail = status.getDescription() == null ? "" : status.getDescription();
@@ -126,7 +253,8 @@ public final class Main {
           last = "";
         }
         if (message != null && !message.isBlank() && (last == null || !last.contains(message))) {
-          line.append(line.length() > status.getCode().name().length() + 2 ? ": " : "").append(message);
+          line.append(line.length() > status.getCode().name().length() + 2 ? ": " : "")
+              .append(message);
           last = message;
         }
       }

@@ -15,8 +15,8 @@ import java.util.Map;
 /**
  * Prints each message as one line of protobuf text format, as the Python client does by default
  * ({@code text_format.MessageToString(message, as_one_line=True)}): fields by number, strings
- * escaped as Python escapes them (ASCII control characters, quotes and backslash; other
- * characters as they are), written as UTF-8 whatever the locale, flushed line by line.
+ * escaped as Python escapes them (ASCII control characters, quotes and backslash; other characters
+ * as they are), written as UTF-8 whatever the locale, flushed line by line.
  */
 final class Output {
   static final PrintStream OUT =
@@ -46,7 +46,8 @@ final class Output {
 
   /** The fields that are set, by field number, as Python's ListFields() gives them. */
   static List<Map.Entry<FieldDescriptor, Object>> fieldsByNumber(Message message) {
-    List<Map.Entry<FieldDescriptor, Object>> fields = new ArrayList<>(message.getAllFields().entrySet());
+    List<Map.Entry<FieldDescriptor, Object>> fields =
+        new ArrayList<>(message.getAllFields().entrySet());
     fields.sort(Comparator.comparingInt(entry -> entry.getKey().getNumber()));
     return fields;
   }
@@ -81,15 +82,25 @@ final class Output {
         out.append(known ? enumValue.getName() : Integer.toString(enumValue.getNumber()));
       }
       case STRING -> out.append('"').append(escape((String) value)).append('"');
-      case BYTE_STRING -> out.append('"').append(escapeBytes(((com.google.protobuf.ByteString) value).toByteArray())).append('"');
-      case FLOAT -> out.append(floating(((Float) value).doubleValue(), Float.toString((Float) value)));
+      case BYTE_STRING ->
+          out.append('"')
+              .append(escapeBytes(((com.google.protobuf.ByteString) value).toByteArray()))
+              .append('"');
+      case FLOAT ->
+          out.append(floating(((Float) value).doubleValue(), Float.toString((Float) value)));
       case DOUBLE -> out.append(floating((Double) value, Double.toString((Double) value)));
-      case LONG -> out.append(field.getType() == FieldDescriptor.Type.UINT64
-          || field.getType() == FieldDescriptor.Type.FIXED64
-          ? Long.toUnsignedString((Long) value) : value.toString());
-      case INT -> out.append(field.getType() == FieldDescriptor.Type.UINT32
-          || field.getType() == FieldDescriptor.Type.FIXED32
-          ? Integer.toUnsignedString((Integer) value) : value.toString());
+      case LONG ->
+          out.append(
+              field.getType() == FieldDescriptor.Type.UINT64
+                      || field.getType() == FieldDescriptor.Type.FIXED64
+                  ? Long.toUnsignedString((Long) value)
+                  : value.toString());
+      case INT ->
+          out.append(
+              field.getType() == FieldDescriptor.Type.UINT32
+                      || field.getType() == FieldDescriptor.Type.FIXED32
+                  ? Integer.toUnsignedString((Integer) value)
+                  : value.toString());
       default -> out.append(value); // BOOLEAN: true / false
     }
     out.append(' ');

@@ -1,24 +1,44 @@
 package kit.client;
 
 import com.example.ping.v1.PingServiceGrpc;
+import com.example.ping.v1.PingServiceGrpc.PingServiceBlockingStub;
 import com.example.ping.v1.Request;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** PingService: {@code ping} (Send) and {@code relay} (SendUpstream), each with --message. */
 final class PingCommands {
   private PingCommands() {}
 
-  static final Command PING = args -> {
-    Request request = request(args);
-    return calls -> Output.show(calls.prepare(PingServiceGrpc.newBlockingStub(calls.channel())).send(request));
-  };
+  /** What both subcommands send. */
+  abstract static class PingCommand extends RpcCommand {
+    @Option(names = "--message", paramLabel = "TEXT", description = "default ping")
+    String message = "ping";
 
-  static final Command RELAY = args -> {
-    Request request = request(args);
-    return calls -> Output.show(
-        calls.prepare(PingServiceGrpc.newBlockingStub(calls.channel())).sendUpstream(request));
-  };
+    PingServiceBlockingStub stub(Calls calls) {
+      return calls.prepare(PingServiceGrpc.newBlockingStub(calls.channel()));
+    }
 
-  private static Request request(Flags.Parsed args) {
-    return Request.newBuilder().setMessage(args.string("message", "ping")).build();
+    Request request() {
+      return Request.newBuilder().setMessage(message).build();
+    }
+  }
+
+  @Command(name = "ping", description = "PingService.Send: the server answers with a pong.")
+  static final class Ping extends PingCommand {
+    @Override
+    void run(Calls calls) {
+      Output.show(stub(calls).send(request()));
+    }
+  }
+
+  @Command(
+      name = "relay",
+      description = "PingService.SendUpstream: the server relays to its upstream.")
+  static final class Relay extends PingCommand {
+    @Override
+    void run(Calls calls) {
+      Output.show(stub(calls).sendUpstream(request()));
+    }
   }
 }

@@ -6,9 +6,9 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 
 /**
- * The responses of an async stub's call, read on the caller's thread as they arrive: next()
- * blocks for the next message, returns null once the stream has ended OK, and throws the call's
- * status as a StatusRuntimeException when it failed.
+ * The responses of an async stub's call, read on the caller's thread as they arrive: next() blocks
+ * for the next message, returns null once the stream has ended OK, and throws the call's status as
+ * a StatusRuntimeException when it failed.
  */
 final class StreamReader<T> implements StreamObserver<T> {
   private record Event<T>(T message, Throwable error) {}

@@ -52,14 +52,17 @@ final class TokenFileCredentials extends CallCredentials {
   }
 
   @Override
-  public void applyRequestMetadata(RequestInfo requestInfo, Executor appExecutor, MetadataApplier applier) {
+  public void applyRequestMetadata(
+      RequestInfo requestInfo, Executor appExecutor, MetadataApplier applier) {
     try {
       Metadata headers = new Metadata();
       headers.put(AUTHORIZATION, "Bearer " + token());
       applier.apply(headers);
     } catch (IOException | IllegalArgumentException e) {
-      applier.fail(Status.UNAUTHENTICATED.withDescription("cannot read --token_file " + path + ": "
-          + InputFiles.reason(e)).withCause(e));
+      applier.fail(
+          Status.UNAUTHENTICATED
+              .withDescription("cannot read --token_file " + path + ": " + InputFiles.reason(e))
+              .withCause(e));
     }
   }
 

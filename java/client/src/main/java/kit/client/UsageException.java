@@ -7,4 +7,9 @@ final class UsageException extends Exception {
   UsageException(String message) {
     super(message);
   }
+
+  /** The user's text as a message shows it: in single quotes, as the Python client's do. */
+  static String quote(String text) {
+    return "'" + text + "'";
+  }
 }
