@@ -114,7 +114,10 @@ class LifecycleTest(absltest.TestCase):
             )
 
     def test_reflection_can_be_turned_off(self) -> None:
-        with Server("--reflection=false") as server, grpc.insecure_channel(server.address) as ch:
+        with (
+            Server("--reflection=false", binary_var=PING_SERVER) as server,
+            grpc.insecure_channel(server.address) as ch,
+        ):
             stub = reflection_pb2_grpc.ServerReflectionStub(ch)
             request = reflection_pb2.ServerReflectionRequest(list_services="")
             with self.assertRaises(grpc.RpcError) as caught:
@@ -122,7 +125,7 @@ class LifecycleTest(absltest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_oversized_message_is_resource_exhausted_and_server_keeps_serving(self) -> None:
-        server = Server("--max_receive_message_mib=1")
+        server = Server("--max_receive_message_mib=1", binary_var=PING_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
             stub = ping_pb2_grpc.PingServiceStub(channel)
             with self.assertRaises(grpc.RpcError) as caught:
