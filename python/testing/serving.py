@@ -16,6 +16,8 @@ py_binary it lists in `data`) as a process:
 
 Both output pipes are read on threads for the server's whole life: a pipe that nobody reads
 fills (64 KiB) and then blocks the server in its next log line, which would look like a hang.
+The child gets the test's environment without PYTHONPATH: the test's points at the test's
+runfiles, and a py_binary started from it must find its own packages, as it will in its image.
 
     with serving.start(os.environ["SERVER"]) as server:
         stub = greeter_pb2_grpc.GreeterStub(server.channel)
@@ -25,11 +27,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 import grpc
@@ -41,33 +44,41 @@ STOP_TIMEOUT_SECONDS = 30.0
 LOG_TIMEOUT_SECONDS = 10.0
 # A reader thread left waiting on a pipe that a child of the server still holds open.
 _DRAIN_SECONDS = 5.0
-# The runtime's startup line: "NAME listening on [::]:PORT", with the port as a field.
-_LISTENING = "listening on"
-_PORT_FIELD = "port"
+# The runtime's startup line, "NAME listening on [::]:PORT", in the JSON format and the text
+# one alike; a server with workers prints one per worker.
+_LISTENING = re.compile(r"listening on \[::\]:(\d+)")
 
 
 class StartError(RuntimeError):
-    """The server exited, or was not SERVING in time; from `start()`, the message holds all
-    that the server printed."""
+    """The server exited, or was not listening or SERVING in time; the message holds all that
+    the server printed."""
+
+
+def child_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test's environment for a binary it starts, without PYTHONPATH, with `env` on top."""
+    inherited = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    return {**inherited, **(env or {})}
 
 
 class Server:
-    """A server binary started by `start()`: `channel` to it, its `logs()`, `stop()`."""
+    """A server binary started with `PORT=0` and `argv`, its output read on threads: the
+    stdout `lines` (its logs) and `stderr_lines`, both whole once `wait()` or `stop()` returns.
+    `start()` makes one and waits for SERVING; the kit's own tests also make them directly."""
 
-    def __init__(self, binary: str, flags: tuple[str, ...], env: Mapping[str, str]) -> None:
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [binary, "--log_format=json", *flags],
-            env={**os.environ, "PORT": "0", **env},
+            list(argv),
+            env=child_environment({"PORT": "0", **(env or {})}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             errors="backslashreplace",  # a stray byte must not stop a reader
         )
-        self.port: int | None = None
+        self.lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        self.listening: list[int] = []  # the ports of the startup lines, in order
         self._channel: grpc.Channel | None = None
-        self._lines: list[str] = []
-        self._stderr_lines: list[str] = []
         self._stdout_closed = False
         self._watch: grpc.Future | None = None
         self._changed = threading.Condition()
@@ -80,6 +91,12 @@ class Server:
             reader.start()
 
     @property
+    def port(self) -> int | None:
+        """The port of the first startup line, None before it."""
+        with self._changed:
+            return self.listening[0] if self.listening else None
+
+    @property
     def channel(self) -> grpc.Channel:
         """A plaintext channel to the server, as Cloud Run's front end talks to it (h2c)."""
         if self._channel is None:
@@ -90,11 +107,11 @@ class Server:
         with stream:
             for line in stream:
                 with self._changed:
-                    self._lines.append(line.rstrip("\n"))
-                    if self.port is None:
-                        self.port = _listening_port(line)
+                    self.lines.append(line.rstrip("\n"))
+                    if match := _LISTENING.search(line):
+                        self.listening.append(int(match[1]))
                     self._changed.notify_all()
-        with self._changed:
+        with self._changed:  # no more lines: waiters must not wait out their timeouts
             self._stdout_closed = True
             self._changed.notify_all()
             if self._watch is not None:
@@ -104,15 +121,22 @@ class Server:
         with stream:
             for line in stream:
                 with self._changed:
-                    self._stderr_lines.append(line.rstrip("\n"))
+                    self.stderr_lines.append(line.rstrip("\n"))
+
+    def wait_for_listeners(self, count: int, timeout: float = STARTUP_TIMEOUT_SECONDS) -> int:
+        """The first port, once `count` startup lines are printed (one per worker)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: len(self.listening) >= count or self._stdout_closed, timeout
+            )
+            if len(self.listening) < count:
+                raise StartError(f"{len(self.listening)} of {count} startup lines")
+            return self.listening[0]
 
     def wait_until_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with self._changed:
-            self._changed.wait_for(lambda: self.port is not None or self._stdout_closed, timeout)
-            if self.port is None:
-                raise StartError("the server printed no startup line")
-        self._channel = grpc.insecure_channel(f"localhost:{self.port}")
+        port = self.wait_for_listeners(1, timeout)
+        self._channel = grpc.insecure_channel(f"localhost:{port}")
         watch = health_pb2_grpc.HealthStub(self._channel).Watch(
             health_pb2.HealthCheckRequest(),
             timeout=max(deadline - time.monotonic(), 0.0),
@@ -135,41 +159,61 @@ class Server:
     def output(self) -> str:
         """Everything the server printed so far, for failure messages."""
         with self._changed:
-            stdout, stderr = "\n".join(self._lines), "\n".join(self._stderr_lines)
+            stdout, stderr = "\n".join(self.lines), "\n".join(self.stderr_lines)
         return f"exit code {self.process.poll()}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}"
 
     def logs(self) -> list[dict]:
         """The JSON log lines printed so far."""
         with self._changed:
-            return [entry for entry in map(_json_object, self._lines) if entry is not None]
+            return [entry for entry in map(_json_object, self.lines) if entry is not None]
+
+    def wait_for_logs(
+        self,
+        predicate: Callable[[dict], bool],
+        count: int = 1,
+        timeout: float = LOG_TIMEOUT_SECONDS,
+    ) -> list[dict]:
+        """The first `count` JSON log lines that match, waiting until the server prints them
+        (a call's log line is written shortly after the call returns)."""
+
+        def matching() -> list[dict]:
+            return [entry for entry in self.logs() if predicate(entry)]
+
+        with self._changed:
+            self._changed.wait_for(lambda: len(matching()) >= count or self._stdout_closed, timeout)
+        found = matching()
+        if len(found) < count:
+            raise AssertionError(
+                f"{len(found)} of {count} matching log lines in {timeout} s\n{self.output()}"
+            )
+        return found[:count]
 
     def wait_for_log(
         self, predicate: Callable[[dict], bool], timeout: float = LOG_TIMEOUT_SECONDS
     ) -> dict:
-        """The first JSON log line that matches, waiting until the server prints it (a log
-        line is written shortly after the call it is about returns)."""
+        """The first JSON log line that matches, waiting until the server prints it."""
+        return self.wait_for_logs(predicate, 1, timeout)[0]
 
-        def found() -> list[dict]:
-            return [entry for entry in self.logs() if predicate(entry)]
-
-        with self._changed:
-            self._changed.wait_for(lambda: found() or self._stdout_closed, timeout)
-        matching = found()
-        if not matching:
-            raise AssertionError(f"no matching log line in {timeout} s\n{self.output()}")
-        return matching[0]
+    def wait(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
+        """The exit status, once the server has exited and its output is read; a server still
+        running after `timeout` is killed, and subprocess.TimeoutExpired raised."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        self._finish()
+        return code
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """SIGTERM, as Cloud Run sends; fails unless the server then exits with status 0."""
         self.process.send_signal(signal.SIGTERM)
         try:
-            code = self.process.wait(timeout)
+            code = self.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
             raise AssertionError(
                 f"still running {timeout} s after SIGTERM\n{self.output()}"
             ) from None
-        self._finish()
         if code != 0:
             raise AssertionError(f"exit code {code} after SIGTERM, not 0\n{self.output()}")
 
@@ -205,7 +249,7 @@ def start(
     """Starts `binary` (a path, e.g. `$(rootpath :server)` passed in the test's `env`) with
     `flags` on a free port and returns it once its health says SERVING. Use it in a `with`:
     leaving the block stops it and checks its exit status."""
-    server = Server(binary, flags, env or {})
+    server = Server([binary, "--log_format=json", *flags], env)
     try:
         server.wait_until_serving(timeout)
     except StartError as error:
@@ -223,11 +267,3 @@ def _json_object(line: str) -> dict | None:
     except ValueError:
         return None
     return entry if isinstance(entry, dict) else None
-
-
-def _listening_port(line: str) -> int | None:
-    entry = _json_object(line)
-    if entry is None or _LISTENING not in str(entry.get("message", "")):
-        return None
-    port = entry.get(_PORT_FIELD)
-    return port if isinstance(port, int) else None

@@ -15,7 +15,7 @@ from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, Server
 
 AUDIENCE = "https://ping.run.app"
 # python/server/certs.py's FETCH_TIMEOUT_SECONDS, and a margin for four calls to come back.
@@ -71,6 +71,7 @@ class CertsOutageTest(absltest.TestCase):
                 "--auth_mode=verify",
                 f"--audiences={AUDIENCE}",
                 f"--google_certs_url={self.certs.url}",
+                binary_var=PING_SERVER,
             )
         )
         self.token = self.google.id_token(AUDIENCE)

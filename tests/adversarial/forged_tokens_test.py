@@ -12,7 +12,7 @@ from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, Server
 
 ALLOWED = "allowed@kit-test.iam.gserviceaccount.com"
 OTHER = "other@kit-test.iam.gserviceaccount.com"
@@ -50,7 +50,9 @@ class ForgedTokensTest(absltest.TestCase):
 
     def test_cloud_run_mode_reads_the_header_cloud_run_verified(self) -> None:
         allowed, other = unsigned({"email": ALLOWED}), unsigned({"email": OTHER})
-        with Server("--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}") as server:
+        with Server(
+            "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=PING_SERVER
+        ) as server:
             # Cloud Run verified x-serverless-authorization and passed authorization untouched:
             # a forged allowed identity there must not win over the verified one.
             cases = [
@@ -108,6 +110,7 @@ class ForgedTokensTest(absltest.TestCase):
             "--auth_mode=verify",
             f"--audiences={AUDIENCE}",
             f"--google_certs_url={google.url}/certs",
+            binary_var=PING_SERVER,
         ) as server:
             cases = [
                 ([("x-serverless-authorization", bearer(genuine))], grpc.StatusCode.OK),

@@ -37,7 +37,7 @@ class BadInputTest(absltest.TestCase):
             self.assert_one_line_error(result.stderr, f"{flag.split('=')[0]} must be more than 0")
 
     def test_port_in_use_by_another_server(self) -> None:
-        with Server() as first:
+        with Server(binary_var=PING_SERVER) as first:
             result = run(PING_SERVER, env={"PORT": str(first.port)})
             self.assertEqual(result.returncode, EXIT_USAGE)
             self.assert_one_line_error(result.stderr, f"cannot listen on [::]:{first.port}")

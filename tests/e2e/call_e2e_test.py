@@ -11,7 +11,7 @@ from absl.testing import absltest
 
 from python.services.route_guide.feature_db import FeatureDb
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import ECHO_SERVER, ROUTE_GUIDE_SERVER, Server, run
+from tests.e2e.processes import ECHO_SERVER, PING_SERVER, ROUTE_GUIDE_SERVER, Server, run
 
 FEATURES = FeatureDb.load()
 ROUTE_GUIDE = "routeguide.v1.RouteGuide"
@@ -261,7 +261,7 @@ class PingTest(absltest.TestCase):
     """Unary calls on the ping service, metadata the server reads, and headers refused."""
 
     def test_unary_and_a_trace_header_the_server_logs(self) -> None:
-        with Server(env=CLOUD_RUN_ENV) as server:
+        with Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server:
             client = Client(self, server)
             (response,) = client.json_lines(
                 "-H",
@@ -286,7 +286,9 @@ class PingTest(absltest.TestCase):
         token = f"{header}.{payload}.SIGNATURE_REMOVED"
         stranger = google.id_token("https://ping.example", email="x@example.com")
         send = ("call", "PingService/Send", '{"message": "let in"}')
-        with Server("--auth_mode=cloud-run", f"--allowed_invokers={allowed}") as server:
+        with Server(
+            "--auth_mode=cloud-run", f"--allowed_invokers={allowed}", binary_var=PING_SERVER
+        ) as server:
             client = Client(self, server)
             # Reflection stays open; the method does not.
             line = client.fails(1, *send)
@@ -300,7 +302,7 @@ class PingTest(absltest.TestCase):
             self.assertNotIn(stranger, "\n".join(server.lines + server.stderr_lines))
 
     def test_bad_headers_are_refused_without_their_values(self) -> None:
-        with Server() as server:
+        with Server(binary_var=PING_SERVER) as server:
             client = Client(self, server)
             for header, expected in (
                 (f"authorization Bearer {SECRET}", "has no colon"),
@@ -326,7 +328,7 @@ class PingTest(absltest.TestCase):
 
 class NoReflectionTest(absltest.TestCase):
     def test_a_server_without_reflection_is_one_line_and_exit_1(self) -> None:
-        with Server("--noreflection") as server:
+        with Server("--noreflection", binary_var=PING_SERVER) as server:
             client = Client(self, server)
             for args in (("list",), ("describe",), ("call", "ping.v1.PingService/Send", "{}")):
                 with self.subTest(args[0]):

@@ -13,7 +13,7 @@ from routeguide.v1 import route_guide_pb2 as pb
 
 from python.services.route_guide.feature_db import FeatureDb
 from tests.e2e import point_cases
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, binary, run
+from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server, binary, run
 
 FEATURES = FeatureDb.load()
 SUBCOMMANDS = (
@@ -47,8 +47,10 @@ GLOBAL_FLAGS = (
 class ClientSubcommandsTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.upstream = Server()
-        cls.ping = Server(f"--upstream={cls.upstream.address}", "--upstream_insecure")
+        cls.upstream = Server(binary_var=PING_SERVER)
+        cls.ping = Server(
+            f"--upstream={cls.upstream.address}", "--upstream_insecure", binary_var=PING_SERVER
+        )
         cls.route_guide = Server(binary_var=ROUTE_GUIDE_SERVER)
 
     @classmethod
@@ -234,7 +236,7 @@ class GlobalFlagsEitherSideTest(absltest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.server = Server()
+        cls.server = Server(binary_var=PING_SERVER)
         cls.address = f"--server={cls.server.address}"
 
     @classmethod

@@ -8,13 +8,14 @@ import signal
 
 import grpc
 from absl.testing import absltest
+from echo.v1 import echo_pb2, echo_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from ping.v1 import ping_pb2
 from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
-from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server
+from tests.e2e.processes import ECHO_SERVER, PING_SERVER, ROUTE_GUIDE_SERVER, Server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -114,7 +115,10 @@ class LifecycleTest(absltest.TestCase):
             )
 
     def test_reflection_can_be_turned_off(self) -> None:
-        with Server("--reflection=false") as server, grpc.insecure_channel(server.address) as ch:
+        with (
+            Server("--reflection=false", binary_var=ECHO_SERVER) as server,
+            grpc.insecure_channel(server.address) as ch,
+        ):
             stub = reflection_pb2_grpc.ServerReflectionStub(ch)
             request = reflection_pb2.ServerReflectionRequest(list_services="")
             with self.assertRaises(grpc.RpcError) as caught:
@@ -122,15 +126,18 @@ class LifecycleTest(absltest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_oversized_message_is_resource_exhausted_and_server_keeps_serving(self) -> None:
-        server = Server("--max_receive_message_mib=1")
+        server = Server("--max_receive_message_mib=1", binary_var=ECHO_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
-            stub = ping_pb2_grpc.PingServiceStub(channel)
+            stub = echo_pb2_grpc.EchoServiceStub(channel)
+
+            def echo(message: str) -> str:
+                request = echo_pb2.EchoRequest(pong=ping_pb2.Pong(message=message))
+                return stub.Echo(request, timeout=10).message
+
             with self.assertRaises(grpc.RpcError) as caught:
-                stub.Send(ping_pb2.Request(message="x" * (2 * 1024 * 1024)), timeout=10)
+                echo("x" * (2 * 1024 * 1024))
             self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
-            self.assertEqual(
-                stub.Send(ping_pb2.Request(message="ok"), timeout=10).pong.message, "ok"
-            )
+            self.assertEqual(echo("ok"), "ok")
 
 
 if __name__ == "__main__":

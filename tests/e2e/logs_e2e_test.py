@@ -15,6 +15,7 @@ import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
+from python.testing import serving
 from tests.e2e.processes import PING_SERVER, STARTUP_TIMEOUT_SECONDS, Server, binary
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -51,7 +52,7 @@ class PtyServer:
         try:
             self.process = subprocess.Popen(
                 [binary(PING_SERVER), *args],
-                env={**os.environ, "PORT": "0", **env},
+                env=serving.child_environment({"PORT": "0", **env}),
                 stdin=subprocess.DEVNULL,
                 stdout=slave,
                 stderr=self._stderr,
@@ -140,7 +141,10 @@ def call_ping_and_fail_upstream(address: str) -> None:
 
 class LogsTest(absltest.TestCase):
     def test_rpc_log_line_with_cloud_trace_header(self) -> None:
-        with Server(env=CLOUD_RUN_ENV) as server, grpc.insecure_channel(server.address) as ch:
+        with (
+            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            grpc.insecure_channel(server.address) as ch,
+        ):
             metadata = [
                 ("x-cloud-trace-context", f"{TRACE_ID}/1234567890;o=1"),
                 ("authorization", f"Bearer {SECRET}"),
@@ -166,7 +170,10 @@ class LogsTest(absltest.TestCase):
         self.assertNotIn("secret-token-value", everything)
 
     def test_w3c_traceparent_and_error_codes(self) -> None:
-        with Server(env=CLOUD_RUN_ENV) as server, grpc.insecure_channel(server.address) as ch:
+        with (
+            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            grpc.insecure_channel(server.address) as ch,
+        ):
             stub = ping_pb2_grpc.PingServiceStub(ch)
             traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
             stub.Send(ping_pb2.Request(), metadata=[("traceparent", traceparent)], timeout=10)
@@ -180,33 +187,36 @@ class LogsTest(absltest.TestCase):
         self.assertNotIn("logging.googleapis.com/trace", failed)
 
     def test_every_stdout_line_is_json(self) -> None:
-        with Server(env=CLOUD_RUN_ENV) as server, grpc.insecure_channel(server.address) as ch:
+        with (
+            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            grpc.insecure_channel(server.address) as ch,
+        ):
             ping_pb2_grpc.PingServiceStub(ch).Send(ping_pb2.Request(), timeout=10)
             server.wait_for_log(is_send)
-            self.assertEqual(server.stop(), 0)
+            server.stop()  # fails unless the exit status is 0
         entries = server.logs()
         self.assertLen(entries, len(server.lines))
         self.assertEqual(entries[-1]["message"], "stopped")
 
     def test_text_format_for_people(self) -> None:
-        with Server("--log_format=text") as server:
+        with Server("--log_format=text", binary_var=PING_SERVER) as server:
             self.assertFalse(server.lines[0].startswith("{"))
             self.assertIn("INFO", server.lines[0])
 
     def test_pipe_gets_json_without_colour_even_from_a_colour_terminal(self) -> None:
-        with Server(env=TERMINAL_ENV) as server:
+        with Server(env=TERMINAL_ENV, binary_var=PING_SERVER) as server:
             call_ping_and_fail_upstream(server.address)
             server.wait_for_log(lambda e: e.get("code") == "FAILED_PRECONDITION")
-            self.assertEqual(server.stop(), 0)
+            server.stop()  # fails unless the exit status is 0
         self.assertEqual(server.non_json_lines(), [])
         self.assertEqual([line for line in server.lines if ESC in line], [])
         severities = {entry["severity"] for entry in server.logs()}
         self.assertEqual(severities, {"INFO", "WARNING"})
 
     def test_forced_text_on_a_pipe_is_never_coloured(self) -> None:
-        with Server("--log_format=text", env=TERMINAL_ENV) as server:
+        with Server("--log_format=text", env=TERMINAL_ENV, binary_var=PING_SERVER) as server:
             call_ping_and_fail_upstream(server.address)
-            self.assertEqual(server.stop(), 0)
+            server.stop()  # fails unless the exit status is 0
         self.assert_text(server.lines, coloured=False)
 
     def test_terminal_gets_coloured_text(self) -> None:

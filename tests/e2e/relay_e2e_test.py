@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from python.channels import channels
-from tests.e2e.processes import Server, run
+from tests.e2e.processes import PING_SERVER, Server, run
 
 # What the relay's caller must get for each status of the upstream: UNAVAILABLE when another
 # attempt may succeed, its own DEADLINE_EXCEEDED, INTERNAL for anything the caller cannot fix.
@@ -73,8 +73,10 @@ def failing_upstream() -> Iterator[tuple[str, FailingUpstream]]:
 
 class RelayEndToEndTest(absltest.TestCase):
     def test_relays_to_upstream_and_marks_message(self) -> None:
-        with Server() as upstream:
-            with Server(f"--upstream={upstream.address}", "--upstream_insecure") as relay:
+        with Server(binary_var=PING_SERVER) as upstream:
+            with Server(
+                f"--upstream={upstream.address}", "--upstream_insecure", binary_var=PING_SERVER
+            ) as relay:
                 first = send_upstream(relay.address, "hi")
                 second = send_upstream(relay.address, "again")
             self.assertEqual(first.pong.message, "hi (relayed)")
@@ -84,16 +86,16 @@ class RelayEndToEndTest(absltest.TestCase):
             upstream.wait_for_log(lambda e: e.get("method") == "/ping.v1.PingService/Send")
 
     def test_upstream_from_environment(self) -> None:
-        with Server() as upstream:
+        with Server(binary_var=PING_SERVER) as upstream:
             env = {"GRPC_PING_HOST": upstream.address, "GRPC_PING_INSECURE": "true"}
-            with Server(env=env) as relay:
+            with Server(env=env, binary_var=PING_SERVER) as relay:
                 self.assertEqual(send_upstream(relay.address, "x").pong.message, "x (relayed)")
 
     def test_upstream_down_is_unavailable(self) -> None:
-        upstream = Server()
+        upstream = Server(binary_var=PING_SERVER)
         address = upstream.address
         upstream.stop()
-        relay = Server(f"--upstream={address}", "--upstream_insecure")
+        relay = Server(f"--upstream={address}", "--upstream_insecure", binary_var=PING_SERVER)
         with relay, self.assertRaises(grpc.RpcError) as caught:
             send_upstream(relay.address, "x")
         self.assertEqual(caught.exception.code(), StatusCode.UNAVAILABLE)
@@ -101,8 +103,12 @@ class RelayEndToEndTest(absltest.TestCase):
 
     def test_upstream_refusing_the_relay_is_not_the_callers_auth_failure(self) -> None:
         # The relay's hop is plaintext with no token; the upstream verifies tokens.
-        with Server("--auth_mode=verify", "--audiences=https://upstream.example") as upstream:
-            with Server(f"--upstream={upstream.address}", "--upstream_insecure") as relay:
+        with Server(
+            "--auth_mode=verify", "--audiences=https://upstream.example", binary_var=PING_SERVER
+        ) as upstream:
+            with Server(
+                f"--upstream={upstream.address}", "--upstream_insecure", binary_var=PING_SERVER
+            ) as relay:
                 # The kit's own client, with its retry policy: INTERNAL is not retried.
                 result = run("CLIENT_BIN", f"--server={relay.address}", "--insecure", "relay")
                 self.assertEqual(result.returncode, 1, result.stderr)
@@ -123,7 +129,7 @@ class RelayEndToEndTest(absltest.TestCase):
     def test_upstream_statuses_map_for_the_caller(self) -> None:
         with (
             failing_upstream() as (address, upstream),
-            Server(f"--upstream={address}", "--upstream_insecure") as relay,
+            Server(f"--upstream={address}", "--upstream_insecure", binary_var=PING_SERVER) as relay,
         ):
             for code, expected in EXPECTED.items():
                 with self.subTest(code.name), self.assertRaises(grpc.RpcError) as caught:
@@ -141,7 +147,7 @@ class RelayEndToEndTest(absltest.TestCase):
         # The kit's client retries UNAVAILABLE; the relay must not multiply that by its own.
         with (
             failing_upstream() as (address, upstream),
-            Server(f"--upstream={address}", "--upstream_insecure") as relay,
+            Server(f"--upstream={address}", "--upstream_insecure", binary_var=PING_SERVER) as relay,
         ):
             result = run(
                 "CLIENT_BIN",

@@ -13,7 +13,7 @@ from google.auth import crypt
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle, Pki, private_pem, rsa_key
-from tests.e2e.processes import Server, run
+from tests.e2e.processes import PING_SERVER, Server, run
 
 AUDIENCE = "https://ping.example.run.app"
 ALLOWED = "caller@example.iam.gserviceaccount.com"
@@ -29,7 +29,9 @@ class TlsTest(absltest.TestCase):
     def setUpClass(cls) -> None:
         cls.pki = Pki(scratch())
         cls.server = Server(
-            f"--tls_cert_file={cls.pki.server_cert}", f"--tls_key_file={cls.pki.server_key}"
+            f"--tls_cert_file={cls.pki.server_cert}",
+            f"--tls_key_file={cls.pki.server_key}",
+            binary_var=PING_SERVER,
         )
 
     @classmethod
@@ -84,6 +86,7 @@ class VerifyModeTest(absltest.TestCase):
             f"--audiences={AUDIENCE}",
             f"--allowed_invokers={ALLOWED}",
             f"--google_certs_url={cls.google.url}/certs",
+            binary_var=PING_SERVER,
         )
         cls.channel = grpc.insecure_channel(cls.server.address)
         cls.stub = ping_pb2_grpc.PingServiceStub(cls.channel)
@@ -159,7 +162,9 @@ class CloudRunModeTest(absltest.TestCase):
         forwarded = f"{header}.{payload}.SIGNATURE_REMOVED_BY_GOOGLE"
         other = ".".join(google.id_token(AUDIENCE, email="x@example.com").split(".")[:2]) + ".sig"
         with (
-            Server("--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}") as server,
+            Server(
+                "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=PING_SERVER
+            ) as server,
             grpc.insecure_channel(server.address) as channel,
         ):
             stub = ping_pb2_grpc.PingServiceStub(channel)

@@ -28,7 +28,7 @@ from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from python.channels import channels
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import Server, binary, run
+from tests.e2e.processes import PING_SERVER, Server, binary, run
 
 CALLER = "relay@kit-test.iam.gserviceaccount.com"
 REFRESH_WINDOW_SECONDS = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds())
@@ -62,6 +62,7 @@ class TokenRefreshTest(absltest.TestCase):
             f"--audiences={audience}",
             f"--allowed_invokers={CALLER}",
             f"--google_certs_url={self.google.url}/certs",
+            binary_var=PING_SERVER,
         )
 
     def fetches(self) -> int:
@@ -131,7 +132,9 @@ class TokenRefreshTest(absltest.TestCase):
         }
         with (
             self.verifying_server("https://localhost") as upstream,
-            Server(f"--upstream=localhost:{upstream.port}", env=env) as relay,
+            Server(
+                f"--upstream=localhost:{upstream.port}", env=env, binary_var=PING_SERVER
+            ) as relay,
         ):
             result = run(
                 "CLIENT_BIN", f"--server={relay.address}", "--insecure", "relay", "--message=hi"
@@ -218,7 +221,7 @@ class RetryTest(parameterized.TestCase):
             for _ in range(RESTART_DROPS):
                 connection, _ = restarting.accept()
                 connection.close()
-        with Server(env={"PORT": str(port)}):
+        with Server(env={"PORT": str(port)}, binary_var=PING_SERVER):
             stdout, stderr = client.communicate(timeout=30)
         self.assertEqual(client.returncode, 0, stderr)
         self.assertRegex(stdout, r'^pong \{ index: 1 message: "back" received_on \{.*\} \}\n$')

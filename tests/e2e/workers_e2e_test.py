@@ -15,6 +15,7 @@ import grpc
 from absl.testing import absltest
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
+from python.testing import serving
 from tests.e2e.processes import PING_SERVER, Server, binary
 
 CONNECTIONS = 40
@@ -88,7 +89,7 @@ def ping(port: int) -> None:
 
 class WorkersTest(absltest.TestCase):
     def test_both_workers_answer_and_drain(self) -> None:
-        with Server("--workers=2", listeners=2) as server:
+        with Server("--workers=2", listeners=2, binary_var=PING_SERVER) as server:
             for _ in range(CONNECTIONS):
                 ping(server.port)
             sends = server.wait_for_logs(
@@ -97,7 +98,7 @@ class WorkersTest(absltest.TestCase):
             pids = {e["pid"] for e in sends}
             self.assertLen(pids, 2, f"calls answered by {pids}")
             self.assertNotIn(server.process.pid, pids, "the parent only supervises")
-            self.assertEqual(server.stop(), 0)
+            server.stop()  # fails unless the exit status is 0
         stopped = server.wait_for_logs(lambda e: e["message"] == "stopped", count=2)
         self.assertEqual({e["pid"] for e in stopped}, pids)
 
@@ -107,7 +108,7 @@ class WorkersTest(absltest.TestCase):
                 # Unbuffered: the lines read before the signal are not lost to communicate().
                 process = subprocess.Popen(
                     [binary(PING_SERVER), f"--workers={STARTING_WORKERS}"],
-                    env={**os.environ, "PORT": "0"},
+                    env=serving.child_environment({"PORT": "0"}),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     bufsize=0,
@@ -144,7 +145,7 @@ class WorkersTest(absltest.TestCase):
                 self.assertEqual([pid for pid in pids if running(pid)], [], output)
 
     def test_workers_exit_when_the_parent_is_killed(self) -> None:
-        with Server("--workers=2", listeners=2) as server:
+        with Server("--workers=2", listeners=2, binary_var=PING_SERVER) as server:
             pids = worker_pids([server.wait_for_log(lambda e: _STARTED.fullmatch(e["message"]))])
             ping(server.port)
             self.assertEqual(listeners_on(server.port), 2, "one listener per worker")

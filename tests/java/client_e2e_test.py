@@ -17,7 +17,7 @@ from absl.testing import absltest
 
 from tests.e2e.cpu_hog import cpu_hog
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, binary, run
+from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server, binary, run
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
 PYTHON_CLIENT = "CLIENT_BIN"
@@ -37,11 +37,14 @@ class JavaClientTest(absltest.TestCase):
             "--auth_mode=verify",
             f"--audiences={AUDIENCE}",
             f"--google_certs_url={cls.google.url}/certs",
+            binary_var=PING_SERVER,
         )
-        cls.ping = Server()
+        cls.ping = Server(binary_var=PING_SERVER)
         cls.route_guide = Server(binary_var=ROUTE_GUIDE_SERVER)
         cls.tls = Server(
-            f"--tls_cert_file={cls.pki.server_cert}", f"--tls_key_file={cls.pki.server_key}"
+            f"--tls_cert_file={cls.pki.server_cert}",
+            f"--tls_key_file={cls.pki.server_key}",
+            binary_var=PING_SERVER,
         )
 
     @classmethod

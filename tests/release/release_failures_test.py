@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from absl.testing import absltest
 
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, Server
 from tests.release.fake_run_api import FAIL, NEVER, Fault
 from tests.release.releasing import ReleaseTestCase, closed_port_url
 
@@ -60,7 +60,7 @@ class ReleaseFailuresTest(ReleaseTestCase):
 
     def test_health_check_fails_after_a_step_rolls_back(self) -> None:
         # The candidate's own server, stopped once it has 10 %: its next health check fails.
-        candidate = Server()
+        candidate = Server(binary_var=PING_SERVER)
         self.addCleanup(candidate.stop)
         self.api.tag_urls["candidate"] = f"http://127.0.0.1:{candidate.port}"
         shifted = []

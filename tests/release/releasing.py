@@ -16,7 +16,7 @@ from absl.testing import absltest
 
 from tests.deploy.registry_server import RegistryServer
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import Server
+from tests.e2e.processes import PING_SERVER, Server
 from tests.release.fake_run_api import FakeRunApi
 
 RELEASE = os.environ["RELEASE"]
@@ -57,7 +57,7 @@ class ReleaseTestCase(absltest.TestCase):
         )
         cls.registry = RegistryServer(cls.tmp / "registry").start()
         cls.addClassCleanup(cls.registry.stop)
-        cls.server = Server()
+        cls.server = Server(binary_var=PING_SERVER)
         cls.addClassCleanup(cls.server.stop)
         cls.backend = f"http://127.0.0.1:{cls.server.port}"
 

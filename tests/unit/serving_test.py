@@ -3,6 +3,8 @@ starts the real binary with the flags given, says why a start failed, and fails 
 exit status is not 0."""
 
 import os
+from pathlib import Path
+from unittest import mock
 
 import grpc
 from absl.testing import absltest
@@ -43,6 +45,31 @@ class ServingTest(absltest.TestCase):
         message = str(raised.exception)
         self.assertIn("exit code 2", message)
         self.assertIn("no_such_flag", message)
+
+    def test_waits_for_as_many_log_lines_as_asked(self) -> None:
+        def is_echo(entry: dict) -> bool:
+            return entry.get("method", "").endswith("/Echo")
+
+        with serving.start(os.environ["ECHO_SERVER"]) as server:
+            for message in ("one", "two", "three"):
+                echo(server.channel, message)
+            self.assertLen(server.wait_for_logs(is_echo, 3), 3)
+            with self.assertRaisesRegex(AssertionError, "3 of 4 matching log lines"):
+                server.wait_for_logs(is_echo, 4, timeout=0.5)
+
+    def test_the_server_gets_no_pythonpath_of_the_test(self) -> None:
+        # A site hook on the test's PYTHONPATH: any interpreter of the server's that read it
+        # would leave a mark.
+        hook = Path(os.environ["TEST_TMPDIR"]) / "hook"
+        hook.mkdir()
+        mark = hook / "imported"
+        (hook / "sitecustomize.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+        with (
+            mock.patch.dict(os.environ, {"PYTHONPATH": str(hook)}),
+            serving.start(os.environ["ECHO_SERVER"]) as server,
+        ):
+            self.assertEqual(echo(server.channel, "hi").message, "hi")
+        self.assertFalse(mark.exists(), "the server read the test's PYTHONPATH")
 
     def test_a_stop_fails_unless_the_exit_status_is_0(self) -> None:
         server = serving.start(os.environ["ECHO_SERVER"])

@@ -1,6 +1,9 @@
-"""Each of gRPC's four kinds of call, against the real server process over a socket."""
+"""RouteGuide's four methods, one of each of gRPC's kinds of call, against its real server
+process over a socket (python/testing/serving.py starts it as Cloud Run would)."""
 
 from __future__ import annotations
+
+import os
 
 import grpc
 from absl.testing import absltest
@@ -8,7 +11,7 @@ from routeguide.v1 import route_guide_pb2 as pb
 from routeguide.v1 import route_guide_pb2_grpc
 
 from python.services.route_guide.feature_db import FeatureDb
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
+from python.testing import serving
 
 FEATURES = FeatureDb.load()
 
@@ -17,18 +20,13 @@ def point(lat: int, lon: int) -> pb.Point:
     return pb.Point(latitude=lat, longitude=lon)
 
 
-class RouteGuideEndToEndTest(absltest.TestCase):
+class RouteGuideTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.server = Server(binary_var=ROUTE_GUIDE_SERVER)
-        cls.channel = grpc.insecure_channel(cls.server.address)
-        cls.stub = route_guide_pb2_grpc.RouteGuideStub(cls.channel)
+        super().setUpClass()
+        server = cls.enterClassContext(serving.start(os.environ["SERVER"]))
+        cls.stub = route_guide_pb2_grpc.RouteGuideStub(server.channel)
         cls.known = list(FEATURES.within_all())
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.channel.close()
-        cls.server.stop()
 
     def test_get_feature_named_and_unnamed(self) -> None:
         named = self.known[0]
