@@ -5,7 +5,7 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
   `traceparent`, else from `X-Cloud-Trace-Context` (trace_context.py reads both, for the log
   line too). Sampling is the SDK's, by OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG: the
   parent's flag when there is one (parentbased_*). The span ends with the code the client got,
-  the same code as the call's log line (rpc_logging.CallRecord.on_done decides it once).
+  the same code as the call's log line (call_boundary.CallRecord.on_done decides it once).
 - Metrics: `rpc.server.duration` (ms) by service, method and code; `rpc.server.active_calls`.
   Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
 - `service.name` is OTEL_SERVICE_NAME, else Cloud Run's K_SERVICE.

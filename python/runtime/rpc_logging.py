@@ -1,93 +1,48 @@
-"""The server's boundary with each call: one log line with the status the client got, requests
-that do not parse, responses too large to send, and no stack trace ever sent to a client.
+"""Each call's log line: the method, the code the client got, the latency, the peer, the trace
+fields and the caller, at a severity by code. The per-call boundary (call_boundary.py) decides
+the code and asks for the line when the call is over; this module only writes it.
 
-Every method handler is wrapped once, when its service registers (handler_wrapping.py).
-
-- What the log line needs from the call (peer, trace headers) is read when the call starts:
-  grpc.aio frees the call when it ends, and a context touched after that crashes the process.
-  The headers are parsed only for a line that is written.
+- Which calls get a line is --rpc_logs: all, errors (every code but OK), none. An unexpected
+  exception's traceback is always logged (by the boundary, on the same logger).
 - Lines in JSON are written from parts encoded once per method and code (logs.JsonLines):
   the same bytes as from a dict of the fields, at a fraction of the cost per call.
-- The line is written when grpc.aio reports the call over (`context.add_done_callback`), with
-  the code the client got: UNAVAILABLE for calls still running when shutdown cut them,
-  DEADLINE_EXCEEDED once the deadline has passed (a status sent later is never read), else the
-  handler's code, or CANCELLED when the call ended before the handler did (a client that
-  stopped reading or went away) unless that end was the client's deadline (below).
-- A client's deadline reaches the server as a cancel: RST_STREAM CANCEL, the frame a grpc-core
-  client also sends for a cancel by hand. It comes before the server's copy of the deadline runs
-  out, by as long as the request took from the client writing grpc-timeout to the server reading
-  it (a busy or cold client: up to 0.1 s measured), which the server cannot know, plus what
-  grpc-core's rounding up of grpc-timeout adds (under 1% of it). The rule: a cancel is the
-  client's deadline when the time the call had left was at most the time it had spent at the
-  handler, and at most CLIENT_DEADLINE_LEAD_SECONDS plus TIMEOUT_ROUNDING of the call's time.
-  So a cancel by hand that late is logged DEADLINE_EXCEEDED, and a deadline whose request took
-  longer, CANCELLED (docs/deadlines-and-flakes.md).
-- A request that does not parse is the caller's error: INVALID_ARGUMENT and a WARNING line, no
-  traceback. Requests are parsed inside the wrapper (unary) or by a parser that raises an error
-  of ours (streams), so grpc.aio never answers UNKNOWN with the parser's text.
-- A response larger than --max_send_message_mib is RESOURCE_EXHAUSTED, said here: gRPC would
-  fail the call below the handler, and the log would never know.
-- An unexpected exception is INTERNAL with a fixed message; its traceback goes only to the log.
-
-With telemetry on (telemetry.py), the call's span starts with the record and ends in on_done
-with the same code as the line, whose span id is then the span's (so Cloud Logging and Cloud
-Trace join); with --rpc_logs=none the record is kept for the span alone.
+- The trace headers are parsed only for a line that is written. With telemetry on
+  (telemetry.py) the line's trace fields are the call's span's, so Cloud Logging and Cloud
+  Trace join.
+- A method path is the client's to choose, up to the size of a header: the line keeps a prefix.
 
 Metadata values are never logged (they carry tokens); only the trace headers are read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import dataclasses
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
-from google.protobuf.message import DecodeError
-
-# What grpc.aio raises when a call broke under a handler (a write or read on a cancelled call).
-from grpc._cython.cygrpc import ExecuteBatchError
 
 from python.runtime import logs, trace_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from python.runtime.otel_export import ServerTelemetry
+    from python.runtime.call_boundary import CallRecord
 
 logger = logging.getLogger("rpc")
-Metadata = tuple[tuple[str, str | bytes], ...]
 # Which calls get a log line (--rpc_logs). Unexpected exceptions are always logged.
 ALL, ERRORS, NONE = "all", "errors", "none"
-INTERNAL_ERROR_DETAILS = "internal error"
-# A method path is the client's to choose, up to the size of a header: logs keep a prefix.
 MAX_LOGGED_METHOD_CHARS = 200
-# How far ahead of the server's copy a client's deadline may run out and still be taken for the
-# deadline (the module docstring's rule): 10x the most a loaded machine showed, plus the most
-# grpc-core rounds a timeout up (3 significant digits: 12.345 s is sent as 12400m).
-CLIENT_DEADLINE_LEAD_SECONDS = 1.0
-TIMEOUT_ROUNDING = 0.01
-# How long a bidirectional call that streamed responses waits at its end for a cancellation.
-BROKEN_STREAM_SETTLE_SECONDS = 0.002
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 # Severity by code: the server's faults are errors, the caller's are warnings.
 _SERVER_FAULTS = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
 _ROUTINE = frozenset({grpc.StatusCode.OK, grpc.StatusCode.CANCELLED})
 
-# The log record of the call this task is serving, for wrappers inside this one (the caller's
-# identity from the auth wrapper).
+# The record of the call this task is serving, for wrappers inside the boundary's (the
+# caller's identity from the auth wrapper).
 CURRENT: contextvars.ContextVar[CallRecord] = contextvars.ContextVar("rpc_call")
-
-
-class UnparsableRequest(Exception):
-    """A request message that is not valid protobuf for its method."""
 
 
 def note_caller(email: str | None) -> None:
@@ -96,125 +51,58 @@ def note_caller(email: str | None) -> None:
         record.caller = email
 
 
-def cancelled_by_deadline(elapsed: float, remaining: float) -> bool:
-    """Whether a cancel `elapsed` seconds after the handler started, with `remaining` seconds of
-    the server's copy of the deadline left, was the client's deadline (the module docstring)."""
-    lead = CLIENT_DEADLINE_LEAD_SECONDS + TIMEOUT_ROUNDING * (elapsed + remaining)
-    return remaining <= min(elapsed, lead)
-
-
 def level_of(code: grpc.StatusCode) -> int:
     if code in _SERVER_FAULTS:
         return logging.ERROR
     return logging.INFO if code in _ROUTINE else logging.WARNING
 
 
-class CallRecord:
-    """One call's log line, filled in while the call runs and written once when it is over."""
+class MethodLog:
+    """The log lines of one method's calls: what they share, their constant parts encoded
+    once per code."""
 
-    __slots__ = ("_metadata", "_method", "_peer", "_span", "_started", "caller", "code")
-
-    def __init__(self, method: _Method, context: grpc.aio.ServicerContext) -> None:
-        self._method = method
-        self._started = time.perf_counter()
-        self._peer = context.peer()
-        self._span: Span | None = None
-        # The headers, kept for the trace fields of a line that may never be written (errors
-        # only): they are parsed then.
-        self._metadata: Metadata | None = None
-        telemetry = method.boundary.telemetry
-        if telemetry is not None:
-            trace = trace_context.from_metadata(context.invocation_metadata())
-            self._span = telemetry.start(method.name, trace, self._peer)
-        elif method.project:
-            self._metadata = context.invocation_metadata()
-        self.caller: str | None = None
-        # The code the handler ended with; None while it runs, and for good when the call
-        # ended before the handler did.
-        self.code: grpc.StatusCode | None = None
-
-    def on_done(self, context: grpc.aio.ServicerContext) -> None:
-        """grpc.aio's done callback. Reads only what outlives the call: its deadline."""
-        cut_at = self._method.boundary.calls_cut_at
-        remaining = context.time_remaining()
-        if cut_at is not None and time.monotonic() >= cut_at:
-            code = grpc.StatusCode.UNAVAILABLE
-        elif remaining == 0 or (
-            self.code is None
-            and remaining is not None
-            and cancelled_by_deadline(time.perf_counter() - self._started, remaining)
-        ):
-            code = grpc.StatusCode.DEADLINE_EXCEEDED
-        else:
-            code = self.code or grpc.StatusCode.CANCELLED
-        if self._span is not None:
-            telemetry = self._method.boundary.telemetry
-            telemetry.end(self._span, self._method.name, code, time.perf_counter() - self._started)
-        self._method.log(code, self)
-
-    @property
-    def method(self) -> str:
-        return self._method.name
-
-    def _trace(self) -> trace_context.TraceContext | None:
-        if self._span is not None:
-            return _of_span(self._span)
-        return trace_context.from_metadata(self._metadata)
-
-    def fields(self, code: grpc.StatusCode) -> dict[str, object]:
-        fields: dict[str, object] = {
-            "method": self._method.name,
-            "code": code.name,
-            "latency": f"{time.perf_counter() - self._started:.6f}s",
-            "peer": self._peer,
-        }
-        if self._method.project and (trace := self._trace()):
-            fields.update(trace.log_fields(self._method.project))
-        if self.caller:
-            fields["caller"] = self.caller
-        return fields
-
-    def json_members(self, code_members: str) -> str:
-        """The line's fields from the latency on as JSON members (logs.JsonLines), the same as
-        `fields` gives; `code_members` are the method's and code's, up to the latency's value."""
-        latency = time.perf_counter() - self._started
-        members = f'{code_members}{latency:.6f}s", "peer": {logs.encode_string(self._peer)}'
-        if self._method.project and (trace := self._trace()):
-            members += trace.log_json(self._method.project)
-        if self.caller:
-            members += logs.member("caller", self.caller)
-        return members
-
-
-def _of_span(span: Span) -> trace_context.TraceContext:
-    """The trace fields of the log line: the call's own span."""
-    ids = span.get_span_context()
-    return trace_context.TraceContext(
-        f"{ids.trace_id:032x}", f"{ids.span_id:016x}", ids.trace_flags.sampled
-    )
-
-
-class _Method:
-    """What every call of one method shares, its lines' constant parts among them."""
-
-    def __init__(self, name: str, boundary: Boundary) -> None:
+    def __init__(self, name: str, project: str | None, which: str) -> None:
         self.name = name[:MAX_LOGGED_METHOD_CHARS]
-        self.project = boundary.project
-        self.boundary = boundary
+        self.project = project
+        self.which = which
         # By code: the level, the JSON line's head and the members up to the latency's value.
         self._encoded: dict[grpc.StatusCode, tuple[int, str, str]] = {}
 
     def log(self, code: grpc.StatusCode, record: CallRecord) -> None:
-        if self.boundary.which == NONE or (
-            self.boundary.which == ERRORS and code is grpc.StatusCode.OK
-        ):
+        if self.which == NONE or (self.which == ERRORS and code is grpc.StatusCode.OK):
             return
         lines = logs.json_lines()
         if lines is None:  # text, or logs not configured (tests): an ordinary log call
-            logs.write(logger, level_of(code), f"{self.name} {code.name}", record.fields(code))
+            logs.write(
+                logger, level_of(code), f"{self.name} {code.name}", self.fields(record, code)
+            )
             return
         level, head, code_members = self._encoded.get(code) or self._encode(code)
-        lines.write(level, head, record.json_members(code_members))
+        lines.write(level, head, self.json_members(record, code_members))
+
+    def fields(self, record: CallRecord, code: grpc.StatusCode) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "method": self.name,
+            "code": code.name,
+            "latency": f"{time.perf_counter() - record.started:.6f}s",
+            "peer": record.peer,
+        }
+        if self.project and (trace := _trace(record)):
+            fields.update(trace.log_fields(self.project))
+        if record.caller:
+            fields["caller"] = record.caller
+        return fields
+
+    def json_members(self, record: CallRecord, code_members: str) -> str:
+        """The line's fields from the latency on as JSON members (logs.JsonLines), the same as
+        `fields` gives; `code_members` are the method's and code's, up to the latency's value."""
+        latency = time.perf_counter() - record.started
+        members = f'{code_members}{latency:.6f}s", "peer": {logs.encode_string(record.peer)}'
+        if self.project and (trace := _trace(record)):
+            members += trace.log_json(self.project)
+        if record.caller:
+            members += logs.member("caller", record.caller)
+        return members
 
     def _encode(self, code: grpc.StatusCode) -> tuple[int, str, str]:
         level = level_of(code)
@@ -224,185 +112,15 @@ class _Method:
         return level, head, members
 
 
-class Boundary:
-    """The wrap of every handler (see the module docstring), and what the server tells it.
-
-    `which`: all, errors, none; `max_response_bytes`: the largest response the server sends;
-    `telemetry`: each call's span and metrics, None when off.
-    """
-
-    def __init__(
-        self,
-        project: str | None,
-        which: str = ALL,
-        max_response_bytes: int | None = None,
-        telemetry: ServerTelemetry | None = None,
-    ) -> None:
-        self.project = project
-        self.which = which
-        self.max_response_bytes = max_response_bytes
-        self.telemetry = telemetry
-        # When shutdown cancels the calls still running (monotonic seconds); None until then.
-        self.calls_cut_at: float | None = None
-
-    def __call__(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        logged = _Method(method, self) if self.which != NONE or self.telemetry else None
-        parse = _raising_parser(handler.request_deserializer)
-        if handler.request_streaming:
-            # grpc.aio parses each streamed request inside the handler's `async for`, where the
-            # wrapper sees the parser's error.
-            kind = "stream_stream" if handler.response_streaming else "stream_unary"
-            how = _How(None, logged, self.max_response_bytes, settle=True)
-            return handler._replace(
-                request_deserializer=parse, **{kind: _wrap(getattr(handler, kind), how)}
-            )
-        # A single request is parsed before the handler runs: the wrapper parses it instead.
-        kind = "unary_stream" if handler.response_streaming else "unary_unary"
-        how = _How(parse, logged, self.max_response_bytes, settle=False)
-        return handler._replace(
-            request_deserializer=None, **{kind: _wrap(getattr(handler, kind), how)}
-        )
+def _trace(record: CallRecord) -> trace_context.TraceContext | None:
+    if record.span is not None:
+        return _of_span(record.span)
+    return trace_context.from_metadata(record.metadata)
 
 
-Parse = Callable[[bytes], Any]
-
-
-def _raising_parser(parse: Parse | None) -> Parse:
-    if parse is None:
-        return lambda data: data
-
-    def parse_or_raise(data: bytes) -> Any:
-        try:
-            return parse(data)
-        except DecodeError as error:
-            raise UnparsableRequest(str(error)) from None
-
-    return parse_or_raise
-
-
-def _start(logged: _Method | None, context: grpc.aio.ServicerContext) -> CallRecord | None:
-    if logged is None:
-        return None
-    record = CallRecord(logged, context)
-    CURRENT.set(record)
-    context.add_done_callback(record.on_done)
-    return record
-
-
-async def _failed(
-    record: CallRecord | None, context: grpc.aio.ServicerContext, error: BaseException
-) -> None:
-    """Sets the code a handler's exception ends the call with; answers the client when the
-    handler did not (this raises AbortError)."""
-    if not isinstance(error, Exception) or isinstance(error, ExecuteBatchError):
-        return  # cancelled, closed or broken: the call ended first, on_done tells which way
-    if isinstance(error, grpc.aio.AbortError):
-        if record is not None:
-            record.code = _context_code(context) or grpc.StatusCode.UNKNOWN
-        return
-    if isinstance(error, UnparsableRequest):
-        code, details = grpc.StatusCode.INVALID_ARGUMENT, f"request does not parse: {error}"
-    elif isinstance(error, _TooLarge):
-        code, details = grpc.StatusCode.RESOURCE_EXHAUSTED, str(error)
-    else:
-        method = record.method if record is not None else "a method"
-        logger.error("unhandled exception in %s", method, exc_info=error)
-        code, details = grpc.StatusCode.INTERNAL, INTERNAL_ERROR_DETAILS
-    try:
-        await context.abort(code, details)
-    except grpc.aio.AbortError:
-        if record is not None:  # only once the client has been told
-            record.code = code
-        raise
-
-
-def _finished(record: CallRecord | None, context: grpc.aio.ServicerContext) -> None:
-    if record is not None:
-        record.code = _context_code(context) or grpc.StatusCode.OK
-
-
-def _context_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode | None:
-    """The code a handler set (set_code or abort), if any. Only while the call runs."""
-    code = context.code()
-    if code is None or isinstance(code, grpc.StatusCode):
-        return code
-    return _CODES.get(code, grpc.StatusCode.UNKNOWN)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _check_size(response: Any, limit: int | None) -> None:
-    if limit is not None and (size := response.ByteSize()) > limit:
-        raise _TooLarge(f"response of {size} bytes is larger than the limit of {limit} bytes")
-
-
-@dataclasses.dataclass(frozen=True)
-class _How:
-    """How one method's calls are wrapped: the same for every call."""
-
-    parse: Parse | None  # the request parser, when the wrapper parses (single requests)
-    logged: _Method | None  # None: no log lines (--rpc_logs=none)
-    limit: int | None  # the largest response, in bytes
-    settle: bool  # request-streaming: check how the request stream ended
-
-
-def _wrap(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
-    if inspect.isasyncgenfunction(behavior):
-        return _stream(behavior, how)
-    return _unary(behavior, how)
-
-
-async def _settled(context: grpc.aio.ServicerContext) -> None:
-    """Raises CancelledError when the request stream ended because the call broke.
-
-    grpc.aio ends a request stream the same way whether the client half-closed it or the call
-    broke (a cancel, a message over the limit). A broken call refuses any further batch, so the
-    response headers are sent now as a probe. When they have gone out already (a handler that
-    streamed responses), a short wait lets the cancellation that grpc.aio sends a broken call's
-    task arrive (it comes from the same event in gRPC, a poll later at most) before the
-    handler's code is taken as the client's; it costs that long once at the end of such a call.
-    """
-    try:
-        await context.send_initial_metadata(())
-    except grpc.aio.UsageError:
-        await asyncio.sleep(BROKEN_STREAM_SETTLE_SECONDS)
-    except ExecuteBatchError:
-        raise asyncio.CancelledError from None
-
-
-# Coroutines: unary responses, and streams answered with context.write() (health's Watch).
-def _unary(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        record = _start(how.logged, context)
-        try:
-            response = await behavior(how.parse(request) if how.parse else request, context)
-            if response is not None:
-                _check_size(response, how.limit)
-            if how.settle:
-                await _settled(context)
-        except BaseException as error:
-            await _failed(record, context, error)
-            raise
-        _finished(record, context)
-        return response
-
-    return wrapped
-
-
-def _stream(behavior: Callable[..., Any], how: _How) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        record = _start(how.logged, context)
-        try:
-            async for response in behavior(how.parse(request) if how.parse else request, context):
-                _check_size(response, how.limit)
-                yield response
-            if how.settle:
-                await _settled(context)
-        except BaseException as error:
-            await _failed(record, context, error)
-            raise
-        _finished(record, context)
-
-    return wrapped
+def _of_span(span: Span) -> trace_context.TraceContext:
+    """The trace fields of the log line: the call's own span."""
+    ids = span.get_span_context()
+    return trace_context.TraceContext(
+        f"{ids.trace_id:032x}", f"{ids.span_id:016x}", ids.trace_flags.sampled
+    )

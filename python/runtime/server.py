@@ -31,11 +31,11 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from python.runtime import invoker_auth, logs, stream_limits, telemetry, undecodable
+from python.runtime.call_boundary import Boundary
 from python.runtime.config import ServerConfig
 from python.runtime.handler_wrapping import UnknownMethods, WrappingRegistrar, chain
 from python.runtime.health import HealthServicer
 from python.runtime.invoker_auth import Authenticator, auth_wrap
-from python.runtime.rpc_logging import Boundary
 
 if TYPE_CHECKING:
     from python.runtime.otel_export import ServerTelemetry

@@ -1,12 +1,12 @@
 """The rule that tells a client's deadline from its cancel, which arrive as the same frame
-(python/runtime/rpc_logging.py, docs/deadlines-and-flakes.md): its boundaries exactly, without a
-clock. The proof on real sockets under load is //tests/adversarial:deadlines_test."""
+(python/runtime/call_boundary.py, docs/deadlines-and-flakes.md): its boundaries exactly, without
+a clock. The proof on real sockets under load is //tests/adversarial:deadlines_test."""
 
 from __future__ import annotations
 
 from absl.testing import absltest
 
-from python.runtime.rpc_logging import cancelled_by_deadline
+from python.runtime.call_boundary import cancelled_by_deadline
 
 
 def deadline(cancel_at: float, server_copy: float) -> bool:

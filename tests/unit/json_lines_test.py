@@ -15,7 +15,7 @@ from unittest import mock
 import grpc
 from absl.testing import absltest
 
-from python.runtime import logs, rpc_logging
+from python.runtime import call_boundary, logs, rpc_logging
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CLOUD_TRACE = "105445aa7843bc8bf206b12000100000/1;o=0"
@@ -88,8 +88,8 @@ class JsonLinesTest(absltest.TestCase):
         self.assert_same_line(line, logging.WARNING, "a\tb", fields)
 
     def test_rpc_lines_match_their_fields(self) -> None:
-        boundary = rpc_logging.Boundary("my-project", rpc_logging.ALL)
-        method = rpc_logging._Method("/ping.v1.PingService/Send", boundary)
+        boundary = call_boundary.Boundary("my-project", rpc_logging.ALL)
+        method = rpc_logging.MethodLog("/ping.v1.PingService/Send", "my-project", rpc_logging.ALL)
         cases = [
             ("ipv4:127.0.0.1:5000", (), grpc.StatusCode.OK, None),
             ("ipv6:%5B::1%5D:5000", (("traceparent", TRACEPARENT),), grpc.StatusCode.OK, None),
@@ -99,9 +99,9 @@ class JsonLinesTest(absltest.TestCase):
         with mock.patch.object(logs, "_json_lines", self.lines):
             for peer, metadata, code, caller in cases:
                 with self.subTest(peer=peer, code=code):
-                    record = rpc_logging.CallRecord(method, FakeContext(peer, metadata))
+                    record = call_boundary.CallRecord(method, boundary, FakeContext(peer, metadata))
                     record.code, record.caller = code, caller
-                    fields_before = record.fields(code or grpc.StatusCode.CANCELLED)
+                    fields_before = method.fields(record, code or grpc.StatusCode.CANCELLED)
                     record.on_done(FakeContext(peer, metadata))
                     (line,) = self.written()
                     ended = code or grpc.StatusCode.CANCELLED

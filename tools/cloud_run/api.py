@@ -21,8 +21,8 @@ import json
 import re
 import urllib.parse
 
+from tools.cloud_run.controller import Controller
 from tools.cloud_run.errors import ApiError
-from tools.cloud_run.services import Controller
 from tools.cloud_run.tokens import TokenIssuer
 
 _PREFIX = r"^/apis/serving\.knative\.dev/v1/namespaces/(?P<project>[a-z0-9-]+)"

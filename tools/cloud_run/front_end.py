@@ -23,7 +23,8 @@ import h2.connection
 import h2.events
 import hpack
 
-from tools.cloud_run.services import Backend, Controller
+from tools.cloud_run.controller import Controller
+from tools.cloud_run.routes import Backend
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HEADERS, _SETTINGS, _CONTINUATION = 0x1, 0x4, 0x9

@@ -24,8 +24,8 @@ from absl import app, flags
 
 from bazel.tools.oci_runtime import RuncUnavailable, enter_root_mount, why_runc_cannot_run
 from tools.cloud_run import api
+from tools.cloud_run.controller import Controller
 from tools.cloud_run.front_end import FrontEnd
-from tools.cloud_run.services import Controller
 
 _API_PORT = flags.DEFINE_integer("api_port", 8180, "Admin API port on 127.0.0.1 (0: any free).")
 _FRONT_END_PORT = flags.DEFINE_integer(

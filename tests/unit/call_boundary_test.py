@@ -1,4 +1,4 @@
-"""The RPC logging wrapper on a real grpc.aio server in this process: a handler's unexpected
+"""The call boundary on a real grpc.aio server in this process: a handler's unexpected
 exception reaches the client as INTERNAL with a fixed message, and the log as a traceback."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import grpc
 from absl.testing import absltest
 
+from python.runtime.call_boundary import INTERNAL_ERROR_DETAILS, Boundary
 from python.runtime.handler_wrapping import WrappingRegistrar
 from python.runtime.logs import FIELDS_ATTRIBUTE
-from python.runtime.rpc_logging import INTERNAL_ERROR_DETAILS, Boundary
 
 SECRET = "db password is hunter2"
 
@@ -57,7 +57,7 @@ class Records(logging.Handler):
         self.records.append(record)
 
 
-class RpcLoggingTest(absltest.TestCase):
+class CallBoundaryTest(absltest.TestCase):
     def setUp(self) -> None:
         super().setUp()
         self.records = Records()
