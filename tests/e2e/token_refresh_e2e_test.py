@@ -13,6 +13,7 @@ with the lifetimes each test asks for.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import tempfile
@@ -40,6 +41,23 @@ EXPIRED_LIFETIME = -60
 MAX_ATTEMPTS = 5
 # Connections a restarting instance drops before it serves again; see the test.
 RESTART_DROPS = 3
+
+
+def listener_outside_the_ephemeral_range() -> socket.socket:
+    """A loopback listener on a port the kernel never hands out by itself.
+
+    The port is closed and then bound again by the server. A port of the ephemeral range
+    (`port=0`) could be taken in between: by any process's outgoing connection on a busy
+    machine, or by the waiting client itself, whose retries to a port nobody listens on can
+    connect to themselves. The server then failed with "Address already in use" (1 run in 5).
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.Random().sample(range(1024, low), 200):
+        try:
+            return socket.create_server(("127.0.0.1", port))
+        except OSError:
+            continue
+    raise OSError(f"no free port below the ephemeral range (from {low})")
 
 
 class TokenRefreshTest(absltest.TestCase):
@@ -200,7 +218,7 @@ class RetryTest(parameterized.TestCase):
         # reconnects after 1 s, then 1.6 s (+-20 %), so the real server can answer no sooner
         # than 4.1 s after the first drop: later than the retry policy alone lasts (at most
         # 0.2 + 0.4 + 0.8 + 1.6 s of backoff), so only --wait_for_ready gets the call through.
-        with socket.create_server(("127.0.0.1", 0)) as restarting:
+        with listener_outside_the_ephemeral_range() as restarting:
             restarting.settimeout(30)
             port = restarting.getsockname()[1]
             client = subprocess.Popen(
