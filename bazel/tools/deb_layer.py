@@ -13,6 +13,9 @@ Scanners (Trivy, Grype, Artifact Registry) see the packages as distroless images
 installs), so the file is the content of trixie's base-files without its point release
 (`DEBIAN_VERSION_FULL`), which a lock of trixie alone does not fix.
 
+python-debian reads the .debs (DebFile) and their control paragraphs (deb822). It reads xz, gz
+and bz2 members itself, and zstd ones only through an `unzstd` on PATH: Debian's packages are xz.
+
     deb_layer.py --out OUT [--bytecode DIR] DEB...
         the layer, with the .pyc files under DIR (bytecode.py's output) added at their paths;
     deb_layer.py --python-root DIR --python /usr/bin/python3.13 DEB...
@@ -22,15 +25,16 @@ installs), so the file is the content of trixie's base-files without its point r
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
-import lzma
 import posixpath
 import struct
 import sys
-import tarfile
 from pathlib import Path
+
+from debian.arfile import ArError
+from debian.deb822 import Deb822
+from debian.debfile import DebError, DebFile
 
 from bazel.tools import layer_tar
 from bazel.tools.layer_tar import Entry
@@ -72,70 +76,30 @@ OS_RELEASE = (
 )
 
 
-def _ar_members(data: bytes) -> dict[str, bytes]:
-    if not data.startswith(b"!<arch>\n"):
-        raise ValueError("not a .deb (ar archive)")
-    members, offset = {}, 8
-    while offset < len(data):
-        header = data[offset : offset + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58].decode().strip())
-        members[name] = data[offset + 60 : offset + 60 + size]
-        offset += 60 + size + (size % 2)
-    return members
+def _open(deb: bytes) -> DebFile:
+    try:
+        return DebFile(fileobj=io.BytesIO(deb))
+    except ArError as error:
+        raise ValueError(f"not a .deb: {error}") from error
 
 
-def _decompressed_tar(deb: bytes, prefix: str) -> tarfile.TarFile:
-    members = _ar_members(deb)
-    for name, member in members.items():
-        if name.startswith(prefix):
-            if name.endswith(".xz"):
-                member = lzma.decompress(member)
-            elif name.endswith(".zst"):
-                from compression import zstd  # Python 3.14+
-
-                member = zstd.decompress(member)
-            elif name.endswith(".gz"):
-                member = gzip.decompress(member)
-            elif not name.endswith(".tar"):
-                raise ValueError(f"unsupported {name}")
-            return tarfile.open(fileobj=io.BytesIO(member))
-    raise ValueError(f"no {prefix} in .deb")
-
-
-def _data_tar(deb: bytes) -> tarfile.TarFile:
-    return _decompressed_tar(deb, "data.tar")
-
-
-def control(deb: bytes) -> str:
+def _control(package: DebFile) -> str:
     """The .deb's control paragraph (its control.tar's `control` file), ending in one newline."""
-    with _decompressed_tar(deb, "control.tar") as tar:
-        for member in tar.getmembers():
-            if member.name.removeprefix("./") == "control" and member.isfile():
-                return tar.extractfile(member).read().decode().strip("\n") + "\n"
-    raise ValueError("no control file in the .deb's control.tar")
-
-
-def control_fields(paragraph: str) -> dict[str, str]:
-    """A control paragraph's fields (continuation lines joined with newlines)."""
-    fields: dict[str, str] = {}
-    key = None
-    for line in paragraph.splitlines():
-        if line[:1] in (" ", "\t") and key:
-            fields[key] += "\n" + line
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
+    try:
+        return package.control.get_content("control").decode().strip("\n") + "\n"
+    except DebError as error:
+        raise ValueError(f"no control file in the .deb's control.tar: {error}") from error
 
 
 def status_entry(paragraph: str) -> str:
-    """The status.d file of a package: its control paragraph, installed, as dpkg records it."""
-    lines = paragraph.strip("\n").splitlines()
-    if not lines or not lines[0].startswith("Package:"):
-        raise ValueError("a control paragraph starts with its Package field")
-    lines = [line for line in lines if not line.startswith("Status:")]
-    return "\n".join([lines[0], "Status: install ok installed", *lines[1:]]) + "\n"
+    """The status.d file of a package: its control paragraph, installed, as dpkg records it
+    (Package first, then Status, then the other fields in their order)."""
+    fields = Deb822(paragraph)
+    if "Package" not in fields:
+        raise ValueError("a control paragraph has a Package field")
+    status = Deb822({"Package": fields["Package"], "Status": "install ok installed"})
+    status.update((key, value) for key, value in fields.items() if key not in status)
+    return status.dump()
 
 
 def _canonical(name: str) -> str:
@@ -167,10 +131,12 @@ def _files(debs: list[bytes]) -> dict[str, Entry]:
     files: dict[str, Entry] = {}
     status: dict[str, bytes] = {}
     for deb in debs:
-        paragraph = control(deb)
-        status[control_fields(paragraph)["Package"]] = status_entry(paragraph).encode()
-        with _data_tar(deb) as tar:
-            for member in tar.getmembers():
+        package = _open(deb)
+        paragraph = _control(package)
+        status[Deb822(paragraph)["Package"]] = status_entry(paragraph).encode()
+        # Each member read as it comes, so the compressed stream is read once, front to back.
+        with package.data.tgz() as tar:
+            for member in tar:
                 path = _canonical(member.name)
                 if not path or not _kept(path):
                     continue
@@ -179,10 +145,8 @@ def _files(debs: list[bytes]) -> dict[str, Entry]:
                     files.setdefault(path, Entry(path, mode=mode))
                 elif member.issym():
                     files[path] = Entry(path, link=member.linkname)
-                elif member.islnk():
-                    target = tar.extractfile(tar.getmember(member.linkname))
-                    files[path] = Entry(path, data=target.read(), mode=mode)
-                elif member.isfile():
+                elif member.isfile() or member.islnk():
+                    # A hard link reads as its target (an earlier member) with its own mode.
                     files[path] = Entry(path, data=tar.extractfile(member).read(), mode=mode)
     for name in MERGED:
         files[name] = Entry(name, link=f"usr/{name}")
@@ -299,15 +263,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--python", help="the interpreter, e.g. /usr/bin/python3.13")
     parser.add_argument("debs", nargs="+", type=Path)
     args = parser.parse_args(argv[1:])
-    debs = [path.read_bytes() for path in args.debs]
-    if args.python_root:
-        if not args.python or args.out:
-            parser.error("--python-root takes --python and no --out")
-        write_python_root(debs, args.python, args.python_root)
-        return 0
-    if not args.out:
+    if args.python_root and (not args.python or args.out):
+        parser.error("--python-root takes --python and no --out")
+    if not args.python_root and not args.out:
         parser.error("--out or --python-root is required")
-    layer = entries(debs) + (layer_tar.tree_entries(args.bytecode) if args.bytecode else [])
+    debs = [path.read_bytes() for path in args.debs]
+    try:
+        if args.python_root:
+            write_python_root(debs, args.python, args.python_root)
+            return 0
+        layer = entries(debs) + (layer_tar.tree_entries(args.bytecode) if args.bytecode else [])
+    # DebError (an ArError) also covers a member tarfile cannot read, and a data.tar.zst when
+    # python-debian's `unzstd` is not on PATH.
+    except (ArError, ValueError) as error:
+        print(f"deb_layer.py: {error}", file=sys.stderr)
+        return 1
     layer_tar.write(layer_tar.build(layer), args.out)
     return 0
 

@@ -31,12 +31,14 @@ import hashlib
 import json
 import lzma
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+
+from debian.deb822 import Packages, PkgRelation, Release
+from debian.debian_support import Version
 
 MIRROR = "https://deb.debian.org/debian"
 SNAPSHOT = "https://snapshot.debian.org/archive/debian"
@@ -46,6 +48,8 @@ KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 SUITE = "trixie"
 COMPONENT = "main"
 ARCH = "amd64"
+# The fields of a Packages stanza the lock reads; deb822 skips the rest (half the parse time).
+INDEX_FIELDS = ["Package", "Version", "Filename", "SHA256", "Pre-Depends", "Depends", "Provides"]
 # Maintainer-script machinery, shells and tools a distroless image does without.
 EXCLUDED = {
     "base-files",
@@ -88,63 +92,6 @@ def fetch(url: str) -> bytes:
         raise LockError(f"cannot fetch {url}: {error}") from error
 
 
-def _order(char: str) -> int:
-    if char == "~":
-        return -1
-    if char.isdigit():
-        return 0
-    if char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _compare_part(a: str, b: str) -> int:
-    """dpkg's verrevcmp: non-digit runs by _order (~ before everything, even the end), then
-    digit runs numerically."""
-    i = j = 0
-    while i < len(a) or j < len(b):
-        first_diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
-            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
-            if ac != bc:
-                return ac - bc
-            i += 1
-            j += 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not first_diff:
-                first_diff = ord(a[i]) - ord(b[j])
-            i += 1
-            j += 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if first_diff:
-            return first_diff
-    return 0
-
-
-def _split_version(version: str) -> tuple[int, str, str]:
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
-    return int(epoch or 0), upstream, revision
-
-
-def compare_versions(a: str, b: str) -> int:
-    """Debian version order (epoch, upstream, revision), as `dpkg --compare-versions`: <0, 0, >0."""
-    (epoch_a, upstream_a, revision_a), (epoch_b, upstream_b, revision_b) = map(
-        _split_version, (a, b)
-    )
-    if epoch_a != epoch_b:
-        return epoch_a - epoch_b
-    return _compare_part(upstream_a, upstream_b) or _compare_part(revision_a, revision_b)
-
-
 def verified_release(url: str, keyring: str) -> str:
     """The signed text of an InRelease file, if gpgv verifies it against keyring."""
     signed = fetch(url)
@@ -172,76 +119,53 @@ def verified_release(url: str, keyring: str) -> str:
         return (Path(tmp) / "Release").read_text()
 
 
-def release_field(release: str, name: str) -> str | None:
-    match = re.search(rf"^{name}: *(.*)$", release, re.MULTILINE)
-    return match[1].strip() if match else None
-
-
-def signed_sha256(release: str) -> dict[str, tuple[str, int]]:
-    """The `SHA256:` section of a Release text: path -> (sha256, size)."""
-    hashes: dict[str, tuple[str, int]] = {}
-    section = re.search(r"^SHA256:\n((?:[ \t].*\n?)*)", release, re.MULTILINE)
-    for line in section[1].splitlines() if section else []:
-        digest, size, path = line.split()
-        hashes[path] = (digest, int(size))
-    return hashes
-
-
 def read_suite(
     mirror: str, suite: str, keyring: str, now: datetime.datetime
-) -> tuple[str, dict[str, dict[str, str]]]:
+) -> tuple[str, dict[str, Packages]]:
     """(the Date of the suite's signed Release, its Packages) after checking both."""
     url = f"{mirror}/dists/{suite}/InRelease"
-    release = verified_release(url, keyring)
-    codename = release_field(release, "Codename")
+    # deb822 verifies no signature: it reads only the text gpgv has verified.
+    release = Release(verified_release(url, keyring))
+    codename = release.get("Codename")
     if codename != suite:
         raise LockError(f"{url}: signed Codename is {codename!r}, not {suite!r}")
-    date = release_field(release, "Date")
+    date = release.get("Date")
     if not date:
         raise LockError(f"{url}: signed Release has no Date")
-    valid_until = release_field(release, "Valid-Until")
+    valid_until = release.get("Valid-Until")
     if valid_until and email.utils.parsedate_to_datetime(valid_until) < now:
         raise LockError(f"{url}: signed Release expired at {valid_until}")
     path = f"{COMPONENT}/binary-{ARCH}/Packages.xz"
-    if path not in (hashes := signed_sha256(release)):
+    signed = next((entry for entry in release.get("SHA256", []) if entry.get("name") == path), None)
+    if signed is None:
         raise LockError(f"{url}: signed Release lists no SHA256 for {path}")
     data = fetch(f"{mirror}/dists/{suite}/{path}")
-    digest, size = hashes[path]
+    digest, size = signed["sha256"], int(signed["size"])
     if hashlib.sha256(data).hexdigest() != digest or len(data) != size:
         raise LockError(
             f"{mirror}/dists/{suite}/{path}: sha256 {hashlib.sha256(data).hexdigest()} "
             f"({len(data)} bytes) does not match the signed {digest} ({size} bytes)"
         )
-    return date, parse_index(lzma.decompress(data).decode())
+    # apt_pkg is never used (it reads files only); a name listed twice keeps its last stanza.
+    paragraphs = Packages.iter_paragraphs(
+        lzma.decompress(data).decode(), fields=INDEX_FIELDS, use_apt_pkg=False
+    )
+    return date, {paragraph["Package"]: paragraph for paragraph in paragraphs}
 
 
-def parse_index(text: str) -> dict[str, dict[str, str]]:
-    packages: dict[str, dict[str, str]] = {}
-    for stanza in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        key = None
-        for line in stanza.splitlines():
-            if line.startswith((" ", "\t")) and key:
-                fields[key] += "\n" + line
-            elif ":" in line:
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
-        if "Package" in fields:
-            packages[fields["Package"]] = fields
-    return packages
-
-
-def providers(packages: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+def providers(packages: dict[str, Packages]) -> dict[str, list[str]]:
     provided: dict[str, list[str]] = {}
     for name, fields in sorted(packages.items()):
-        for entry in fields.get("Provides", "").split(","):
-            if virtual := entry.strip().split(" ")[0]:
-                provided.setdefault(virtual, []).append(name)
+        for group in (
+            PkgRelation.parse_relations(fields["Provides"]) if "Provides" in fields else []
+        ):
+            for relation in group:
+                provided.setdefault(relation["name"], []).append(name)
     return provided
 
 
 def resolve(
-    wanted: list[str], packages: dict[str, dict[str, str]], excluded: frozenset[str] = frozenset()
+    wanted: list[str], packages: dict[str, Packages], excluded: frozenset[str] = frozenset()
 ) -> list[str]:
     """The closure of wanted, leaving out EXCLUDED, excluded and what only they pull in."""
     provided = providers(packages)
@@ -259,15 +183,16 @@ def resolve(
             raise SystemExit(f"lock: no package {name!r} in {SUITE}/{ARCH}")
         chosen.add(name)
         fields = packages[name]
-        depends = ",".join(filter(None, (fields.get("Pre-Depends"), fields.get("Depends"))))
-        for group in filter(None, (g.strip() for g in depends.split(","))):
-            alternatives = [re.split(r"[\s(:]", a.strip(), maxsplit=1)[0] for a in group.split("|")]
+        depends = ", ".join(fields[key] for key in ("Pre-Depends", "Depends") if key in fields)
+        for group in PkgRelation.parse_relations(depends) if depends else []:
+            alternatives = [relation["name"] for relation in group]
             if any(a in excluded or a in chosen for a in alternatives):
                 continue
             pick = next((a for a in alternatives if a in packages), None)
             pick = pick or next((provided[a][0] for a in alternatives if a in provided), None)
             if pick is None:
-                raise SystemExit(f"lock: {name} needs {group!r}, which {SUITE} does not have")
+                needs = PkgRelation.str([group])
+                raise SystemExit(f"lock: {name} needs {needs!r}, which {SUITE} does not have")
             todo.append(pick)
     return sorted(chosen)
 
@@ -301,7 +226,8 @@ def main() -> int:
     ]
     now = datetime.datetime.now(datetime.UTC)
     suites: dict[str, dict[str, str]] = {}
-    packages: dict[str, dict[str, str]] = {}
+    packages: dict[str, Packages] = {}
+    origin: dict[str, str] = {}
     try:
         for suite, mirror, snapshot in archives:
             date, index = read_suite(mirror, suite, args.keyring, now)
@@ -309,21 +235,21 @@ def main() -> int:
             suites[suite] = {"date": date, "pool": mirror, "snapshot": f"{snapshot}/{stamp}"}
             for name, fields in index.items():
                 current = packages.get(name)
-                if current and compare_versions(fields["Version"], current["Version"]) <= 0:
+                if current and Version(fields["Version"]) <= Version(current["Version"]):
                     continue
-                packages[name] = fields | {"suite": suite}
+                packages[name], origin[name] = fields, suite
     except LockError as error:
         print(f"lock: {error}; nothing written", file=sys.stderr)
         return 1
     locked = []
     for name in resolve(wanted, packages, excluded):
         fields = packages[name]
-        suite = suites[fields["suite"]]
+        suite = suites[origin[name]]
         locked.append(
             {
                 "name": name,
                 "version": fields["Version"],
-                "suite": fields["suite"],
+                "suite": origin[name],
                 "sha256": fields["SHA256"],
                 "urls": [
                     f"{suite['pool']}/{fields['Filename']}",

@@ -36,6 +36,8 @@ from email.parser import Parser
 from pathlib import Path
 from urllib.parse import quote
 
+from debian.deb822 import Packages
+
 STATUS_DIR = "var/lib/dpkg/status.d/"
 DISTRO = "debian-13"
 CREATED = "1970-01-01T00:00:00Z"
@@ -66,15 +68,6 @@ def image_files(layout: Path) -> tuple[dict, list[str]]:
                 if wanted and member.isfile():
                     files[name] = tar.extractfile(member).read()
     return files, [layer["digest"] for layer in manifest["layers"]]
-
-
-def control_fields(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if line and line[0] not in " \t" and ":" in line:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
 
 
 def normalize(name: str) -> str:
@@ -117,10 +110,10 @@ def _package(spdx_id: str, name: str, version: str, purl: str | None = None) -> 
 def debian_packages(files: dict[str, bytes], used: set[str]) -> list[dict]:
     packages = []
     for path in sorted(p for p in files if p.startswith(STATUS_DIR)):
-        fields = control_fields(files[path].decode())
+        fields = Packages(files[path].decode())
         name, version, arch = fields["Package"], fields["Version"], fields["Architecture"]
-        source, _, source_version = fields.get("Source", name).partition(" ")
-        source_version = source_version.strip("()") or version
+        # `Source: NAME (VERSION)`, either part implied when it is the binary package's own.
+        source, source_version = fields.source, fields.source_version
         purl = f"pkg:deb/debian/{quote(name, safe='')}@{quote(version, safe='')}"
         purl += f"?arch={arch}&distro={DISTRO}"
         package = _package(_spdx_id("deb", name, used), name, version, purl)

@@ -3,15 +3,20 @@ prefix is removed (a name that starts with a dot keeps it), the archive's root i
 package's own `./bin -> usr/bin` link (as merged-/usr packages ship) stays at /bin instead of
 replacing the /usr/bin directory with a link to itself. And what a deb_layer's Python needs to
 run in a build action (python_root): the interpreter, the loader its ELF header names (found
-through the layer's links), the libraries beside it and the .py files to compile."""
+through the layer's links), the libraries beside it and the .py files to compile. A hard link
+reads as its target; a file that is no .deb, or a .deb without a control file, fails the tool in
+one line."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import tarfile
+from pathlib import Path
 
 from absl.testing import absltest
+from debian.deb822 import Deb822
 
 from bazel.tools import deb_layer, layer_tar
 
@@ -56,10 +61,10 @@ CONTROL = (
 )
 
 
-def _control_tar(control: str) -> bytes:
+def _control_tar(control: str, control_name: str = "./control") -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
-        for name, content in (("./control", control.encode()), ("./md5sums", b"")):
+        for name, content in ((control_name, control.encode()), ("./md5sums", b"")):
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tar.addfile(info, io.BytesIO(content))
@@ -170,7 +175,7 @@ class DebLayerTest(absltest.TestCase):
             "Package: kit\nStatus: install ok installed\nSource: kit-src (1.0-1)\n"
             "Version: 1.0-1+b1\nArchitecture: amd64\nDescription: a kit\n of parts.\n",
         )
-        fields = deb_layer.control_fields(status)
+        fields = Deb822(status)
         self.assertEqual(fields["Description"], "a kit\n of parts.")
         self.assertIn('VERSION_ID="13"', files["etc/os-release"].data.decode())
         self.assertEqual(files["usr/lib/os-release"].link, "../../etc/os-release")
@@ -180,6 +185,53 @@ class DebLayerTest(absltest.TestCase):
         self.assertEqual(entry, "Package: a\nStatus: install ok installed\nVersion: 1\n")
         with self.assertRaises(ValueError):
             deb_layer.status_entry("Version: 1\n")
+
+    def test_a_hard_link_in_an_xz_data_tar_reads_as_its_target_with_its_own_mode(self) -> None:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:xz", format=tarfile.GNU_FORMAT) as tar:
+            info = tarfile.TarInfo("./usr/bin/kit")
+            info.size, info.mode = 4, 0o755
+            tar.addfile(info, io.BytesIO(b"kit\n"))
+            link = tarfile.TarInfo("./usr/bin/kit-alias")
+            link.type, link.linkname, link.mode = tarfile.LNKTYPE, "./usr/bin/kit", 0o700
+            tar.addfile(link)
+        deb = _ar({
+            "debian-binary": b"2.0\n",
+            "control.tar.gz": _control_tar(CONTROL),
+            "data.tar.xz": data.getvalue(),
+        })  # fmt: skip
+        entries = {entry.path: entry for entry in deb_layer.entries([deb])}
+        self.assertEqual(entries["usr/bin/kit-alias"].data, b"kit\n")
+        self.assertEqual(entries["usr/bin/kit-alias"].mode, 0o700)
+        self.assertEqual(entries["usr/bin/kit"].mode, 0o755)
+
+    def run_main(self, deb: bytes) -> tuple[int, list[str], Path]:
+        directory = Path(self.create_tempdir().full_path)
+        (directory / "bad.deb").write_bytes(deb)
+        stderr = io.StringIO()
+        out = directory / "layer.tar.gz"
+        with contextlib.redirect_stderr(stderr):
+            code = deb_layer.main(["deb_layer.py", "--out", str(out), str(directory / "bad.deb")])
+        return code, stderr.getvalue().splitlines(), out
+
+    def test_a_file_that_is_no_deb_fails_in_one_line(self) -> None:
+        code, lines, out = self.run_main(b"#!/bin/sh\n")
+        self.assertEqual(code, 1)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("deb_layer.py: not a .deb", lines[0])
+        self.assertFalse(out.exists())
+
+    def test_a_deb_without_a_control_file_fails_in_one_line(self) -> None:
+        deb = _ar({
+            "debian-binary": b"2.0\n",
+            "control.tar.gz": _control_tar(CONTROL, control_name="./controls"),
+            "data.tar": b"",
+        })  # fmt: skip
+        code, lines, out = self.run_main(deb)
+        self.assertEqual(code, 1)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("deb_layer.py: no control file in the .deb's control.tar", lines[0])
+        self.assertFalse(out.exists())
 
 
 if __name__ == "__main__":

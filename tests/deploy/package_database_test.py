@@ -10,18 +10,9 @@ import tarfile
 from pathlib import Path
 
 from absl.testing import absltest
+from debian.deb822 import Deb822
 
 STATUS_DIR = "var/lib/dpkg/status.d/"
-
-
-def paragraph_fields(text: str) -> dict[str, str]:
-    """A deb822 paragraph's fields (continuation lines dropped: not needed here)."""
-    fields = {}
-    for line in text.splitlines():
-        if line and line[0] not in " \t" and ":" in line:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
 
 
 def os_release(text: str) -> dict[str, str]:
@@ -43,7 +34,7 @@ class PackageDatabaseTest(absltest.TestCase):
 
     def test_one_status_file_per_locked_package_as_locked(self):
         status = {
-            path.removeprefix(STATUS_DIR): paragraph_fields(data.decode())
+            path.removeprefix(STATUS_DIR): Deb822(data.decode())
             for path, data in self.files.items()
             if path.startswith(STATUS_DIR)
         }

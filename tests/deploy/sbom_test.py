@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from absl.testing import absltest
+from debian.deb822 import Deb822
 from spdx_tools.spdx.model import RelationshipType
 from spdx_tools.spdx.parser.error import SPDXParsingError
 from spdx_tools.spdx.parser.parse_anything import parse_file
@@ -37,7 +38,7 @@ def image_contents(layout: Layout) -> tuple[set, set]:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar.getmembers():
                 if member.name.startswith(STATUS_DIR) and member.isfile():
-                    fields = sbom.control_fields(tar.extractfile(member).read().decode())
+                    fields = Deb822(tar.extractfile(member).read().decode())
                     debs.add((fields["Package"], fields["Version"], fields["Architecture"]))
                 directory = member.name.split("/")[-1]
                 if member.isdir() and directory.endswith(".dist-info"):

@@ -294,6 +294,19 @@ class LockDebsTest(unittest.TestCase):
         self.write_suite("trixie-updates", codename="trixie")
         self.assert_fails("dists/trixie-updates/InRelease", "Codename is 'trixie'")
 
+    def test_missing_dependency_fails_naming_it(self) -> None:
+        INDEXES["trixie"]["needy"] = ("1.0-1", "libfoo:any (>= 1.0), libnone (>= 2) | libgone")
+        self.addCleanup(INDEXES["trixie"].pop, "needy")
+        self.write_suite("trixie")
+        (self.workspace / "packages.txt").write_text("needy\n")
+        result = self.run_lock()
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(
+            result.stderr.strip().splitlines(),
+            ["lock: needy needs 'libnone (>= 2) | libgone', which trixie does not have"],
+        )
+        self.assertFalse((self.workspace / "debs.lock.json").exists())
+
     def test_version_order_is_dpkg_order(self) -> None:
         spec = importlib.util.spec_from_file_location("lock_debs", LOCK_DEBS)
         lock_debs = importlib.util.module_from_spec(spec)
@@ -315,8 +328,8 @@ class LockDebsTest(unittest.TestCase):
         dpkg = shutil.which("dpkg")
         for a, b, expected in pairs:
             with self.subTest(a=a, b=b):
-                got = lock_debs.compare_versions(a, b)
-                self.assertEqual((got > 0) - (got < 0), expected)
+                got = lock_debs.Version(a), lock_debs.Version(b)
+                self.assertEqual((got[0] > got[1]) - (got[0] < got[1]), expected)
                 if dpkg:  # The reference, where the root has it.
                     op = {-1: "lt", 0: "eq", 1: "gt"}[expected]
                     self.assertEqual(
