@@ -41,6 +41,7 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import (
 
 from tools.remote.accounts import (
     CHILD_PATH,
+    Account,
     accounts,
     private_dir,
     unreachable_by_others,
@@ -125,7 +126,11 @@ def capabilities_answered(address: str, token: str) -> bool:
     return True
 
 
-def main() -> int:
+class Refused(Exception):
+    """A request this launcher will not carry out: exit status 2 with the message."""
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="loopback port; 0 picks a free one"
@@ -142,36 +147,187 @@ def main() -> int:
     args = parser.parse_args()
     if not 0 <= args.port <= 65535 or args.workers < 1:
         parser.error("--port must be 0..65535 and --workers at least 1")
+    return args
 
-    tools, postgres_bin = find_tools()
-    service_account, worker_account = accounts()
-    port = args.port or free_port()
-    if port_in_use(port):
-        print(f"remote: 127.0.0.1:{port} is already in use; pass --port", file=sys.stderr)
-        return 2
-    address = f"127.0.0.1:{port}"
-    endpoint = f"grpc://{address}"
-    worker_address = f"127.0.0.1:{free_port()}"  # TLS, for casd and the workers
 
-    if args.state_dir:
-        args.state_dir.mkdir(parents=True, exist_ok=True)
-        if any(args.state_dir.iterdir()):
-            print(f"remote: --state_dir {args.state_dir} is not empty", file=sys.stderr)
-            return 2
-        state_dir, temporary = args.state_dir.resolve(), False
+def state_directory(requested: Path | None, service_account: Account) -> tuple[Path, bool]:
+    """The state directory, and whether it is a temporary one to remove after a clean stop."""
+    if requested:
+        requested.mkdir(parents=True, exist_ok=True)
+        if any(requested.iterdir()):
+            raise Refused(f"--state_dir {requested} is not empty")
+        state_dir, temporary = requested.resolve(), False
     else:
         state_dir, temporary = Path(tempfile.mkdtemp(prefix="remote-local-")), True
     if service_account.switch:
         blocked = unreachable_by_others(state_dir)
         if blocked:
-            print(
-                f"remote: --state_dir {state_dir}: the service users cannot enter {blocked}; "
-                "pick a directory whose parents others may enter (o+x)",
-                file=sys.stderr,
+            raise Refused(
+                f"--state_dir {state_dir}: the service users cannot enter {blocked}; "
+                "pick a directory whose parents others may enter (o+x)"
             )
-            return 2
         # Others may pass through, to their own 0700 directories; the logs stay root's.
         state_dir.chmod(0o711)
+    return state_dir, temporary
+
+
+def start_buildgrid(
+    service: Service,
+    addresses: tuple[str, str],
+    secret: str,
+    client_token: str,
+    postgres_bin: Path,
+    service_account: Account,
+) -> Path:
+    """BuildGrid over its own PostgreSQL, answering on the first address (clients) and the
+    second (TLS, for casd and the workers); returns the TLS certificate of the second."""
+    address, worker_address = addresses
+    # As root, BuildGrid gets the bare environment of its user and runs from a copy its user
+    # can read; otherwise it is the caller's, with the caller's environment.
+    config_dir = private_dir(service.state_dir / "buildgrid", service_account)
+    buildgrid_bin = BUILDGRID
+    service_env: dict[str, str] | None = None
+    if service_account.switch:
+        code = readable_runfiles(service.run_dir)
+        buildgrid_bin = str(code / "_main/tools/remote/buildgrid")
+        service_env = {"PATH": CHILD_PATH, "HOME": str(config_dir), "RUNFILES_DIR": str(code)}
+    database = start_database(service, postgres_bin, service_account, service_env)
+    service.run(
+        "migrate", [buildgrid_bin, "migrate", "apply", database], service_account, service_env
+    )
+
+    secret_file = config_dir / "jwt.secret"
+    write_private(secret_file, secret, service_account)
+    acl_file = config_dir / "acl.yml"
+    write_private(acl_file, ACL_FILE.read_text(), service_account)
+    tls_key, tls_cert = config_dir / "tls.key", config_dir / "tls.crt"
+    self_signed_tls("127.0.0.1", tls_key, tls_cert, service_account)
+    config = config_dir / "buildgrid.yml"
+    template = string.Template(CONFIG_TEMPLATE.read_text())
+    write_private(
+        config,
+        template.substitute(
+            address=address,
+            worker_address=worker_address,
+            tls_key=tls_key,
+            tls_cert=tls_cert,
+            database=database,
+            cas_dir=private_dir(service.state_dir / "cas", service_account),
+            secret_file=secret_file,
+            acl_file=acl_file,
+        ),
+        service_account,
+    )
+    buildgrid = service.spawn(
+        "buildgrid", [buildgrid_bin, "server", "start", str(config)], service_account, service_env
+    )
+    service.wait_until(
+        buildgrid, lambda: capabilities_answered(address, client_token), "gRPC answer"
+    )
+    return tls_cert
+
+
+def start_workers(
+    service: Service,
+    tools: dict[str, str],
+    worker_address: str,
+    tls_cert: Path,
+    worker_token: str,
+    workers: int,
+    worker_account: Account,
+) -> None:
+    """One buildbox-casd and `workers` buildbox workers behind it, as `worker_account`."""
+    worker_dir = private_dir(service.state_dir / "worker", worker_account)
+    worker_env = {"PATH": CHILD_PATH, "HOME": str(worker_dir)} if worker_account.switch else None
+    worker_cert = worker_dir / "server.crt"
+    write_private(worker_cert, tls_cert.read_text(), worker_account)
+    token_file = worker_dir / "token"
+    write_private(token_file, worker_token, worker_account)
+    casd_socket = private_dir(service.run_dir / "casd", worker_account) / "casd.sock"
+    casd = service.spawn(
+        "casd",
+        [
+            tools["buildbox-casd"],
+            f"--cas-remote=https://{worker_address}",
+            f"--cas-server-cert={worker_cert}",
+            f"--cas-access-token={token_file}",
+            f"--bind=unix:{casd_socket}",
+            str(worker_dir / "casd"),
+        ],
+        worker_account,
+        worker_env,
+    )
+    service.wait_until(casd, casd_socket.exists, "socket")
+
+    isa = ISA_NAMES.get(platform.machine(), platform.machine())
+    for number in range(1, workers + 1):
+        service.spawn(
+            f"worker-{number}",
+            [
+                tools["buildbox-worker"],
+                f"--bots-remote=https://{worker_address}",
+                f"--bots-server-cert={worker_cert}",
+                f"--bots-access-token={token_file}",
+                f"--cas-remote=unix:{casd_socket}",
+                f"--buildbox-run={tools['buildbox-run-hosttools']}",
+                # No FUSE: inputs are hard links or copies from casd's cache.
+                "--runner-arg=--staging-mode=copy-or-link",
+                "--platform",
+                "OSFamily=linux",
+                "--platform",
+                f"ISA={isa}",
+                f"local-worker-{number}",
+            ],
+            worker_account,
+            worker_env,
+        )
+
+
+def announce_ready(args: argparse.Namespace, port: int, users: str, state_dir: Path) -> None:
+    """The ready file (written whole, then renamed), and how to use the service."""
+    endpoint = f"grpc://127.0.0.1:{port}"
+    if args.ready_file:
+        partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+        partial.write_text(endpoint + "\n")
+        partial.replace(args.ready_file)
+    flag = "" if port == DEFAULT_PORT else f" --remote_cache={endpoint}"
+    print(
+        f"remote: ready on {endpoint}: BuildGrid, {args.workers} buildbox worker(s) "
+        f"({users}), state in {state_dir}\n"
+        f"remote: clients need the token in {args.token_dir / TOKEN_FILE} "
+        "(.bazelrc's credential helper reads it)\n"
+        f"remote: try ./bazelw build //... --config=remote-cache{flag}\n"
+        "remote: Ctrl-C stops it",
+        flush=True,
+    )
+
+
+def supervise(service: Service, stopping: list[int]) -> bool:
+    """Waits for Ctrl-C or SIGTERM (True) or for a part to die (False, its log's tail printed)."""
+    while not stopping:
+        dead = service.dead_child()
+        if dead:
+            status = dead.process.returncode
+            print(f"remote: {dead.name} exited ({status}):\n{log_tail(dead.log)}", file=sys.stderr)
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def main() -> int:
+    args = parse_args()
+    tools, postgres_bin = find_tools()
+    service_account, worker_account = accounts()
+    port = args.port or free_port()
+    try:
+        if port_in_use(port):
+            raise Refused(f"127.0.0.1:{port} is already in use; pass --port")
+        state_dir, temporary = state_directory(args.state_dir, service_account)
+    except Refused as refusal:
+        print(f"remote: {refusal}", file=sys.stderr)
+        return 2
+    address = f"127.0.0.1:{port}"
+    worker_address = f"127.0.0.1:{free_port()}"  # TLS, for casd and the workers
     secret = client_secret(args.token_dir)
     client_token = sign(secret, CLIENT_SUBJECT)
 
@@ -180,131 +336,26 @@ def main() -> int:
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
 
     service = Service(state_dir)
-    failed = False
     try:
-        # As root, each part gets the bare environment of its user, and BuildGrid runs from a
-        # copy its user can read; otherwise the parts are the caller's, with its environment.
-        config_dir = private_dir(state_dir / "buildgrid", service_account)
-        worker_dir = private_dir(state_dir / "worker", worker_account)
-        buildgrid_bin = BUILDGRID
-        service_env: dict[str, str] | None = None
-        worker_env: dict[str, str] | None = None
-        if service_account.switch:
-            code = readable_runfiles(service.run_dir)
-            buildgrid_bin = str(code / "_main/tools/remote/buildgrid")
-            service_env = {"PATH": CHILD_PATH, "HOME": str(config_dir), "RUNFILES_DIR": str(code)}
-            worker_env = {"PATH": CHILD_PATH, "HOME": str(worker_dir)}
-        database = start_database(service, postgres_bin, service_account, service_env)
-        service.run(
-            "migrate", [buildgrid_bin, "migrate", "apply", database], service_account, service_env
+        tls_cert = start_buildgrid(
+            service, (address, worker_address), secret, client_token, postgres_bin, service_account
         )
-
-        secret_file = config_dir / "jwt.secret"
-        write_private(secret_file, secret, service_account)
-        acl_file = config_dir / "acl.yml"
-        write_private(acl_file, ACL_FILE.read_text(), service_account)
-        tls_key, tls_cert = config_dir / "tls.key", config_dir / "tls.crt"
-        self_signed_tls("127.0.0.1", tls_key, tls_cert, service_account)
-        worker_cert = worker_dir / "server.crt"
-        write_private(worker_cert, tls_cert.read_text(), worker_account)
-        cas_dir = private_dir(state_dir / "cas", service_account)
-        config = config_dir / "buildgrid.yml"
-        template = string.Template(CONFIG_TEMPLATE.read_text())
-        write_private(
-            config,
-            template.substitute(
-                address=address,
-                worker_address=worker_address,
-                tls_key=tls_key,
-                tls_cert=tls_cert,
-                database=database,
-                cas_dir=cas_dir,
-                secret_file=secret_file,
-                acl_file=acl_file,
-            ),
-            service_account,
-        )
-        buildgrid = service.spawn(
-            "buildgrid",
-            [buildgrid_bin, "server", "start", str(config)],
-            service_account,
-            service_env,
-        )
-        service.wait_until(
-            buildgrid, lambda: capabilities_answered(address, client_token), "gRPC answer"
-        )
-
-        worker_token = worker_dir / "token"
-        write_private(worker_token, sign(secret, WORKER_SUBJECT), worker_account)
-        casd_socket = private_dir(service.run_dir / "casd", worker_account) / "casd.sock"
-        casd = service.spawn(
-            "casd",
-            [
-                tools["buildbox-casd"],
-                f"--cas-remote=https://{worker_address}",
-                f"--cas-server-cert={worker_cert}",
-                f"--cas-access-token={worker_token}",
-                f"--bind=unix:{casd_socket}",
-                str(worker_dir / "casd"),
-            ],
+        start_workers(
+            service,
+            tools,
+            worker_address,
+            tls_cert,
+            sign(secret, WORKER_SUBJECT),
+            args.workers,
             worker_account,
-            worker_env,
         )
-        service.wait_until(casd, casd_socket.exists, "socket")
-
-        isa = ISA_NAMES.get(platform.machine(), platform.machine())
-        for number in range(1, args.workers + 1):
-            service.spawn(
-                f"worker-{number}",
-                [
-                    tools["buildbox-worker"],
-                    f"--bots-remote=https://{worker_address}",
-                    f"--bots-server-cert={worker_cert}",
-                    f"--bots-access-token={worker_token}",
-                    f"--cas-remote=unix:{casd_socket}",
-                    f"--buildbox-run={tools['buildbox-run-hosttools']}",
-                    # No FUSE: inputs are hard links or copies from casd's cache.
-                    "--runner-arg=--staging-mode=copy-or-link",
-                    "--platform",
-                    "OSFamily=linux",
-                    "--platform",
-                    f"ISA={isa}",
-                    f"local-worker-{number}",
-                ],
-                worker_account,
-                worker_env,
-            )
-
-        if args.ready_file:
-            partial = args.ready_file.with_name(args.ready_file.name + ".partial")
-            partial.write_text(endpoint + "\n")
-            partial.replace(args.ready_file)
-        flag = "" if port == DEFAULT_PORT else f" --remote_cache={endpoint}"
         users = (
             f"BuildGrid as {service_account.name}, actions as {worker_account.name}"
             if service_account.switch
             else f"everything as {service_account.name}"
         )
-        print(
-            f"remote: ready on {endpoint}: BuildGrid, {args.workers} buildbox worker(s) "
-            f"({users}), state in {state_dir}\n"
-            f"remote: clients need the token in {args.token_dir / TOKEN_FILE} "
-            "(.bazelrc's credential helper reads it)\n"
-            f"remote: try ./bazelw build //... --config=remote-cache{flag}\n"
-            "remote: Ctrl-C stops it",
-            flush=True,
-        )
-
-        while not stopping:
-            dead = service.dead_child()
-            if dead:
-                status = dead.process.returncode
-                print(
-                    f"remote: {dead.name} exited ({status}):\n{log_tail(dead.log)}", file=sys.stderr
-                )
-                failed = True
-                break
-            time.sleep(0.2)
+        announce_ready(args, port, users, state_dir)
+        failed = not supervise(service, stopping)
     except StartError as error:
         print(f"remote: {error}", file=sys.stderr)
         failed = True
