@@ -48,12 +48,8 @@ from bazel.tools.collector_sidecar import (
     collector_revision,
 )
 from bazel.tools.environment_collisions import collision_problems
-from bazel.tools.manifest_rules import (
-    AUTH_VERIFY,
-    DEFAULT_VPC_EGRESS,
-    secret_mounts,
-    settings_problems,
-)
+from bazel.tools.manifest_rules import AUTH_VERIFY, DEFAULT_VPC_EGRESS, settings_problems
+from bazel.tools.manifest_secrets import secret_mounts
 from bazel.tools.manifest_settings import (
     Settings,
     SettingsError,
@@ -104,8 +100,8 @@ def _server_args(s: Settings) -> list[str]:
     return args
 
 
-def render(s: Settings, image: str) -> dict:
-    """The Service document for `image` (a `REPOSITORY@sha256:...` reference)."""
+def _service_annotations(s: Settings) -> dict[str, str]:
+    """The kit's annotations of the Service: ingress, audiences, public access."""
     service_annotations = {"run.googleapis.com/ingress": s.ingress}
     if s.custom_audiences:
         service_annotations["run.googleapis.com/custom-audiences"] = json.dumps(
@@ -114,6 +110,11 @@ def render(s: Settings, image: str) -> dict:
     if s.public:
         # Written only when on: the invoker IAM check is Cloud Run's default.
         service_annotations["run.googleapis.com/invoker-iam-disabled"] = "true"
+    return service_annotations
+
+
+def _revision_annotations(s: Settings) -> dict[str, str]:
+    """The kit's annotations of each revision: scaling, CPU, sessions, VPC egress."""
     revision_annotations = {
         "autoscaling.knative.dev/minScale": str(s.min_scale),
         "autoscaling.knative.dev/maxScale": str(s.max_scale),
@@ -135,6 +136,11 @@ def render(s: Settings, image: str) -> dict:
         revision_annotations["run.googleapis.com/vpc-access-egress"] = (
             s.vpc_egress or DEFAULT_VPC_EGRESS
         )
+    return revision_annotations
+
+
+def _app_container(s: Settings, image: str) -> tuple[dict, list[dict]]:
+    """The service's container, and the volumes that its secret files are mounted from."""
     container: dict = {
         "image": image,
         # Appended to the image's entrypoint (the server), in place of its Cmd.
@@ -166,6 +172,14 @@ def render(s: Settings, image: str) -> dict:
                     },
                 }
             )
+    return container, volumes
+
+
+def render(s: Settings, image: str) -> dict:
+    """The Service document for `image` (a `REPOSITORY@sha256:...` reference)."""
+    service_annotations = _service_annotations(s)
+    revision_annotations = _revision_annotations(s)
+    container, volumes = _app_container(s, image)
     revision_spec: dict = {
         "containerConcurrency": s.container_concurrency,
         "timeoutSeconds": s.timeout_seconds,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 
-from bazel.tools.manifest_rules import SECRET_REFERENCE
+from bazel.tools.manifest_secrets import SECRET_REFERENCE
 from bazel.tools.manifest_settings import Settings
 
 # Container names of a revision with the sidecar; the dependency annotation refers to them.

@@ -1,5 +1,6 @@
 """What Cloud Run accepts of a service's settings: names, resource limits, probes, secrets, VPC
-egress and annotations, every problem listed at once (settings_problems).
+egress and annotations, every problem listed at once (settings_problems), one function a topic
+(secret files in manifest_secrets.py).
 
 Apart from the settings' types and layering (manifest_settings.py) and from the rendering
 (cloud_run_manifest.py): these rules follow Cloud Run's documented limits, which change on
@@ -8,9 +9,9 @@ their own schedule, and the comments name the Cloud Run pages they come from.
 
 from __future__ import annotations
 
-import posixpath
 import re
 
+from bazel.tools.manifest_secrets import SECRET_REFERENCE, secret_file_problems
 from bazel.tools.manifest_settings import SERVICE_NAME, Settings
 
 # Environment variables Cloud Run sets itself; a manifest may not set them.
@@ -36,18 +37,6 @@ NETWORK = re.compile(rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/global/networks/{_GCE
 SUBNETWORK = re.compile(
     rf"({_GCE_NAME}|projects/[-a-z0-9.:]+/regions/[a-z0-9-]+/subnetworks/{_GCE_NAME})"
 )
-# Secret Manager: a secret ID is at most 255 letters, digits, `-` and `_`; Cloud Run takes a
-# version number or `latest` (SecretKeySelector.key, KeyToPath.key). A secret of another project
-# needs an alias in the run.googleapis.com/secrets annotation (set it in revision_annotations)
-# and the alias as the secret name here.
-SECRET_REFERENCE = re.compile(r"(?P<secret>[A-Za-z0-9_-]{1,255}):(?P<version>latest|[1-9][0-9]*)")
-# Cloud Run refuses secret mounts at /dev, /proc and /sys and below (Configure secrets,
-# Limitations). A mount hides whatever the image has in that directory, so the kit also refuses
-# the directories its images need: the root, what the programs run from (the app layer's /app,
-# Debian's /usr and its /bin, /lib, /sbin links, and below), and the system directories themselves.
-SECRET_MOUNT_FORBIDDEN_TREES = ("/dev", "/proc", "/sys")
-SECRET_MOUNT_IMAGE_TREES = ("/app", "/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/ssl")
-SECRET_MOUNT_IMAGE_DIRECTORIES = ("/", "/etc", "/home", "/root", "/run", "/tmp", "/var")
 # Kubernetes annotation keys: an optional DNS-subdomain prefix and `/`, then a name of at most 63
 # characters (Kubernetes "Annotations: syntax and character set"; Cloud Run's ObjectMeta).
 ANNOTATION_KEY = re.compile(
@@ -88,71 +77,6 @@ def _memory_mib(memory: str) -> int:
     """MiB of a valid memory setting: `"512Mi"` -> 512, `"2Gi"` -> 2048."""
     number, unit = int(memory[:-2]), memory[-2:]
     return number * 1024 if unit == "Gi" else number
-
-
-def _within(path: str, tree: str) -> bool:
-    return path == tree or path.startswith(tree.rstrip("/") + "/")
-
-
-def secret_mounts(s: Settings) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-    """secret_files by mount directory: the secret and its (file name, version) items.
-
-    Only for settings whose secret_files passed settings_problems.
-    """
-    mounts: dict[str, tuple[str, list[tuple[str, str]]]] = {}
-    for path, reference in sorted(s.secret_files.items()):
-        directory, file_name = posixpath.split(path)
-        match = SECRET_REFERENCE.fullmatch(reference)
-        assert match is not None, reference
-        mounts.setdefault(directory, (match["secret"], []))[1].append((file_name, match["version"]))
-    return mounts
-
-
-def _secret_file_problems(s: Settings) -> list[str]:
-    problems = []
-    secrets_by_directory: dict[str, set[str]] = {}
-    for path, reference in sorted(s.secret_files.items()):
-        match = SECRET_REFERENCE.fullmatch(reference)
-        if match is None:
-            problems.append(
-                f"secret_files {path}: {reference!r} is not SECRET:VERSION (a Secret Manager "
-                "secret ID, and a version number or latest)"
-            )
-        directory, file_name = posixpath.split(path)
-        if (
-            not path.startswith("/")
-            or posixpath.normpath(path) != path
-            or ":" in path
-            or file_name in ("", ".", "..")
-        ):
-            problems.append(
-                f"secret_files {path!r}: an absolute path, directory and file name, such as "
-                "/secrets/db/password (no '..', '//', ':' or trailing '/')"
-            )
-            continue
-        if forbidden := [t for t in SECRET_MOUNT_FORBIDDEN_TREES if _within(directory, t)]:
-            problems.append(
-                f"secret_files {path}: Cloud Run does not mount secrets at {forbidden[0]} or below"
-            )
-            continue
-        hidden = directory in SECRET_MOUNT_IMAGE_DIRECTORIES or any(
-            _within(directory, tree) for tree in SECRET_MOUNT_IMAGE_TREES
-        )
-        if hidden:
-            problems.append(
-                f"secret_files {path}: mounting at {directory} would hide the image's own files "
-                "there; mount in a directory of its own, such as /secrets/NAME"
-            )
-            continue
-        if match is not None:
-            secrets_by_directory.setdefault(directory, set()).add(match["secret"])
-    for directory, secrets in sorted(secrets_by_directory.items()):
-        if len(secrets) > 1:
-            problems.append(
-                f"secret_files: {directory} would hold secrets {', '.join(sorted(secrets))}; "
-                "Cloud Run mounts one secret per directory"
-            )
-    return problems
 
 
 def _annotation_problems(s: Settings) -> list[str]:
@@ -206,13 +130,18 @@ def _auth_problems(s: Settings) -> list[str]:
     return problems
 
 
-def settings_problems(s: Settings) -> list[str]:
-    """Everything Cloud Run would reject about these settings."""
-    problems = []
+class Problems(list[str]):
+    """The problems found so far; check() adds one when its condition does not hold."""
 
-    def check(ok: bool, problem: str) -> None:
+    def check(self, ok: bool, problem: str) -> None:
         if not ok:
-            problems.append(problem)
+            self.append(problem)
+
+
+def _identity_problems(s: Settings) -> list[str]:
+    """The service's name, where its image lives, its port and its account."""
+    problems = Problems()
+    check = problems.check
 
     check(
         SERVICE_NAME.fullmatch(s.service) is not None,
@@ -238,11 +167,26 @@ def settings_problems(s: Settings) -> list[str]:
         or re.fullmatch(r"[^@\s]+@[^@\s]+\.gserviceaccount\.com", s.service_account) is not None,
         f"service_account {s.service_account!r} is not a service account email",
     )
+    return problems
+
+
+def _request_problems(s: Settings) -> list[str]:
+    """Concurrency and the request timeout."""
+    problems = Problems()
+    check = problems.check
+
     check(
         1 <= s.container_concurrency <= 1000,
         f"container_concurrency {s.container_concurrency}: 1 to 1000",
     )
     check(1 <= s.timeout_seconds <= 3600, f"timeout_seconds {s.timeout_seconds}: 1 to 3600")
+    return problems
+
+
+def _resource_problems(s: Settings) -> list[str]:
+    """CPU and memory, and what Cloud Run requires of them together."""
+    problems = Problems()
+    check = problems.check
 
     cpu_ok = s.cpu in WHOLE_CPUS or re.fullmatch(r"[1-9][0-9]{1,2}m", s.cpu) is not None
     memory_ok = re.fullmatch(r"[1-9][0-9]*(Mi|Gi)", s.memory) is not None
@@ -285,6 +229,14 @@ def settings_problems(s: Settings) -> list[str]:
                 cpu < cpus or mib >= least_gib * 1024,
                 f"cpu {s.cpu} needs at least {least_gib}Gi of memory",
             )
+    return problems
+
+
+def _scaling_problems(s: Settings) -> list[str]:
+    """Instances, execution environment, ingress and audiences."""
+    problems = Problems()
+    check = problems.check
+
     check(s.min_scale >= 0, f"min_scale {s.min_scale} is negative")
     check(s.max_scale >= 1, f"max_scale {s.max_scale} must be at least 1")
     check(s.min_scale <= s.max_scale, f"min_scale {s.min_scale} above max_scale {s.max_scale}")
@@ -295,6 +247,14 @@ def settings_problems(s: Settings) -> list[str]:
     check(s.ingress in INGRESS, f"ingress {s.ingress!r}: one of {sorted(INGRESS)}")
     for audience in s.custom_audiences:
         check(bool(audience.strip()), "custom_audiences has an empty entry")
+    return problems
+
+
+def _env_problems(s: Settings) -> list[str]:
+    """Plain and secret environment variables."""
+    problems = Problems()
+    check = problems.check
+
     for setting in ("env", "secret_env"):
         for name, value in sorted(getattr(s, setting).items()):
             check(
@@ -309,7 +269,14 @@ def settings_problems(s: Settings) -> list[str]:
                     f"secret_env {name}: {value!r} is not SECRET:VERSION (a Secret Manager "
                     "secret ID, and a version number or latest)",
                 )
-    problems.extend(_secret_file_problems(s))
+    return problems
+
+
+def _vpc_problems(s: Settings) -> list[str]:
+    """Direct VPC egress: the network, the subnet and what goes through them."""
+    problems = Problems()
+    check = problems.check
+
     check(
         not s.vpc_network or NETWORK.fullmatch(s.vpc_network) is not None,
         f"vpc_network {s.vpc_network!r} is not a VPC network name or "
@@ -331,8 +298,14 @@ def settings_problems(s: Settings) -> list[str]:
         f"vpc_egress {s.vpc_egress} needs vpc_network or vpc_subnetwork (or a "
         f"{VPC_CONNECTOR_ANNOTATION} revision annotation)",
     )
-    problems.extend(_annotation_problems(s))
-    problems.extend(_auth_problems(s))
+    return problems
+
+
+def _probe_problems(s: Settings) -> list[str]:
+    """The startup and liveness probes, within Cloud Run's budget."""
+    problems = Problems()
+    check = problems.check
+
     for probe in ("startup", "liveness"):
         period = getattr(s, f"{probe}_probe_period_seconds")
         threshold = getattr(s, f"{probe}_probe_failure_threshold")
@@ -348,3 +321,23 @@ def settings_problems(s: Settings) -> list[str]:
             f"probe timeout {s.probe_timeout_seconds} s must be 1 s to the {probe} period",
         )
     return problems
+
+
+def settings_problems(s: Settings) -> list[str]:
+    """Everything Cloud Run would reject about these settings, in the order of the settings."""
+    return [
+        problem
+        for topic in (
+            _identity_problems,
+            _request_problems,
+            _resource_problems,
+            _scaling_problems,
+            _env_problems,
+            secret_file_problems,
+            _vpc_problems,
+            _annotation_problems,
+            _auth_problems,
+            _probe_problems,
+        )
+        for problem in topic(s)
+    ]
