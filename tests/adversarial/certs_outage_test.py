@@ -12,12 +12,13 @@ import time
 
 import grpc
 from absl.testing import absltest
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import PING_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-AUDIENCE = "https://ping.run.app"
+AUDIENCE = "https://kittest.run.app"
 # python/server/certs.py's FETCH_TIMEOUT_SECONDS, and a margin for four calls to come back.
 FETCH_TIMEOUT_SECONDS = 5.0
 MARGIN_SECONDS = 3.0
@@ -71,7 +72,7 @@ class CertsOutageTest(absltest.TestCase):
                 "--auth_mode=verify",
                 f"--audiences={AUDIENCE}",
                 f"--google_certs_url={self.certs.url}",
-                binary_var=PING_SERVER,
+                binary_var=KITTEST_SERVER,
             )
         )
         self.token = self.google.id_token(AUDIENCE)
@@ -81,8 +82,8 @@ class CertsOutageTest(absltest.TestCase):
             started = time.monotonic()
             with grpc.insecure_channel(self.server.address) as channel:
                 try:
-                    ping_pb2_grpc.PingServiceStub(channel).Send(
-                        ping_pb2.Request(),
+                    test_service_pb2_grpc.TestServiceStub(channel).Unary(
+                        pb.UnaryRequest(),
                         metadata=[("authorization", f"Bearer {self.token}")],
                         timeout=60,
                     )
@@ -107,7 +108,7 @@ class CertsOutageTest(absltest.TestCase):
         self.assertLess(seconds, 1.0)
         self.assertEqual(self.certs.requests, 1)
         line = self.server.wait_for_log(lambda e: e.get("code") == "UNAVAILABLE")
-        self.assertEqual(line["method"], "/ping.v1.PingService/Send")
+        self.assertEqual(line["method"], "/kittest.v1.TestService/Unary")
         self.assertNotIn("Traceback", self.server.output())
 
     def test_expired_copy_serves_while_the_fetch_hangs(self) -> None:

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import grpc
 from absl.testing import absltest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from routeguide.v1 import route_guide_pb2 as pb
-from routeguide.v1 import route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from tests.adversarial.raw_http2 import Connection, grpc_frame
 from tests.e2e.cpu_hog import cpu_hog
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
 PROJECT = "kit-test"
 WATCH = "/grpc.health.v1.Health/Watch"
@@ -27,9 +27,9 @@ TRACE_FIELD = "logging.googleapis.com/trace"
 DEADLINE_SECONDS = 1.0
 
 
-def notes(count: int, every: float) -> Iterator[pb.RouteNote]:
+def notes(count: int, every: float) -> Iterator[pb.BidiRequest]:
     for index in range(count):
-        yield pb.RouteNote(location=pb.Point(latitude=1, longitude=1), message=str(index))
+        yield pb.BidiRequest(message=str(index))
         time.sleep(every)
 
 
@@ -40,13 +40,18 @@ def traced() -> tuple[str, tuple[str, str]]:
 
 
 class DeadlinesTest(absltest.TestCase):
+    # One server for every case: each names its calls by trace id, and none stops the server.
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = cls.enterClassContext(
+            Server(f"--project={PROJECT}", binary_var=KITTEST_SERVER)
+        )
+        cls.channel = cls.enterClassContext(grpc.insecure_channel(cls.server.address))
+        cls.health = health_pb2_grpc.HealthStub(cls.channel)
+
     def setUp(self) -> None:
         super().setUp()
-        self.server = self.enterContext(
-            Server(f"--project={PROJECT}", binary_var=ROUTE_GUIDE_SERVER)
-        )
-        self.channel = self.enterContext(grpc.insecure_channel(self.server.address))
-        self.health = health_pb2_grpc.HealthStub(self.channel)
         self.enterContext(cpu_hog())
 
     def logged_code(self, trace_id: str) -> str:
@@ -59,7 +64,7 @@ class DeadlinesTest(absltest.TestCase):
         self.assertEqual(self.server.non_json_lines(), [])
 
     def test_streams_ended_by_the_clients_deadline_under_load(self) -> None:
-        chat = route_guide_pb2_grpc.RouteGuideStub(self.channel).RouteChat
+        chat = test_service_pb2_grpc.TestServiceStub(self.channel).Bidi
         calls = {
             "server stream": lambda header: list(
                 self.health.Watch(

@@ -9,15 +9,16 @@ import json
 
 import grpc
 from absl.testing import absltest
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import PING_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
 ALLOWED = "allowed@kit-test.iam.gserviceaccount.com"
 OTHER = "other@kit-test.iam.gserviceaccount.com"
-AUDIENCE = "https://ping.run.app"
-SEND = "/ping.v1.PingService/Send"
+AUDIENCE = "https://kittest.run.app"
+UNARY = "/kittest.v1.TestService/Unary"
 
 
 def unsigned(payload: object) -> str:
@@ -36,9 +37,9 @@ def bearer(token: str) -> str:
 class ForgedTokensTest(absltest.TestCase):
     def call(self, server: Server, *metadata: tuple[str, str]) -> grpc.StatusCode:
         with grpc.insecure_channel(server.address) as channel:
-            stub = ping_pb2_grpc.PingServiceStub(channel)
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
             try:
-                stub.Send(ping_pb2.Request(), metadata=metadata, timeout=10)
+                stub.Unary(pb.UnaryRequest(), metadata=metadata, timeout=10)
             except grpc.RpcError as error:
                 return error.code()
             return grpc.StatusCode.OK
@@ -51,7 +52,7 @@ class ForgedTokensTest(absltest.TestCase):
     def test_cloud_run_mode_reads_the_header_cloud_run_verified(self) -> None:
         allowed, other = unsigned({"email": ALLOWED}), unsigned({"email": OTHER})
         with Server(
-            "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=PING_SERVER
+            "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=KITTEST_SERVER
         ) as server:
             # Cloud Run verified x-serverless-authorization and passed authorization untouched:
             # a forged allowed identity there must not win over the verified one.
@@ -96,7 +97,7 @@ class ForgedTokensTest(absltest.TestCase):
             for metadata, expected in cases:
                 with self.subTest(metadata=metadata):
                     self.assertEqual(self.call(server, *metadata), expected)
-            lines = server.wait_for_logs(lambda e: e.get("method") == SEND, len(cases))
+            lines = server.wait_for_logs(lambda e: e.get("method") == UNARY, len(cases))
             callers = {line.get("caller") for line in lines if line["code"] == "OK"}
             self.assertEqual(callers, {ALLOWED})
             self.assert_healthy(server)
@@ -110,7 +111,7 @@ class ForgedTokensTest(absltest.TestCase):
             "--auth_mode=verify",
             f"--audiences={AUDIENCE}",
             f"--google_certs_url={google.url}/certs",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         ) as server:
             cases = [
                 ([("x-serverless-authorization", bearer(genuine))], grpc.StatusCode.OK),

@@ -17,22 +17,21 @@ from pathlib import Path
 import grpc
 import h2.exceptions
 from absl.testing import absltest
-from ping.v1 import ping_pb2
-from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from tests.adversarial.raw_http2 import Connection, Header, Response, grpc_frame
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-SEND = "/ping.v1.PingService/Send"
-RECORD_ROUTE = "/routeguide.v1.RouteGuide/RecordRoute"
+UNARY = "/kittest.v1.TestService/Unary"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 OK, CANCELLED, INTERNAL, RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAUTHENTICATED = 0, 1, 13, 8, 12, 16
 SECRET = b"secret-api-key-"
-AUDIENCE = "https://ping.run.app"
+AUDIENCE = "https://kittest.run.app"
 EMAIL = "caller@kit-test.iam.gserviceaccount.com"
 # The headers the runtime reads (the tokens; the trace headers, as --project is set; tracestate
-# the ping relay passes on), the one gRPC reads (grpc-timeout), and custom ones nobody reads.
+# a relay passes on), the one gRPC reads (grpc-timeout), and custom ones nobody reads.
 AUTH_HEADERS = ("authorization", "x-serverless-authorization")
 OTHER_HEADERS = (
     "traceparent",
@@ -77,7 +76,7 @@ def process_usage(pid: int) -> dict[str, int]:
 
 
 def request() -> bytes:
-    return grpc_frame(ping_pb2.Request(message="hello").SerializeToString())
+    return grpc_frame(pb.UnaryRequest(message="hello").SerializeToString())
 
 
 class HeaderValuesTest(absltest.TestCase):
@@ -107,7 +106,7 @@ class HeaderValuesTest(absltest.TestCase):
         }
 
     def call(self, server: Server, *headers: Header) -> Response:
-        return self.call_path(server, SEND.encode(), *headers)
+        return self.call_path(server, UNARY.encode(), *headers)
 
     def call_path(self, server: Server, path: bytes, *headers: Header) -> Response:
         if server.process.poll() is not None:
@@ -146,7 +145,7 @@ class HeaderValuesTest(absltest.TestCase):
 
     def check_mode(self, mode: str) -> None:
         flags, credentials = self.modes[mode]
-        with Server("--project=kit-test", *flags, binary_var=PING_SERVER) as server:
+        with Server("--project=kit-test", *flags, binary_var=KITTEST_SERVER) as server:
             answered = 0
             for name in (*AUTH_HEADERS, *OTHER_HEADERS):
                 is_token = name in AUTH_HEADERS
@@ -176,7 +175,7 @@ class HeaderValuesTest(absltest.TestCase):
                         response.reset or response.grpc_status == RESOURCE_EXHAUSTED, response
                     )
             self.assert_still_answers(server, credentials)
-            lines = server.wait_for_logs(lambda e: e.get("method") == SEND, answered + 1)
+            lines = server.wait_for_logs(lambda e: e.get("method") == UNARY, answered + 1)
             self.assertEqual({line["severity"] for line in lines} - {"INFO", "WARNING"}, set())
             self.assert_nothing_leaked(server)
 
@@ -190,11 +189,11 @@ class HeaderValuesTest(absltest.TestCase):
         self.check_mode("verify")
 
     def test_paths_that_are_not_utf8_or_carry_nul(self) -> None:
-        with Server(binary_var=PING_SERVER) as server:
+        with Server(binary_var=KITTEST_SERVER) as server:
             for path in (
                 b"/x." + SECRET + b"\xff\xfe/M",
                 b"/x.\x00/M",
-                b"/ping.v1.PingService/Send\xff",
+                b"/kittest.v1.TestService/Unary\xff",
                 b"/\xff",
             ):
                 with self.subTest(path=path):
@@ -210,7 +209,7 @@ class HeaderValuesTest(absltest.TestCase):
     def test_bad_paths_again_and_again_leak_nothing(self) -> None:
         """Each stop of the serving loop retires a server: none stays behind (its listener,
         threads), and SIGTERM still drains at once."""
-        with Server(binary_var=PING_SERVER) as server:
+        with Server(binary_var=KITTEST_SERVER) as server:
             self.assert_answers_again(server)
             before = process_usage(server.process.pid)
             for _ in range(STORM_PATHS):
@@ -228,21 +227,20 @@ class HeaderValuesTest(absltest.TestCase):
             self.assert_nothing_leaked(server)
 
     def test_calls_in_flight_when_the_serving_loop_stops_finish(self) -> None:
-        """A chat whose replies show its handler runs, across the stop of the serving loop."""
-        here = route_guide_pb2.Point(latitude=1, longitude=2)
-        notes: queue.Queue[route_guide_pb2.RouteNote | None] = queue.Queue()
-        with Server(binary_var=ROUTE_GUIDE_SERVER) as server:
+        """A stream whose replies show its handler runs, across the stop of the serving loop."""
+        notes: queue.Queue[pb.BidiRequest | None] = queue.Queue()
+        with Server(binary_var=KITTEST_SERVER) as server:
             with grpc.insecure_channel(server.address) as channel:
-                stub = route_guide_pb2_grpc.RouteGuideStub(channel)
-                chat = stub.RouteChat(iter(notes.get, None), timeout=2 * RESTART_SECONDS)
+                stub = test_service_pb2_grpc.TestServiceStub(channel)
+                chat = stub.Bidi(iter(notes.get, None), timeout=2 * RESTART_SECONDS)
                 for message in ("before", "still before"):
-                    notes.put(route_guide_pb2.RouteNote(location=here, message=message))
+                    notes.put(pb.BidiRequest(message=message))
                 self.assertEqual(next(chat).message, "before")  # the handler runs
                 self.call_path(server, b"/\xff")
                 self.assert_answers_again(server)
-                notes.put(route_guide_pb2.RouteNote(location=here, message="after"))
+                notes.put(pb.BidiRequest(message="after"))
                 notes.put(None)
-                self.assertEqual([note.message for note in chat], ["before", "still before"])
+                self.assertEqual([reply.message for reply in chat], ["still before", "after"])
                 self.assertEqual(chat.code(), grpc.StatusCode.OK)
             # SIGTERM drains the new server and the old one's last calls alike.
             server.stop()  # fails unless the exit status is 0

@@ -1,4 +1,4 @@
-"""Raw HTTP/2 against a real server (the route guide service, which has every kind of call):
+"""Raw HTTP/2 against a real server (the kit's test service, which has every kind of call):
 bytes that do not parse, paths nobody registered, headers of a megabyte, garbage instead of
 HTTP/2, resets mid-stream. Each case checks the status, the log line, and that the server still
 answers a normal call afterwards."""
@@ -11,29 +11,26 @@ import secrets
 import socket
 
 from absl.testing import absltest
-from routeguide.v1 import route_guide_pb2
+from kittest.v1 import test_service_pb2 as pb
 
-from python.services.route_guide.feature_db import FeatureDb
 from tests.adversarial.raw_http2 import Connection, grpc_frame
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-GET_FEATURE = "/routeguide.v1.RouteGuide/GetFeature"
-LIST_FEATURES = "/routeguide.v1.RouteGuide/ListFeatures"
-RECORD_ROUTE = "/routeguide.v1.RouteGuide/RecordRoute"
+UNARY = "/kittest.v1.TestService/Unary"
+SERVER_STREAM = "/kittest.v1.TestService/ServerStream"
+CLIENT_STREAM = "/kittest.v1.TestService/ClientStream"
 OK, CANCELLED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED = 0, 1, 3, 8, 12
 # Not protobuf: field 1 as a length-delimited value that claims more bytes than follow.
 NOT_PROTOBUF = b"\x0a\xff\xff\xff\x0f"
 MIB = 1024 * 1024
 # A frame HTTP/2 forbids (SETTINGS of 5 bytes, not a multiple of 6): a connection error.
 BAD_SETTINGS = b"\x00\x00\x05\x04\x00\x00\x00\x00\x00" + b"\x00" * 5
-WHOLE_MAP = route_guide_pb2.Rectangle(
-    lo=route_guide_pb2.Point(latitude=370000000, longitude=-1230000000),
-    hi=route_guide_pb2.Point(latitude=380000000, longitude=-1215000000),
-)
-# A stream window (bytes) smaller than the map's features together: a client that reads slowly.
+# A stream of 15 KB in replies of 300 bytes, sent as fast as the window lets the server.
+LONG_STREAM = pb.ServerStreamRequest(count=50, reply_bytes=300)
+# A stream window (bytes) smaller than one reply: a client that reads slowly.
 SLOW_READER_WINDOW = 64
-# A point with no feature: its answer is the point alone, a few bytes.
-HERE = route_guide_pb2.Point(latitude=1, longitude=2)
+# A call whose answer is a few bytes: its message, its index and the server's pid.
+HERE = pb.UnaryRequest(message="here")
 
 
 def rss_mib(pid: int) -> float:
@@ -47,28 +44,28 @@ def rss_mib(pid: int) -> float:
 class RawHttp2Test(absltest.TestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.server = self.enterContext(Server(binary_var=ROUTE_GUIDE_SERVER))
+        self.server = self.enterContext(Server(binary_var=KITTEST_SERVER))
         self.pid = self.server.logs()[0]["pid"]
 
     def assert_still_answers(self) -> None:
         with Connection(self.server.port) as connection:
-            response = connection.call(GET_FEATURE, grpc_frame(HERE.SerializeToString()))
+            response = connection.call(UNARY, grpc_frame(HERE.SerializeToString()))
         self.assertEqual(response.grpc_status, OK, response)
-        self.assertIn(HERE.SerializeToString(), response.data)
+        self.assertIn(pb.UnaryResponse(message="here").SerializeToString(), response.data)
         self.assertEqual(self.server.non_json_lines(), [])
 
     def test_invalid_protobuf_is_invalid_argument_with_one_warning_each(self) -> None:
         with Connection(self.server.port) as connection:
             for _ in range(20):
-                response = connection.call(GET_FEATURE, grpc_frame(NOT_PROTOBUF))
+                response = connection.call(UNARY, grpc_frame(NOT_PROTOBUF))
                 self.assertEqual(response.grpc_status, INVALID_ARGUMENT, response)
                 self.assertIn("does not parse", response.grpc_message)
-            stream = connection.start(RECORD_ROUTE)
+            stream = connection.start(CLIENT_STREAM)
             connection.send(stream, grpc_frame(NOT_PROTOBUF))
             self.assertEqual(connection.wait(stream).grpc_status, INVALID_ARGUMENT)
         lines = self.server.wait_for_logs(lambda e: e.get("code") == "INVALID_ARGUMENT", 21)
         self.assertEqual({line["severity"] for line in lines}, {"WARNING"})
-        self.assertEqual(sum(line.get("method") == GET_FEATURE for line in lines), 20)
+        self.assertEqual(sum(line.get("method") == UNARY for line in lines), 20)
         self.assertNotIn("Traceback", self.server.output())
         self.assert_still_answers()
 
@@ -128,57 +125,55 @@ class RawHttp2Test(absltest.TestCase):
                 while sock.recv(65536):  # the server closes the connection
                     pass
         with Connection(self.server.port) as connection:
-            connection.start(GET_FEATURE)
+            connection.start(UNARY)
             connection.sock.sendall(BAD_SETTINGS)
             connection.read_until(lambda: False)
             self.assertTrue(connection.closed)
         self.assert_still_answers()
 
     def test_reset_mid_stream_is_logged_cancelled(self) -> None:
-        # A reader slower than the server: a window of one feature's bytes keeps each stream
-        # open until the reset (the whole map, 15 KB, would fit the default 64 KiB, and a busy
+        # A reader slower than the server: a window smaller than one reply keeps each stream
+        # open until the reset (the whole stream, 15 KB, would fit the default 64 KiB, and a busy
         # client could read its first message after the server had sent everything, OK).
         with Connection(self.server.port, stream_window=SLOW_READER_WINDOW) as connection:
             for _ in range(10):
-                stream = connection.start(LIST_FEATURES)
-                connection.send(stream, grpc_frame(WHOLE_MAP.SerializeToString()))
+                stream = connection.start(SERVER_STREAM)
+                connection.send(stream, grpc_frame(LONG_STREAM.SerializeToString()))
                 response = connection.responses[stream]
                 connection.read_until(lambda response=response: bool(response.data))
                 connection.reset(stream)
-        lines = self.server.wait_for_logs(lambda e: e.get("method") == LIST_FEATURES, 10)
+        lines = self.server.wait_for_logs(lambda e: e.get("method") == SERVER_STREAM, 10)
         self.assertEqual([line["code"] for line in lines], ["CANCELLED"] * 10)
         self.assert_still_answers()
 
     def test_request_over_the_size_limit(self) -> None:
-        big = b"\x08\x01" * (3 * MIB)  # a Point whose latitude repeats, 6 MiB of it
+        big = b"\x18\x01" * (3 * MIB)  # a request whose reply_bytes repeats, 6 MiB of it
         with Connection(self.server.port) as connection:
-            response = connection.call(GET_FEATURE, grpc_frame(big))
+            response = connection.call(UNARY, grpc_frame(big))
             self.assertEqual(response.grpc_status, RESOURCE_EXHAUSTED, response)
-            stream = connection.start(RECORD_ROUTE)
+            stream = connection.start(CLIENT_STREAM)
             connection.send(stream, grpc_frame(big))
             self.assertEqual(connection.wait(stream).grpc_status, RESOURCE_EXHAUSTED)
         # gRPC refuses the message before any handler runs; a broken request stream is all
         # the server sees of the second call.
-        line = self.server.wait_for_log(lambda e: e.get("method") == RECORD_ROUTE)
+        line = self.server.wait_for_log(lambda e: e.get("method") == CLIENT_STREAM)
         self.assertEqual(line["code"], "CANCELLED")
         self.assert_still_answers()
 
     def test_response_over_the_size_limit_is_resource_exhausted_and_logged(self) -> None:
-        limit_mib = 24 / MIB  # 24 bytes: a point alone fits, named features do not
-        named = next(FeatureDb.load().within_all())
-        small = Server(f"--max_send_message_mib={limit_mib}", binary_var=ROUTE_GUIDE_SERVER)
+        limit_mib = 24 / MIB  # 24 bytes: HERE's answer fits, one of 100 bytes does not
+        large = pb.UnaryRequest(reply_bytes=100)
+        small = Server(f"--max_send_message_mib={limit_mib}", binary_var=KITTEST_SERVER)
         with small, Connection(small.port) as c:
-            response = c.call(GET_FEATURE, grpc_frame(named.location.SerializeToString()))
+            response = c.call(UNARY, grpc_frame(large.SerializeToString()))
             self.assertEqual(response.grpc_status, RESOURCE_EXHAUSTED, response)
             self.assertIn("larger than the limit of 24 bytes", response.grpc_message)
-            stream = c.start(LIST_FEATURES)
-            c.send(stream, grpc_frame(WHOLE_MAP.SerializeToString()))
+            stream = c.start(SERVER_STREAM)
+            c.send(stream, grpc_frame(LONG_STREAM.SerializeToString()))
             self.assertEqual(c.wait(stream).grpc_status, RESOURCE_EXHAUSTED)
-            self.assertEqual(
-                c.call(GET_FEATURE, grpc_frame(HERE.SerializeToString())).grpc_status, OK
-            )
+            self.assertEqual(c.call(UNARY, grpc_frame(HERE.SerializeToString())).grpc_status, OK)
             lines = small.wait_for_logs(lambda e: e.get("code") == "RESOURCE_EXHAUSTED", 2)
-        self.assertEqual({line["method"] for line in lines}, {GET_FEATURE, LIST_FEATURES})
+        self.assertEqual({line["method"] for line in lines}, {UNARY, SERVER_STREAM})
 
     def test_trace_headers_that_do_not_parse_are_ignored(self) -> None:
         request = grpc_frame(HERE.SerializeToString())
@@ -190,7 +185,7 @@ class RawHttp2Test(absltest.TestCase):
                 # calls at random (RESOURCE_EXHAUSTED), which is not what this case is about.
                 [("traceparent", "zz" * 1500)],
             ):
-                self.assertEqual(connection.call(GET_FEATURE, request, *headers).grpc_status, OK)
+                self.assertEqual(connection.call(UNARY, request, *headers).grpc_status, OK)
         self.assert_still_answers()
 
 

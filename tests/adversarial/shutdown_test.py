@@ -9,16 +9,15 @@ from collections.abc import Iterator
 
 import grpc
 from absl.testing import absltest
-from routeguide.v1 import route_guide_pb2 as pb
-from routeguide.v1 import route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-HERE = pb.Point(latitude=1, longitude=1)
 GRACE_SECONDS = 1.5
 
 
-def held_open(notes: queue.Queue[pb.RouteNote | None]) -> Iterator[pb.RouteNote]:
+def held_open(notes: queue.Queue[pb.BidiRequest | None]) -> Iterator[pb.BidiRequest]:
     while (note := notes.get()) is not None:
         yield note
 
@@ -26,25 +25,25 @@ def held_open(notes: queue.Queue[pb.RouteNote | None]) -> Iterator[pb.RouteNote]
 class ShutdownTest(absltest.TestCase):
     def test_calls_in_flight_at_sigterm(self) -> None:
         server = self.enterContext(
-            Server(f"--grace_seconds={GRACE_SECONDS}", binary_var=ROUTE_GUIDE_SERVER)
+            Server(f"--grace_seconds={GRACE_SECONDS}", binary_var=KITTEST_SERVER)
         )
         channel = self.enterContext(grpc.insecure_channel(server.address))
-        stub = route_guide_pb2_grpc.RouteGuideStub(channel)
+        stub = test_service_pb2_grpc.TestServiceStub(channel)
 
-        # A chat the client keeps open past the grace period, and one it ends within it.
-        outliving: queue.Queue[pb.RouteNote | None] = queue.Queue()
-        finishing: queue.Queue[pb.RouteNote | None] = queue.Queue()
-        long_call = stub.RouteChat(held_open(outliving), timeout=30)
-        short_call = stub.RouteChat(held_open(finishing), timeout=30)
+        # A stream the client keeps open past the grace period, and one it ends within it.
+        outliving: queue.Queue[pb.BidiRequest | None] = queue.Queue()
+        finishing: queue.Queue[pb.BidiRequest | None] = queue.Queue()
+        long_call = stub.Bidi(held_open(outliving), timeout=30)
+        short_call = stub.Bidi(held_open(finishing), timeout=30)
         for notes, call in ((outliving, long_call), (finishing, short_call)):
-            notes.put(pb.RouteNote(location=HERE, message="a"))
-            notes.put(pb.RouteNote(location=HERE, message="b"))
+            notes.put(pb.BidiRequest(message="a"))
+            notes.put(pb.BidiRequest(message="b"))
             self.assertEqual(next(call).message, "a")
 
         server.signal()
         server.wait_for_log(lambda e: e["message"].startswith("shutting down"))
         finishing.put(None)  # the client half-closes within the grace period
-        self.assertEqual(list(short_call), [])
+        self.assertEqual([reply.message for reply in short_call], ["b"])
 
         with self.assertRaises(grpc.RpcError) as caught:
             list(long_call)
@@ -52,8 +51,8 @@ class ShutdownTest(absltest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
 
         self.assertEqual(server.wait(), 0)
-        chats = [e for e in server.logs() if e.get("method", "").endswith("RouteChat")]
-        self.assertCountEqual([e["code"] for e in chats], ["OK", "UNAVAILABLE"])
+        bidis = [e for e in server.logs() if e.get("method", "").endswith("/Bidi")]
+        self.assertCountEqual([e["code"] for e in bidis], ["OK", "UNAVAILABLE"])
         self.assertEqual(server.logs()[-1]["message"], "stopped")
         self.assertEqual(server.non_json_lines(), [], server.output())
         self.assertEqual(server.stderr_lines, [])

@@ -1,7 +1,7 @@
-"""Request streams that do not end, against the real route guide server: the server-wide limit
-(--max_stream_messages, --max_stream_mib) and each method's own, RESOURCE_EXHAUSTED with a
-message that says which, in the call's log line too; and RouteChat's history, bounded per
-point and overall, so that its replies grow with what a client sends, not with its square."""
+"""Request streams that do not end, against the kit's test server: the server-wide limits
+(--max_stream_messages, --max_stream_mib) end them RESOURCE_EXHAUSTED with a message that says
+which, in the call's log line too, on the services' streams and the runtime's own. A sample's
+own limits are its tests' (python/services/route_guide/route_guide_limits_test.py)."""
 
 from __future__ import annotations
 
@@ -10,34 +10,25 @@ from collections.abc import Iterator
 import grpc
 from absl.testing import absltest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from routeguide.v1 import route_guide_pb2 as pb
-from routeguide.v1 import route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
-from python.services.route_guide import route_guide_servicer as sample
-from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
+from tests.e2e.processes import KITTEST_SERVER, Server, run
 
-METHOD = "/routeguide.v1.RouteGuide/"
-HERE = pb.Point(latitude=1, longitude=1)
-MIB = 1024 * 1024
+METHOD = "/kittest.v1.TestService/"
 EXIT_USAGE = 2
-CALL_TIMEOUT_SECONDS = 60
 
 
-def notes_at(point: pb.Point, count: int, size: int = 0) -> Iterator[pb.RouteNote]:
+def messages(count: int, size: int = 0) -> Iterator[pb.BidiRequest]:
     for index in range(count):
-        yield pb.RouteNote(location=point, message=f"{index:08d}".ljust(size, "x"))
-
-
-def replies_expected(count: int, kept: int) -> int:
-    """Replies to `count` notes at one point when the history keeps the last `kept` there."""
-    return sum(min(earlier, kept) for earlier in range(count))
+        yield pb.BidiRequest(message=f"{index:08d}".ljust(size, "x"))
 
 
 class StreamLimitsTest(absltest.TestCase):
-    def start(self, *flags: str) -> route_guide_pb2_grpc.RouteGuideStub:
-        self.server = self.enterContext(Server(*flags, binary_var=ROUTE_GUIDE_SERVER))
+    def start(self, *flags: str) -> test_service_pb2_grpc.TestServiceStub:
+        self.server = self.enterContext(Server(*flags, binary_var=KITTEST_SERVER))
         channel = self.enterContext(grpc.insecure_channel(self.server.address))
-        return route_guide_pb2_grpc.RouteGuideStub(channel)
+        return test_service_pb2_grpc.TestServiceStub(channel)
 
     def assert_exhausted(self, call: object, method: str, message: str) -> None:
         """`call()` fails RESOURCE_EXHAUSTED with `message`, and its log line says so."""
@@ -51,24 +42,23 @@ class StreamLimitsTest(absltest.TestCase):
         self.assertEqual(line["code"], "RESOURCE_EXHAUSTED")
         self.assertEqual(line["severity"], "WARNING")
 
-    def assert_still_answers(self, stub: route_guide_pb2_grpc.RouteGuideStub) -> None:
-        self.assertEqual(stub.GetFeature(HERE, timeout=10).location, HERE)
+    def assert_still_answers(self, stub: test_service_pb2_grpc.TestServiceStub) -> None:
+        self.assertEqual(stub.Unary(pb.UnaryRequest(message="hi"), timeout=10).message, "hi")
         self.assertIsNone(self.server.process.poll())
         self.assertNotIn("Traceback", self.server.output())
         self.assertEqual(self.server.non_json_lines(), [])
 
     def test_server_wide_message_limit_on_every_request_stream(self) -> None:
         stub = self.start("--max_stream_messages=50")
-        self.assertEqual(stub.RecordRoute(iter([HERE] * 50), timeout=10).point_count, 50)
+        sent = [pb.ClientStreamRequest()]
+        self.assertEqual(stub.ClientStream(iter(sent * 50), timeout=10).messages, 50)
         self.assert_exhausted(
-            lambda: stub.RecordRoute(iter([HERE] * 51), timeout=10),
-            "RecordRoute",
+            lambda: stub.ClientStream(iter(sent * 51), timeout=10),
+            "ClientStream",
             "more than 50 messages",
         )
         self.assert_exhausted(
-            lambda: list(stub.RouteChat(notes_at(HERE, 51), timeout=10)),
-            "RouteChat",
-            "more than 50 messages",
+            lambda: list(stub.Bidi(messages(51), timeout=10)), "Bidi", "more than 50 messages"
         )
         # The runtime's own streams too: reflection's.
         with grpc.insecure_channel(self.server.address) as channel:
@@ -82,8 +72,8 @@ class StreamLimitsTest(absltest.TestCase):
     def test_server_wide_byte_limit(self) -> None:
         stub = self.start("--max_stream_mib=0.01")  # 10,486 bytes
         self.assert_exhausted(
-            lambda: list(stub.RouteChat(notes_at(HERE, 11, size=1000), timeout=10)),
-            "RouteChat",
+            lambda: list(stub.Bidi(messages(11, size=1000), timeout=10)),
+            "Bidi",
             "more than 10486 bytes",
         )
         self.assert_still_answers(stub)
@@ -91,70 +81,9 @@ class StreamLimitsTest(absltest.TestCase):
     def test_limits_must_be_positive(self) -> None:
         for flag in ("--max_stream_messages=0", "--max_stream_mib=0", "--max_stream_mib=-1"):
             with self.subTest(flag=flag):
-                result = run(ROUTE_GUIDE_SERVER, flag, env={"PORT": "0"})
+                result = run(KITTEST_SERVER, flag, env={"PORT": "0"})
                 self.assertEqual(result.returncode, EXIT_USAGE, result.stderr)
                 self.assertNotIn("Traceback", result.stderr)
-
-    def test_record_route_has_its_own_message_limit(self) -> None:
-        stub = self.start()
-        limit = sample.RECORD_ROUTE_LIMIT.messages
-        self.assert_exhausted(
-            lambda: stub.RecordRoute(iter([HERE] * (limit + 1)), timeout=CALL_TIMEOUT_SECONDS),
-            "RecordRoute",
-            f"more than {limit} messages",
-        )
-        self.assert_still_answers(stub)
-
-    def test_route_chat_has_its_own_byte_limit(self) -> None:
-        stub = self.start()
-        limit = sample.ROUTE_CHAT_LIMIT.bytes
-        notes = notes_at(HERE, limit // MIB + 1, size=MIB)
-        self.assert_exhausted(
-            lambda: list(stub.RouteChat(notes, timeout=CALL_TIMEOUT_SECONDS)),
-            "RouteChat",
-            f"more than {limit} bytes",
-        )
-        self.assert_still_answers(stub)
-
-    def test_many_notes_at_one_point_get_replies_linear_in_the_notes(self) -> None:
-        """The attack: 2,000 small notes at one point got 1,999,000 replies back."""
-        stub = self.start()
-        count = 2000
-        replies = list(stub.RouteChat(notes_at(HERE, count), timeout=CALL_TIMEOUT_SECONDS))
-        kept = sample.NOTES_KEPT_PER_POINT
-        self.assertLen(replies, replies_expected(count, kept))
-        self.assertLessEqual(len(replies), kept * count)
-        # The last note's replies: the notes just before it, oldest first.
-        last = [note.message for note in replies[-kept:]]
-        self.assertEqual(last, [f"{index:08d}" for index in range(count - 1 - kept, count - 1)])
-        self.assert_still_answers(stub)
-
-    def test_large_notes_are_kept_up_to_the_history_bytes(self) -> None:
-        """Notes of 1 MiB: the history keeps what fits in its bytes, not every note sent."""
-        stub = self.start()
-        count = 12
-        kept = sample.HISTORY_BYTES // (MIB + 16)  # a note is its message and a location
-        self.assertLess(kept, sample.NOTES_KEPT_PER_POINT)  # the bytes, not the count, bind
-        replies = list(stub.RouteChat(notes_at(HERE, count, size=MIB), timeout=60))
-        self.assertLen(replies, replies_expected(count, kept))
-        self.assert_still_answers(stub)
-
-    def test_history_keeps_the_latest_notes_overall(self) -> None:
-        """More points than the history keeps notes: the earliest points' notes go first."""
-        stub = self.start()
-        points = [pb.Point(latitude=index, longitude=index) for index in range(1, 1501)]
-        first, recent = points[0], points[-1]
-
-        def chat() -> Iterator[pb.RouteNote]:
-            for point in points:
-                yield pb.RouteNote(location=point, message="once")
-            yield pb.RouteNote(location=first, message="again")
-            yield pb.RouteNote(location=recent, message="again")
-
-        self.assertLess(sample.HISTORY_NOTES, len(points))
-        replies = list(stub.RouteChat(chat(), timeout=CALL_TIMEOUT_SECONDS))
-        self.assertEqual([(note.location, note.message) for note in replies], [(recent, "once")])
-        self.assert_still_answers(stub)
 
 
 if __name__ == "__main__":

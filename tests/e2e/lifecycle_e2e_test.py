@@ -1,5 +1,5 @@
 """The server's life as Cloud Run drives it: health while starting and serving, SIGTERM with a
-stream in flight, a second signal, reflection, and an oversized message."""
+stream in flight, a second signal, reflection, an oversized message, and both loopbacks."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import signal
 
 import grpc
 from absl.testing import absltest
-from echo.v1 import echo_pb2, echo_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from ping.v1 import ping_pb2
-from routeguide.v1 import route_guide_pb2 as pb
-from routeguide.v1 import route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
-from tests.e2e.processes import ECHO_SERVER, PING_SERVER, ROUTE_GUIDE_SERVER, Server
+from python.channels import channels
+from tests.e2e.processes import KITTEST_SERVER, Server
 
+OWN_SERVICE = "kittest.v1.TestService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -26,37 +26,60 @@ def check(channel: grpc.Channel, service: str = "") -> int:
     return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
 
 
-class LifecycleTest(absltest.TestCase):
-    def test_health_knows_exactly_the_services_registered(self) -> None:
-        for binary_var, own, other in (
-            (PING_SERVER, "ping.v1.PingService", "routeguide.v1.RouteGuide"),
-            (ROUTE_GUIDE_SERVER, "routeguide.v1.RouteGuide", "ping.v1.PingService"),
-        ):
-            server = Server(binary_var=binary_var)
-            with self.subTest(own), server, grpc.insecure_channel(server.address) as channel:
-                for service in ("", own):
-                    self.assertEqual(check(channel, service), SERVING, service)
-                for service in (other, "no.such.Service"):
-                    with self.assertRaises(grpc.RpcError) as caught:
-                        check(channel, service)
-                    self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+class ServingTest(absltest.TestCase):
+    """What one server, left running, answers about itself: no case here stops it."""
 
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = cls.enterClassContext(Server(binary_var=KITTEST_SERVER))
+        cls.channel = cls.enterClassContext(grpc.insecure_channel(cls.server.address))
+
+    def test_health_knows_exactly_the_services_registered(self) -> None:
+        for service in ("", OWN_SERVICE):
+            self.assertEqual(check(self.channel, service), SERVING, service)
+        # A service of another server of this repository, and one of nobody's.
+        for service in ("echo.v1.EchoService", "no.such.Service"):
+            with self.assertRaises(grpc.RpcError) as caught:
+                check(self.channel, service)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_reflection_lists_exactly_the_services_registered(self) -> None:
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
+        names = {s.name for s in response.list_services_response.service}
+        self.assertEqual(
+            {OWN_SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"},
+            names,
+        )
+
+    def test_server_listens_on_ipv4_and_ipv6_loopback(self) -> None:
+        for host in ("127.0.0.1", "[::1]"):
+            connection = channels.Connection(f"{host}:{self.server.port}", insecure=True)
+            with channels.open_channel(connection) as channel:
+                stub = test_service_pb2_grpc.TestServiceStub(channel)
+                self.assertEqual(
+                    stub.Unary(pb.UnaryRequest(message=host), timeout=10).message, host
+                )
+
+
+class LifecycleTest(absltest.TestCase):
     def test_sigterm_drains_stream_in_flight_then_exits_zero(self) -> None:
-        server = Server("--grace_seconds=8", binary_var=ROUTE_GUIDE_SERVER)
+        server = Server("--grace_seconds=8", binary_var=KITTEST_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(
                 health_pb2.HealthCheckRequest(service=""), timeout=30
             )
             self.assertEqual(next(watch).status, SERVING)
 
-            # A bidirectional stream, open across the SIGTERM: notes go in one at a time.
-            notes: queue.Queue[pb.RouteNote | None] = queue.Queue()
-            chat = route_guide_pb2_grpc.RouteGuideStub(channel).RouteChat(
+            # A bidirectional stream, open across the SIGTERM: messages go in one at a time.
+            notes: queue.Queue[pb.BidiRequest | None] = queue.Queue()
+            chat = test_service_pb2_grpc.TestServiceStub(channel).Bidi(
                 iter(notes.get, None), timeout=30
             )
-            here = pb.Point(latitude=5, longitude=5)
-            notes.put(pb.RouteNote(location=here, message="before"))
-            notes.put(pb.RouteNote(location=here, message="still before"))
+            notes.put(pb.BidiRequest(message="before"))
+            notes.put(pb.BidiRequest(message="still before"))
             self.assertEqual(next(chat).message, "before")
 
             server.signal(signal.SIGTERM)
@@ -75,22 +98,22 @@ class LifecycleTest(absltest.TestCase):
                         grpc.StatusCode.UNAVAILABLE,
                         f"a call on the {name} connection\n{server.output()}",
                     )
-            notes.put(pb.RouteNote(location=here, message="after"))
+            notes.put(pb.BidiRequest(message="after"))
             notes.put(None)
-            self.assertEqual([n.message for n in chat], ["before", "still before"])
+            self.assertEqual([n.message for n in chat], ["still before", "after"])
             self.assertEqual(chat.code(), grpc.StatusCode.OK)
             self.assertEqual(server.wait(), 0)
 
     def test_second_signal_exits_at_once(self) -> None:
-        server = Server("--grace_seconds=60", binary_var=ROUTE_GUIDE_SERVER)
+        server = Server("--grace_seconds=60", binary_var=KITTEST_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
             # A stream that stays open keeps the first SIGTERM's drain waiting.
-            notes: queue.Queue[pb.RouteNote | None] = queue.Queue()
-            chat = route_guide_pb2_grpc.RouteGuideStub(channel).RouteChat(
+            notes: queue.Queue[pb.BidiRequest | None] = queue.Queue()
+            chat = test_service_pb2_grpc.TestServiceStub(channel).Bidi(
                 iter(notes.get, None), timeout=60
             )
             for message in ("open", "again"):
-                notes.put(pb.RouteNote(location=pb.Point(latitude=1), message=message))
+                notes.put(pb.BidiRequest(message=message))
             self.assertEqual(next(chat).message, "open")  # the server is inside the call
 
             server.signal(signal.SIGTERM)
@@ -99,24 +122,9 @@ class LifecycleTest(absltest.TestCase):
             self.assertEqual(server.wait(timeout=10), 128 + signal.SIGINT)
             notes.put(None)
 
-    def test_reflection_lists_exactly_the_services_registered(self) -> None:
-        for binary_var, own in (
-            (PING_SERVER, "ping.v1.PingService"),
-            (ROUTE_GUIDE_SERVER, "routeguide.v1.RouteGuide"),
-        ):
-            server = Server(binary_var=binary_var)
-            with self.subTest(own), server, grpc.insecure_channel(server.address) as channel:
-                stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-                request = reflection_pb2.ServerReflectionRequest(list_services="")
-                response = next(stub.ServerReflectionInfo(iter([request]), timeout=10))
-                names = {s.name for s in response.list_services_response.service}
-            self.assertEqual(
-                {own, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}, names
-            )
-
     def test_reflection_can_be_turned_off(self) -> None:
         with (
-            Server("--reflection=false", binary_var=ECHO_SERVER) as server,
+            Server("--reflection=false", binary_var=KITTEST_SERVER) as server,
             grpc.insecure_channel(server.address) as ch,
         ):
             stub = reflection_pb2_grpc.ServerReflectionStub(ch)
@@ -126,13 +134,12 @@ class LifecycleTest(absltest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_oversized_message_is_resource_exhausted_and_server_keeps_serving(self) -> None:
-        server = Server("--max_receive_message_mib=1", binary_var=ECHO_SERVER)
+        server = Server("--max_receive_message_mib=1", binary_var=KITTEST_SERVER)
         with server, grpc.insecure_channel(server.address) as channel:
-            stub = echo_pb2_grpc.EchoServiceStub(channel)
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
 
             def echo(message: str) -> str:
-                request = echo_pb2.EchoRequest(pong=ping_pb2.Pong(message=message))
-                return stub.Echo(request, timeout=10).message
+                return stub.Unary(pb.UnaryRequest(message=message), timeout=10).message
 
             with self.assertRaises(grpc.RpcError) as caught:
                 echo("x" * (2 * 1024 * 1024))

@@ -13,18 +13,23 @@ import threading
 
 import grpc
 from absl.testing import absltest
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from python.testing import serving
-from tests.e2e.processes import PING_SERVER, STARTUP_TIMEOUT_SECONDS, Server, binary
+from tests.e2e.processes import KITTEST_SERVER, STARTUP_TIMEOUT_SECONDS, Server, binary
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SECRET = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
-CLOUD_RUN_ENV = {"GOOGLE_CLOUD_PROJECT": "kit-test", "K_SERVICE": "ping", "K_REVISION": "ping-7"}
+CLOUD_RUN_ENV = {
+    "GOOGLE_CLOUD_PROJECT": "kit-test",
+    "K_SERVICE": "kittest",
+    "K_REVISION": "kittest-7",
+}
 
 
-def is_send(entry: dict) -> bool:
-    return entry.get("method") == "/ping.v1.PingService/Send"
+def is_unary(entry: dict) -> bool:
+    return entry.get("method") == "/kittest.v1.TestService/Unary"
 
 
 ESC = "\x1b"
@@ -39,7 +44,7 @@ TERMINAL_ENV = {"TERM": "xterm-256color", "NO_COLOR": ""}
 
 
 class PtyServer:
-    """The ping server with its stdout on a pseudo-terminal, read continuously on a thread
+    """The kit's test server with its stdout on a pseudo-terminal, read continuously on a thread
     (a full pty would block the server's writes). `lines` are without the terminal's \\r\\n."""
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
@@ -51,7 +56,7 @@ class PtyServer:
         self._closed = False
         try:
             self.process = subprocess.Popen(
-                [binary(PING_SERVER), *args],
+                [binary(KITTEST_SERVER), *args],
                 env=serving.child_environment({"PORT": "0", **env}),
                 stdin=subprocess.DEVNULL,
                 stdout=slave,
@@ -125,34 +130,34 @@ class PtyServer:
         self._stderr.close()
 
 
-def call_ping_and_fail_upstream(address: str) -> None:
+def call_and_fail_relay(address: str) -> None:
     """One call that ends OK (logged INFO) and one that ends FAILED_PRECONDITION (WARNING)."""
     with grpc.insecure_channel(address) as channel:
-        stub = ping_pb2_grpc.PingServiceStub(channel)
-        reply = stub.Send(ping_pb2.Request(message="on a tty"), timeout=10)
-        assert reply.pong.message == "on a tty", reply
+        stub = test_service_pb2_grpc.TestServiceStub(channel)
+        reply = stub.Unary(pb.UnaryRequest(message="on a tty"), timeout=10)
+        assert reply.message == "on a tty", reply
         try:
-            stub.SendUpstream(ping_pb2.Request(), timeout=10)  # no upstream configured
+            stub.Relay(pb.RelayRequest(), timeout=10)  # no upstream configured
         except grpc.RpcError as error:
             assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
         else:
-            raise AssertionError("SendUpstream without an upstream succeeded")
+            raise AssertionError("Relay without an upstream succeeded")
 
 
 class LogsTest(absltest.TestCase):
     def test_rpc_log_line_with_cloud_trace_header(self) -> None:
         with (
-            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            Server(env=CLOUD_RUN_ENV, binary_var=KITTEST_SERVER) as server,
             grpc.insecure_channel(server.address) as ch,
         ):
             metadata = [
                 ("x-cloud-trace-context", f"{TRACE_ID}/1234567890;o=1"),
                 ("authorization", f"Bearer {SECRET}"),
             ]
-            ping_pb2_grpc.PingServiceStub(ch).Send(
-                ping_pb2.Request(message="traced"), metadata=metadata, timeout=10
+            test_service_pb2_grpc.TestServiceStub(ch).Unary(
+                pb.UnaryRequest(message="traced"), metadata=metadata, timeout=10
             )
-            entry = server.wait_for_log(is_send)
+            entry = server.wait_for_log(is_unary)
             everything = "".join(server.lines)
         self.assertEqual(entry["severity"], "INFO")
         self.assertEqual(entry["code"], "OK")
@@ -165,47 +170,47 @@ class LogsTest(absltest.TestCase):
         self.assertEqual(entry["logging.googleapis.com/spanId"], f"{1234567890:016x}")
         self.assertIs(entry["logging.googleapis.com/trace_sampled"], True)
         self.assertEqual(
-            entry["logging.googleapis.com/labels"], {"service": "ping", "revision": "ping-7"}
+            entry["logging.googleapis.com/labels"], {"service": "kittest", "revision": "kittest-7"}
         )
         self.assertNotIn("secret-token-value", everything)
 
     def test_w3c_traceparent_and_error_codes(self) -> None:
         with (
-            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            Server(env=CLOUD_RUN_ENV, binary_var=KITTEST_SERVER) as server,
             grpc.insecure_channel(server.address) as ch,
         ):
-            stub = ping_pb2_grpc.PingServiceStub(ch)
+            stub = test_service_pb2_grpc.TestServiceStub(ch)
             traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
-            stub.Send(ping_pb2.Request(), metadata=[("traceparent", traceparent)], timeout=10)
+            stub.Unary(pb.UnaryRequest(), metadata=[("traceparent", traceparent)], timeout=10)
             with self.assertRaises(grpc.RpcError):
-                stub.SendUpstream(ping_pb2.Request(), timeout=10)  # no upstream configured
-            sent = server.wait_for_log(is_send)
+                stub.Relay(pb.RelayRequest(), timeout=10)  # no upstream configured
+            sent = server.wait_for_log(is_unary)
             failed = server.wait_for_log(lambda e: e.get("code") == "FAILED_PRECONDITION")
         self.assertEqual(sent["logging.googleapis.com/spanId"], "00f067aa0ba902b7")
         self.assertIs(sent["logging.googleapis.com/trace_sampled"], False)
-        self.assertEqual(failed["method"], "/ping.v1.PingService/SendUpstream")
+        self.assertEqual(failed["method"], "/kittest.v1.TestService/Relay")
         self.assertNotIn("logging.googleapis.com/trace", failed)
 
     def test_every_stdout_line_is_json(self) -> None:
         with (
-            Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server,
+            Server(env=CLOUD_RUN_ENV, binary_var=KITTEST_SERVER) as server,
             grpc.insecure_channel(server.address) as ch,
         ):
-            ping_pb2_grpc.PingServiceStub(ch).Send(ping_pb2.Request(), timeout=10)
-            server.wait_for_log(is_send)
+            test_service_pb2_grpc.TestServiceStub(ch).Unary(pb.UnaryRequest(), timeout=10)
+            server.wait_for_log(is_unary)
             server.stop()  # fails unless the exit status is 0
         entries = server.logs()
         self.assertLen(entries, len(server.lines))
         self.assertEqual(entries[-1]["message"], "stopped")
 
     def test_text_format_for_people(self) -> None:
-        with Server("--log_format=text", binary_var=PING_SERVER) as server:
+        with Server("--log_format=text", binary_var=KITTEST_SERVER) as server:
             self.assertFalse(server.lines[0].startswith("{"))
             self.assertIn("INFO", server.lines[0])
 
     def test_pipe_gets_json_without_colour_even_from_a_colour_terminal(self) -> None:
-        with Server(env=TERMINAL_ENV, binary_var=PING_SERVER) as server:
-            call_ping_and_fail_upstream(server.address)
+        with Server(env=TERMINAL_ENV, binary_var=KITTEST_SERVER) as server:
+            call_and_fail_relay(server.address)
             server.wait_for_log(lambda e: e.get("code") == "FAILED_PRECONDITION")
             server.stop()  # fails unless the exit status is 0
         self.assertEqual(server.non_json_lines(), [])
@@ -214,8 +219,8 @@ class LogsTest(absltest.TestCase):
         self.assertEqual(severities, {"INFO", "WARNING"})
 
     def test_forced_text_on_a_pipe_is_never_coloured(self) -> None:
-        with Server("--log_format=text", env=TERMINAL_ENV, binary_var=PING_SERVER) as server:
-            call_ping_and_fail_upstream(server.address)
+        with Server("--log_format=text", env=TERMINAL_ENV, binary_var=KITTEST_SERVER) as server:
+            call_and_fail_relay(server.address)
             server.stop()  # fails unless the exit status is 0
         self.assert_text(server.lines, coloured=False)
 
@@ -236,7 +241,7 @@ class LogsTest(absltest.TestCase):
         entries = [json.loads(line) for line in lines]  # fails on any line that is not JSON
         self.assertTrue(all(isinstance(entry, dict) for entry in entries), "\n".join(lines))
         self.assertEqual([line for line in lines if ESC in line], [])
-        send = [e for e in entries if is_send(e)]
+        send = [e for e in entries if is_unary(e)]
         self.assertLen(send, 1)
         self.assertEqual((send[0]["severity"], send[0]["code"]), ("INFO", "OK"))
         self.assertEqual(entries[-1]["message"], "stopped")
@@ -245,7 +250,7 @@ class LogsTest(absltest.TestCase):
         """Every line the server printed on a terminal, having answered one call OK and failed
         one, then stopped on SIGTERM."""
         with PtyServer(*args, env=env) as server:
-            call_ping_and_fail_upstream(server.address)
+            call_and_fail_relay(server.address)
             server.wait_for(lambda line: "FAILED_PRECONDITION" in line, timeout=10)
             self.assertEqual(server.stop(), 0, server.output())
             return list(server.lines)
@@ -260,9 +265,9 @@ class LogsTest(absltest.TestCase):
             self.assertEqual(ESC in match["severity"], coloured, line)
         want = COLOURED if coloured else {name: name for name in COLOURED}
         by_message = {m["message"].split(" {")[0]: m["severity"] for m in parsed}
-        self.assertEqual(by_message.get("/ping.v1.PingService/Send OK"), want["INFO"], output)
+        self.assertEqual(by_message.get("/kittest.v1.TestService/Unary OK"), want["INFO"], output)
         self.assertEqual(
-            by_message.get("/ping.v1.PingService/SendUpstream FAILED_PRECONDITION"),
+            by_message.get("/kittest.v1.TestService/Relay FAILED_PRECONDITION"),
             want["WARNING"],
             output,
         )

@@ -26,6 +26,8 @@ STARTUP_TIMEOUT_SECONDS = serving.STARTUP_TIMEOUT_SECONDS
 PING_SERVER = "PING_SERVER_BIN"
 ROUTE_GUIDE_SERVER = "ROUTE_GUIDE_SERVER_BIN"
 ECHO_SERVER = "ECHO_SERVER_BIN"  # tests/deploy/echo_service, a service of the test tree
+# tests/services/kittest: the service the runtime's tests run on, so that none needs a sample.
+KITTEST_SERVER = "KITTEST_SERVER_BIN"
 
 
 def binary(env_var: str) -> str:

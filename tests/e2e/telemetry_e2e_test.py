@@ -1,6 +1,6 @@
 """Traces and metrics of real server processes, as an OTLP receiver on loopback gets them.
 
-A relayed call (client -> relay's SendUpstream -> upstream's Send) must arrive as one trace:
+A relayed call (client -> relay's Relay -> upstream's Unary) must arrive as one trace:
 the relay's SERVER span, child of the caller's `traceparent`; the relay's CLIENT span under
 it; the upstream's SERVER span under that. Each call's log line names its own span. A
 collector that hangs or refuses changes no call's result.
@@ -17,10 +17,11 @@ from concurrent import futures
 import grpc
 from absl.testing import absltest
 from grpc import StatusCode
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from tests.e2e.otlp_receiver import OtlpReceiver, Received, attributes
-from tests.e2e.processes import PING_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
 PROJECT = "telemetry-test"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -46,32 +47,36 @@ def call(
     method: str,
     metadata: tuple[tuple[str, str], ...] = (),
     timeout: float = 10,
-) -> ping_pb2.Response:
+) -> pb.UnaryResponse:
+    """`method` ("Unary" or "Relay") with the message "hi"; the answer of the server that
+    answered it (the upstream's, for Relay)."""
+    request = pb.UnaryRequest(message="hi")
     with grpc.insecure_channel(address) as channel:
-        stub = ping_pb2_grpc.PingServiceStub(channel)
-        return getattr(stub, method)(
-            ping_pb2.Request(message="hi"), metadata=metadata, timeout=timeout
-        )
+        stub = test_service_pb2_grpc.TestServiceStub(channel)
+        if method == "Relay":
+            relayed = pb.RelayRequest(request=request)
+            return stub.Relay(relayed, metadata=metadata, timeout=timeout).response
+        return getattr(stub, method)(request, metadata=metadata, timeout=timeout)
 
 
-class HangingUpstream(ping_pb2_grpc.PingServiceServicer):
-    """Answers Send once released: an upstream slower than any caller's deadline."""
+class HangingUpstream(test_service_pb2_grpc.TestServiceServicer):
+    """Answers Unary once released: an upstream slower than any caller's deadline."""
 
     def __init__(self) -> None:
         self.released = threading.Event()
         self.arrivals = threading.Semaphore(0)
 
-    def Send(self, request: ping_pb2.Request, context: grpc.ServicerContext) -> ping_pb2.Response:
+    def Unary(self, request: pb.UnaryRequest, context: grpc.ServicerContext) -> pb.UnaryResponse:
         self.arrivals.release()
         self.released.wait()
-        return ping_pb2.Response()
+        return pb.UnaryResponse()
 
 
 @contextlib.contextmanager
 def hanging_upstream() -> Iterator[tuple[str, HangingUpstream]]:
     servicer = HangingUpstream()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    ping_pb2_grpc.add_PingServiceServicer_to_server(servicer, server)
+    test_service_pb2_grpc.add_TestServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
@@ -108,10 +113,10 @@ class TelemetryEndToEndTest(absltest.TestCase):
         super().setUp()
         self.receiver = self.enterContext(OtlpReceiver())
 
-    def server(self, *args: str, service: str = "ping") -> Server:
+    def server(self, *args: str, service: str = "kittest") -> Server:
         env = telemetry_env(self.receiver.endpoint, service)
         return self.enterContext(
-            Server(f"--project={PROJECT}", *args, env=env, binary_var=PING_SERVER)
+            Server(f"--project={PROJECT}", *args, env=env, binary_var=KITTEST_SERVER)
         )
 
     def span_of_log(self, server: Server, method: str) -> str:
@@ -122,30 +127,30 @@ class TelemetryEndToEndTest(absltest.TestCase):
         return line["logging.googleapis.com/spanId"]
 
     def test_relayed_call_is_one_trace_across_both_servers(self) -> None:
-        upstream = self.server(service="ping-upstream")
+        upstream = self.server(service="kittest-upstream")
         relay = self.server(f"--upstream={upstream.address}", "--upstream_insecure")
 
-        response = call(relay.address, "SendUpstream", (("traceparent", TRACEPARENT),))
+        response = call(relay.address, "Relay", (("traceparent", TRACEPARENT),))
 
-        self.assertEqual(response.pong.message, "hi (relayed)")
+        self.assertEqual(response.message, "hi")
         spans = self.receiver.wait_for_spans(lambda s: s.trace_id == TRACE_ID, count=3)
         print(span_tree(spans), file=sys.stderr)
         by_name = {(s.service, s.span.kind): s for s in spans}
-        relay_server = by_name["ping", SERVER]
-        relay_client = by_name["ping", CLIENT]
-        upstream_server = by_name["ping-upstream", SERVER]
-        self.assertEqual(relay_server.span.name, "ping.v1.PingService/SendUpstream")
+        relay_server = by_name["kittest", SERVER]
+        relay_client = by_name["kittest", CLIENT]
+        upstream_server = by_name["kittest-upstream", SERVER]
+        self.assertEqual(relay_server.span.name, "kittest.v1.TestService/Relay")
         self.assertEqual(relay_server.parent_id, CALLER_SPAN_ID)
-        self.assertEqual(relay_client.span.name, "ping.v1.PingService/Send")
+        self.assertEqual(relay_client.span.name, "kittest.v1.TestService/Unary")
         self.assertEqual(relay_client.parent_id, relay_server.span_id)
-        self.assertEqual(upstream_server.span.name, "ping.v1.PingService/Send")
+        self.assertEqual(upstream_server.span.name, "kittest.v1.TestService/Unary")
         self.assertEqual(upstream_server.parent_id, relay_client.span_id)
         self.assertEqual(
             {k: relay_server.attributes[k] for k in ("rpc.system", "rpc.service", "rpc.method")},
             {
                 "rpc.system": "grpc",
-                "rpc.service": "ping.v1.PingService",
-                "rpc.method": "SendUpstream",
+                "rpc.service": "kittest.v1.TestService",
+                "rpc.method": "Relay",
             },
         )
         for span in spans:
@@ -154,10 +159,10 @@ class TelemetryEndToEndTest(absltest.TestCase):
         self.assertIsInstance(relay_server.attributes["network.peer.port"], int)
         # Each log line names its own server's span: Cloud Logging joins it to Cloud Trace.
         self.assertEqual(
-            self.span_of_log(relay, "/ping.v1.PingService/SendUpstream"), relay_server.span_id
+            self.span_of_log(relay, "/kittest.v1.TestService/Relay"), relay_server.span_id
         )
         self.assertEqual(
-            self.span_of_log(upstream, "/ping.v1.PingService/Send"), upstream_server.span_id
+            self.span_of_log(upstream, "/kittest.v1.TestService/Unary"), upstream_server.span_id
         )
 
     def test_parent_from_each_header(self) -> None:
@@ -175,14 +180,14 @@ class TelemetryEndToEndTest(absltest.TestCase):
         }
         for header, metadata in headers.items():
             with self.subTest(header):
-                call(server.address, "Send", metadata)
+                call(server.address, "Unary", metadata)
                 (span,) = self.receiver.wait_for_spans(
                     lambda s, parent=expected_parent[header]: s.parent_id == parent
                 )
                 self.assertEqual(span.trace_id, TRACE_ID)
                 self.assertEqual(span.span.kind, SERVER)
         # No header: a trace of its own, rooted at this server.
-        call(server.address, "Send")
+        call(server.address, "Unary")
         (root,) = self.receiver.wait_for_spans(lambda s: not s.parent_id)
         self.assertNotEqual(root.trace_id, TRACE_ID)
 
@@ -192,18 +197,20 @@ class TelemetryEndToEndTest(absltest.TestCase):
         unconfigured = self.server()
 
         with self.assertRaises(grpc.RpcError) as failed:
-            call(unconfigured.address, "SendUpstream", (("traceparent", TRACEPARENT),))
+            call(unconfigured.address, "Relay", (("traceparent", TRACEPARENT),))
         self.assertEqual(failed.exception.code(), StatusCode.FAILED_PRECONDITION)
         with grpc.insecure_channel(relay.address) as channel:
-            stub = ping_pb2_grpc.PingServiceStub(channel)
-            future = stub.SendUpstream.future(
-                ping_pb2.Request(message="x"), metadata=(("traceparent", TRACEPARENT),), timeout=30
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
+            future = stub.Relay.future(
+                pb.RelayRequest(request=pb.UnaryRequest(message="x")),
+                metadata=(("traceparent", TRACEPARENT),),
+                timeout=30,
             )
             # Cancel once the relay waits on its upstream.
             self.assertTrue(hanging.arrivals.acquire(timeout=10), "the relay never called")
             future.cancel()
         with self.assertRaises(grpc.RpcError) as late:
-            call(relay.address, "SendUpstream", (("traceparent", TRACEPARENT),), timeout=0.5)
+            call(relay.address, "Relay", (("traceparent", TRACEPARENT),), timeout=0.5)
         self.assertEqual(late.exception.code(), StatusCode.DEADLINE_EXCEEDED)
 
         codes = {"FAILED_PRECONDITION": 9, "DEADLINE_EXCEEDED": 4, "CANCELLED": 1}
@@ -214,7 +221,7 @@ class TelemetryEndToEndTest(absltest.TestCase):
                         s.span.kind == SERVER and s.attributes["rpc.grpc.status_code"] == n
                     )
                 )
-                self.assertEqual(span.span.name, "ping.v1.PingService/SendUpstream")
+                self.assertEqual(span.span.name, "kittest.v1.TestService/Relay")
                 # The span's code is the log line's: both come from one decision.
                 server = unconfigured if name == "FAILED_PRECONDITION" else relay
                 line = server.wait_for_log(lambda e, n=name: e.get("code") == n)
@@ -224,15 +231,15 @@ class TelemetryEndToEndTest(absltest.TestCase):
         )
         self.assertEqual(deadline.span.status.code, STATUS_ERROR)
         # Both servers still answer.
-        self.assertEqual(call(relay.address, "Send").pong.message, "hi")
-        self.assertEqual(call(unconfigured.address, "Send").pong.message, "hi")
+        self.assertEqual(call(relay.address, "Unary").message, "hi")
+        self.assertEqual(call(unconfigured.address, "Unary").message, "hi")
 
     def test_metrics_duration_by_method_and_code(self) -> None:
         server = self.server()
         for _ in range(3):
-            call(server.address, "Send")
+            call(server.address, "Unary")
         with self.assertRaises(grpc.RpcError):
-            call(server.address, "SendUpstream")
+            call(server.address, "Relay")
 
         def duration_points(code: int) -> list:
             metric = self.receiver.wait_for_metric(
@@ -255,14 +262,14 @@ class TelemetryEndToEndTest(absltest.TestCase):
             attributes(list(ok.attributes)),
             {
                 "rpc.system": "grpc",
-                "rpc.service": "ping.v1.PingService",
-                "rpc.method": "Send",
+                "rpc.service": "kittest.v1.TestService",
+                "rpc.method": "Unary",
                 "rpc.grpc.status_code": 0,
             },
         )
         self.assertEqual(ok.count, 3)
         (failed,) = duration_points(9)
-        self.assertEqual(attributes(list(failed.attributes))["rpc.method"], "SendUpstream")
+        self.assertEqual(attributes(list(failed.attributes))["rpc.method"], "Relay")
         self.assertEqual(failed.count, 1)
 
     def test_metrics_calls_in_flight(self) -> None:
@@ -279,31 +286,31 @@ class TelemetryEndToEndTest(absltest.TestCase):
             )
 
         with grpc.insecure_channel(relay.address) as channel:
-            stub = ping_pb2_grpc.PingServiceStub(channel)
-            future = stub.SendUpstream.future(ping_pb2.Request(message="x"), timeout=30)
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
+            future = stub.Relay.future(pb.RelayRequest(), timeout=30)
             self.assertTrue(hanging.arrivals.acquire(timeout=10), "the relay never called")
             in_flight(1)
             future.cancel()
             cancelled = len(self.receiver.metrics)
         in_flight(0, since=cancelled)
-        self.assertEqual(call(relay.address, "Send").pong.message, "hi")
+        self.assertEqual(call(relay.address, "Unary").message, "hi")
 
 
 class DownCollectorTest(absltest.TestCase):
     def calls_unaffected(self, env: dict[str, str]) -> Server:
         """Calls answered as without telemetry, the drop warning, the server still answering
         and its clean exit; returns the stopped server for its logs."""
-        with Server(f"--project={PROJECT}", env=env, binary_var=PING_SERVER) as server:
+        with Server(f"--project={PROJECT}", env=env, binary_var=KITTEST_SERVER) as server:
             for index in range(1, 21):
-                response = call(server.address, "Send", (("traceparent", TRACEPARENT),))
-                self.assertEqual(response.pong.index, index)
+                response = call(server.address, "Unary", (("traceparent", TRACEPARENT),))
+                self.assertEqual(response.index, index)
             with self.assertRaises(grpc.RpcError) as failed:
-                call(server.address, "SendUpstream")
+                call(server.address, "Relay")
             self.assertEqual(failed.exception.code(), StatusCode.FAILED_PRECONDITION)
             warning = server.wait_for_log(lambda e: "spans dropped" in e.get("message", ""))
             self.assertEqual(warning["severity"], "WARNING")
             self.assertGreater(warning["dropped_spans"], 0)
-            self.assertEqual(call(server.address, "Send").pong.index, 21)
+            self.assertEqual(call(server.address, "Unary").index, 21)
             server.stop()  # fails unless the exit status is 0
         self.assertEqual(server.non_json_lines(), [])
         warnings = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
@@ -312,7 +319,7 @@ class DownCollectorTest(absltest.TestCase):
 
     def test_collector_that_hangs_changes_no_result_and_the_full_queue_drops(self) -> None:
         receiver = self.enterContext(OtlpReceiver(hang=True))
-        env = telemetry_env(receiver.endpoint, "ping") | {
+        env = telemetry_env(receiver.endpoint, "kittest") | {
             # The first batch waits on the receiver for good; the next spans fill the queue.
             "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
             "OTEL_BSP_MAX_QUEUE_SIZE": "8",
@@ -329,7 +336,7 @@ class DownCollectorTest(absltest.TestCase):
         # The exporter retries UNAVAILABLE after 1 s, then 2 s (each +-20%), while its timeout
         # allows. With 1 s, a retry after 0.8 s was cut short by the timeout and the warning
         # said DEADLINE_EXCEEDED. With 5 s the last try starts by 3.6 s, with time to be refused.
-        env = telemetry_env(receiver.endpoint, "ping") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
+        env = telemetry_env(receiver.endpoint, "kittest") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
         server = self.calls_unaffected(env)
         (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
         self.assertIn("UNAVAILABLE", warning["message"])

@@ -1,5 +1,6 @@
-"""TLS as a client meets it on Cloud Run, and ID tokens checked by the server (--auth_mode),
-against a private CA and a stand-in for Google's token and certificate endpoints."""
+"""TLS as a service meets it on Cloud Run, and ID tokens checked by the server (--auth_mode),
+against a private CA and a stand-in for Google's token and certificate endpoints. The client
+binary's flags for them are client_tls_e2e_test.py's."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from pathlib import Path
 import grpc
 from absl.testing import absltest
 from google.auth import crypt
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
+from python.channels import channels
 from tests.e2e.fake_google import FakeGoogle, Pki, private_pem, rsa_key
-from tests.e2e.processes import PING_SERVER, Server, run
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-AUDIENCE = "https://ping.example.run.app"
+AUDIENCE = "https://kittest.example.run.app"
 ALLOWED = "caller@example.iam.gserviceaccount.com"
 ALG_NONE_HEADER = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
 
@@ -25,56 +30,43 @@ def scratch() -> Path:
 
 
 class TlsTest(absltest.TestCase):
+    """The server on TLS with a private CA, through python/channels as services call it."""
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.pki = Pki(scratch())
         cls.server = Server(
             f"--tls_cert_file={cls.pki.server_cert}",
             f"--tls_key_file={cls.pki.server_key}",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         )
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.server.stop()
 
-    def test_client_trusts_private_ca(self) -> None:
-        result = run(
-            "CLIENT_BIN",
-            f"--server=localhost:{self.server.port}",
-            f"--ca_cert={self.pki.ca_cert}",
-            "--noauth",
-            "ping",
-            "--message=tls",
+    def call(self, server: str, ca_cert: Path, authority: str | None = None) -> pb.UnaryResponse:
+        connection = channels.Connection(
+            server, ca_cert=str(ca_cert), authority=authority, auth=False
         )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn('message: "tls"', result.stdout)
+        with channels.open_channel(connection) as channel:
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
+            return stub.Unary(pb.UnaryRequest(message="tls"), timeout=10)
+
+    def test_channel_trusts_private_ca(self) -> None:
+        reply = self.call(f"localhost:{self.server.port}", self.pki.ca_cert)
+        self.assertEqual(reply.message, "tls")
 
     def test_wrong_ca_fails_clearly(self) -> None:
         other = Pki(scratch(), ca_name="another CA")
-        result = run(
-            "CLIENT_BIN",
-            f"--server=localhost:{self.server.port}",
-            f"--ca_cert={other.ca_cert}",
-            "--noauth",
-            "--timeout=10",
-            "ping",
-        )
-        self.assertEqual(result.returncode, 1)
-        self.assertRegex(
-            result.stderr.strip(), r"^client: UNAVAILABLE: .*(certificate|handshake|SSL)"
-        )
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.call(f"localhost:{self.server.port}", other.ca_cert)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertRegex(caught.exception.details(), "certificate|handshake|SSL")
 
     def test_authority_override_is_checked_against_certificate(self) -> None:
-        result = run(
-            "CLIENT_BIN",
-            f"--server=127.0.0.1:{self.server.port}",
-            "--authority=localhost",
-            f"--ca_cert={self.pki.ca_cert}",
-            "--noauth",
-            "ping",
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
+        reply = self.call(f"127.0.0.1:{self.server.port}", self.pki.ca_cert, "localhost")
+        self.assertEqual(reply.message, "tls")
 
 
 class VerifyModeTest(absltest.TestCase):
@@ -86,10 +78,10 @@ class VerifyModeTest(absltest.TestCase):
             f"--audiences={AUDIENCE}",
             f"--allowed_invokers={ALLOWED}",
             f"--google_certs_url={cls.google.url}/certs",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         )
         cls.channel = grpc.insecure_channel(cls.server.address)
-        cls.stub = ping_pb2_grpc.PingServiceStub(cls.channel)
+        cls.stub = test_service_pb2_grpc.TestServiceStub(cls.channel)
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -100,7 +92,7 @@ class VerifyModeTest(absltest.TestCase):
     def send(self, token: str | None) -> grpc.StatusCode:
         metadata = [("authorization", f"Bearer {token}")] if token is not None else []
         try:
-            self.stub.Send(ping_pb2.Request(message="x"), metadata=metadata, timeout=10)
+            self.stub.Unary(pb.UnaryRequest(message="x"), metadata=metadata, timeout=10)
         except grpc.RpcError as error:
             return error.code()
         return grpc.StatusCode.OK
@@ -137,20 +129,15 @@ class VerifyModeTest(absltest.TestCase):
         self.assertEqual(self.google.hits["/certs"], 1)
 
     def test_health_and_reflection_stay_open(self) -> None:
-        result = run("CLIENT_BIN", f"--server={self.server.address}", "--insecure", "health")
-        self.assertEqual(result.returncode, 0, result.stderr)
-
-    def test_client_token_file(self) -> None:
-        token_file = scratch() / "token"
-        token_file.write_text(self.google.id_token(AUDIENCE) + "\n")
-        result = run(
-            "CLIENT_BIN",
-            f"--server={self.server.address}",
-            "--insecure",
-            f"--token_file={token_file}",
-            "ping",
+        health = health_pb2_grpc.HealthStub(self.channel)
+        status = health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        self.assertEqual(status, health_pb2.HealthCheckResponse.SERVING)
+        reflection = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        response = next(reflection.ServerReflectionInfo(iter([request]), timeout=10))
+        self.assertIn(
+            "kittest.v1.TestService", {s.name for s in response.list_services_response.service}
         )
-        self.assertEqual(result.returncode, 0, result.stderr)
 
 
 class CloudRunModeTest(absltest.TestCase):
@@ -163,18 +150,18 @@ class CloudRunModeTest(absltest.TestCase):
         other = ".".join(google.id_token(AUDIENCE, email="x@example.com").split(".")[:2]) + ".sig"
         with (
             Server(
-                "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=PING_SERVER
+                "--auth_mode=cloud-run", f"--allowed_invokers={ALLOWED}", binary_var=KITTEST_SERVER
             ) as server,
             grpc.insecure_channel(server.address) as channel,
         ):
-            stub = ping_pb2_grpc.PingServiceStub(channel)
-            stub.Send(
-                ping_pb2.Request(), metadata=[("authorization", f"Bearer {forwarded}")], timeout=10
+            stub = test_service_pb2_grpc.TestServiceStub(channel)
+            stub.Unary(
+                pb.UnaryRequest(), metadata=[("authorization", f"Bearer {forwarded}")], timeout=10
             )
             self.assertEqual(server.wait_for_log(lambda e: "caller" in e)["caller"], ALLOWED)
             with self.assertRaises(grpc.RpcError) as caught:
-                stub.Send(
-                    ping_pb2.Request(), metadata=[("authorization", f"Bearer {other}")], timeout=10
+                stub.Unary(
+                    pb.UnaryRequest(), metadata=[("authorization", f"Bearer {other}")], timeout=10
                 )
             self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 

@@ -1,7 +1,8 @@
-"""The client side of auth and resilience, against servers the tests control: ID tokens minted by
-google-auth from a service-account key file (Application Default Credentials), fetched again
-exactly when google-auth's refresh window says so, and seen by a verifying server; and the
-channel's retry policy for UNAVAILABLE, counted attempt by attempt at a server that refuses.
+"""ID tokens as a service's channel (python/channels) mints them, against servers the tests
+control: minted by google-auth from a service-account key file (Application Default
+Credentials), fetched again exactly when google-auth's refresh window says so, and seen by a
+verifying server, directly and through a relay. The client binary's tokens and retries are
+client_retry_e2e_test.py's.
 
 Token lifetimes are chosen against google-auth's REFRESH_THRESHOLD (3 min 45 s in 2.62.2): a
 token that expires sooner than that is "stale" and google-auth fetches a new one before the
@@ -13,23 +14,19 @@ with the lifetimes each test asks for.
 from __future__ import annotations
 
 import os
-import random
-import socket
-import subprocess
 import tempfile
-import threading
-from concurrent import futures
 from pathlib import Path
 from unittest import mock
 
 import grpc
-from absl.testing import absltest, parameterized
+from absl.testing import absltest
 from google.auth import _helpers as google_auth_helpers
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from python.channels import channels
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import PING_SERVER, Server, binary, run
+from tests.e2e.processes import KITTEST_SERVER, Server
 
 CALLER = "relay@kit-test.iam.gserviceaccount.com"
 REFRESH_WINDOW_SECONDS = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds())
@@ -37,27 +34,6 @@ REFRESH_WINDOW_SECONDS = int(google_auth_helpers.REFRESH_THRESHOLD.total_seconds
 STALE_LIFETIME = REFRESH_WINDOW_SECONDS - 5
 # Expired a minute ago, beyond the server's 30 s of clock skew: the server refuses it.
 EXPIRED_LIFETIME = -60
-# What the channel's retry policy allows (README: "up to 5 attempts").
-MAX_ATTEMPTS = 5
-# Connections a restarting instance drops before it serves again; see the test.
-RESTART_DROPS = 3
-
-
-def listener_outside_the_ephemeral_range() -> socket.socket:
-    """A loopback listener on a port the kernel never hands out by itself.
-
-    The port is closed and then bound again by the server. A port of the ephemeral range
-    (`port=0`) could be taken in between: by any process's outgoing connection on a busy
-    machine, or by the waiting client itself, whose retries to a port nobody listens on can
-    connect to themselves. The server then failed with "Address already in use" (1 run in 5).
-    """
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.Random().sample(range(1024, low), 200):
-        try:
-            return socket.create_server(("127.0.0.1", port))
-        except OSError:
-            continue
-    raise OSError(f"no free port below the ephemeral range (from {low})")
 
 
 class TokenRefreshTest(absltest.TestCase):
@@ -80,7 +56,7 @@ class TokenRefreshTest(absltest.TestCase):
             f"--audiences={audience}",
             f"--allowed_invokers={CALLER}",
             f"--google_certs_url={self.google.url}/certs",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         )
 
     def fetches(self) -> int:
@@ -99,10 +75,10 @@ class TokenRefreshTest(absltest.TestCase):
             )
             with channels.open_channel(connection) as channel:
                 self.assertEqual(self.fetches(), 1)
-                stub = ping_pb2_grpc.PingServiceStub(channel)
+                stub = test_service_pb2_grpc.TestServiceStub(channel)
                 fetches_after_each_call = []
                 for i in range(5):
-                    stub.Send(ping_pb2.Request(message=str(i)), timeout=10)
+                    stub.Unary(pb.UnaryRequest(message=str(i)), timeout=10)
                     fetches_after_each_call.append(self.fetches())
             self.assertEqual(fetches_after_each_call, [2, 3, 3, 3, 3])
             expired, stale, fresh = self.google.id_tokens
@@ -115,33 +91,21 @@ class TokenRefreshTest(absltest.TestCase):
                 f"localhost:{server.port}",
                 grpc.ssl_channel_credentials(self.pki.ca_cert.read_bytes()),
             ) as direct:
-                direct_stub = ping_pb2_grpc.PingServiceStub(direct)
+                direct_stub = test_service_pb2_grpc.TestServiceStub(direct)
                 with self.assertRaises(grpc.RpcError) as caught:
-                    direct_stub.Send(
-                        ping_pb2.Request(),
+                    direct_stub.Unary(
+                        pb.UnaryRequest(),
                         metadata=[("authorization", f"Bearer {expired}")],
                         timeout=10,
                     )
                 self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
                 # The stale token was still good: it was replaced early, as google-auth should.
                 for token in (stale, fresh):
-                    direct_stub.Send(
-                        ping_pb2.Request(),
+                    direct_stub.Unary(
+                        pb.UnaryRequest(),
                         metadata=[("authorization", f"Bearer {token}")],
                         timeout=10,
                     )
-
-    def test_client_binary_mints_token_for_default_audience(self) -> None:
-        with self.verifying_server("https://localhost") as server:
-            result = run(
-                "CLIENT_BIN",
-                f"--server=localhost:{server.port}",
-                f"--ca_cert={self.pki.ca_cert}",
-                "ping",
-                env={"GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file)},
-            )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(self.fetches(), 1)
 
     def test_relay_to_tls_upstream_with_id_token(self) -> None:
         env = {
@@ -151,98 +115,14 @@ class TokenRefreshTest(absltest.TestCase):
         with (
             self.verifying_server("https://localhost") as upstream,
             Server(
-                f"--upstream=localhost:{upstream.port}", env=env, binary_var=PING_SERVER
+                f"--upstream=localhost:{upstream.port}", env=env, binary_var=KITTEST_SERVER
             ) as relay,
+            grpc.insecure_channel(relay.address) as channel,
         ):
-            result = run(
-                "CLIENT_BIN", f"--server={relay.address}", "--insecure", "relay", "--message=hi"
-            )
-            self.assertEqual(result.returncode, 0, result.stderr)
-            self.assertIn('message: "hi (relayed)"', result.stdout)
+            request = pb.RelayRequest(request=pb.UnaryRequest(message="hi"))
+            reply = test_service_pb2_grpc.TestServiceStub(channel).Relay(request, timeout=10)
+            self.assertEqual(reply.response.message, "hi")
             self.assertEqual(upstream.wait_for_log(lambda e: "caller" in e)["caller"], CALLER)
-
-
-class RefusingPing(ping_pb2_grpc.PingServiceServicer):
-    """Answers Send with UNAVAILABLE for the first `refusals` attempts, then with the attempt's
-    number as the pong's index. Keeps each attempt's `grpc-previous-rpc-attempts` header, which
-    gRPC sets on the retries of its own retry policy (and on nothing else)."""
-
-    def __init__(self, refusals: int) -> None:
-        self.refusals = refusals
-        self.previous_attempts: list[str | None] = []
-        self._lock = threading.Lock()
-
-    def Send(self, request: ping_pb2.Request, context: grpc.ServicerContext) -> ping_pb2.Response:
-        previous = dict(context.invocation_metadata()).get("grpc-previous-rpc-attempts")
-        with self._lock:
-            self.previous_attempts.append(previous)
-            attempt = len(self.previous_attempts)
-        if attempt <= self.refusals:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"attempt {attempt} refused")
-        return ping_pb2.Response(pong=ping_pb2.Pong(index=attempt, message=request.message))
-
-
-class RetryTest(parameterized.TestCase):
-    def ping_refusing_server(self, refusals: int) -> tuple[subprocess.CompletedProcess[str], list]:
-        """Runs the client binary's ping against a RefusingPing; its result and the
-        grpc-previous-rpc-attempts header of every attempt the server saw."""
-        servicer = RefusingPing(refusals)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        ping_pb2_grpc.add_PingServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        try:
-            result = run(
-                "CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "ping", "--message=m"
-            )
-        finally:
-            server.stop(None).wait()
-        return result, servicer.previous_attempts
-
-    @parameterized.parameters(0, 1, MAX_ATTEMPTS - 1)
-    def test_unavailable_is_retried_until_an_attempt_is_answered(self, refusals: int) -> None:
-        result, previous_attempts = self.ping_refusing_server(refusals)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout, f'pong {{ index: {refusals + 1} message: "m" }}\n')
-        self.assertEqual(previous_attempts, [None, *(str(n) for n in range(1, refusals + 1))])
-
-    def test_gives_up_with_unavailable_after_five_attempts(self) -> None:
-        result, previous_attempts = self.ping_refusing_server(MAX_ATTEMPTS)
-        self.assertEqual(result.returncode, 1)
-        self.assertEqual(result.stderr, f"client: UNAVAILABLE: attempt {MAX_ATTEMPTS} refused\n")
-        self.assertEqual(previous_attempts, [None, "1", "2", "3", "4"])
-
-    def test_wait_for_ready_waits_out_a_restart(self) -> None:
-        # A listener that accepts each connection and drops it stands for an instance that is
-        # restarting; each connection it takes shows that the client is still trying. gRPC
-        # reconnects after 1 s, then 1.6 s (+-20 %), so the real server can answer no sooner
-        # than 4.1 s after the first drop: later than the retry policy alone lasts (at most
-        # 0.2 + 0.4 + 0.8 + 1.6 s of backoff), so only --wait_for_ready gets the call through.
-        with listener_outside_the_ephemeral_range() as restarting:
-            restarting.settimeout(30)
-            port = restarting.getsockname()[1]
-            client = subprocess.Popen(
-                [
-                    binary("CLIENT_BIN"),
-                    f"--server=127.0.0.1:{port}",
-                    "--insecure",
-                    "--wait_for_ready",
-                    "--timeout=30",
-                    "ping",
-                    "--message=back",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            self.addCleanup(client.kill)
-            for _ in range(RESTART_DROPS):
-                connection, _ = restarting.accept()
-                connection.close()
-        with Server(env={"PORT": str(port)}, binary_var=PING_SERVER):
-            stdout, stderr = client.communicate(timeout=30)
-        self.assertEqual(client.returncode, 0, stderr)
-        self.assertRegex(stdout, r'^pong \{ index: 1 message: "back" received_on \{.*\} \}\n$')
 
 
 if __name__ == "__main__":

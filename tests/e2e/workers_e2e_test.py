@@ -13,10 +13,11 @@ from pathlib import Path
 
 import grpc
 from absl.testing import absltest
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2 as pb
+from kittest.v1 import test_service_pb2_grpc
 
 from python.testing import serving
-from tests.e2e.processes import PING_SERVER, Server, binary
+from tests.e2e.processes import KITTEST_SERVER, Server, binary
 
 CONNECTIONS = 40
 # Enough workers that forking them, and starting them on the test machine's cores, takes a
@@ -80,20 +81,22 @@ def listeners_on(port: int) -> int:
     return listening
 
 
-def ping(port: int) -> None:
+def call(port: int) -> None:
     # Each on a connection of its own: the kernel spreads connections, not calls, over workers.
     options = [("grpc.use_local_subchannel_pool", 1)]
     with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-        ping_pb2_grpc.PingServiceStub(channel).Send(ping_pb2.Request(message="x"), timeout=10)
+        test_service_pb2_grpc.TestServiceStub(channel).Unary(
+            pb.UnaryRequest(message="x"), timeout=10
+        )
 
 
 class WorkersTest(absltest.TestCase):
     def test_both_workers_answer_and_drain(self) -> None:
-        with Server("--workers=2", listeners=2, binary_var=PING_SERVER) as server:
+        with Server("--workers=2", listeners=2, binary_var=KITTEST_SERVER) as server:
             for _ in range(CONNECTIONS):
-                ping(server.port)
+                call(server.port)
             sends = server.wait_for_logs(
-                lambda e: e.get("method") == "/ping.v1.PingService/Send", CONNECTIONS
+                lambda e: e.get("method") == "/kittest.v1.TestService/Unary", CONNECTIONS
             )
             pids = {e["pid"] for e in sends}
             self.assertLen(pids, 2, f"calls answered by {pids}")
@@ -107,7 +110,7 @@ class WorkersTest(absltest.TestCase):
             with self.subTest(when):
                 # Unbuffered: the lines read before the signal are not lost to communicate().
                 process = subprocess.Popen(
-                    [binary(PING_SERVER), f"--workers={STARTING_WORKERS}"],
+                    [binary(KITTEST_SERVER), f"--workers={STARTING_WORKERS}"],
                     env=serving.child_environment({"PORT": "0"}),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
@@ -145,9 +148,9 @@ class WorkersTest(absltest.TestCase):
                 self.assertEqual([pid for pid in pids if running(pid)], [], output)
 
     def test_workers_exit_when_the_parent_is_killed(self) -> None:
-        with Server("--workers=2", listeners=2, binary_var=PING_SERVER) as server:
+        with Server("--workers=2", listeners=2, binary_var=KITTEST_SERVER) as server:
             pids = worker_pids([server.wait_for_log(lambda e: _STARTED.fullmatch(e["message"]))])
-            ping(server.port)
+            call(server.port)
             self.assertEqual(listeners_on(server.port), 2, "one listener per worker")
             server.process.kill()
             server.process.wait()
