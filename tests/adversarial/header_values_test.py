@@ -58,8 +58,12 @@ REPEATS = 3
 # How long a server whose serving loop stopped may refuse connections (it checks every 0.2 s).
 RESTART_SECONDS = 5.0
 # Bad paths sent one after another, each once the server answers again: enough that a
-# descriptor kept per stop (a listener left open) passes the test's slack of 2 many times over.
+# descriptor or a thread kept per stop (a listener left open, a server's pollers) passes the
+# test's slack many times over.
 STORM_PATHS = 10
+# gRPC's core starts and retires threads of its own (executor, timer) as load comes and goes: a
+# busy machine saw one more after the storm than before, which is not one per stop.
+LEAK_SLACK = 2
 VALUES = {
     "not UTF-8": SECRET + b"\xff\xfe",
     "NUL": SECRET + b"\x00tail",
@@ -216,8 +220,8 @@ class HeaderValuesTest(absltest.TestCase):
                 self.call_path(server, b"/\xff")
                 self.assert_answers_again(server)
             after = process_usage(server.process.pid)
-            self.assertLessEqual(after["fds"], before["fds"] + 2, (before, after))
-            self.assertEqual(after["threads"], before["threads"], (before, after))
+            self.assertLessEqual(after["fds"], before["fds"] + LEAK_SLACK, (before, after))
+            self.assertLessEqual(after["threads"], before["threads"] + LEAK_SLACK, (before, after))
             stopping = server.logs()
             self.assertEqual(
                 sum("serving loop stopped" in line["message"] for line in stopping), STORM_PATHS
