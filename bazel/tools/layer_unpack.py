@@ -10,7 +10,8 @@ the root, or the layer is refused with an error that names the entry:
 - a hard link must name an entry inside the root that is not a symlink (linking one links
   what it points to, resolved on the host);
 - a whiteout (`.wh.NAME`, `.wh..wh..opq`) removes an entry of its own directory, never `.`
-  or `..`, and that directory is resolved inside the root like any other path;
+  or `..`, and that directory is resolved inside the root like any other path; whiteouts are
+  applied before the rest of their layer, so they hide only the lower layers' entries;
 - only files, directories, symlinks and hard links: device nodes, fifos and any other kind
   are refused (runc makes the container's /dev itself).
 
@@ -35,32 +36,49 @@ class UnpackError(ValueError):
 
 
 def apply_layer(tar: tarfile.TarFile, rootfs: Path) -> None:
-    """Applies the entries of `tar` to `rootfs` in order, honouring whiteouts."""
-    for member in tar.getmembers():
+    """Applies the entries of `tar` to `rootfs`, whiteouts first: a whiteout hides what the
+    lower layers have (OCI image spec), never what its own layer writes, before or after it in
+    the tar."""
+    members = tar.getmembers()
+    for member in members:
         parts = _parts(member.name, member.name)
+        name = parts[-1] if parts else "."
+        if name == _OPAQUE or name.startswith(_WHITEOUT):
+            _whiteout(_resolve(rootfs, parts[:-1], member.name), name, member.name)
+    for member in members:
+        parts = _parts(member.name, member.name)
+        # Resolved again now that this layer's symlinks exist: a whiteout's directory may not
+        # be reached through one that leads out of the root either.
         parent = _resolve(rootfs, parts[:-1], member.name)
         name = parts[-1] if parts else "."
-        if name == _OPAQUE:
+        if name == _OPAQUE or name.startswith(_WHITEOUT):
+            continue
+        _check_kind(member)
+        target = parent / name
+        changes: dict[str, str] = {"name": os.path.relpath(target, rootfs)}
+        if member.islnk():
+            changes["linkname"] = _link_source(rootfs, member)
+        _remove(target, keep_directories=True)
+        tar.extract(
+            member.replace(**changes, deep=False),
+            rootfs,
+            set_attrs=True,
+            filter="fully_trusted",
+        )
+
+
+def _whiteout(parent: Path, name: str, entry: str) -> None:
+    """Removes what the whiteout `name` hides in the directory `parent`: all of it (opaque) or
+    one entry. A directory that the lower layers do not have hides nothing."""
+    if name == _OPAQUE:
+        if parent.is_dir():
             for child in parent.iterdir():
                 _remove(child)
-        elif name.startswith(_WHITEOUT):
-            hidden = name[len(_WHITEOUT) :]
-            if hidden in ("", ".", ".."):
-                raise UnpackError(f"layer entry '{member.name}': a whiteout of '{hidden}'")
-            _remove(parent / hidden)
-        else:
-            _check_kind(member)
-            target = parent / name
-            changes: dict[str, str] = {"name": os.path.relpath(target, rootfs)}
-            if member.islnk():
-                changes["linkname"] = _link_source(rootfs, member)
-            _remove(target, keep_directories=True)
-            tar.extract(
-                member.replace(**changes, deep=False),
-                rootfs,
-                set_attrs=True,
-                filter="fully_trusted",
-            )
+        return
+    hidden = name[len(_WHITEOUT) :]
+    if hidden in ("", ".", ".."):
+        raise UnpackError(f"layer entry '{entry}': a whiteout of '{hidden}'")
+    _remove(parent / hidden)
 
 
 def _parts(path: str, entry: str) -> list[str]:

@@ -147,6 +147,33 @@ class UnpackTest(absltest.TestCase):
                 )
                 self.assertFalse((self.root / "dev/thing").exists())
 
+    def test_whiteouts_hide_only_the_lower_layers(self) -> None:
+        """OCI image spec: a whiteout, opaque or not, hides the lower layers' entries; what its
+        own layer writes stays, before or after it in the tar."""
+        self.unpack(
+            layer(
+                directory("cache"),
+                file("cache/stale", b"stale"),
+                directory("cache/old"),
+                file("cache/old/stale", b"stale"),
+                directory("app"),
+                file("app/gone", b"old"),
+            ),
+            layer(
+                file("cache/before", b"before"),
+                directory("cache/old"),
+                file("cache/old/new", b"new"),
+                file("cache/.wh..wh..opq"),
+                file("cache/after", b"after"),
+                file("app/gone", b"new"),
+                file("app/.wh.gone"),
+            ),
+        )
+        self.assertEqual(sorted(os.listdir(self.root / "cache")), ["after", "before", "old"])
+        self.assertEqual(os.listdir(self.root / "cache/old"), ["new"])
+        self.assertEqual((self.root / "cache/before").read_bytes(), b"before")
+        self.assertEqual((self.root / "app/gone").read_bytes(), b"new")
+
     def test_an_ordinary_image_unpacks_as_before(self) -> None:
         self.unpack(
             layer(
