@@ -15,15 +15,29 @@ the root, or the layer is refused with an error that names the entry:
 - only files, directories, symlinks and hard links: device nodes, fifos and any other kind
   are refused (runc makes the container's /dev itself).
 
+A layer is gunzipped a piece at a time to a temp file, within UnpackLimits (its size, the
+image's, its gzip ratio, its number of entries), so that a decompression bomb fails early
+instead of filling memory or the disk.
+
 tarfile's own `data` filter is not used: it also rewrites modes and refuses absolute symlinks,
 which real images (Debian's /etc/localtime) have, and resolves links on the host.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import os
 import tarfile
+import tempfile
+import zlib
 from pathlib import Path
+from typing import BinaryIO
+
+MIB = 1 << 20
+GIB = 1 << 30
+# A layer is gunzipped a piece at a time, so that no more than this is ever in memory.
+_CHUNK = MIB
 
 # Linux gives up on a path after 40 symlinks (ELOOP); so does the unpack.
 _MAX_SYMLINKS = 40
@@ -32,14 +46,82 @@ _WHITEOUT = ".wh."
 
 
 class UnpackError(ValueError):
-    """A layer entry that would reach outside the root filesystem, or of a kind not unpacked."""
+    """A layer entry that would reach outside the root filesystem, or of a kind not unpacked,
+    or a layer over a limit."""
 
 
-def apply_layer(tar: tarfile.TarFile, rootfs: Path) -> None:
+@dataclasses.dataclass(frozen=True)
+class UnpackLimits:
+    """What unpacking one image may cost, whatever its layers say: a few MiB of gzip can expand
+    to terabytes. Far above real images (Debian and Python layers expand 3 to 5 times, to a few
+    hundred MiB); tests pass small ones."""
+
+    max_layer_bytes: int = 8 * GIB  # one layer's tar, uncompressed
+    max_image_bytes: int = 16 * GIB  # all the layers' tars, uncompressed
+    max_ratio: int = 200  # uncompressed over compressed size, once past ratio_from_bytes
+    ratio_from_bytes: int = 64 * MIB  # a small layer of empty files may expand more
+    max_entries: int = 250_000  # per layer: tarfile keeps each entry's header in memory
+
+
+DEFAULT_UNPACK_LIMITS = UnpackLimits()
+
+
+def apply_gzipped_layer(
+    blob: Path, rootfs: Path, limits: UnpackLimits, image_bytes_before: int
+) -> int:
+    """Gunzips the layer `blob` into a temp file beside `rootfs`, within `limits` (the image's
+    layers so far took `image_bytes_before`), then applies it; returns its uncompressed size.
+    UnpackError as soon as a limit is passed."""
+    with tempfile.TemporaryFile(dir=rootfs.parent) as tar_file:
+        size = _gunzip(blob, tar_file, limits, image_bytes_before)
+        tar_file.seek(0)
+        try:
+            with tarfile.open(fileobj=tar_file) as tar:
+                apply_layer(tar, rootfs, limits)
+        except tarfile.TarError as error:
+            raise UnpackError(f"not a tar ({error})") from None
+    return size
+
+
+def _gunzip(blob: Path, into: BinaryIO, limits: UnpackLimits, image_bytes_before: int) -> int:
+    compressed = blob.stat().st_size
+    ratio_cap = max(limits.ratio_from_bytes, limits.max_ratio * compressed)
+    written = 0
+    try:
+        with gzip.open(blob, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                written += len(chunk)
+                if written > limits.max_layer_bytes:
+                    raise UnpackError(
+                        f"more than the limit of {limits.max_layer_bytes} bytes uncompressed"
+                    )
+                if image_bytes_before + written > limits.max_image_bytes:
+                    raise UnpackError(
+                        "the image's layers unpack to more than the limit of "
+                        f"{limits.max_image_bytes} bytes"
+                    )
+                if written > ratio_cap:
+                    raise UnpackError(
+                        f"its {compressed} bytes of gzip expand more than {limits.max_ratio} "
+                        "times: a decompression bomb"
+                    )
+                into.write(chunk)
+    except (OSError, EOFError, zlib.error) as error:
+        raise UnpackError(f"not a gzip stream ({error})") from None
+    return written
+
+
+def apply_layer(
+    tar: tarfile.TarFile, rootfs: Path, limits: UnpackLimits = DEFAULT_UNPACK_LIMITS
+) -> None:
     """Applies the entries of `tar` to `rootfs`, whiteouts first: a whiteout hides what the
     lower layers have (OCI image spec), never what its own layer writes, before or after it in
     the tar."""
-    members = tar.getmembers()
+    members = []
+    for member in tar:
+        if len(members) == limits.max_entries:
+            raise UnpackError(f"more than {limits.max_entries} entries")
+        members.append(member)
     for member in members:
         parts = _parts(member.name, member.name)
         name = parts[-1] if parts else "."
