@@ -1,8 +1,9 @@
 """A stand-in for Cloud Run Admin API v1 on a loopback HTTP socket, for the release tool's
 tests: namespaces.services get / create / replaceService (with `dryRun=all`) and
 namespaces.revisions get and list (by service), answered in the shapes of Google's reference
-(service_v1.json, a Service as the v1 API returns it, is the model; fake_api_test checks the
-answers against it).
+(service_v1.json, a Service as the v1 API returns it, with the fields of
+https://cloud.google.com/run/docs/reference/rest/v1/namespaces.services, is the model;
+fake_api_test checks the answers against it).
 
 What it keeps of Cloud Run's behaviour, because the release depends on it:
 - a replace whose template is unchanged makes no revision (the known trap), and a template
