@@ -106,14 +106,12 @@ def _gunzip(blob: Path, into: BinaryIO, limits: UnpackLimits, image_bytes_before
                         "times: a decompression bomb"
                     )
                 into.write(chunk)
-    except (OSError, EOFError, zlib.error) as error:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # not the disk's errors
         raise UnpackError(f"not a gzip stream ({error})") from None
     return written
 
 
-def apply_layer(
-    tar: tarfile.TarFile, rootfs: Path, limits: UnpackLimits = DEFAULT_UNPACK_LIMITS
-) -> None:
+def apply_layer(tar: tarfile.TarFile, rootfs: Path, limits: UnpackLimits) -> None:
     """Applies the entries of `tar` to `rootfs`, whiteouts first: a whiteout hides what the
     lower layers have (OCI image spec), never what its own layer writes, before or after it in
     the tar."""
