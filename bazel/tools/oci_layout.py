@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
-import tarfile
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
-from bazel.tools.layer_unpack import apply_layer
+from bazel.tools.layer_unpack import (
+    DEFAULT_UNPACK_LIMITS,
+    MIB,
+    UnpackError,
+    UnpackLimits,
+    apply_gzipped_layer,
+)
 
 
 class Layout:
@@ -21,13 +28,22 @@ class Layout:
         self.manifest = self.json_blob(self.manifest_descriptor)
         self.config = self.json_blob(self.manifest["config"])
 
+    def blob_path(self, descriptor: dict) -> Path:
+        """The file of the blob a descriptor names, after checking its digest and size, a piece
+        at a time (a layer may be GiBs)."""
+        algorithm, digest = descriptor["digest"].split(":")
+        path = self.root / "blobs" / algorithm / digest
+        hasher = hashlib.sha256()
+        with path.open("rb") as blob:
+            while chunk := blob.read(MIB):
+                hasher.update(chunk)
+        if hasher.hexdigest() != digest or path.stat().st_size != descriptor["size"]:
+            raise ValueError(f"blob {descriptor['digest']} does not match its descriptor")
+        return path
+
     def blob(self, descriptor: dict) -> bytes:
         """The blob a descriptor names, after checking its digest and size."""
-        algorithm, digest = descriptor["digest"].split(":")
-        data = (self.root / "blobs" / algorithm / digest).read_bytes()
-        if hashlib.sha256(data).hexdigest() != digest or len(data) != descriptor["size"]:
-            raise ValueError(f"blob {descriptor['digest']} does not match its descriptor")
-        return data
+        return self.blob_path(descriptor).read_bytes()
 
     def json_blob(self, descriptor: dict) -> dict:
         return json.loads(self.blob(descriptor))
@@ -35,13 +51,29 @@ class Layout:
     def layer_tars(self) -> list[bytes]:
         return [gzip.decompress(self.blob(layer)) for layer in self.manifest["layers"]]
 
-    def unpack(self, rootfs: Path) -> None:
-        """Applies the layers in order, honouring whiteouts (`.wh.NAME`, `.wh..wh..opq`);
-        layer_unpack.UnpackError (a ValueError) for an entry that would reach outside
-        `rootfs`, or a device node or fifo."""
-        for data in self.layer_tars():
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                apply_layer(tar, rootfs)
+    def unpack(self, rootfs: Path, limits: UnpackLimits = DEFAULT_UNPACK_LIMITS) -> None:
+        """Applies the layers in order, honouring whiteouts, to `rootfs`, an empty directory
+        (whose mode the root keeps). layer_unpack.UnpackError (a ValueError) that names the
+        layer, for an entry that would reach outside `rootfs`, a device node or fifo, or a
+        layer over `limits`. The layers go to a temp directory beside `rootfs` that replaces it
+        once all are in: a refused image leaves `rootfs` empty."""
+        if any(rootfs.iterdir()):
+            raise ValueError(f"{rootfs}: not empty, so not an image's root to unpack into")
+        staging = Path(tempfile.mkdtemp(dir=rootfs.parent, prefix=f".{rootfs.name}.unpacking-"))
+        try:
+            staging.chmod(stat.S_IMODE(rootfs.stat().st_mode))
+            unpacked = 0
+            for layer in self.manifest["layers"]:
+                try:
+                    unpacked += apply_gzipped_layer(
+                        self.blob_path(layer), staging, limits, unpacked
+                    )
+                except UnpackError as error:
+                    raise UnpackError(f"layer {layer['digest']}: {error}") from None
+            os.rename(staging, rootfs)  # over an empty directory: one step
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def image_outputs(env_var: str) -> tuple[Path, Path]:

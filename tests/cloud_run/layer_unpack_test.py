@@ -5,13 +5,15 @@ relative, hard links, whiteouts over two layers) still unpacks as before."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
+import zlib
 from pathlib import Path
 
 from absl.testing import absltest
 
-from bazel.tools.layer_unpack import UnpackError
+from bazel.tools.layer_unpack import UnpackError, UnpackLimits
 from bazel.tools.oci_layout import Layout
 from tests.cloud_run.oci_fixture import (
     Entry,
@@ -37,16 +39,27 @@ class UnpackTest(absltest.TestCase):
         self.layouts = top / "layouts"
         self.unpacked = 0
 
-    def unpack(self, *layers: bytes) -> None:
+    def unpack(self, *layers: bytes, limits: UnpackLimits | None = None) -> None:
         self.unpacked += 1
-        Layout(write_layout(image(*layers), self.layouts / str(self.unpacked))).unpack(self.root)
+        layout = Layout(write_layout(image(*layers), self.layouts / str(self.unpacked)))
+        if limits is None:
+            layout.unpack(self.root)
+        else:
+            layout.unpack(self.root, limits)
 
-    def assertRefused(self, message: str, *layers: bytes) -> None:
+    def assertRefused(
+        self, message: str, *layers: bytes, limits: UnpackLimits | None = None
+    ) -> None:
+        """Refused with `message`, nothing outside touched, and nothing half-written: the root
+        stays empty (the layers before the refused one included) and no temp file is left."""
         with self.assertRaises(UnpackError) as caught:
-            self.unpack(*layers)
+            self.unpack(*layers, limits=limits)
         self.assertIn(message, str(caught.exception))
+        self.assertNotIn("\n", str(caught.exception))
         self.assertEqual(os.listdir(self.outside), ["victim"])
         self.assertEqual((self.outside / "victim").read_text(), "victim")
+        self.assertEqual(os.listdir(self.root), [])
+        self.assertEqual(sorted(os.listdir(self.root.parent)), ["layouts", "outside", "root"])
 
     def test_an_absolute_name_is_refused(self) -> None:
         name = str(self.outside / "planted")
@@ -147,6 +160,76 @@ class UnpackTest(absltest.TestCase):
                 )
                 self.assertFalse((self.root / "dev/thing").exists())
 
+    def test_whiteouts_hide_only_the_lower_layers(self) -> None:
+        """OCI image spec: a whiteout, opaque or not, hides the lower layers' entries; what its
+        own layer writes stays, before or after it in the tar."""
+        self.unpack(
+            layer(
+                directory("cache"),
+                file("cache/stale", b"stale"),
+                directory("cache/old"),
+                file("cache/old/stale", b"stale"),
+                directory("app"),
+                file("app/gone", b"old"),
+            ),
+            layer(
+                file("cache/before", b"before"),
+                directory("cache/old"),
+                file("cache/old/new", b"new"),
+                file("cache/.wh..wh..opq"),
+                file("cache/after", b"after"),
+                file("app/gone", b"new"),
+                file("app/.wh.gone"),
+            ),
+        )
+        self.assertEqual(sorted(os.listdir(self.root / "cache")), ["after", "before", "old"])
+        self.assertEqual(os.listdir(self.root / "cache/old"), ["new"])
+        self.assertEqual((self.root / "cache/before").read_bytes(), b"before")
+        self.assertEqual((self.root / "app/gone").read_bytes(), b"new")
+
+    def test_a_layer_larger_than_the_limit_is_refused(self) -> None:
+        small = UnpackLimits(max_layer_bytes=200_000)
+        first = layer(file("first", b"first"))
+        self.assertRefused(
+            "more than the limit of 200000 bytes",
+            first,
+            layer(file("noise", os.urandom(300_000))),
+            limits=small,
+        )
+        self.unpack(first, layer(file("noise", os.urandom(100_000))), limits=small)
+        self.assertEqual(sorted(os.listdir(self.root)), ["first", "noise"])
+
+    def test_an_image_larger_than_the_limit_is_refused(self) -> None:
+        self.assertRefused(
+            "the image's layers unpack to more than the limit of 250000 bytes",
+            layer(file("one", os.urandom(150_000))),
+            layer(file("two", os.urandom(150_000))),
+            limits=UnpackLimits(max_image_bytes=250_000),
+        )
+
+    def test_an_absurd_gzip_ratio_is_refused(self) -> None:
+        self.assertRefused(
+            "of gzip expand more than 100 times: a decompression bomb",
+            layer(file("zeros", bytes(2 << 20))),
+            limits=UnpackLimits(max_ratio=100, ratio_from_bytes=64 << 10),
+        )
+
+    def test_a_gzip_bomb_is_refused_with_the_default_limits(self) -> None:
+        """256 MiB of zeros in about 250 KiB: refused once 64 MiB have come out (gunzipped
+        whole in memory, it unpacked to an empty root)."""
+        self.assertRefused("of gzip expand more than 200 times", _zeros_gzip(256 << 20))
+
+    def test_too_many_entries_are_refused(self) -> None:
+        self.assertRefused(
+            "more than 20 entries",
+            layer(*[file(f"f{i}") for i in range(30)]),
+            limits=UnpackLimits(max_entries=20),
+        )
+
+    def test_a_layer_that_is_not_gzip_is_refused(self) -> None:
+        self.assertRefused("not a gzip stream", b"not gzip at all")
+        self.assertRefused("not a gzip stream", gzip.compress(b"cut short")[:-6])
+
     def test_an_ordinary_image_unpacks_as_before(self) -> None:
         self.unpack(
             layer(
@@ -179,6 +262,14 @@ class UnpackTest(absltest.TestCase):
         self.assertEqual(os.listdir(self.root / "app"), [])
         self.assertEqual(os.listdir(self.root / "cache"), ["fresh"])
         self.assertEqual(libc.stat().st_mode & 0o7777, 0o644)
+
+
+def _zeros_gzip(size: int) -> bytes:
+    """A gzip stream of `size` zero bytes, made a MiB at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    chunk = bytes(1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(size // len(chunk))]
+    return b"".join([*parts, compressor.flush()])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ API, each revision run under runc and called through the h2c front end. Also wha
 no token (401), a missing service (404), an image or a manifest asking for root, a revision
 whose container exits or whose probe watches the wrong port (Ready False with Cloud Run's
 reason), and dryRun (nothing changes).
-Its GET answer has the structure of Google's documented v1 Service (fixtures/)."""
+Its replaceService and GET answers have the structure of Google's documented v1 Service
+(fixtures/)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ class LocalCloudRunTest(absltest.TestCase):
             self.ping["spec"]["template"]["spec"]["containers"][0]["image"],
         )
 
-    def test_get_has_the_structure_of_googles_v1_service(self) -> None:
+    def test_replace_and_get_have_the_structure_of_googles_v1_service(self) -> None:
         old = self.create("shape")["status"]["latestReadyRevisionName"]
         document = manifest(self.ping, "shape", env=[{"name": "SHAPE", "value": "2"}])
         document["spec"]["template"]["metadata"]["name"] = "shape-candidate"
@@ -126,8 +127,10 @@ class LocalCloudRunTest(absltest.TestCase):
         ]
         code, body = self.local.call("PUT", self.local.service_path("shape"), document)
         self.assertEqual(code, 200, body)
-        answer = self.local.wait_reconciled("shape")
         google = json.loads(FIXTURE.read_text())
+        # replaceService's own answer (before the change is reconciled), then a get's after.
+        self.assertEqual(missing(structure(google), body), [])
+        answer = self.local.wait_reconciled("shape")
         self.assertEqual(missing(structure(google), answer), [])
         self.assertEqual(
             missing(structure(google["status"]["traffic"][1]), answer["status"]["traffic"][1]), []

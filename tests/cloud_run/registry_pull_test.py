@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
+import types
 from pathlib import Path
+from unittest import mock
 
 from absl.testing import absltest
 
-from bazel.tools.layer_unpack import UnpackError
+from bazel.tools.layer_unpack import UnpackError, UnpackLimits
 from bazel.tools.oci_layout import Layout
 from tests.cloud_run import oci_fixture
 from tests.cloud_run.hostile_registry import REPOSITORY, HostileRegistry
@@ -163,6 +166,26 @@ class PullTest(absltest.TestCase):
     def test_401_says_the_pull_is_anonymous(self) -> None:
         self.assertRefused(self.registry("unauthorized"), "HTTP 401", "pulls anonymously")
 
+    def test_a_dns_lookup_that_stalls_fails_at_the_read_timeout(self) -> None:
+        """A resolver stub that never answers (as a DNS server that drops the query): the
+        lookup is bounded like a read, not by the resolver's own retries."""
+        released = threading.Event()
+        self.addCleanup(released.set)
+
+        def stalled(*_: object, **__: object) -> list:
+            released.wait()
+            raise socket.gaierror("the stub never answers")
+
+        nowhere = types.SimpleNamespace(
+            reference=lambda: f"registry.invalid/{REPOSITORY}@{self.image.digest}"
+        )
+        with mock.patch.object(socket, "getaddrinfo", stalled):
+            self.assertRefused(
+                nowhere,
+                "https://registry.invalid/v2/",
+                "the DNS lookup of registry.invalid took more than 1 s (read timeout)",
+            )
+
     def test_a_manifest_that_never_ends_is_cut_at_the_limit(self) -> None:
         self.assertRefused(
             self.registry("huge_manifest"),
@@ -210,6 +233,17 @@ class ImagesTest(absltest.TestCase):
             Images(self.cache, SMALL).unpacked(self.serve(image).reference())
         self.assertEqual(os.listdir(self.cache), [])
         self.assertEqual(os.listdir(outside), [])
+
+    def test_a_layer_over_the_unpack_limit_leaves_no_entry(self) -> None:
+        """A decompression bomb, small enough for the pull's limits: refused by the unpack."""
+        image = oci_fixture.image(
+            oci_fixture.layer(oci_fixture.file("hello", b"hello")),
+            oci_fixture.layer(oci_fixture.file("zeros", bytes(4 << 20))),
+        )
+        images = Images(self.cache, SMALL, UnpackLimits(max_layer_bytes=1 << 20))
+        with self.assertRaisesRegex(UnpackError, "more than the limit of 1048576 bytes"):
+            images.unpacked(self.serve(image).reference())
+        self.assertEqual(os.listdir(self.cache), [])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """A stand-in for Cloud Run Admin API v1 on a loopback HTTP socket, for the release tool's
 tests: namespaces.services get / create / replaceService (with `dryRun=all`) and
-namespaces.revisions get, answered in the shapes of Google's reference (service_v1.json, a
-Service as the v1 API returns it, is the model; fake_api_test checks the answers against it).
+namespaces.revisions get and list (by service), answered in the shapes of Google's reference
+(service_v1.json, a Service as the v1 API returns it, with the fields of
+https://cloud.google.com/run/docs/reference/rest/v1/namespaces.services, is the model;
+fake_api_test checks the answers against it).
 
 What it keeps of Cloud Run's behaviour, because the release depends on it:
 - a replace whose template is unchanged makes no revision (the known trap), and a template
@@ -103,6 +105,15 @@ class FakeRunApi:
             return _error(404, "NOT_FOUND", f"no such path {path}")
         project, kind, name = match.groups()
         dry_run = query.get("dryRun") == ["all"]
+        if kind == "revisions" and method == "GET" and name is None:
+            selector = query.get("labelSelector", [""])[0]
+            service = selector.removeprefix("serving.knative.dev/service=")
+            items = [
+                r
+                for r in self.revisions.values()
+                if r["metadata"]["labels"]["serving.knative.dev/service"] == service
+            ]
+            return 200, {"kind": "RevisionList", "metadata": {}, "items": items}, {}
         if kind == "revisions":
             if method != "GET" or name not in self.revisions:
                 return _error(404, "NOT_FOUND", f"Revision named '{name}' not found.")
@@ -253,7 +264,11 @@ class FakeRunApi:
             "metadata": {
                 "name": name,
                 "namespace": "123456789012",
-                "labels": {"serving.knative.dev/service": service},
+                "creationTimestamp": _timestamp(),
+                "labels": {
+                    "serving.knative.dev/service": service,
+                    "serving.knative.dev/configurationGeneration": str(len(self.revisions) + 1),
+                },
             },
             "status": {"conditions": [condition], "observedGeneration": 1},
         }

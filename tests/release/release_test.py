@@ -89,6 +89,37 @@ class ReleaseTest(ReleaseTestCase):
         self.assertEqual(again.returncode, 0, again.stderr)
         self.assertEqual(again.results(), {PING: "no-op"})
 
+    def test_rollback_without_a_previous_tag_goes_to_the_revision_before(self) -> None:
+        """Versions deployed by hand (no release reached 100 %, so no `previous` tag): the
+        revision created before the serving one, from the service's revision list."""
+        for version in ("one", "two", "three"):
+            self.api.seed(PING, f"{PING}-{version}")
+        back = self.rollback("--service=ping")
+        self.assertEqual(back.returncode, 0, back.stderr)
+        self.assertEqual(back.results(), {PING: "rolled back"})
+        self.assertEqual(self.serving(PING), {f"{PING}-two": 100})
+        self.assertIn(f"rollback: 100% to {PING}-two (was {PING}-three)", back.stderr)
+        self.assertIn(
+            (
+                "GET",
+                f"/apis/serving.knative.dev/v1/namespaces/my-project/revisions"
+                f"?labelSelector=serving.knative.dev%2Fservice%3D{PING}",
+            ),
+            self.api.requests,
+        )
+        again = self.rollback("--service=ping")  # now tagged `previous`: nothing changes
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual(again.results(), {PING: "no-op"})
+        self.assertEqual(self.serving(PING), {f"{PING}-two": 100})
+
+    def test_rollback_of_a_service_with_one_revision_says_why(self) -> None:
+        self.api.seed(PING, f"{PING}-only")
+        back = self.rollback("--service=ping")
+        self.assertEqual(back.returncode, 1, back.stderr)
+        self.assertEqual(back.results(), {PING: "failed"})
+        self.assertIn(f"no Ready revision older than {PING}-only to roll back to", back.stdout)
+        self.assertEqual(self.serving(PING), {f"{PING}-only": 100})
+
     def test_a_revision_of_this_build_that_no_longer_serves_is_the_candidate_again(self) -> None:
         first = self.release("--service=ping")
         self.assertEqual(first.returncode, 0, first.stderr)

@@ -60,6 +60,30 @@ class TrafficTest(absltest.TestCase):
         with self.assertRaisesRegex(ValueError, "no revision is tagged 'previous'"):
             traffic.rolled_back([{"revisionName": "n", "percent": 100}])
 
+    def test_revision_before_the_serving_one(self) -> None:
+        def revision(name: str, generation: int, ready: str = "True") -> dict:
+            labels = {"serving.knative.dev/configurationGeneration": str(generation)}
+            conditions = [{"type": "Ready", "status": ready}]
+            return {
+                "metadata": {"name": name, "labels": labels},
+                "status": {"conditions": conditions},
+            }
+
+        history = [
+            revision("c", 3),
+            revision("a", 1),
+            revision("b-failed", 2, ready="False"),
+            revision("d-never-served", 5),  # newer than the serving one: a failed release's
+            revision("current", 4),
+        ]
+        self.assertEqual(traffic.revision_before(history, "current"), "c")
+        # Generation 10 after 9: ordered as numbers, not as text.
+        self.assertEqual(traffic.revision_before([revision("x", 9), revision("y", 10)], "y"), "x")
+        with self.assertRaisesRegex(ValueError, "no Ready revision older than a"):
+            traffic.revision_before(history, "a")
+        with self.assertRaisesRegex(ValueError, "'gone' is not among"):
+            traffic.revision_before(history, "gone")
+
     def test_steps_parsed_and_checked(self) -> None:
         self.assertEqual(traffic.parse_steps("10,50,100"), [10, 50, 100])
         for bad in ("10,50", "50,10,100", "0,100", "x", "10,10,100"):

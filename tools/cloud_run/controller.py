@@ -138,6 +138,14 @@ class Controller:
             existing = self._revisions.get((service.project, given))
             if existing is None:
                 return given
+            # Revision names are one namespace per project: `ping-staging-00001-abc` starts
+            # with `ping-`, yet service ping may not take it (nor make no revision of it).
+            if existing.service != service.name:
+                raise ApiError(
+                    409,
+                    f"Revision named '{given}' already exists and belongs to service "
+                    f"'{existing.service}'.",
+                )
             if existing.key() != template_key(template):
                 raise ApiError(
                     409, f"Revision named '{given}' with different configuration already exists."

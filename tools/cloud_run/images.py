@@ -10,16 +10,21 @@ import shutil
 import threading
 from pathlib import Path
 
+from bazel.tools.layer_unpack import DEFAULT_UNPACK_LIMITS, UnpackLimits
 from bazel.tools.oci_layout import Layout
 from tools.cloud_run import registry_pull
 
 
 class Images:
     def __init__(
-        self, directory: Path, limits: registry_pull.Limits = registry_pull.DEFAULT_LIMITS
+        self,
+        directory: Path,
+        limits: registry_pull.Limits = registry_pull.DEFAULT_LIMITS,
+        unpack_limits: UnpackLimits = DEFAULT_UNPACK_LIMITS,
     ) -> None:
         self.directory = directory
         self.limits = limits
+        self.unpack_limits = unpack_limits
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
 
@@ -39,7 +44,7 @@ class Images:
                     registry_pull.pull(reference, layout_dir, self.limits)
                     rootfs.mkdir(parents=True)
                     rootfs.chmod(0o755)  # it becomes /, which everyone must be able to enter
-                    Layout(layout_dir).unpack(rootfs)
+                    Layout(layout_dir).unpack(rootfs, self.unpack_limits)
                     done.touch()
                 except BaseException:
                     shutil.rmtree(base, ignore_errors=True)

@@ -1,7 +1,8 @@
 """The pull's HTTP GETs, bounded whatever the registry does: the registry is whichever one a
 Service names, so it may be an attacker's, and the local Cloud Run runs as root.
 
-- A read timeout on connecting and on every read: a registry that stalls fails in that time.
+- A read timeout on the DNS lookup, on connecting and on every read: a registry (or its DNS
+  server) that stalls fails in that time.
 - One deadline for the whole pull, enforced by shutting the socket down when it passes: a
   registry that drips a byte just inside each read timeout cannot keep the pull alive.
 - Every body is read in pieces against a cap the caller gives (a manifest's limit, a blob's
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import http.client
 import ipaddress
 import socket
@@ -39,7 +41,7 @@ class PullError(Exception):
 class Limits:
     """What one pull may cost, whatever the registry does. Tests pass small ones."""
 
-    read_timeout_seconds: float = 30.0  # connecting, and each read of an answer
+    read_timeout_seconds: float = 30.0  # the DNS lookup, connecting, each read of an answer
     total_seconds: float = 900.0  # the whole pull: its manifest and every blob
     max_manifest_bytes: int = 4 * MIB  # registries refuse manifests over 4 MiB
     max_image_bytes: int = 10 * 1024 * MIB  # config and layers, as their descriptors declare
@@ -181,10 +183,64 @@ def _connection(
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    # http.client's hook for opening the socket (socket.create_connection by default, whose
+    # DNS lookup no timeout bounds).
+    connection._create_connection = functools.partial(_open_socket, url, limits, deadline)
     watchdog = threading.Timer(max(deadline.remaining(), 0), _shut, [connection])
     watchdog.daemon = True
     watchdog.start()
     return connection, watchdog
+
+
+def _open_socket(
+    url: str,
+    limits: Limits,
+    deadline: Deadline,
+    address: tuple[str, int],
+    timeout: float,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """socket.create_connection, with the host looked up under the read timeout."""
+    host, port = address
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, protocol, _, target in _lookup(url, host, port, limits, deadline):
+        sock = socket.socket(family, kind, protocol)
+        try:
+            sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(target)
+            return sock
+        except OSError as failed:
+            error = failed
+            sock.close()
+    raise error
+
+
+def _lookup(url: str, host: str, port: int, limits: Limits, deadline: Deadline) -> list[tuple]:
+    """getaddrinfo, waited for no longer than the read timeout (or what is left of the pull):
+    the resolver's own timeouts and retries are the system's, and a DNS server that never
+    answers would hold the pull for them. A lookup given up on ends in its daemon thread, its
+    answer dropped."""
+    answers: list[tuple] = []
+    failures: list[OSError] = []
+
+    def look_up() -> None:
+        try:
+            answers.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as error:
+            failures.append(error)
+
+    wait = min(limits.read_timeout_seconds, max(deadline.remaining(), 0))
+    thread = threading.Thread(target=look_up, name=f"DNS lookup of {host}", daemon=True)
+    thread.start()
+    thread.join(wait)
+    if thread.is_alive():
+        deadline.check(url)
+        raise PullError(f"{url}: the DNS lookup of {host} took more than {wait:g} s (read timeout)")
+    if failures:
+        raise failures[0]
+    return answers
 
 
 def _shut(connection: http.client.HTTPConnection) -> None:

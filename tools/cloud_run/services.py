@@ -54,8 +54,9 @@ class Service:
     reconciling: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
-    def latest_created(self) -> str:
-        return self.revisions[-1]
+    def latest_created(self) -> str | None:
+        """None before the first revision (a dry run's preview of a create that makes none)."""
+        return self.revisions[-1] if self.revisions else None
 
     @property
     def host(self) -> str:
@@ -100,7 +101,7 @@ class Service:
         status: dict = {
             "observedGeneration": self.observed_generation,
             "conditions": self._conditions(latest, dry_run_revision),
-            "latestCreatedRevisionName": self.latest_created if self.revisions else None,
+            "latestCreatedRevisionName": self.latest_created,
             "latestReadyRevisionName": self.latest_ready,
             "traffic": traffic,
             "url": _url(self.host, front_end_port),

@@ -1,5 +1,5 @@
 """Cloud Run Admin API v1 (the Knative `serving.knative.dev/v1` surface), the calls a release
-makes: namespaces.services get / create / replaceService, namespaces.revisions get.
+makes: namespaces.services get / create / replaceService, namespaces.revisions get and list.
 
 The v1 API takes the kit's Knative manifests as they are. Its namespaced paths work on the
 regional endpoint only (`https://REGION-run.googleapis.com`), so the region is part of the
@@ -74,6 +74,18 @@ class Api:
     def get_revision(self, name: str) -> dict | None:
         return self._call("GET", f"/revisions/{name}", missing_ok=True)
 
+    def list_revisions(self, service: str) -> list[dict]:
+        """Every revision of `service` (namespaces.revisions.list, page after page)."""
+        revisions: list[dict] = []
+        query = {"labelSelector": f"serving.knative.dev/service={service}"}
+        while True:
+            page = self._call("GET", "/revisions", query=query)
+            revisions += page.get("items", [])
+            following = page.get("metadata", {}).get("continue")
+            if not following:
+                return revisions
+            query = {**query, "continue": following}
+
     def _call(
         self,
         method: str,
@@ -81,10 +93,10 @@ class Api:
         body: dict | None = None,
         dry_run: bool = False,
         missing_ok: bool = False,
+        query: dict[str, str] | None = None,
     ) -> dict:
-        url = (
-            self.base + path + ("?" + urllib.parse.urlencode({"dryRun": "all"}) if dry_run else "")
-        )
+        query = {**(query or {}), **({"dryRun": "all"} if dry_run else {})}
+        url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         ends = time.monotonic() + self._deadline_seconds
         backoff = FIRST_BACKOFF_SECONDS
         while True:

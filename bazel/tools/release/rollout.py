@@ -190,15 +190,21 @@ class Rollout:
 
 
 def roll_back_service(api: Api, waiter: Waiter, outcome: Outcome) -> None:
-    """`//deploy:rollback`: 100% to the revision tagged `previous`."""
+    """`//deploy:rollback`: 100% to the revision tagged `previous`; without one (no release
+    reached 100 %: versions deployed by hand), to the Ready revision created before the one
+    serving most, which then gets the tag, so that a second rollback changes nothing."""
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         live = api.get_service(outcome.name)
         if live is None:
             raise Failed(f"service {outcome.name} does not exist")
+        entries = traffic.pinned(live.get("status", {}).get("traffic", []))
         try:
-            entries, previous, current = traffic.rolled_back(
-                traffic.pinned(live.get("status", {}).get("traffic", []))
-            )
+            if not any(e.get("tag") == traffic.PREVIOUS_TAG for e in entries):
+                before = traffic.revision_before(
+                    api.list_revisions(outcome.name), traffic.serving_most(entries)
+                )
+                entries.append({"revisionName": before, "percent": 0, "tag": traffic.PREVIOUS_TAG})
+            entries, previous, current = traffic.rolled_back(entries)
         except ValueError as error:
             raise Failed(str(error)) from None
         outcome.revision = previous

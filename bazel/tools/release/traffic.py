@@ -104,6 +104,41 @@ def restored(baseline: list[dict], candidate: str) -> list[dict]:
     return with_candidate(baseline, candidate)
 
 
+def serving_most(entries: list[dict]) -> str:
+    """The revision with the largest share (ties: the last name), "" when none serves."""
+    shares = serving(entries)
+    return max(shares, key=lambda name: (shares[name], name)) if shares else ""
+
+
+def revision_before(revisions: list[dict], current: str) -> str:
+    """The newest Ready revision created before `current`, from the service's revisions (v1
+    Revision resources): what served before it, when no `previous` tag says so. Revisions made
+    after it (a release that failed and left its candidate at 0 %) never served 100 %. Order:
+    the `configurationGeneration` label Cloud Run numbers revisions with, then the creation
+    time. ValueError without one."""
+
+    def created(revision: dict) -> tuple[int, str]:
+        metadata = revision["metadata"]
+        number = metadata.get("labels", {}).get("serving.knative.dev/configurationGeneration")
+        return int(number or 0), metadata.get("creationTimestamp", "")
+
+    by_name = {r["metadata"]["name"]: r for r in revisions}
+    if current not in by_name:
+        raise ValueError(f"the serving revision {current!r} is not among the service's revisions")
+    older = [
+        r
+        for r in revisions
+        if created(r) < created(by_name[current])
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in r.get("status", {}).get("conditions", [])
+        )
+    ]
+    if not older:
+        raise ValueError(f"no Ready revision older than {current} to roll back to")
+    return max(older, key=created)["metadata"]["name"]
+
+
 def rolled_back(entries: list[dict]) -> tuple[list[dict], str, str]:
     """Rollback: 100 % to the revision tagged `previous`; every tag kept at 0 %. Returns the
     traffic, the previous revision and the one that served most. ValueError without one."""
@@ -112,8 +147,7 @@ def rolled_back(entries: list[dict]) -> tuple[list[dict], str, str]:
         raise ValueError(
             f"no revision is tagged {PREVIOUS_TAG!r}: a release that reached 100 % sets it"
         )
-    shares = serving(entries)
-    current = max(shares, key=lambda name: (shares[name], name)) if shares else ""
+    current = serving_most(entries)
     # The tag stays: a second rollback finds the same revision, and changes nothing.
     result = [{"revisionName": previous[0], "percent": 100, "tag": PREVIOUS_TAG}]
     for entry in entries:
