@@ -146,9 +146,10 @@ class JavaClientTest(absltest.TestCase):
         self.assertTrue(pong.HasField("received_on"))
 
     def test_text_with_quotes_backslashes_and_control_characters(self) -> None:
-        # Each client escapes its own way (protobuf-java leaves é, \x01 and a tab as they are;
-        # Python writes \001 and \t): both lines parse back to the text sent.
-        text = 'say "hi" \\ héllo\nnext\x01\tend'
+        # Each client escapes its own way (protobuf-java writes \011 for a tab, Python \t): both
+        # lines parse back to the text sent, é as it is. No control character reaches the
+        # terminal: not an escape sequence, a carriage return, DEL or a C1 control (CSI).
+        text = 'say "hi" \\ héllo\nnext\x01\tend \x1b[31mred\r\x7f\u009b2J'
         lines = self.both(
             "ping",
             f"--message={text}",
@@ -157,6 +158,9 @@ class JavaClientTest(absltest.TestCase):
             differing=PONG_PER_CALL,
         )
         self.assertEqual([line.message.pong.message for line in lines], [text])
+        raw = self.java("ping", f"--message={text}", f"--server={self.ping.address}", "--insecure")
+        self.assertEqual(raw.returncode, 0, raw.stderr)
+        self.assertRegex(raw.stdout, r"^[^\x00-\x1f\x7f-\x9f]*\n$")
 
     def test_health(self) -> None:
         response = health_pb2.HealthCheckResponse

@@ -21,9 +21,9 @@ final class Output {
 
   /**
    * Text stays readable: {@code "héllo"}, not the default's {@code "h\303\251llo"}, as the Python
-   * client prints it. The cost, in protobuf-java 3.21: only quotes, backslashes and newlines are
-   * escaped, so other control characters in a string (a tab, {@code \r}, an escape sequence) reach
-   * the terminal as they are; the line still parses, and a newline never splits it.
+   * client prints it. protobuf-java 3.21 then escapes only quotes, backslashes and newlines, so
+   * {@link #controlsEscaped} escapes the other control characters: a server's string must not move
+   * the cursor, recolour the terminal or start a line of its own.
    */
   private static final TextFormat.Printer TEXT = TextFormat.printer().escapingNonAscii(false);
 
@@ -31,8 +31,28 @@ final class Output {
 
   /** The message on one line, its points also in degrees (see {@link Points#textComment}). */
   static void show(Message message) {
-    OUT.println(TEXT.shortDebugString(message) + Points.textComment(message));
+    OUT.println(controlsEscaped(TEXT.shortDebugString(message)) + Points.textComment(message));
     OUT.flush();
+  }
+
+  /**
+   * C0 and C1 control characters and DEL as text format's octal escapes of their UTF-8 bytes. In a
+   * line of text format they occur only inside string literals, where the escape is valid.
+   */
+  static String controlsEscaped(String line) {
+    StringBuilder out = new StringBuilder(line.length());
+    line.codePoints()
+        .forEach(
+            c -> {
+              if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+                for (byte b : Character.toString(c).getBytes(StandardCharsets.UTF_8)) {
+                  out.append(String.format("\\%03o", b & 0xff));
+                }
+              } else {
+                out.appendCodePoint(c);
+              }
+            });
+    return out.toString();
   }
 
   /** A line on stderr, prefixed like the Python client's: {@code client: ...}. */
