@@ -1,23 +1,27 @@
 """The Java client (//java/client) against the real Python servers: every RPC kind of
 RouteGuide, ping, health, TLS with a private CA (through netty-tcnative), bad input, and the
-same output as the Python client for the same calls, which shows both languages' stubs, built
-from the same proto_library targets, agree with the services."""
+same messages as the Python client prints for the same calls (each client's text format parsed
+back: their words differ), which shows both languages' stubs, built from the same proto_library
+targets, agree with the services."""
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from absl.testing import absltest
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
+from ping.v1 import ping_pb2
+from routeguide.v1 import route_guide_pb2
 
 from tests.e2e.cpu_hog import cpu_hog
 from tests.e2e.fake_google import FakeGoogle, Pki
 from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server, binary, run
+from tests.java.text_lines import Line, parse_lines, without
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
 PYTHON_CLIENT = "CLIENT_BIN"
@@ -25,6 +29,11 @@ AUDIENCE = "https://ping.example.run.app"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 # The watch's deadline: the stream must open within it on a busy machine (see its test).
 WATCH_SECONDS = 3
+SERVING = [
+    Line(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING), None)
+]
+# What the ping server sets anew for each call.
+PONG_PER_CALL = ("pong.index", "pong.received_on")
 
 
 class JavaClientTest(absltest.TestCase):
@@ -60,59 +69,102 @@ class JavaClientTest(absltest.TestCase):
         self,
         *args: str,
         server: Server,
+        response: type[Message],
         stdin: str | None = None,
-        comparable: Callable[[str], str] = lambda out: out,
-    ) -> str:
+        differing: tuple[str, ...] = (),
+    ) -> list[Line]:
         """Runs the Java and the Python client alike (flags after the subcommand for Java,
-        before it for Python); both succeed with the same output (once `comparable` has left
-        out what may differ), which is returned."""
+        before it for Python); both succeed, and their lines parse to the same `response`
+        messages with the same degrees comments (once the `differing` fields are cleared).
+        Returns the Java client's lines."""
         flags = [f"--server={server.address}", "--insecure"]
         java = self.java(*args, *flags, stdin=stdin)
         self.assertEqual(java.returncode, 0, java.stderr)
         self.assertEqual(java.stderr, "")
         python = run(PYTHON_CLIENT, *flags, *args, input=stdin)
         self.assertEqual(python.returncode, 0, python.stderr)
-        self.assertEqual(comparable(java.stdout), comparable(python.stdout))
-        return java.stdout
+        lines = parse_lines(java.stdout, response)
+        python_lines = parse_lines(python.stdout, response)
+        self.assertEqual(without(lines, differing), without(python_lines, differing))
+        return lines
+
+    def java_lines(self, *args: str, response: type[Message]) -> list[Line]:
+        """The Java client's lines, once it has succeeded with nothing on stderr."""
+        result = self.java(*args)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        return parse_lines(result.stdout, response)
 
     def test_unary(self) -> None:
-        out = self.both("get-feature", "370000000,-1229500000", server=self.route_guide)
-        self.assertIn('name: "South Mill Camp"', out)
+        lines = self.both(
+            "get-feature",
+            "370000000,-1229500000",
+            server=self.route_guide,
+            response=route_guide_pb2.Feature,
+        )
+        self.assertEqual([line.message.name for line in lines], ["South Mill Camp"])
+        self.assertEqual(lines[0].degrees, "location 37.0,-122.95")
 
     def test_server_streaming(self) -> None:
-        out = self.both(
+        lines = self.both(
             "list-features",
             "370000000,-1230000000",
             "380000000,-1215000000",
             server=self.route_guide,
+            response=route_guide_pb2.Feature,
         )
-        self.assertGreater(len(out.splitlines()), 10)
+        self.assertGreater(len(lines), 10)
 
     def test_client_streaming(self) -> None:
         # elapsed_time is the server's clock from the first point to the end, in whole seconds:
-        # 0 (left out of the text) unless a client is slow to send, as on a loaded machine,
-        # where one client's 1 against the other's 0 failed the comparison.
-        out = self.both(
+        # 0 unless a client is slow to send, as on a loaded machine, where one client's 1
+        # against the other's 0 failed the comparison.
+        lines = self.both(
             "record-route",
             "370000000,-1229500000",
             "370000000,-1228000000",
             server=self.route_guide,
-            comparable=lambda out: re.sub(r" elapsed_time: \d+", "", out),
+            response=route_guide_pb2.RouteSummary,
+            differing=("elapsed_time",),
         )
-        self.assertIn("point_count: 2 feature_count: 2", out)
+        self.assertLen(lines, 1)
+        self.assertEqual((lines[0].message.point_count, lines[0].message.feature_count), (2, 2))
 
     def test_bidirectional_streaming(self) -> None:
         notes = "1.0,1.0:first\n1.0,1.0:second\n2.0,2.0:third\n"
-        out = self.both("chat", server=self.route_guide, stdin=notes)
-        self.assertIn("first", out)
+        lines = self.both(
+            "chat", server=self.route_guide, response=route_guide_pb2.RouteNote, stdin=notes
+        )
+        self.assertEqual([line.message.message for line in lines], ["first"])
 
     def test_ping_and_flags_before_the_subcommand(self) -> None:
-        result = self.java(f"--server={self.ping.address}", "--insecure", "ping", "--message=héllo")
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertRegex(result.stdout, r'^pong \{ index: \d+ message: "héllo" received_on \{')
+        flags = (f"--server={self.ping.address}", "--insecure")
+        lines = self.java_lines(*flags, "ping", "--message=héllo", response=ping_pb2.Response)
+        self.assertLen(lines, 1)
+        pong = lines[0].message.pong
+        self.assertEqual(pong.message, "héllo")
+        self.assertGreater(pong.index, 0)
+        self.assertTrue(pong.HasField("received_on"))
+
+    def test_text_with_quotes_backslashes_and_control_characters(self) -> None:
+        # Each client escapes its own way (protobuf-java writes \011 for a tab, Python \t): both
+        # lines parse back to the text sent, é as it is. No control character reaches the
+        # terminal: not an escape sequence, a carriage return, DEL or a C1 control (CSI).
+        text = 'say "hi" \\ héllo\nnext\x01\tend \x1b[31mred\r\x7f\u009b2J'
+        lines = self.both(
+            "ping",
+            f"--message={text}",
+            server=self.ping,
+            response=ping_pb2.Response,
+            differing=PONG_PER_CALL,
+        )
+        self.assertEqual([line.message.pong.message for line in lines], [text])
+        raw = self.java("ping", f"--message={text}", f"--server={self.ping.address}", "--insecure")
+        self.assertEqual(raw.returncode, 0, raw.stderr)
+        self.assertRegex(raw.stdout, r"^[^\x00-\x1f\x7f-\x9f]*\n$")
 
     def test_health(self) -> None:
-        self.assertEqual(self.both("health", server=self.ping), "status: SERVING\n")
+        response = health_pb2.HealthCheckResponse
+        self.assertEqual(self.both("health", server=self.ping, response=response), SERVING)
         missing = self.java(
             "health", "--service=nope", f"--server={self.ping.address}", "--insecure"
         )
@@ -122,9 +174,8 @@ class JavaClientTest(absltest.TestCase):
     def test_tls_with_a_private_ca(self) -> None:
         # TLS with ALPN through netty-tcnative (Debian's Netty has no JDK ALPN).
         flags = [f"--server={self.tls.address}", f"--ca_cert={self.pki.ca_cert}"]
-        result = self.java("ping", *flags)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("pong {", result.stdout)
+        lines = self.java_lines("ping", *flags, response=ping_pb2.Response)
+        self.assertEqual([line.message.HasField("pong") for line in lines], [True])
         untrusted = self.java("ping", f"--server={self.tls.address}")  # the JVM's roots
         self.assertEqual(untrusted.returncode, 1)
         self.assertTrue(untrusted.stderr.startswith("client: UNAVAILABLE: "), untrusted.stderr)
@@ -140,17 +191,17 @@ class JavaClientTest(absltest.TestCase):
     def test_record_route_of_known_places(self) -> None:
         # Without points the Java client walks features it lists first (it has no map file).
         flags = [f"--server={self.route_guide.address}", "--insecure"]
-        result = self.java("record-route", *flags)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertRegex(result.stdout, r"^point_count: [1-9]\d* feature_count: [1-9]")
+        lines = self.java_lines("record-route", *flags, response=route_guide_pb2.RouteSummary)
+        self.assertLen(lines, 1)
+        self.assertGreater(lines[0].message.point_count, 0)
+        self.assertGreater(lines[0].message.feature_count, 0)
 
     def test_id_token_from_a_file(self) -> None:
         token = self.scratch / "token"
         token.write_text(self.google.id_token(AUDIENCE) + "\n")
         flags = [f"--server={self.verifying.address}", "--insecure"]
-        result = self.java("ping", f"--token_file={token}", *flags)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("pong {", result.stdout)
+        lines = self.java_lines("ping", f"--token_file={token}", *flags, response=ping_pb2.Response)
+        self.assertEqual([line.message.HasField("pong") for line in lines], [True])
         without = self.java("ping", *flags)
         self.assertEqual(without.returncode, 1)
         self.assertTrue(without.stderr.startswith("client: UNAUTHENTICATED: "), without.stderr)
@@ -172,7 +223,8 @@ class JavaClientTest(absltest.TestCase):
         return [e["code"] for e in self.ping.logs() if e.get("method") == HEALTH_WATCH]
 
     def assert_ping_answers(self) -> None:
-        self.assertEqual(self.both("health", server=self.ping), "status: SERVING\n")
+        response = health_pb2.HealthCheckResponse
+        self.assertEqual(self.both("health", server=self.ping, response=response), SERVING)
         self.assertIsNone(self.ping.process.poll())
 
     def test_watch_ended_by_its_deadline_mid_stream(self) -> None:
@@ -184,7 +236,9 @@ class JavaClientTest(absltest.TestCase):
         flags = [f"--server={self.ping.address}", "--insecure"]
         result = self.java("health", "--watch", f"--watch_seconds={WATCH_SECONDS}", *flags)
         opened = "the stream opened within the deadline"
-        self.assertEqual((result.returncode, result.stdout), (0, "status: SERVING\n"), opened)
+        self.assertEqual(result.returncode, 0, opened)
+        response = health_pb2.HealthCheckResponse
+        self.assertEqual(parse_lines(result.stdout, response), SERVING, opened)
         self.ping.wait_for_logs(lambda e: e.get("method") == HEALTH_WATCH, before + 1)
         self.assertEqual(self.watch_codes()[before:], ["DEADLINE_EXCEEDED"])
         self.assert_ping_answers()
@@ -208,7 +262,8 @@ class JavaClientTest(absltest.TestCase):
         self.addCleanup(client.kill)
         assert client.stdout is not None
         with cpu_hog():
-            self.assertEqual(client.stdout.readline(), "status: SERVING\n")  # the stream is open
+            line = client.stdout.readline()  # the stream is open
+            self.assertEqual(parse_lines(line, health_pb2.HealthCheckResponse), SERVING)
             client.send_signal(signal.SIGKILL)
             client.wait(timeout=30)
         self.ping.wait_for_logs(lambda e: e.get("method") == HEALTH_WATCH, before + 1)

@@ -1,6 +1,7 @@
 """The Java client's points against the real RouteGuide server, beside the Python client's:
 degrees or E7, every sign and corner, negative points with flags on either side of the
-subcommand, and bad points refused with the Python client's reason (docs/client.md).
+subcommand, and bad points refused with the Python client's reason (docs/client.md). Output
+is compared as messages and degrees comments, each line parsed back (tests/java/text_lines.py).
 
 A target of its own: each Java client run costs a JVM start (about a second of CPU), and these
 runs would push //tests/java:client_e2e_test past its timeout on a loaded machine."""
@@ -12,9 +13,12 @@ from collections import defaultdict
 from decimal import Decimal
 
 from absl.testing import absltest
+from google.protobuf.message import Message
+from routeguide.v1 import route_guide_pb2
 
 from tests.e2e import point_cases
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
+from tests.java.text_lines import Line, parse_lines
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
 PYTHON_CLIENT = "CLIENT_BIN"
@@ -38,43 +42,47 @@ class JavaClientPointsTest(absltest.TestCase):
     def java(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run(JAVA_CLIENT, *args)
 
-    def both(self, *args: str, server: Server) -> str:
+    def java_lines(self, *args: str, response: type[Message]) -> list[Line]:
+        """The Java client's lines, once it has succeeded with nothing on stderr."""
+        result = self.java(*args)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        return parse_lines(result.stdout, response)
+
+    def both(self, *args: str, server: Server, response: type[Message]) -> list[Line]:
         """Runs the Java client (flags after the subcommand) and the Python client (flags
-        before it); both succeed with the same output, which is returned."""
+        before it); both succeed, and their lines parse to the same `response` messages with
+        the same degrees comments. Returns the lines."""
         flags = [f"--server={server.address}", "--insecure"]
-        java = self.java(*args, *flags)
-        self.assertEqual((java.returncode, java.stderr), (0, ""))
+        java = self.java_lines(*args, *flags, response=response)
         python = run(PYTHON_CLIENT, *flags, *args)
         self.assertEqual((python.returncode, python.stderr), (0, ""))
-        self.assertEqual(java.stdout, python.stdout)
-        return java.stdout
+        self.assertEqual(java, parse_lines(python.stdout, response))
+        return java
 
     def test_points_as_people_type_them(self) -> None:
         # Every sign and corner, degrees and E7, in one chat (a JVM start costs a second of
         # CPU): two notes at each point, so RouteGuide sends each first note back with the
-        # point it received. Both clients print the same lines, with the expected points.
+        # point it received. Both clients print the same notes, with the expected points.
         notes, expected, seen = [], [], defaultdict(list)
         for text, (latitude, longitude) in point_cases.GOOD.items():
             for note in (f"{text}:{len(notes)}", f"{text}:{len(notes) + 1}"):
                 notes.append(note)
                 earlier = seen[(latitude, longitude)]
                 expected.extend(earlier)
-                # Text format leaves out a zero field: 0,0 prints as `location { }`.
-                fields = "".join(
-                    f"{name}: {value} "
-                    for name, value in (("latitude", latitude), ("longitude", longitude))
-                    if value
+                location = route_guide_pb2.Point(latitude=latitude, longitude=longitude)
+                message = route_guide_pb2.RouteNote(
+                    location=location, message=note.rpartition(":")[2]
                 )
-                shown = f"{degrees(latitude)},{degrees(longitude)}"
-                message = note.rpartition(":")[2]
-                earlier.append(f'location {{ {fields}}} message: "{message}" # location {shown}\n')
-        self.assertEqual(self.both("chat", *notes, server=self.route_guide), "".join(expected))
+                earlier.append(Line(message, f"location {degrees(latitude)},{degrees(longitude)}"))
+        response = route_guide_pb2.RouteNote
+        self.assertEqual(
+            self.both("chat", *notes, server=self.route_guide, response=response), expected
+        )
 
     def test_negative_points_with_flags_on_either_side(self) -> None:
         address = f"--server={self.route_guide.address}"
-        expected = (
-            "location { latitude: -338688000 longitude: -706693000 } # location -33.8688,-70.6693\n"
-        )
+        location = route_guide_pb2.Point(latitude=-338688000, longitude=-706693000)
+        expected = [Line(route_guide_pb2.Feature(location=location), "location -33.8688,-70.6693")]
         for args in (
             (address, "--insecure", "get-feature", "-33.8688,-70.6693"),
             ("get-feature", "--insecure", "-33.8688,-70.6693", address),
@@ -83,27 +91,29 @@ class JavaClientPointsTest(absltest.TestCase):
             ("get-feature", "--server=127.0.0.1:1", "-33.8688,-70.6693", "--insecure", address),
         ):
             with self.subTest(args=args):
-                result = self.java(*args)
-                self.assertEqual((result.returncode, result.stderr), (0, ""))
-                self.assertEqual(result.stdout, expected)
+                lines = self.java_lines(*args, response=route_guide_pb2.Feature)
+                self.assertEqual(lines, expected)
 
     def test_the_whole_world_with_negative_corners(self) -> None:
         # The issue's command, which the Python client had refused; then in degrees.
-        out = self.both(
+        response = route_guide_pb2.Feature
+        lines = self.both(
             "list-features",
             "-900000000,-1800000000",
             "900000000,1800000000",
             server=self.route_guide,
+            response=response,
         )
-        in_degrees = self.java(
+        in_degrees = self.java_lines(
             "list-features",
             "-90.0,-180.0",
             "90.0,180.0",
             f"--server={self.route_guide.address}",
             "--insecure",
+            response=response,
         )
-        self.assertEqual(in_degrees.stdout, out)
-        self.assertGreater(len(out.splitlines()), 10)
+        self.assertEqual(in_degrees, lines)
+        self.assertGreater(len(lines), 10)
 
     def test_bad_points(self) -> None:
         # The same reason as the Python client's, which //tests/e2e:bad_input_test holds to the

@@ -137,7 +137,8 @@ final class Points {
    */
   static String textComment(Message message) {
     List<String> shown = new ArrayList<>();
-    for (Map.Entry<FieldDescriptor, Object> entry : Output.fieldsByNumber(message)) {
+    // getAllFields() is sorted by field number, the order text format prints them in.
+    for (Map.Entry<FieldDescriptor, Object> entry : message.getAllFields().entrySet()) {
       if (entry.getValue() instanceof Point point) {
         shown.add(
             entry.getKey().getName()
