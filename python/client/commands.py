@@ -21,6 +21,11 @@ from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 from python.client import points
 from python.services.route_guide.feature_db import FeatureDb
 
+# text_format escapes C0 controls and DEL but leaves the C1 ones (U+0080 to U+009F; U+009B is
+# CSI to some terminals): as octal escapes of their UTF-8 bytes, no server's string drives the
+# terminal. JSON needs nothing: json.dumps escapes every non-ASCII character.
+C1_ESCAPES = {c: "".join(f"\\{b:03o}" for b in chr(c).encode()) for c in range(0x80, 0xA0)}
+
 
 class Printer:
     """Each message on one line, its points also in degrees (see points.py)."""
@@ -33,7 +38,7 @@ class Printer:
             as_json = points.add_json_degrees(message, json_format.MessageToDict(message))
             print(json.dumps(as_json, sort_keys=True), flush=True)
         else:
-            text = text_format.MessageToString(message, as_one_line=True)
+            text = text_format.MessageToString(message, as_one_line=True).translate(C1_ESCAPES)
             print(text + points.text_comment(message), flush=True)
 
 

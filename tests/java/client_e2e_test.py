@@ -158,9 +158,11 @@ class JavaClientTest(absltest.TestCase):
             differing=PONG_PER_CALL,
         )
         self.assertEqual([line.message.pong.message for line in lines], [text])
-        raw = self.java("ping", f"--message={text}", f"--server={self.ping.address}", "--insecure")
-        self.assertEqual(raw.returncode, 0, raw.stderr)
-        self.assertRegex(raw.stdout, r"^[^\x00-\x1f\x7f-\x9f]*\n$")
+        flags = [f"--server={self.ping.address}", "--insecure"]
+        for client, argv in ((JAVA_CLIENT, ["ping", *flags]), (PYTHON_CLIENT, [*flags, "ping"])):
+            raw = run(client, *argv, f"--message={text}")
+            self.assertEqual(raw.returncode, 0, raw.stderr)
+            self.assertRegex(raw.stdout, r"^[^\x00-\x1f\x7f-\x9f]*\n$", client)
 
     def test_health(self) -> None:
         response = health_pb2.HealthCheckResponse
