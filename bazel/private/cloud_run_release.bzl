@@ -44,6 +44,7 @@ def _cloud_run_release_impl(ctx):
                 "sbom": runfiles_path(info.sbom) if info.sbom else None,
                 "tags": info.remote_tags,
                 "stamped_tags": info.stamped_tags,
+                "smoke_checks": info.smoke_checks,
             })
     status_files = []
     if ctx.attr.stamp:
@@ -71,7 +72,8 @@ cloud_run_release_rule = rule(
 (or those named with `--service`) to Cloud Run through the Admin API v1: push the images and
 SBOMs as cloud_run_push does, create each new revision with no traffic under the tag
 `candidate` (its name `SERVICE-<hash of the template>`), wait for it to be Ready, smoke-test it
-over gRPC at the tag's URL (health SERVING for every service it registers), then shift traffic
+over gRPC at the tag's URL (health SERVING for every service it registers, then each service's
+`smoke_checks`), then shift traffic
 in steps (`--traffic_steps`, default 10,50,100) with a health check after each, rolling back on
 failure. A service whose built revision already serves 100% is a no-op. With `rollback = True`
 it instead puts 100% back on the revision tagged `previous` (`-- --environment=ENV

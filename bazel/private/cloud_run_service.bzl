@@ -10,6 +10,7 @@ load(":oci_tarball.bzl", "oci_tarball")
 load(":py_app_layer.bzl", "py_app_layer")
 load(":py_packages_layer.bzl", "py_packages_layer")
 load(":sbom.bzl", "oci_sbom")
+load(":smoke_checks.bzl", "smoke_check")
 load(":stamp.bzl", "stamp_requested")
 
 def _cloud_run_service_impl(ctx):
@@ -29,6 +30,10 @@ def _cloud_run_service_impl(ctx):
             environments = manifest.environments if manifest else [],
             environment = manifest.environment if manifest else "",
             settings = manifest.settings if manifest else None,
+            smoke_checks = [
+                smoke_check("{} smoke_checks[{}]".format(ctx.label, i), text)
+                for i, text in enumerate(ctx.attr.smoke_checks)
+            ],
         ),
     ]
 
@@ -65,6 +70,13 @@ cloud_run_service_rule = rule(
             doc = "Tag templates filled from the workspace status under `--stamp`, e.g. " +
                   "`{STABLE_RELEASE}` or `git-{STABLE_GIT_COMMIT}`; left out without it.",
         ),
+        "smoke_checks": attr.string_list(
+            doc = "Calls cloud_run_release makes at the candidate's tag URL after health, each " +
+                  "a JSON object: `method` (`package.Service/Method`, unary methods only), " +
+                  "`request` (a JSON object as a string, default `{}`), `code` (the gRPC " +
+                  "status name expected, default `OK`) and `response` (a JSON object as a " +
+                  "string the response must contain, optional). Validated at analysis.",
+        ),
     },
 )
 
@@ -78,6 +90,7 @@ def cloud_run_service(
         port = 8080,
         remote_tags = ["latest"],
         stamped_tags = [],
+        smoke_checks = [],
         visibility = None,
         tags = None,
         testonly = None,
@@ -136,6 +149,11 @@ def cloud_run_service(
         move one tag.
       stamped_tags: tag templates set on pushes with `--stamp`, filled from the workspace
         status, e.g. `["git-{STABLE_GIT_COMMIT}"]`.
+      smoke_checks: calls the release's smoke test makes at the candidate's tag URL after
+        health, each a dict: `method` (`package.Service/Method`, a unary method), `request`
+        (JSON), and what to expect: `code` (a gRPC status name, default `OK`) and `response`
+        (JSON the response must contain: every field given, with that value). A failing check
+        leaves traffic as it was (docs/release.md).
       visibility: visibility of every target declared.
       tags: tags of every target declared.
       testonly: testonly of every target declared.
@@ -212,6 +230,7 @@ def cloud_run_service(
         sbom = ":" + name + "_sbom",
         remote_tags = remote_tags,
         stamped_tags = stamped_tags,
+        smoke_checks = [json.encode(check) for check in smoke_checks],
         **common
     )
     cloud_run_push_rule(

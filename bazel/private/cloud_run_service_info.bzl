@@ -24,5 +24,9 @@ CloudRunServiceInfo = provider(
                     "(cloud_run_manifest's `settings` output group), for cloud_run_push's " +
                     "check that no two environments share a Cloud Run service, and from " +
                     "which cloud_run_release makes the manifest of every environment",
+        "smoke_checks": "list of dict: the calls cloud_run_release's smoke test makes at " +
+                        "the candidate's tag URL after health, validated: `method` " +
+                        "(`package.Service/Method`), `request` (a JSON object), `code` (a gRPC " +
+                        "status name) and `response` (a JSON object, or None)",
     },
 )

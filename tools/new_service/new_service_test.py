@@ -87,8 +87,9 @@ class NewServiceTest(absltest.TestCase):
             r'\n    name = "push",\n'
             r"    # OrderHistoryService.\n"
             r'    order_history = "//python/services/order_history:server",\n'
-            r"    # PingService with its SendUpstream relay.\n"
-            r'    ping = "//python/services/ping:server",\n',
+            r"    # PingService with its SendUpstream relay\..*\n"
+            r"    # .*\n"
+            r"    ping = {\n",
         )
         self.assertRegex(
             deploy, r'\n    route_guide = "//python/services/route_guide:server",\n\)\n'

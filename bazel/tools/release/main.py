@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from bazel.tools.release import report, traffic
+from bazel.tools.release import checks, report, traffic
 from bazel.tools.release.api import Api, ApiError
 from bazel.tools.release.credentials import AccessToken, CredentialsError, id_token_call_credentials
 from bazel.tools.release.pushing import push
@@ -115,7 +115,10 @@ def main(argv: list[str]) -> int:
             if isinstance(manifest, str):
                 raise Failed(f"push failed: {manifest}")
             outcome.resume()
-            Rollout(api, waiter, settings, id_token_call_credentials, outcome, manifest).run()
+            declared = checks.from_spec(service.smoke_checks)
+            Rollout(
+                api, waiter, settings, id_token_call_credentials, outcome, manifest, declared
+            ).run()
         except CredentialsError as error:
             return _stopped(args, outcomes, error)
         except (Failed, ApiError, NotReady) as error:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import grpc
 
-from bazel.tools.release import report, smoke, traffic
+from bazel.tools.release import checks, report, smoke, traffic
 from bazel.tools.release.api import Api, ApiError, Conflict
 from bazel.tools.release.report import Outcome
 from bazel.tools.release.waiting import NotReady, Waiter
@@ -54,6 +54,7 @@ class Rollout:
         credentials: Callable[[str], grpc.CallCredentials | None],
         outcome: Outcome,
         manifest: dict,
+        declared: list[checks.Check],
     ) -> None:
         self.api = api
         self.waiter = waiter
@@ -61,6 +62,7 @@ class Rollout:
         self.credentials = credentials
         self.outcome = outcome
         self.manifest = manifest
+        self.declared = declared  # the service's own smoke checks, run once, after health
         self.name = outcome.name
         template = manifest["spec"]["template"]
         self.revision = traffic.revision_name(self.name, template)
@@ -103,9 +105,11 @@ class Rollout:
         self.baseline = traffic.pinned(live.get("status", {}).get("traffic", []))
         return traffic.with_candidate(self.baseline, self.revision)
 
-    def smoke(self, url: str) -> list[str]:
+    def smoke(self, url: str, declared: list[checks.Check]) -> list[str]:
         audience = self.service_url or url
-        return smoke.check(url, lambda: self.credentials(audience), self.settings.smoke_timeout)
+        return smoke.check(
+            url, lambda: self.credentials(audience), self.settings.smoke_timeout, declared
+        )
 
     def run(self) -> None:
         o = self.outcome
@@ -145,14 +149,18 @@ class Rollout:
         o.step("ready", f"revision {self.revision} is Ready")
         url = tag_url(service, traffic.CANDIDATE_TAG)
         try:
-            checked = self.smoke(url)
-        except (smoke.SmokeFailure, grpc.RpcError) as error:
+            checked = self.smoke(url, self.declared)
+        except (smoke.SmokeFailure, checks.CheckFailed, grpc.RpcError) as error:
             if not live:
                 raise Failed(
                     f"smoke test failed: {error}; a new service, nothing to roll back to"
                 ) from None
             raise Failed(f"smoke test failed: {error}; traffic left as it was") from None
-        o.step("smoke", f"{len(checked)} health checks SERVING at {url}")
+        o.step(
+            "smoke",
+            f"{len(checked)} health checks SERVING at {url},"
+            f" {len(self.declared)} declared checks passed",
+        )
         if not live:
             o.traffic = {self.revision: 100}
             o.result = report.RELEASED
@@ -165,7 +173,7 @@ class Rollout:
                 self.waiter.reconciled(self.name, shifted["metadata"]["generation"], settled=True)
                 o.traffic = traffic.serving(entries)
                 time.sleep(self.settings.step_wait)
-                self.smoke(url)
+                self.smoke(url, [])
             except (smoke.SmokeFailure, grpc.RpcError) as error:
                 self.roll_back(baseline, f"health check at {percent}% failed: {error}")
             except (ApiError, NotReady) as error:

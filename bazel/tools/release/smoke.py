@@ -1,5 +1,5 @@
 """The smoke test of a revision at one of its URLs: every service it registers answers
-grpc.health.v1 SERVING.
+grpc.health.v1 SERVING, then the checks its service declares pass (checks.py), on one channel.
 
 Which services: the server's own reflection lists them (the kit's runtime registers health for
 exactly those). The health of "" (the server as a whole) is asked too, as Cloud Run's probes do.
@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from bazel.tools.release import checks
 from bazel.tools.release.credentials import CredentialsError
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -80,8 +81,10 @@ def check(
     url: str,
     call_credentials: Callable[[], grpc.CallCredentials | None],
     timeout: float,
+    declared: list[checks.Check],
 ) -> list[str]:
-    """The services found SERVING at `url` ("" first); SmokeFailure when one is not."""
+    """The services found SERVING at `url` ("" first), then `declared` run there; SmokeFailure
+    when a service is not SERVING, checks.CheckFailed when a check does not pass."""
     with open_channel(url, call_credentials) as channel:
         try:
             services = ["", *registered_services(channel, timeout)]
@@ -102,6 +105,7 @@ def check(
             if answer.status != health_pb2.HealthCheckResponse.SERVING:
                 state = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
                 raise SmokeFailure(f"{url}: health of {service or '(server)'}: {state}")
+        checks.run(channel, declared, timeout)
     return services
 
 

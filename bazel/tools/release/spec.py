@@ -25,6 +25,7 @@ class Service:
     region: str
     manifest: dict  # as built, image by digest in the repository the build names
     push_entry: dict  # its entry of a cloud_run_push spec, paths absolute
+    smoke_checks: list[dict]  # as cloud_run_service validated them (checks.py reads them)
 
 
 @dataclasses.dataclass
@@ -50,7 +51,7 @@ def read_spec(path: Path, environment: str, names: list[str]) -> Spec:
     for entry in environments[environment]:
         target = json.loads((root / entry["target"]).read_text(encoding="utf-8"))
         manifest = yaml.safe_load((root / entry["manifest"]).read_text(encoding="utf-8"))
-        push_entry = {k: v for k, v in entry.items() if k != "target"}
+        push_entry = {k: v for k, v in entry.items() if k not in ("target", "smoke_checks")}
         for key in ("image", "manifest", "sbom"):
             if push_entry.get(key):
                 push_entry[key] = str(root / push_entry[key])
@@ -62,6 +63,7 @@ def read_spec(path: Path, environment: str, names: list[str]) -> Spec:
                 target["region"],
                 manifest,
                 push_entry,
+                entry["smoke_checks"],
             )
         )
     if names:
