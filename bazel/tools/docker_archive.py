@@ -8,16 +8,15 @@ from pathlib import Path
 
 from bazel.tools import layer_tar
 from bazel.tools.layer_tar import Entry
+from bazel.tools.oci import blob_path, read_manifest
 
 
 def entries(layout: Path, tag: str) -> list[Entry]:
-    index = json.loads((layout / "index.json").read_text())
-    manifest_digest = index["manifests"][0]["digest"].removeprefix("sha256:")
-    manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest).read_text())
+    manifest = json.loads(read_manifest(layout)[1])
 
     def blob(descriptor: dict) -> tuple[str, bytes]:
-        digest = descriptor["digest"].removeprefix("sha256:")
-        return f"blobs/sha256/{digest}", (layout / "blobs" / "sha256" / digest).read_bytes()
+        path = blob_path(layout, descriptor["digest"])
+        return path.relative_to(layout).as_posix(), path.read_bytes()
 
     config_path, config = blob(manifest["config"])
     layers = [blob(layer) for layer in manifest["layers"]]

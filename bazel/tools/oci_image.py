@@ -10,23 +10,14 @@ container at its first start on Cloud Run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
 
+from bazel.tools import oci
+from bazel.tools.oci import blob_path, canonical_json, sha256_digest
 from bazel.tools.workspace_status import read_status
-
-MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
-MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def canonical(document: dict) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-
 
 STAMP_LABELS = {
     "org.opencontainers.image.revision": "STABLE_GIT_COMMIT",
@@ -118,12 +109,12 @@ class Layout:
         (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
 
     def add(self, data: bytes, media_type: str) -> dict:
-        digest = hashlib.sha256(data).hexdigest()
-        (self.root / "blobs" / "sha256" / digest).write_bytes(data)
-        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+        digest = sha256_digest(data)
+        blob_path(self.root, digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
     def add_file(self, path: Path, digest: str, media_type: str) -> dict:
-        shutil.copyfile(path, self.root / "blobs" / "sha256" / digest.removeprefix("sha256:"))
+        shutil.copyfile(path, blob_path(self.root, digest))
         return {"mediaType": media_type, "digest": digest, "size": path.stat().st_size}
 
 
@@ -146,7 +137,7 @@ def main(argv: list[str]) -> int:
     layers, diff_ids = [], []
     for layer in spec["layers"]:
         digest = Path(layer["digest"]).read_text().strip()
-        layers.append(layout.add_file(Path(layer["blob"]), digest, MEDIA_LAYER))
+        layers.append(layout.add_file(Path(layer["blob"]), digest, oci.LAYER))
         diff_ids.append(Path(layer["diff_id"]).read_text().strip())
 
     image = spec["config"]
@@ -162,19 +153,19 @@ def main(argv: list[str]) -> int:
         "config": {**image, "Labels": labels} if labels else image,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
-    config_bytes = canonical(config)
+    config_bytes = canonical_json(config)
     Path(spec["config_out"]).write_bytes(config_bytes)
     manifest = {
         "schemaVersion": 2,
-        "mediaType": MEDIA_MANIFEST,
-        "config": layout.add(config_bytes, MEDIA_CONFIG),
+        "mediaType": oci.MANIFEST,
+        "config": layout.add(config_bytes, oci.CONFIG),
         "layers": layers,
     }
-    descriptor = layout.add(canonical(manifest), MEDIA_MANIFEST)
+    descriptor = layout.add(canonical_json(manifest), oci.MANIFEST)
     descriptor["platform"] = {"architecture": spec["architecture"], "os": spec["os"]}
-    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [descriptor]}
-    (layout.root / "index.json").write_bytes(canonical(index))
-    (layout.root / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+    index = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": [descriptor]}
+    (layout.root / "index.json").write_bytes(canonical_json(index))
+    (layout.root / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
     Path(spec["digest_out"]).write_text(descriptor["digest"])
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -13,17 +12,17 @@ from pathlib import Path
 
 from bazel.tools.layer_unpack import (
     DEFAULT_UNPACK_LIMITS,
-    MIB,
     UnpackError,
     UnpackLimits,
     apply_gzipped_layer,
 )
+from bazel.tools.oci import blob_path, file_digest, read_index
 
 
 class Layout:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.index = json.loads((root / "index.json").read_text())
+        self.index = read_index(root)
         (self.manifest_descriptor,) = self.index["manifests"]
         self.manifest = self.json_blob(self.manifest_descriptor)
         self.config = self.json_blob(self.manifest["config"])
@@ -31,13 +30,8 @@ class Layout:
     def blob_path(self, descriptor: dict) -> Path:
         """The file of the blob a descriptor names, after checking its digest and size, a piece
         at a time (a layer may be GiBs)."""
-        algorithm, digest = descriptor["digest"].split(":")
-        path = self.root / "blobs" / algorithm / digest
-        hasher = hashlib.sha256()
-        with path.open("rb") as blob:
-            while chunk := blob.read(MIB):
-                hasher.update(chunk)
-        if hasher.hexdigest() != digest or path.stat().st_size != descriptor["size"]:
+        path = blob_path(self.root, descriptor["digest"])
+        if file_digest(path) != descriptor["digest"] or path.stat().st_size != descriptor["size"]:
             raise ValueError(f"blob {descriptor['digest']} does not match its descriptor")
         return path
 

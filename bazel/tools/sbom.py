@@ -38,6 +38,8 @@ from urllib.parse import quote
 
 from debian.deb822 import Packages
 
+from bazel.tools.oci import blob_path, read_manifest
+
 STATUS_DIR = "var/lib/dpkg/status.d/"
 DISTRO = "debian-13"
 CREATED = "1970-01-01T00:00:00Z"
@@ -45,20 +47,13 @@ NAMESPACE = "https://spdx.org/spdxdocs/{name}-sha256-{digest}"
 TOOL = "Tool: bazel-cloud-run-kit-sbom"
 
 
-def _blob(layout: Path, digest: str) -> bytes:
-    algorithm, value = digest.split(":", 1)
-    return (layout / "blobs" / algorithm / value).read_bytes()
-
-
 def image_files(layout: Path) -> tuple[dict, list[str]]:
     """The image's regular files that describe packages (path -> content), layers applied in
     order, and its layer digests."""
-    index = json.loads((layout / "index.json").read_text())
-    (descriptor,) = index["manifests"]
-    manifest = json.loads(_blob(layout, descriptor["digest"]))
+    manifest = json.loads(read_manifest(layout)[1])
     files: dict[str, bytes] = {}
     for layer in manifest["layers"]:
-        data = gzip.decompress(_blob(layout, layer["digest"]))
+        data = gzip.decompress(blob_path(layout, layer["digest"]).read_bytes())
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar:
                 name = member.name.removeprefix("./")

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import io
 import json
 import os
 import tarfile
 from pathlib import Path
 
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-_LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
-_CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+from bazel.tools import oci
+from bazel.tools.oci import sha256_digest
 
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+MANIFEST_TYPE = oci.MANIFEST
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +69,7 @@ class Image:
 
     @property
     def digest(self) -> str:
-        return digest_of(self.manifest)
+        return sha256_digest(self.manifest)
 
     @property
     def layer_digests(self) -> list[str]:
@@ -89,16 +85,16 @@ def image(*layers: bytes) -> Image:
             "rootfs": {"type": "layers", "diff_ids": []},
         }
     ).encode()
-    blobs = {digest_of(config): config} | {digest_of(data): data for data in layers}
+    blobs = {sha256_digest(config): config} | {sha256_digest(data): data for data in layers}
 
     def descriptor(media_type: str, data: bytes) -> dict:
-        return {"mediaType": media_type, "digest": digest_of(data), "size": len(data)}
+        return {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
 
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
-        "config": descriptor(_CONFIG_TYPE, config),
-        "layers": [descriptor(_LAYER_TYPE, data) for data in layers],
+        "config": descriptor(oci.CONFIG, config),
+        "layers": [descriptor(oci.LAYER, data) for data in layers],
     }
     return Image(json.dumps(manifest).encode(), blobs)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci import INDEX as INDEX_MEDIA_TYPE
 from bazel.tools.oci_layout import image_outputs
 from bazel.tools.push.layout import read_layout
 from bazel.tools.push.referrers import (
-    INDEX_MEDIA_TYPE,
     ReferrersError,
     SbomError,
     sbom_artifact,

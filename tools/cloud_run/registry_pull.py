@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from bazel.tools import oci
 from tools.cloud_run.registry_http import (
     DEFAULT_LIMITS,
     Deadline,
@@ -38,12 +39,7 @@ __all__ = ["DEFAULT_LIMITS", "Limits", "PullError", "parse_reference", "pull"]
 _REFERENCE = re.compile(
     r"^(?P<registry>[a-z0-9.-]+(?::[0-9]+)?)/(?P<repository>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})$"
 )
-# A blob's digest names its file: nothing else may (`sha256:../../x` would leave the layout).
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
+_MANIFEST_TYPES = (oci.MANIFEST, oci.DOCKER_MANIFEST)
 
 
 def parse_reference(reference: str) -> tuple[str, str, str]:
@@ -83,11 +79,9 @@ def _pull_into(staging: Path, base: str, digest: str, limits: Limits, deadline: 
             limits.max_manifest_bytes,
             f"manifest {digest}: larger than the limit of {limits.max_manifest_bytes} bytes",
         )
-    actual = hashlib.sha256(data).hexdigest()
-    if f"sha256:{actual}" != digest:
-        raise PullError(
-            f"manifest {digest}: the registry sent a document of digest sha256:{actual}"
-        )
+    actual = oci.sha256_digest(data)
+    if actual != digest:
+        raise PullError(f"manifest {digest}: the registry sent a document of digest {actual}")
     if media_type not in _MANIFEST_TYPES:
         raise PullError(f"manifest {digest} is a {media_type or 'document'}, not one image")
     descriptors = _descriptors(digest, data)
@@ -100,7 +94,7 @@ def _pull_into(staging: Path, base: str, digest: str, limits: Limits, deadline: 
     _store(staging, digest, len(data), [data])
     for descriptor in descriptors:
         blob, size = descriptor["digest"], descriptor["size"]
-        if (staging / "blobs" / blob.replace(":", "/")).exists():
+        if oci.blob_path(staging, blob).exists():
             continue  # the same blob twice (checked already)
         with get(f"{base}/blobs/{blob}", limits, deadline) as body:
             _store(
@@ -113,8 +107,8 @@ def _pull_into(staging: Path, base: str, digest: str, limits: Limits, deadline: 
         "schemaVersion": 2,
         "manifests": [{"mediaType": media_type, "digest": digest, "size": len(data)}],
     }
-    (staging / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    (staging / "index.json").write_text(json.dumps(index))
+    (staging / "oci-layout").write_bytes(oci.canonical_json({"imageLayoutVersion": "1.0.0"}))
+    (staging / "index.json").write_bytes(oci.canonical_json(index))
 
 
 def _descriptors(digest: str, data: bytes) -> list[dict]:
@@ -128,7 +122,7 @@ def _descriptors(digest: str, data: bytes) -> list[dict]:
     for descriptor in descriptors:
         blob = descriptor.get("digest") if isinstance(descriptor, dict) else None
         size = descriptor.get("size") if isinstance(descriptor, dict) else None
-        if not isinstance(blob, str) or not _DIGEST.match(blob):
+        if not isinstance(blob, str) or not oci.is_digest(blob):
             raise PullError(f"manifest {digest}: a descriptor's digest {blob!r} is not sha256")
         if type(size) is not int or size < 0:
             raise PullError(f"manifest {digest}: blob {blob} has no valid size ({size!r})")
@@ -160,4 +154,4 @@ def _store(layout: Path, digest: str, size: int, chunks: Iterable[bytes]) -> Non
             with contextlib.suppress(OSError):
                 os.unlink(temporary.name)
             raise
-    os.replace(temporary.name, directory / digest.removeprefix("sha256:"))
+    os.replace(temporary.name, oci.blob_path(layout, digest))

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 from pathlib import Path
 from typing import IO
 
+from bazel.tools.oci import LayoutError, blob_path, read_manifest, sha256_digest
 
-def digest_of(data: bytes) -> str:
-    """The OCI digest of some bytes: `sha256:<hex>`."""
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-class LayoutError(ValueError):
-    """The directory is not an OCI layout with exactly one image."""
+__all__ = ["Blob", "Image", "LayoutError", "read_layout"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +30,7 @@ class Blob:
     @classmethod
     def of(cls, data: bytes) -> Blob:
         """A blob held in memory."""
-        return cls(digest_of(data), len(data), data=data)
+        return cls(sha256_digest(data), len(data), data=data)
 
     def open(self) -> IO[bytes]:
         """Its bytes, from the start."""
@@ -58,27 +52,12 @@ class Image:
 
 def read_layout(root: Path) -> Image:
     """The single image in `root`, with every blob's file checked for presence and size."""
-    try:
-        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise LayoutError(f"{root} is not an OCI image layout: {error}") from None
-    manifests = index.get("manifests", [])
-    if len(manifests) != 1:
-        raise LayoutError(f"{root}: expected one image in index.json, found {len(manifests)}")
-    descriptor = manifests[0]
-    manifest = _blob_path(root, descriptor["digest"]).read_bytes()
-    if digest_of(manifest) != descriptor["digest"]:
-        raise LayoutError(f"{root}: manifest does not match its digest {descriptor['digest']}")
+    descriptor, manifest = read_manifest(root)
     document = json.loads(manifest)
     blobs = []
     for blob in [document["config"], *document["layers"]]:
-        path = _blob_path(root, blob["digest"])
+        path = blob_path(root, blob["digest"])
         if not path.is_file() or path.stat().st_size != blob["size"]:
             raise LayoutError(f"{root}: blob {blob['digest']} is missing or has the wrong size")
         blobs.append(Blob(blob["digest"], blob["size"], path))
     return Image(manifest, descriptor["digest"], descriptor["mediaType"], blobs)
-
-
-def _blob_path(root: Path, digest: str) -> Path:
-    algorithm, _, hex_digest = digest.partition(":")
-    return root / "blobs" / algorithm / hex_digest

@@ -19,14 +19,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from bazel.tools import oci
 from bazel.tools.push.credentials import Credentials, CredentialsError, find_credentials
 from bazel.tools.push.deadline import Deadline, OutOfTime
-from bazel.tools.push.layout import Image, digest_of
+from bazel.tools.push.layout import Image
 from bazel.tools.push.origins import is_loopback
 from bazel.tools.push.plan import Target
 from bazel.tools.push.referrers import (
     ANY_MANIFEST,
-    INDEX_MEDIA_TYPE,
     ReferrersError,
     referrers_tag,
     with_referrer,
@@ -157,8 +157,8 @@ class Pusher:
             current = repository.get_manifest(tag, ANY_MANIFEST)
             index = with_referrer(current, artifact)
             if index is not None:
-                stored = repository.put_manifest(tag, index, INDEX_MEDIA_TYPE)
-                if stored.digest and stored.digest != digest_of(index):
+                stored = repository.put_manifest(tag, index, oci.INDEX)
+                if stored.digest and stored.digest != oci.sha256_digest(index):
                     raise RegistryError(f"registry stored it as {stored.digest}, not as sent")
         except ReferrersError as error:
             raise RegistryError(f"{problem}: {error}; left as it is") from None

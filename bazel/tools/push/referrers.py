@@ -25,24 +25,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bazel.tools.push.layout import Blob, Image, digest_of
+from bazel.tools import oci
+from bazel.tools.oci import canonical_json, sha256_digest
+from bazel.tools.push.layout import Blob, Image
 
 SBOM_MEDIA_TYPE = "application/spdx+json"
-MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
-EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"  # the config of an artifact
 EMPTY_CONFIG = Blob.of(b"{}")
 TITLE = "org.opencontainers.image.title"
 # What a GET of the referrers tag accepts: every manifest type, so that a tag that holds
 # something other than an index is seen as what it is and left alone.
 ANY_MANIFEST = ", ".join(
     [
-        INDEX_MEDIA_TYPE,
-        MANIFEST_MEDIA_TYPE,
-        "application/vnd.oci.artifact.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        oci.INDEX,
+        oci.MANIFEST,
+        oci.ARTIFACT_MANIFEST,
+        oci.DOCKER_MANIFEST_LIST,
+        oci.DOCKER_MANIFEST,
+        oci.DOCKER_SIGNED_MANIFEST,
     ]
 )
 
@@ -53,11 +52,6 @@ class SbomError(ValueError):
 
 class ReferrersError(ValueError):
     """The referrers tag holds something that is not a referrers index: left as it is."""
-
-
-def encode(document: dict[str, Any]) -> bytes:
-    """Compact JSON with sorted keys: the same document, the same bytes and digest."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:
@@ -100,14 +94,14 @@ def sbom_artifact(path: Path, image: Image) -> Image:
             f"the SBOM {path.name} describes image {described}, but the image is "
             f"{image.manifest_digest}"
         )
-    layer = Blob(digest_of(data), len(data), path=path)
-    manifest = encode(
+    layer = Blob(sha256_digest(data), len(data), path=path)
+    manifest = canonical_json(
         {
             "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
+            "mediaType": oci.MANIFEST,
             "artifactType": SBOM_MEDIA_TYPE,
             "config": {
-                "mediaType": EMPTY_MEDIA_TYPE,
+                "mediaType": oci.EMPTY,
                 "digest": EMPTY_CONFIG.digest,
                 "size": EMPTY_CONFIG.size,
                 # Inline, so clients need not fetch it.
@@ -128,7 +122,7 @@ def sbom_artifact(path: Path, image: Image) -> Image:
             },
         }
     )
-    return Image(manifest, digest_of(manifest), MANIFEST_MEDIA_TYPE, [EMPTY_CONFIG, layer])
+    return Image(manifest, sha256_digest(manifest), oci.MANIFEST, [EMPTY_CONFIG, layer])
 
 
 def referrers_tag(image_digest: str) -> str:
@@ -163,7 +157,7 @@ def read_index(data: bytes, media_type: str) -> dict[str, Any]:
     if not isinstance(index, dict):
         raise ReferrersError(f"it holds {content_type or 'a document'}, not an OCI index")
     kind = index.get("mediaType", content_type)
-    if kind != INDEX_MEDIA_TYPE or index.get("schemaVersion") != 2:
+    if kind != oci.INDEX or index.get("schemaVersion") != 2:
         raise ReferrersError(f"it holds {kind or 'a document'}, not an OCI index")
     manifests = index.get("manifests", [])
     if not isinstance(manifests, list) or not all(map(_is_descriptor, manifests)):
@@ -184,12 +178,12 @@ def with_referrer(current: tuple[bytes, str] | None, artifact: Image) -> bytes |
     """The referrers index (`current`: its bytes and media type, None when the tag is not
     there yet) with `artifact` listed, every other referrer and field kept; None when it is
     listed already (nothing to put). Raises ReferrersError when the tag holds something else."""
-    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": []}
     if current is not None:
         index = read_index(*current)
         listed = [d["digest"] for d in index.get("manifests", [])]
         if artifact.manifest_digest in listed:
             return None
     index["manifests"] = [*index.get("manifests", []), descriptor(artifact)]
-    index["mediaType"] = INDEX_MEDIA_TYPE
-    return encode(index)
+    index["mediaType"] = oci.INDEX
+    return canonical_json(index)
