@@ -29,12 +29,12 @@ LOADER = "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 UNCHECKED_HASH_FLAGS = 0b01
 
 
-def image_files(layout: Layout) -> tuple[dict[str, bytes], dict[str, str]]:
+def image_files(tars: list[bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
     """The image's regular files (path -> content) and symlinks (path -> target), layers
     applied in order (the kit's layers have no whiteouts)."""
     files: dict[str, bytes] = {}
     links: dict[str, str] = {}
-    for data in layout.layer_tars():
+    for data in tars:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar.getmembers():
                 if member.issym():
@@ -86,6 +86,11 @@ class ImageStructureTest(absltest.TestCase):
     def setUpClass(cls) -> None:
         cls.dir = image_outputs("IMAGE")[0]
         cls.layout = Layout(cls.dir)
+        cls.route_guide = Layout(image_outputs("ROUTE_GUIDE_IMAGE")[0])
+        # Each image's layers uncompressed once (about 100 MB; reading them is most of this
+        # test's CPU), each blob checked against its digest and size on the way.
+        cls.tars = cls.layout.layer_tars()
+        cls.route_guide_tars = cls.route_guide.layer_tars()
 
     def test_layout_and_media_types(self) -> None:
         self.assertEqual((self.dir / "oci-layout").read_text(), '{"imageLayoutVersion":"1.0.0"}')
@@ -108,10 +113,9 @@ class ImageStructureTest(absltest.TestCase):
         self.assertRegex(digest, r"^sha256:[0-9a-f]{64}$")
 
     def test_every_blob_matches_digest_and_size_and_diff_ids(self) -> None:
-        tars = self.layout.layer_tars()  # checks each layer blob's digest and size
-        diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in tars]
+        diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in self.tars]
         self.assertEqual(self.layout.config["rootfs"], {"type": "layers", "diff_ids": diff_ids})
-        self.assertLen(tars, 3, "base, third-party packages, application")
+        self.assertLen(self.tars, 3, "base, third-party packages, application")
 
     def test_config_runs_server_as_nonroot(self) -> None:
         config = self.layout.config["config"]
@@ -127,7 +131,7 @@ class ImageStructureTest(absltest.TestCase):
         self.assertNotIn("created", self.layout.config, "a timestamp would break reproducibility")
 
     def test_route_guide_image_shares_the_base_layers(self) -> None:
-        route_guide = Layout(image_outputs("ROUTE_GUIDE_IMAGE")[0])
+        route_guide = self.route_guide
         layers = [layer["digest"] for layer in route_guide.manifest["layers"]]
         ping_layers = [layer["digest"] for layer in self.layout.manifest["layers"]]
         self.assertLen(layers, 3)
@@ -139,16 +143,16 @@ class ImageStructureTest(absltest.TestCase):
             ["/usr/bin/python3.13", "/app/python/services/route_guide/main.py"],
         )
         self.assertEqual(config["User"], "65532:65532")
-        with tarfile.open(fileobj=io.BytesIO(route_guide.layer_tars()[2])) as tar:
+        with tarfile.open(fileobj=io.BytesIO(self.route_guide_tars[2])) as tar:
             names = set(tar.getnames())
         self.assertIn("app/python/services/route_guide/features.json", names)
         self.assertFalse(any("python/services/ping" in n for n in names), "ping's code is not here")
-        with tarfile.open(fileobj=io.BytesIO(self.layout.layer_tars()[2])) as tar:
+        with tarfile.open(fileobj=io.BytesIO(self.tars[2])) as tar:
             names = set(tar.getnames())
         self.assertFalse(any("services/route_guide" in n for n in names), "nor route_guide's there")
 
     def test_size_budget(self) -> None:
-        sizes = [len(t) for t in self.layout.layer_tars()]
+        sizes = [len(t) for t in self.tars]
         self.assertLessEqual(sum(sizes), SIZE_BUDGET_BYTES, f"layer sizes {sizes}")
         compressed = [layer["size"] for layer in self.layout.manifest["layers"]]
         compressed.append(self.layout.manifest["config"]["size"])
@@ -158,8 +162,8 @@ class ImageStructureTest(absltest.TestCase):
         """Beside each .py (standard library, third-party packages, app) of both images, the
         .pyc the image's interpreter looks for: its magic number, unchecked-hash flags, and
         the hash of that very source under that magic (what the interpreter would compute)."""
-        for variable in ("IMAGE", "ROUTE_GUIDE_IMAGE"):
-            files, links = image_files(Layout(image_outputs(variable)[0]))
+        for variable, tars in (("IMAGE", self.tars), ("ROUTE_GUIDE_IMAGE", self.route_guide_tars)):
+            files, links = image_files(tars)
             bootstrap = files["usr/lib/python3.13/importlib/_bootstrap_external.py"].decode()
             number = re.search(
                 r"^MAGIC_NUMBER = \((\d+)\)\.to_bytes\(2, 'little'\)", bootstrap, re.M
@@ -247,7 +251,7 @@ class ImageStructureTest(absltest.TestCase):
             self.assertEqual(mismatched, [], "co_filename is not the file's path in the image")
 
     def test_layers_are_deterministic_tars(self) -> None:
-        for data in self.layout.layer_tars():
+        for data in self.tars:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 names = tar.getnames()
                 self.assertEqual(names, sorted(names))
@@ -258,7 +262,7 @@ class ImageStructureTest(absltest.TestCase):
 
     def test_no_shell_or_package_manager(self) -> None:
         names = set()
-        for data in self.layout.layer_tars():
+        for data in self.tars:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 names.update(tar.getnames())
         for path in ("usr/bin/sh", "usr/bin/bash", "usr/bin/dash", "usr/bin/apt", "usr/bin/dpkg"):
