@@ -25,7 +25,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_SIGNED_MANIFEST = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # How much of a blob is hashed at a time: a layer may be GiBs.
 CHUNK = 1 << 20
 
@@ -55,7 +55,8 @@ def file_digest(path: Path) -> str:
 
 def is_digest(value: object) -> bool:
     """Whether `value` is a sha256 digest, and so safe to name a file with."""
-    return isinstance(value, str) and DIGEST.match(value) is not None
+    # fullmatch, not match with `$`: `$` also matches before a trailing newline.
+    return isinstance(value, str) and DIGEST.fullmatch(value) is not None
 
 
 def blob_path(root: Path, digest: str) -> Path:
