@@ -272,6 +272,9 @@ def main() -> int:
         except BaseException:
             os.unlink(out.name)
             raise
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out.name, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
     os.replace(out.name, lock)
     changed = sum(p["suite"] != SUITE for p in locked)
     print(f"lock: {len(locked)} packages ({changed} from updates/security) -> {lock}")

@@ -217,6 +217,16 @@ class LockDebsTest(unittest.TestCase):
             deb = f"{package['name']} {package['version']}".encode()
             self.assertEqual(package["sha256"], hashlib.sha256(deb).hexdigest())
 
+    def test_the_lock_is_readable_as_any_file_the_user_writes(self) -> None:
+        # A lock is committed and read by others: not the 0600 of a temporary file.
+        old = os.umask(0o022)
+        try:
+            self.lock()
+        finally:
+            os.umask(old)
+        mode = (self.workspace / "debs.lock.json").stat().st_mode & 0o777
+        self.assertEqual(oct(mode), oct(0o644))
+
     def test_excluded_package_and_its_subtree_left_out(self) -> None:
         (self.workspace / "packages.txt").write_text("app\ntool\n")
         self.assertEqual(
