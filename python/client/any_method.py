@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from python.client.commands import Printer
+from python.client.commands import Printer, printable
 
 if TYPE_CHECKING:
     from python.client.server_reflection import CallOptions
@@ -42,7 +42,7 @@ def list_services(channel: grpc.Channel, args: argparse.Namespace, _: Printer) -
     from python.client.server_reflection import Reflection
 
     for name in Reflection(channel, _options(args)).services():
-        print(name, flush=True)
+        print(printable(name), flush=True)
 
 
 def describe(channel: grpc.Channel, args: argparse.Namespace, _: Printer) -> None:
@@ -51,7 +51,9 @@ def describe(channel: grpc.Channel, args: argparse.Namespace, _: Printer) -> Non
 
     reflection = Reflection(channel, _options(args))
     names = [args.symbol] if args.symbol else reflection.services()
-    print("\n\n".join(declarations.describe(reflection.symbol(name)) for name in names))
+    # The declarations' lines are the client's; the names in them are the server's.
+    described = (declarations.describe(reflection.symbol(name)) for name in names)
+    print("\n\n".join("\n".join(map(printable, d.split("\n"))) for d in described))
 
 
 def add_subcommands(

@@ -21,10 +21,19 @@ from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
 from python.client import points
 from python.services.route_guide.feature_db import FeatureDb
 
-# text_format escapes C0 controls and DEL but leaves the C1 ones (U+0080 to U+009F; U+009B is
-# CSI to some terminals): as octal escapes of their UTF-8 bytes, no server's string drives the
-# terminal. JSON needs nothing: json.dumps escapes every non-ASCII character.
-C1_ESCAPES = {c: "".join(f"\\{b:03o}" for b in chr(c).encode()) for c in range(0x80, 0xA0)}
+# Every control character (C0, DEL and C1; U+009B is CSI to some terminals) as octal escapes of
+# its UTF-8 bytes, as text_format writes the C0 ones: no server's string (a message, a service
+# name, an error's details) drives the terminal. JSON needs nothing: json.dumps escapes every
+# non-ASCII character.
+CONTROL_ESCAPES = {
+    c: "".join(f"\\{b:03o}" for b in chr(c).encode())
+    for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+}
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters escaped (CONTROL_ESCAPES)."""
+    return text.translate(CONTROL_ESCAPES)
 
 
 class Printer:
@@ -38,7 +47,7 @@ class Printer:
             as_json = points.add_json_degrees(message, json_format.MessageToDict(message))
             print(json.dumps(as_json, sort_keys=True), flush=True)
         else:
-            text = text_format.MessageToString(message, as_one_line=True).translate(C1_ESCAPES)
+            text = printable(text_format.MessageToString(message, as_one_line=True))
             print(text + points.text_comment(message), flush=True)
 
 

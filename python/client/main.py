@@ -144,11 +144,12 @@ def main(argv: list[str]) -> int:
         try:
             args.command(channel, args, commands.Printer(args.json))
         except grpc.RpcError as error:
-            print(f"client: {error.code().name}: {error.details()}", file=sys.stderr)
+            details = commands.printable(error.details() or "")
+            print(f"client: {error.code().name}: {details}", file=sys.stderr)
             return EXIT_RPC_FAILED
         # A bad note or request read from stdin, a method the server does not have.
         except argparse.ArgumentTypeError as error:
-            print(f"client: {error}", file=sys.stderr)
+            print(f"client: {commands.printable(str(error))}", file=sys.stderr)
             return EXIT_USAGE
         # The reader went away (`client list-features ... | head`): stop quietly, as a tool
         # killed by SIGPIPE would, and leave the call to be cancelled with the channel.

@@ -10,8 +10,10 @@ import os
 import signal
 import subprocess
 import tempfile
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 from absl.testing import absltest
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
@@ -189,6 +191,27 @@ class JavaClientTest(absltest.TestCase):
         python = run(PYTHON_CLIENT, *flags, "relay")
         self.assertEqual((java.returncode, java.stderr), (1, python.stderr))
         self.assertTrue(java.stderr.startswith("client: FAILED_PRECONDITION: "), java.stderr)
+
+    def test_a_servers_control_characters_in_an_error_are_escaped_as_in_python(self) -> None:
+        # ESC ] ... BEL sets a terminal's title; U+009B is CSI: each as its octal UTF-8 bytes.
+        hostile = "E\x1b]0;pwned\x07vil\x9b2J"
+
+        def refuse(_request: bytes, context: grpc.ServicerContext) -> bytes:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, hostile)
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        send = {"Send": grpc.unary_unary_rpc_method_handler(refuse)}
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("ping.v1.PingService", send),)
+        )
+        flags = [f"--server=127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}", "--insecure"]
+        server.start()
+        self.addCleanup(server.stop, None)
+        java = self.java("ping", *flags)
+        python = run(PYTHON_CLIENT, *flags, "ping")
+        line = "client: PERMISSION_DENIED: E\\033]0;pwned\\007vil\\302\\2332J\n"
+        self.assertEqual((java.returncode, java.stdout, java.stderr), (1, "", line))
+        self.assertEqual((python.returncode, python.stdout, python.stderr), (1, "", line))
 
     def test_record_route_of_known_places(self) -> None:
         # Without points the Java client walks features it lists first (it has no map file).

@@ -259,6 +259,7 @@ public final class Main implements Callable<Integer> {
         }
       }
     }
-    return line.toString().replaceAll("\\s*\\R\\s*", " ").strip();
+    // One line, and no server's control character reaches the terminal (Output.controlsEscaped).
+    return Output.controlsEscaped(line.toString().replaceAll("\\s*\\R\\s*", " ").strip());
   }
 }
