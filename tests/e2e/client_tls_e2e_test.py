@@ -24,7 +24,7 @@ def scratch() -> Path:
 class ClientTlsTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.pki = Pki(scratch())
+        cls.pki = Pki()
         cls.server = Server(
             f"--tls_cert_file={cls.pki.server_cert}",
             f"--tls_key_file={cls.pki.server_key}",
@@ -48,7 +48,7 @@ class ClientTlsTest(absltest.TestCase):
         self.assertIn('message: "tls"', result.stdout)
 
     def test_wrong_ca_fails_clearly(self) -> None:
-        other = Pki(scratch(), ca_name="another CA")
+        other = Pki(ca_name="another CA")
         result = run(
             "CLIENT_BIN",
             f"--server=localhost:{self.server.port}",

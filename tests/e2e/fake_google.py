@@ -12,7 +12,9 @@ import datetime
 import http.server
 import ipaddress
 import json
+import os
 import secrets
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -72,9 +74,12 @@ def certificate(
 
 
 class Pki:
-    """A CA and a server certificate for localhost, written as PEM files into `directory`."""
+    """A CA and a server certificate for localhost, written as PEM files into `directory`, by
+    default a new one in the test's temp dir."""
 
-    def __init__(self, directory: Path, ca_name: str = "kit test CA") -> None:
+    def __init__(self, directory: Path | None = None, ca_name: str = "kit test CA") -> None:
+        if directory is None:
+            directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
         ca_key, server_key = rsa_key(), rsa_key()
         ca = certificate(ca_name, ca_key, ca=True)
         server = certificate(

@@ -4,8 +4,6 @@ binary's flags for them are client_tls_e2e_test.py's."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import grpc
@@ -25,16 +23,12 @@ ALLOWED = "caller@example.iam.gserviceaccount.com"
 ALG_NONE_HEADER = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
 
 
-def scratch() -> Path:
-    return Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-
-
 class TlsTest(absltest.TestCase):
     """The server on TLS with a private CA, through python/channels as services call it."""
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.pki = Pki(scratch())
+        cls.pki = Pki()
         cls.server = Server(
             f"--tls_cert_file={cls.pki.server_cert}",
             f"--tls_key_file={cls.pki.server_key}",
@@ -58,7 +52,7 @@ class TlsTest(absltest.TestCase):
         self.assertEqual(reply.message, "tls")
 
     def test_wrong_ca_fails_clearly(self) -> None:
-        other = Pki(scratch(), ca_name="another CA")
+        other = Pki(ca_name="another CA")
         with self.assertRaises(grpc.RpcError) as caught:
             self.call(f"localhost:{self.server.port}", other.ca_cert)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
