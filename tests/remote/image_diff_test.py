@@ -30,8 +30,9 @@ def _blob(root: Path, data: bytes) -> dict:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _layout(layers: list[list[Entry]], env: list[str]) -> Path:
-    """An OCI layout of one image with `layers` and config Env `env`."""
+def _layout(layers: list[list[Entry]], env: list[str], layer_digest: str | None = None) -> Path:
+    """An OCI layout of one image with `layers` and config Env `env`; with `layer_digest`, the
+    manifest names its first layer by that digest (a hostile layout's)."""
     root = Path(tempfile.mkdtemp(dir=absltest.TEST_TMPDIR.value))
     (root / "blobs" / "sha256").mkdir(parents=True)
     built = [layer_tar.build(entries) for entries in layers]
@@ -46,6 +47,8 @@ def _layout(layers: list[list[Entry]], env: list[str]) -> Path:
         "config": _blob(root, json.dumps(config, sort_keys=True).encode()),
         "layers": [_blob(root, layer.gzip) for layer in built],
     }
+    if layer_digest:
+        manifest["layers"][0]["digest"] = layer_digest
     index = {"schemaVersion": 2, "manifests": [_blob(root, json.dumps(manifest).encode())]}
     (root / "index.json").write_text(json.dumps(index))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
@@ -98,7 +101,15 @@ class ImageDiffTest(absltest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertEqual(result.stdout, "")
         self.assertLen(result.stderr.splitlines(), 1)
-        self.assertIn(f"image_diff: {empty}: not an OCI layout of one image", result.stderr)
+        self.assertIn(f"image_diff: {empty} is not an OCI image layout", result.stderr)
+
+    def test_a_layer_digest_that_leaves_the_layout_is_refused(self) -> None:
+        # The blob path a digest names stays in blobs/sha256 (bazel/tools/oci.py).
+        outside = "sha256:../../../../../../etc/passwd"
+        result = _diff(_layout([BASE], []), _layout([APP], [], layer_digest=outside))
+        self.assertEqual((result.returncode, result.stdout), (2, ""), result.stderr)
+        self.assertLen(result.stderr.splitlines(), 1)
+        self.assertIn("is not sha256", result.stderr)
 
 
 if __name__ == "__main__":

@@ -21,28 +21,17 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-
-class LayoutError(ValueError):
-    """A directory that is no readable single-image OCI layout."""
+from bazel.tools import oci
 
 
 def _blob(root: Path, digest: str) -> bytes:
-    algorithm, _, hex_digest = digest.partition(":")
-    path = root / "blobs" / algorithm / hex_digest
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise LayoutError(f"{root}: no blob {digest} ({error.strerror})") from None
+    return oci.blob_path(root, digest).read_bytes()
 
 
 def manifest(root: Path) -> tuple[str, dict[str, Any]]:
     """The digest and manifest of the one image in the layout at `root`."""
-    try:
-        index = json.loads((root / "index.json").read_text())
-        (descriptor,) = index["manifests"]
-        return descriptor["digest"], json.loads(_blob(root, descriptor["digest"]))
-    except (OSError, ValueError, KeyError) as error:
-        raise LayoutError(f"{root}: not an OCI layout of one image ({error})") from None
+    descriptor, raw = oci.read_manifest(root)
+    return descriptor["digest"], json.loads(raw)
 
 
 def _entries(layer: bytes) -> list[tuple[tarfile.TarInfo, bytes | None]]:
@@ -111,7 +100,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         lines = differences(Path(argv[1]), Path(argv[2]))
-    except (LayoutError, tarfile.TarError, OSError) as error:
+    except (ValueError, KeyError, tarfile.TarError, OSError) as error:
         print(f"image_diff: {error}", file=sys.stderr)
         return 2
     for line in lines:
