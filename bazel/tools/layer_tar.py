@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import io
 import json
 import struct
 import tarfile
 from pathlib import Path
+
+from bazel.tools.oci import sha256_digest
 
 DIRECTORY_MODE = 0o755
 PROGRAM_MODE = 0o755
@@ -78,11 +79,11 @@ class Layer:
 
     @property
     def diff_id(self) -> str:
-        return "sha256:" + hashlib.sha256(self.tar).hexdigest()
+        return sha256_digest(self.tar)
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.gzip).hexdigest()
+        return sha256_digest(self.gzip)
 
 
 def _parents(path: str) -> list[str]:
