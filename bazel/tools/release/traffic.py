@@ -9,8 +9,9 @@ would hand the traffic to the new revision the moment it became Ready, before an
 
 from __future__ import annotations
 
-import hashlib
 import json
+
+from bazel.tools.oci import canonical_json, sha256_digest
 
 CANDIDATE_TAG = "candidate"
 PREVIOUS_TAG = "previous"  # set at 100 %: the revision that served before, for rollback
@@ -22,8 +23,8 @@ def revision_name(service: str, template: dict) -> str:
     name on every run, so a release can tell that the revision it would make already exists."""
     unnamed = json.loads(json.dumps(template))
     unnamed.get("metadata", {}).pop("name", None)
-    canonical = json.dumps(unnamed, sort_keys=True, separators=(",", ":")).encode()
-    return f"{service}-{hashlib.sha256(canonical).hexdigest()[:HASH_HEX_DIGITS]}"
+    digest = sha256_digest(canonical_json(unnamed)).removeprefix("sha256:")
+    return f"{service}-{digest[:HASH_HEX_DIGITS]}"
 
 
 def pinned(status_traffic: list[dict]) -> list[dict]:
