@@ -1,0 +1,116 @@
+"""CPU per call of the SDK steps the runtime's telemetry leaves to OpenTelemetry, in one
+interpreter: which of them a setting can shrink, before anything is changed for it.
+
+Prints, in µs per call (process CPU, median and min of 9 rounds):
+- `Histogram.record` of the runtime's four duration attributes with a sampled span current,
+  by exemplar filter (`trace_based`, the SDK's default, against `always_off`);
+- `Tracer.start_span` + `set_attribute` + `end` (no processor), with the runtime's five start
+  attributes and without, under the SDK's default sampler and ALWAYS_ON;
+- the runtime's own log line of a call (`MethodLog.log`, JSON lines, a `traceparent` header),
+  to /dev/null.
+
+A hot loop in one interpreter: far below the same steps in a serving process (py-spy figures
+in docs/observability-cost.md), so compare rows with each other, not with the server's.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import timeit
+from collections.abc import Callable
+
+import grpc
+from opentelemetry import context, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.exemplar import (
+    AlwaysOffExemplarFilter,
+    ExemplarFilter,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Sampler
+
+from python.runtime import logs, rpc_logging
+
+ROUNDS = 9
+CALLS = 20_000
+DURATION_ATTRIBUTES = {
+    "rpc.system": "grpc",
+    "rpc.service": "ping.v1.PingService",
+    "rpc.method": "Send",
+    "rpc.grpc.status_code": 0,
+}
+START_ATTRIBUTES = {
+    "rpc.system": "grpc",
+    "rpc.service": "ping.v1.PingService",
+    "rpc.method": "Send",
+    "network.peer.address": "127.0.0.1",
+    "network.peer.port": 51234,
+}
+
+
+def _report(name: str, step: Callable[[], object]) -> None:
+    rounds = timeit.repeat(step, number=CALLS, repeat=ROUNDS, timer=time.process_time)
+    per_call = [seconds / CALLS * 1e6 for seconds in rounds]
+    print(f"{name:50} median {statistics.median(per_call):6.2f}  min {min(per_call):6.2f} µs")
+
+
+def _record(exemplars: ExemplarFilter) -> Callable[[], None]:
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=exemplars)
+    histogram = provider.get_meter("bench").create_histogram("rpc.server.duration", unit="ms")
+    return lambda: histogram.record(1.5, DURATION_ATTRIBUTES)
+
+
+def _span(sampler: Sampler, attributes: dict[str, str | int] | None) -> Callable[[], None]:
+    tracer = TracerProvider(sampler=sampler).get_tracer("bench")
+
+    def step() -> None:
+        span = tracer.start_span(
+            "ping.v1.PingService/Send", kind=trace.SpanKind.SERVER, attributes=attributes
+        )
+        span.set_attribute("rpc.grpc.status_code", 0)
+        span.end()
+
+    return step
+
+
+class _Record:
+    """What MethodLog reads of a call's record (call_boundary.CallRecord), telemetry off."""
+
+    started = time.perf_counter()
+    peer = "ipv4:127.0.0.1:51234"
+    span = None
+    caller = None
+    metadata = (("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),)
+
+
+def _log_line() -> Callable[[], None]:
+    """The line of each call, written where configure() writes: stdout, here /dev/null."""
+    logs.configure(logs.JSON)
+    method = rpc_logging.MethodLog("/ping.v1.PingService/Send", "bench", rpc_logging.ALL)
+    record = _Record()
+    return lambda: method.log(grpc.StatusCode.OK, record)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    current = TracerProvider().get_tracer("bench").start_span("call")
+    context.attach(trace.set_span_in_context(current))  # sampled: what an exemplar needs
+    _report("Histogram.record, exemplars trace_based", _record(TraceBasedExemplarFilter()))
+    _report("Histogram.record, exemplars always_off", _record(AlwaysOffExemplarFilter()))
+    _report("span start+end, 5 attributes, default sampler", _span(DEFAULT_ON, START_ATTRIBUTES))
+    _report("span start+end, 5 attributes, ALWAYS_ON", _span(ALWAYS_ON, START_ATTRIBUTES))
+    _report("span start+end, no start attributes", _span(DEFAULT_ON, None))
+    # The log lines go to descriptor 1, now /dev/null; the report to a copy of the old one.
+    report = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    log_line = _log_line()
+    sys.stdout = open(report, "w", buffering=1)  # noqa: SIM115 (the process's own stdout)
+    _report("log line (MethodLog.log, JSON, traceparent)", log_line)
+
+
+if __name__ == "__main__":
+    main()
