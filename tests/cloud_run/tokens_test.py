@@ -50,11 +50,21 @@ class TokenIssuerTest(absltest.TestCase):
         self.assertFalse(self.issuer.accepts(granted["access_token"] + "x"))
         self.assertFalse(self.issuer.accepts(""))
 
-    def test_a_target_audience_gets_an_id_token(self) -> None:
+    def test_a_target_audience_gets_an_id_token_it_verifies(self) -> None:
         granted = self.issuer.grant(form(assertion(self.key, target_audience="http://svc")))
-        claims = jwt.decode(granted["id_token"], verify=False)
+        claims = self.issuer.verify_id_token(granted["id_token"], "http://svc")
         self.assertEqual(claims["aud"], "http://svc")
         self.assertNotIn("access_token", granted)
+
+    def test_an_id_token_for_another_audience_or_key_is_refused(self) -> None:
+        token = self.issuer.id_token("http://svc", "a@b.example")
+        with self.assertRaisesRegex(ValueError, "refused"):
+            self.issuer.verify_id_token(token, "http://other")
+        with self.assertRaisesRegex(ValueError, "refused"):
+            TokenIssuer(TOKEN_URI).verify_id_token(token, "http://svc")
+        header, payload, _ = token.split(".")
+        with self.assertRaisesRegex(ValueError, "refused"):
+            self.issuer.verify_id_token(f"{header}.{payload}.", "http://svc")
 
     def test_another_key_is_refused(self) -> None:
         other = TokenIssuer(TOKEN_URI).key_document()

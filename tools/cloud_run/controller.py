@@ -27,6 +27,9 @@ class Controller:
     def __init__(self, state_dir: Path, front_end_port: int, stop_grace_seconds: float) -> None:
         self.state_dir = state_dir
         self.front_end_port = front_end_port
+        # host:port of the metadata endpoint that instances ask for ID tokens; main.py sets it
+        # once it listens (a controller in a test may have none).
+        self.metadata_host = ""
         self.stop_grace_seconds = stop_grace_seconds
         self.images = Images(state_dir / "images")
         self._lock = threading.RLock()
@@ -217,6 +220,7 @@ class Controller:
             self.state_dir / "revisions" / service.project / revision.name,
             self.images,
             self.stop_grace_seconds,
+            self.metadata_host,
         )
         started = time.monotonic()
         try:

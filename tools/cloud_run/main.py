@@ -26,6 +26,7 @@ from bazel.tools.oci_runtime import RuncUnavailable, enter_root_mount, why_runc_
 from tools.cloud_run import api
 from tools.cloud_run.controller import Controller
 from tools.cloud_run.front_end import FrontEnd
+from tools.cloud_run.metadata import MetadataServer
 
 _API_PORT = flags.DEFINE_integer("api_port", 8180, "Admin API port on 127.0.0.1 (0: any free).")
 _FRONT_END_PORT = flags.DEFINE_integer(
@@ -102,6 +103,9 @@ def main(argv: list[str]) -> int:
         return 1
     api_url = f"http://127.0.0.1:{server.server_address[1]}"
     key_file = write_key_file(state_dir, issuer.key_document())
+    metadata = MetadataServer(issuer)
+    metadata.start()
+    controller.metadata_host = metadata.host
     print(
         f"local Cloud Run: Admin API {api_url}, for the holder of the key {key_file} "
         "(GOOGLE_APPLICATION_CREDENTIALS)",
@@ -112,6 +116,7 @@ def main(argv: list[str]) -> int:
         f"SERVICE.PROJECT.localhost and TAG---SERVICE.PROJECT.localhost; state in {state_dir}",
         flush=True,
     )
+    print(f"local Cloud Run: metadata endpoint (ID tokens) {metadata.host}", flush=True)
     if _READY_FILE.value:
         ready = {
             "api": api_url,
@@ -130,6 +135,7 @@ def main(argv: list[str]) -> int:
     server.server_close()
     controller.wait_idle()
     controller.close()
+    metadata.stop()
     print("local Cloud Run: stopped", flush=True)
     return 0
 

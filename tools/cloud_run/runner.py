@@ -94,6 +94,7 @@ class Instance:
         directory: Path,
         images: Images,
         stop_grace_seconds: float,
+        metadata_host: str,
     ) -> None:
         self.service = service
         self.revision = revision
@@ -102,6 +103,7 @@ class Instance:
         self.directory = directory
         self.images = images
         self.stop_grace_seconds = stop_grace_seconds
+        self.metadata_host = metadata_host
         self.port = free_port()
         self.log_path = directory / "log"
         self.image_seconds = 0.0  # pulling and unpacking: near 0 once another revision did it
@@ -170,6 +172,12 @@ class Instance:
             "K_REVISION": self.revision,
             "K_CONFIGURATION": self.service,
         }
+        if self.metadata_host:
+            # Where google-auth asks for ID tokens (metadata.py); the container shares loopback.
+            environment |= {
+                "GCE_METADATA_HOST": self.metadata_host,
+                "GCE_METADATA_IP": self.metadata_host,
+            }
         return environment
 
     def _copy_output(self, process: subprocess.Popen) -> None:

@@ -8,15 +8,13 @@ service-account key file that only that user can read (main.py). POST /token gra
 JWT-bearer assertion signed by that key (RS256, `aud` this endpoint or Google's, not expired,
 from the key's `client_email`): it answers with a random access token that the API then
 accepts until it expires, or with an ID token when the assertion asks for a
-`target_audience`. Those ID tokens are unsigned: nothing here verifies them (the front end
-lets every caller in), they only let a client that asks for one go on.
+`target_audience`. ID tokens, here and at the metadata endpoint (metadata.py), are signed by
+the same key (RS256), so whoever holds the public half can verify them (`verify_id_token`).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import secrets
 import threading
 import time
@@ -24,7 +22,7 @@ import urllib.parse
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from google.auth import exceptions, jwt
+from google.auth import crypt, exceptions, jwt
 
 from tools.cloud_run.errors import ApiError
 
@@ -34,11 +32,9 @@ CLIENT_EMAIL = "deployer@local-cloud-run.iam.gserviceaccount.com"
 # google-auth's service-account credentials address every assertion to Google's endpoint,
 # whatever the key's token_uri; the key (new each run) is what binds an assertion to this run.
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+ID_TOKEN_ISSUER = "https://accounts.google.com"
+_KEY_ID = "local-cloud-run"
 _KEY_BITS = 2048
-
-
-def _segment(value: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
 class TokenIssuer:
@@ -67,7 +63,7 @@ class TokenIssuer:
         return {
             "type": "service_account",
             "project_id": "local",
-            "private_key_id": "local-cloud-run",
+            "private_key_id": _KEY_ID,
             "private_key": pem,
             "client_email": CLIENT_EMAIL,
             "client_id": "0",
@@ -94,16 +90,7 @@ class TokenIssuer:
         claims = self._verified_claims(form["assertion"][0])
         now = int(time.time())
         if audience := claims.get("target_audience"):
-            token = {
-                "iss": "https://accounts.google.com",
-                "aud": audience,
-                "sub": CLIENT_EMAIL,
-                "email": CLIENT_EMAIL,
-                "iat": now,
-                "exp": now + LIFETIME_SECONDS,
-            }
-            unsigned = base64.urlsafe_b64encode(b"unsigned").rstrip(b"=").decode()
-            return {"id_token": f"{_segment({'alg': 'none'})}.{_segment(token)}.{unsigned}"}
+            return {"id_token": self.id_token(audience, CLIENT_EMAIL)}
         access_token = "local-" + secrets.token_urlsafe(32)
         with self._lock:
             self._granted = {t: e for t, e in self._granted.items() if e > now}
@@ -113,6 +100,32 @@ class TokenIssuer:
             "token_type": "Bearer",
             "expires_in": LIFETIME_SECONDS,
         }
+
+    def id_token(self, audience: str, email: str) -> str:
+        """An ID token for `audience` naming `email`, signed by this run's key."""
+        now = int(time.time())
+        claims = {
+            "iss": ID_TOKEN_ISSUER,
+            "aud": audience,
+            "sub": email,
+            "email": email,
+            "iat": now,
+            "exp": now + LIFETIME_SECONDS,
+        }
+        pem = self.key_document()["private_key"]
+        signer = crypt.RSASigner.from_string(pem, key_id=_KEY_ID)
+        return jwt.encode(signer, claims).decode()
+
+    def verify_id_token(self, token: str, audience: str) -> dict:
+        """The claims of an ID token this run signed for `audience`, still valid; ValueError
+        (with google-auth's reason, never the token) otherwise."""
+        try:
+            claims = jwt.decode(token, certs=self._public_pem, audience=audience)
+        except (exceptions.GoogleAuthError, ValueError) as error:
+            raise ValueError(f"the ID token is refused: {error}") from None
+        if claims.get("iss") != ID_TOKEN_ISSUER:
+            raise ValueError(f"the ID token's issuer is not {ID_TOKEN_ISSUER}")
+        return claims
 
     def accepts(self, token: str) -> bool:
         """Whether `token` is one this run granted and not yet expired; every granted token is
