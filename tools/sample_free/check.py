@@ -19,10 +19,10 @@ import subprocess
 import sys
 
 SAMPLES = (
-    "//python/services/ping/...",
-    "//python/services/route_guide/...",
-    "//proto/ping/...",
-    "//proto/routeguide/...",
+    "//python/services/ping/...:*",
+    "//python/services/route_guide/...:*",
+    "//proto/ping/...:*",
+    "//proto/routeguide/...:*",
 )
 OUTSIDE = (
     *SAMPLES,
