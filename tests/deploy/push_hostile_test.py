@@ -45,7 +45,7 @@ from tests.deploy.registry_server import RegistryServer
 from tests.e2e.fake_google import FakeGoogle
 
 PUSH = os.environ["PUSH"]
-PUSH_PING = os.environ["PUSH_PING"]
+PUSH_SERVICE = os.environ["PUSH_SERVICE"]
 USER, PASSWORD = "ci", "hostile-test-password"
 # Far above a push's own footprint, far below what the endless bodies send
 # (ENDLESS_SAFETY_LIMIT): a push that reads one whole cannot stay under it.
@@ -339,14 +339,16 @@ class PushHostileTest(absltest.TestCase):
         workdir = Path(tempfile.mkdtemp(dir=self.tmp))
         env["BUILD_WORKING_DIRECTORY"] = str(workdir)
         result, peak = run_push_measured(
-            PUSH_PING, "--repository", f"{front.host}/kit/endless-index", env=env
+            PUSH_SERVICE, "--repository", f"{front.host}/kit/endless-index", env=env
         )
         self.assertLess(peak, MEMORY_BOUND)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertNotIn("Traceback", result.stderr)
         self.assert_no_secrets(result)
         summary = result.stdout.strip()
-        self.assertStartsWith(summary, "ping: FAILED: the SBOM was pushed, but the referrers tag")
+        self.assertStartsWith(
+            summary, "kittest: FAILED: the SBOM was pushed, but the referrers tag"
+        )
         self.assertIn("over the 4 MiB limit for a manifest", summary)
         self.assertEqual(list(workdir.iterdir()), [])
 

@@ -1,7 +1,7 @@
-"""The SBOM artifact and the referrers index (bazel/tools/push/referrers.py), on the built images'
-SBOMs: the artifact is the same bytes on every push, an SBOM of another image is refused, and the
-index keeps what other tools listed, lists ours once, and is never made from something that is
-not an index. push_sbom_test runs the same against a registry."""
+"""The SBOM artifact and the referrers index (bazel/tools/push/referrers.py), on the kit's test
+service's image and SBOM: the artifact is the same bytes on every push, an SBOM of another image
+is refused, and the index keeps what other tools listed, lists ours once, and is never made from
+something that is not an index. push_sbom_test runs the same against a registry."""
 
 from __future__ import annotations
 
@@ -23,19 +23,18 @@ from bazel.tools.push.referrers import (
     with_referrer,
 )
 
-PING_SBOM = Path(os.environ["PING_SBOM"])
-ROUTE_GUIDE_SBOM = Path(os.environ["ROUTE_GUIDE_SBOM"])
+SBOM = Path(os.environ["SBOM"])
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # `{}`
 
 
 class ReferrersTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.ping = read_layout(image_outputs("IMAGE")[0])
-        cls.artifact = sbom_artifact(PING_SBOM, cls.ping)
+        cls.image = read_layout(image_outputs("IMAGE")[0])
+        cls.artifact = sbom_artifact(SBOM, cls.image)
 
     def test_artifact_manifest(self) -> None:
-        sbom = PING_SBOM.read_bytes()
+        sbom = SBOM.read_bytes()
         self.assertEqual(
             json.loads(self.artifact.manifest),
             {
@@ -53,13 +52,13 @@ class ReferrersTest(absltest.TestCase):
                         "mediaType": "application/spdx+json",
                         "digest": "sha256:" + hashlib.sha256(sbom).hexdigest(),
                         "size": len(sbom),
-                        "annotations": {"org.opencontainers.image.title": PING_SBOM.name},
+                        "annotations": {"org.opencontainers.image.title": SBOM.name},
                     }
                 ],
                 "subject": {
-                    "mediaType": self.ping.media_type,
-                    "digest": self.ping.manifest_digest,
-                    "size": len(self.ping.manifest),
+                    "mediaType": self.image.media_type,
+                    "digest": self.image.manifest_digest,
+                    "size": len(self.image.manifest),
                 },
             },
         )
@@ -73,12 +72,17 @@ class ReferrersTest(absltest.TestCase):
         with layer.open() as stream:
             self.assertEqual(stream.read(), sbom)
         # No clock, no randomness: made again, the same bytes.
-        self.assertEqual(sbom_artifact(PING_SBOM, self.ping).manifest, self.artifact.manifest)
+        self.assertEqual(sbom_artifact(SBOM, self.image).manifest, self.artifact.manifest)
 
     def test_sbom_of_another_image_or_malformed_is_refused(self) -> None:
-        with self.assertRaisesRegex(SbomError, "describes image sha256:.*, but the image is"):
-            sbom_artifact(ROUTE_GUIDE_SBOM, self.ping)
         directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
+        # Another image's SBOM: this one with every mention of the image's digest changed.
+        other = hashlib.sha256(b"another image").hexdigest()
+        ours = self.image.manifest_digest.removeprefix("sha256:")
+        another = directory / "another.spdx.json"
+        another.write_text(SBOM.read_text().replace(ours, other))
+        with self.assertRaisesRegex(SbomError, f"describes image sha256:{other}, but the image is"):
+            sbom_artifact(another, self.image)
         for document in [
             [],
             {"relationships": 5, "packages": "x"},
@@ -89,7 +93,7 @@ class ReferrersTest(absltest.TestCase):
             text = document if isinstance(document, str) else json.dumps(document)
             malformed.write_text(text)
             with self.assertRaises(SbomError, msg=text[:60]):
-                sbom_artifact(malformed, self.ping)
+                sbom_artifact(malformed, self.image)
 
     def test_new_index_then_listed_once(self) -> None:
         index = with_referrer(None, self.artifact)
@@ -133,7 +137,7 @@ class ReferrersTest(absltest.TestCase):
             ).encode()
 
         for data, media_type in [
-            (self.ping.manifest, self.ping.media_type),
+            (self.image.manifest, self.image.media_type),
             (b"\x00garbage", "application/octet-stream"),
             (b"\x00garbage", INDEX_MEDIA_TYPE),  # the header alone does not make an index
             (b"<html>log in</html>", INDEX_MEDIA_TYPE),

@@ -27,19 +27,18 @@ DEFERRED = (
     "urllib.request",  # the certificates' fetch, in verify mode
 )
 
-# Starts both services as far as their main does before serving: flags, logging, services(),
-# and the server built with its port bound (then not started: no serving is needed to see
-# what was imported).
+# Starts the kit's test service (tests/services/kittest: all four call kinds and a relay) as far
+# as its main does before serving: flags, logging, services(), and the server built with its port
+# bound (then not started: no serving is needed to see what was imported). A test service, not a
+# sample: deleting a sample leaves this test as it is.
 START_PATH = """
 from python.runtime import app, logs, server, telemetry
-from python.services.ping import main as ping_main
-from python.services.route_guide import main as route_guide_main
+from tests.services.kittest import main
 
 app.flags.FLAGS(["server", *ARGS])
 logs.configure("json")
 calls_telemetry = telemetry.from_environment()
-for main in (ping_main, route_guide_main):
-    server.build(app.config_from_flags(0), main.services(), calls_telemetry)
+server.build(app.config_from_flags(0), main.services(), calls_telemetry)
 """
 
 # OpenTelemetry, imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -128,7 +127,7 @@ class LazyImportsTest(absltest.TestCase):
                 self.assertIn("opentelemetry", imported)
 
     def test_control_verify_mode_imports_google_auth_as_the_server_is_built(self) -> None:
-        args = ("--auth_mode=verify", "--audiences=https://ping.example.com")
+        args = ("--auth_mode=verify", "--audiences=https://kittest.example.com")
         self.assertLessEqual({"google.auth", "cryptography"}, modules_after(START_PATH, args))
 
     def test_control_minting_an_id_token_imports_google_auth_and_requests(self) -> None:
