@@ -4,9 +4,9 @@ Deleting a sample (python/services/ping or route_guide, its proto package, its l
 deploy/BUILD.bazel) must leave every other target analysable. A dependency edge into a deleted
 package is exactly what breaks analysis, so one `bazel query rdeps` over the kit's targets finds
 them all in seconds, with no second copy of the repository and no second Bazel server. Kept out
-of the universe: the samples themselves, //deploy (the user's own service list), and the test
-trees others own that run the samples on purpose (tests/cloud_run, tests/release, tests/java,
-//java). KNOWN lists what still depends on a sample; a new one fails, and so does a listed one
+of the universe: the samples themselves, //deploy (the user's own service list), the trees that
+release //deploy's services on purpose (tests/cloud_run, tests/release), and the Java client
+(//java) with its tests (tests/java), a client of the samples' protos. KNOWN lists what still depends on a sample; a new one fails, and so does a listed one
 that no longer depends (strike it off), so the list only shrinks.
 
 Run from the workspace root: `python3 tools/sample_free/check.py`.
