@@ -6,8 +6,9 @@ package is exactly what breaks analysis, so one `bazel query rdeps` over the kit
 them all in seconds, with no second copy of the repository and no second Bazel server. Kept out
 of the universe: the samples themselves, //deploy (the user's own service list), the trees that
 release //deploy's services on purpose (tests/cloud_run, tests/release), and the Java client
-(//java) with its tests (tests/java), a client of the samples' protos. KNOWN lists what still depends on a sample; a new one fails, and so does a listed one
-that no longer depends (strike it off), so the list only shrinks.
+(//java) with its tests (tests/java), a client of the samples' protos. KNOWN lists what still
+depends on a sample; a new one fails, and so does a listed one that no longer depends (strike it
+off), so the list only shrinks.
 
 Run from the workspace root: `python3 tools/sample_free/check.py`.
 """
