@@ -357,7 +357,7 @@ class EchoServiceTest(absltest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual(
                 result.stdout,
-                "message echo.v1.EchoRequest {\n  ping.v1.Pong pong = 1;\n"
+                "message echo.v1.EchoRequest {\n  pong.v1.Pong pong = 1;\n"
                 "  google.protobuf.Duration delay = 2;\n}\n",
             )
             line = client.fails(2, "call", "EchoService/Echo", '{"delay": "soon"}')

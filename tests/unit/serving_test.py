@@ -9,7 +9,7 @@ from unittest import mock
 import grpc
 from absl.testing import absltest
 from echo.v1 import echo_pb2, echo_pb2_grpc
-from ping.v1 import ping_pb2
+from pong.v1 import pong_pb2
 
 from python.testing import serving
 
@@ -18,9 +18,9 @@ from python.testing import serving
 _NEVER = 3600.0
 
 
-def echo(channel: grpc.Channel, message: str) -> ping_pb2.Pong:
+def echo(channel: grpc.Channel, message: str) -> pong_pb2.Pong:
     stub = echo_pb2_grpc.EchoServiceStub(channel)
-    return stub.Echo(echo_pb2.EchoRequest(pong=ping_pb2.Pong(message=message)), timeout=10)
+    return stub.Echo(echo_pb2.EchoRequest(pong=pong_pb2.Pong(message=message)), timeout=10)
 
 
 class ServingTest(absltest.TestCase):

@@ -5,7 +5,7 @@ import asyncio
 
 import grpc
 from echo.v1 import echo_pb2, echo_pb2_grpc
-from ping.v1 import ping_pb2
+from pong.v1 import pong_pb2
 
 from python.runtime import app
 
@@ -13,7 +13,7 @@ from python.runtime import app
 class EchoServicer(echo_pb2_grpc.EchoServiceServicer):
     async def Echo(
         self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext
-    ) -> ping_pb2.Pong:
+    ) -> pong_pb2.Pong:
         await asyncio.sleep(request.delay.ToTimedelta().total_seconds())
         return request.pong
 

@@ -6,7 +6,7 @@ its image test imports this module and calls the service in the image."""
 import grpc
 import yaml
 from echo.v1 import echo_pb2, echo_pb2_grpc
-from ping.v1 import ping_pb2
+from pong.v1 import pong_pb2
 
 from python.runtime import app
 
@@ -14,8 +14,8 @@ from python.runtime import app
 class YamlEchoServicer(echo_pb2_grpc.EchoServiceServicer):
     async def Echo(
         self, request: echo_pb2.EchoRequest, context: grpc.aio.ServicerContext
-    ) -> ping_pb2.Pong:
-        return ping_pb2.Pong(message=yaml.safe_dump({"echo": request.pong.message}))
+    ) -> pong_pb2.Pong:
+        return pong_pb2.Pong(message=yaml.safe_dump({"echo": request.pong.message}))
 
 
 if __name__ == "__main__":
