@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,8 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import (
 LOCAL = os.environ["REMOTE_LOCAL"]
 # A bound for a hung start, not a speed goal: on a loaded 2-core machine a start took 2 minutes.
 START_TIMEOUT_S = 300.0
+# The launcher gives each part 10 s to stop; this bounds a stop that hangs past that.
+STOP_TIMEOUT_S = 60.0
 
 
 def digest(data: bytes) -> reapi.Digest:
@@ -90,8 +93,17 @@ class Service:
             self.process.wait()
 
     def remove(self) -> None:
-        """Kills it if it still runs and removes its directory."""
-        self.kill()
+        """Stops it as Ctrl-C does if it still runs (SIGKILL if that hangs), removes its directory.
+
+        Not SIGKILL first: then the run directory in /tmp is left to the launcher's janitor,
+        which Bazel kills with the test's other processes when the test ends.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def token(self) -> str:

@@ -5,8 +5,8 @@ speaks REAPI to them with BuildGrid's own generated stubs and the client token t
 wrote: blobs in and out of the CAS, an action run on the worker (not as root) and then served
 from the action cache, a failing action not cached, digests that are not hex refused, calls
 without a token or with the workers' token refused, and the stops: SIGINT leaves no process
-behind, SIGKILL of the launcher takes its children with it, a busy port and bad flags are
-refused.
+behind, SIGKILL of the launcher takes its children and its run directory with it, a busy port
+and bad flags are refused.
 """
 
 from __future__ import annotations
@@ -261,16 +261,20 @@ class LocalServiceTest(absltest.TestCase):
 
 
 class LauncherKilledTest(absltest.TestCase):
-    def test_sigkill_of_the_launcher_takes_its_children(self) -> None:
+    def test_sigkill_of_the_launcher_takes_its_children_and_its_run_directory(self) -> None:
         service = Service()
         self.addCleanup(service.remove)
         service.wait_ready()
         state = str(service.state_dir)
+        run_dir = (service.state_dir / "run").readlink()
+        self.assertTrue(run_dir.is_dir(), run_dir)
         service.kill()
         deadline = time.monotonic() + 30
-        while processes_mentioning(state) and time.monotonic() < deadline:
+        while (processes_mentioning(state) or run_dir.exists()) and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertEqual(processes_mentioning(state), [])
+        # The copy of BuildGrid's runfiles in it is hundreds of MB; none may be left in /tmp.
+        self.assertFalse(run_dir.exists(), f"{run_dir} outlived the launcher")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ dies with the launcher (PR_SET_PDEATHSIG), even when the launcher is killed with
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,36 @@ def log_tail(log: Path, lines: int = 20) -> str:
     return "\n".join(f"    {line}" for line in text[-lines:])
 
 
+# Runs as root in its own session, outside the launcher: it waits for the end of its stdin, which
+# comes when the launcher exits however it ends (SIGKILL and the OOM killer included), then
+# removes the run directory. Its copy of BuildGrid's runfiles is hundreds of MB, and a test that
+# SIGKILLs the launcher once left one in /tmp per run. A part still stopping may hold a file in
+# it for a moment, so the removal is retried.
+JANITOR = """
+import os, shutil, sys, time
+sys.stdin.buffer.read()
+for _ in range(100):
+    shutil.rmtree(sys.argv[1], ignore_errors=True)
+    if not os.path.lexists(sys.argv[1]):
+        break
+    time.sleep(0.1)
+"""
+
+
+def start_janitor(run_dir: Path) -> int:
+    """Starts the process that removes `run_dir` after this one; returns the pipe to hold open."""
+    read_end, write_end = os.pipe()
+    subprocess.Popen(
+        [sys.executable, "-c", JANITOR, str(run_dir)],
+        stdin=read_end,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.close(read_end)
+    return write_end
+
+
 class Service:
     """Starts the parts in dependency order and stops them in the reverse order."""
 
@@ -63,6 +94,11 @@ class Service:
         # on disk keeps nothing in the database.
         self.run_dir = Path(tempfile.mkdtemp(prefix="remote-local-run-", dir="/tmp"))
         self.run_dir.chmod(0o711)
+        self._janitor_pipe = start_janitor(self.run_dir)
+        # Where this run's sockets are, for a person reading the state directory (and a test).
+        link = state_dir / "run"
+        link.unlink(missing_ok=True)
+        link.symlink_to(self.run_dir)
 
     def spawn(
         self, name: str, command: list[str], account: Account, env: dict[str, str] | None = None
