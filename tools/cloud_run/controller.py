@@ -262,7 +262,9 @@ class Controller:
             service.route = route
             service.routes_ready = (conditions.TRUE, "", "")
             service.routes_changed = conditions.now()
-            self._hosts = routes.hosts(self._services.values(), self._revisions)
+            self._hosts = routes.hosts(
+                self._services.values(), self._revisions, self.front_end_port
+            )
             serving = {e["revisionName"] for e in route}
             retired = [
                 self._revisions[(service.project, name)]

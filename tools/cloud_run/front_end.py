@@ -4,10 +4,12 @@ a tag's host goes to its revision only.
 
 Routing is per connection: the front end reads the client's connection preface and first
 HEADERS frame, decodes its `:authority` (HPACK), picks a revision, then replays those bytes to
-the revision's instance and relays both directions untouched. Every later request on that
-connection goes to the same revision (a gRPC channel keeps its connection). A host that nothing
-serves gets an HTTP/2 answer of its own: 404 for an unknown host, 503 when its revision has no
-instance, as Cloud Run answers.
+the revision's instance. Every later request on that connection goes to the same revision (a
+gRPC channel keeps its connection). A host that nothing serves gets an HTTP/2 answer of its
+own: 404 for an unknown host, 503 when its revision has no instance, as Cloud Run answers.
+
+A public service's connection is then relayed untouched both ways. A private one's requests
+pass Cloud Run's invoker check one by one (request_gate.py, invoker_check.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ import h2.connection
 import h2.events
 import hpack
 
+from tools.cloud_run import request_gate
 from tools.cloud_run.controller import Controller
+from tools.cloud_run.invoker_check import Verifier
+from tools.cloud_run.request_gate import ProtocolError, RequestGate, read_frame
 from tools.cloud_run.routes import Backend
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -85,11 +90,13 @@ async def read_authority(reader: asyncio.StreamReader, preamble: Preamble) -> st
             if kind != _CONTINUATION:
                 raise NotHttp2("HEADERS without its CONTINUATION")
             block += payload
-        headers = dict(hpack.Decoder().decode(bytes(block)))
-        authority = headers.get(":authority") or headers.get("host")
+        # Raw: a header may hold any bytes, and one that is not UTF-8 must not end the
+        # connection with no answer.
+        headers = dict(hpack.Decoder().decode(bytes(block), raw=True))
+        authority = headers.get(b":authority") or headers.get(b"host")
         if not authority:
             raise NotHttp2("the first request has no :authority")
-        return authority
+        return bytes(authority).decode("ascii", errors="replace")
 
 
 def host_of(authority: str) -> str:
@@ -139,10 +146,69 @@ async def _relay(
             writer.write_eof()
 
 
+async def _gate(
+    reader: asyncio.StreamReader,
+    upstream: asyncio.StreamWriter,
+    preamble: Preamble,
+    gate: RequestGate,
+) -> None:
+    """The client's frames through `gate`: first those of the preamble, then the rest."""
+    try:
+        upstream.write(PREFACE)
+        for kind, flags, stream_id, payload in request_gate.split_frames(
+            bytes(preamble.data[len(PREFACE) :])
+        ):
+            upstream.write(gate.relay(kind, flags, stream_id, payload))
+        preamble.data.clear()
+        while True:
+            kind, flags, stream_id, payload = await read_frame(reader)
+            if preamble.ack_pending and kind == request_gate.SETTINGS and flags & _ACK:
+                preamble.ack_pending = False  # the ACK of the front end's own SETTINGS
+                continue
+            upstream.write(gate.relay(kind, flags, stream_id, payload))
+            await upstream.drain()
+    except ProtocolError as error:
+        print(f"front end: connection dropped: {error}", flush=True)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            upstream.write_eof()
+
+
+async def _frames(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The instance's frames to the client, whole, so that the gate's own answers can go
+    between them."""
+    try:
+        while True:
+            kind, flags, stream_id, payload = await read_frame(reader)
+            writer.write(request_gate.frame(kind, flags, stream_id, payload))
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            writer.write_eof()
+
+
+def _called_at(headers: list) -> str:
+    """The URL a request named: the audience a token for the host it called may carry."""
+    found = dict((bytes(h[0]), bytes(h[1])) for h in headers)
+    authority = found.get(b":authority") or found.get(b"host") or b""
+    return "http://" + authority.decode("ascii", errors="replace")
+
+
+def _no_key_yet(_token: str, _audiences: object) -> dict:
+    raise ValueError("the front end has no key to check ID tokens with yet")
+
+
 class FrontEnd:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.port = 0
+        # Checks a private service's ID tokens with the local Cloud Run's key (main.py sets it
+        # once the API has made the key, before any service exists).
+        self.verify: Verifier = _no_key_yet
 
     def choose(self, host: str) -> Backend | None:
         backends = self.controller.backends(host)
@@ -188,11 +254,23 @@ class FrontEnd:
             writer.close()
             return
         print(f"front end: {host} -> {backend.revision}", flush=True)
-        upstream_writer.write(bytes(preamble.data))
-        preamble.data.clear()
-        await asyncio.gather(
-            _relay(reader, upstream_writer, preamble), _relay(upstream_reader, writer)
-        )
+        if backend.access.public:
+            upstream_writer.write(bytes(preamble.data))
+            preamble.data.clear()
+            await asyncio.gather(
+                _relay(reader, upstream_writer, preamble), _relay(upstream_reader, writer)
+            )
+        else:
+            gate = RequestGate(
+                backend.access,
+                _called_at,
+                self.verify,
+                writer.write,
+                lambda line: print(f"front end: {host}: {line}", flush=True),
+            )
+            await asyncio.gather(
+                _gate(reader, upstream_writer, preamble, gate), _frames(upstream_reader, writer)
+            )
         upstream_writer.close()
         writer.close()
 

@@ -98,6 +98,7 @@ def main(argv: list[str]) -> int:
     try:
         controller.front_end_port = start_front_end(front_end, _FRONT_END_PORT.value)
         server, issuer = api.make_server(controller, _API_PORT.value)
+        front_end.verify = issuer.verify_id_token
     except OSError as error:
         print(f"local Cloud Run: cannot listen: {error}", file=sys.stderr)
         return 1

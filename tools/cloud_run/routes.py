@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from tools.cloud_run import conditions
+from tools.cloud_run.invoker_check import Access, access_of
 from tools.cloud_run.revisions import Revision
 from tools.cloud_run.services import Service
 
@@ -24,6 +25,8 @@ class Backend:
     percent: int
     port: int
     revision: str
+    # Who may call through it: the service's invoker check.
+    access: Access
 
 
 def resolve(service: Service, revisions: Revisions) -> tuple[list[dict], list[Revision], str, str]:
@@ -58,10 +61,13 @@ def resolve(service: Service, revisions: Revisions) -> tuple[list[dict], list[Re
     return route, to_start, "", ""
 
 
-def hosts(services: Iterable[Service], revisions: Revisions) -> dict[str, list[Backend]]:
+def hosts(
+    services: Iterable[Service], revisions: Revisions, front_end_port: int
+) -> dict[str, list[Backend]]:
     """Host (no port) -> where its connections go, from every service's applied route."""
     found: dict[str, list[Backend]] = {}
     for service in services:
+        access = access_of(service.document["annotations"], service.url(front_end_port))
         for entry in service.route:
             instance = revisions[(service.project, entry["revisionName"])].instance
             if instance is None:
@@ -69,10 +75,10 @@ def hosts(services: Iterable[Service], revisions: Revisions) -> dict[str, list[B
             name = entry["revisionName"]
             if entry["percent"]:
                 found.setdefault(service.host, []).append(
-                    Backend(entry["percent"], instance.port, name)
+                    Backend(entry["percent"], instance.port, name, access)
                 )
             if "tag" in entry:
-                found[service.tag_host(entry["tag"])] = [Backend(100, instance.port, name)]
+                found[service.tag_host(entry["tag"])] = [Backend(100, instance.port, name, access)]
     return found
 
 

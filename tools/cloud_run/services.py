@@ -63,6 +63,10 @@ class Service:
         """The host (no port) the front end serves this service at."""
         return f"{self.name}.{self.project}.localhost"
 
+    def url(self, front_end_port: int) -> str:
+        """The service's URL: the audience of the ID tokens its callers send."""
+        return _url(self.host, front_end_port)
+
     def tag_host(self, tag: str) -> str:
         """The host of one of the route's tags: its revision alone."""
         return f"{tag}{TAG_SEPARATOR}{self.host}"
@@ -104,8 +108,8 @@ class Service:
             "latestCreatedRevisionName": self.latest_created,
             "latestReadyRevisionName": self.latest_ready,
             "traffic": traffic,
-            "url": _url(self.host, front_end_port),
-            "address": {"url": _url(self.host, front_end_port)},
+            "url": self.url(front_end_port),
+            "address": {"url": self.url(front_end_port)},
         }
         status = {k: v for k, v in status.items() if v is not None}
         return {

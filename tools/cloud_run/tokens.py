@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -116,11 +117,13 @@ class TokenIssuer:
         signer = crypt.RSASigner.from_string(pem, key_id=_KEY_ID)
         return jwt.encode(signer, claims).decode()
 
-    def verify_id_token(self, token: str, audience: str) -> dict:
-        """The claims of an ID token this run signed for `audience`, still valid; ValueError
-        (with google-auth's reason, never the token) otherwise."""
+    def verify_id_token(self, token: str, audiences: str | Sequence[str]) -> dict:
+        """The claims of an ID token this run signed for one of `audiences`, still valid;
+        ValueError (with google-auth's reason, never the token) otherwise."""
+        if not isinstance(audiences, str):
+            audiences = list(audiences)
         try:
-            claims = jwt.decode(token, certs=self._public_pem, audience=audience)
+            claims = jwt.decode(token, certs=self._public_pem, audience=audiences)
         except (exceptions.GoogleAuthError, ValueError) as error:
             raise ValueError(f"the ID token is refused: {error}") from None
         if claims.get("iss") != ID_TOKEN_ISSUER:

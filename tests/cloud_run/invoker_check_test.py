@@ -1,0 +1,300 @@
+"""The front end's invoker check over real sockets, with no root and no runc: the real front end
+(tools/cloud_run/front_end.py) on a loopback port, routing to a gRPC server on another that
+answers each call with the metadata it received, and real gRPC clients.
+
+A private service: no token is 403 (PERMISSION_DENIED to a gRPC client), a token that fails a
+check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT,
+not `Bearer`, repeated, or with bytes that are not ASCII. A good one reaches the instance with
+its signature removed; `X-Serverless-Authorization` is the header checked when present, and
+`Authorization` then reaches the instance untouched. Refusals and passes alternate on one
+connection for many calls (the HPACK state on both sides stays in step), a refused stream's
+request body is dropped, a header block larger than a frame is split, and the front end logs
+why it refused, never a token. A public service passes everything untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import h2.connection
+import h2.events
+from absl.testing import absltest
+from google.auth import crypt, jwt
+
+from tools.cloud_run.front_end import FrontEnd
+from tools.cloud_run.invoker_check import Access
+from tools.cloud_run.routes import Backend
+from tools.cloud_run.tokens import TokenIssuer
+
+HOST = "echo.kit-local.localhost"
+TAG_HOST = "candidate---echo.kit-local.localhost"
+METHOD = "/kit.test.Echo/Metadata"
+STREAM_METHOD = "/kit.test.Echo/Count"
+
+
+def _metadata_reply(request: bytes, context: grpc.ServicerContext) -> bytes:
+    return json.dumps(
+        [[k, v if isinstance(v, str) else v.hex()] for k, v in context.invocation_metadata()]
+    ).encode()
+
+
+def _count(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+    return str(sum(len(r) for r in requests)).encode()
+
+
+def start_instance() -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handlers = {
+        "Metadata": grpc.unary_unary_rpc_method_handler(_metadata_reply),
+        "Count": grpc.stream_unary_rpc_method_handler(_count),
+    }
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("kit.test.Echo", handlers)]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+class FakeController:
+    """The controller's view the front end asks for: one service, its tag, one instance."""
+
+    def __init__(self, port: int, access: Access) -> None:
+        self.port = port
+        self.access = access
+
+    def backends(self, host: str) -> list[Backend]:
+        if host in (HOST, TAG_HOST):
+            return [Backend(100, self.port, "echo-00001", self.access)]
+        return []
+
+    def knows(self, host: str) -> bool:
+        return host in (HOST, TAG_HOST)
+
+
+class InvokerCheckTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.instance, instance_port = start_instance()
+        cls.issuer = TokenIssuer("http://127.0.0.1:1/token")
+        cls.other_issuer = TokenIssuer("http://127.0.0.1:1/token")
+        cls.output = io.StringIO()
+        cls.private = cls._start(instance_port, Access(False, ("https://custom.example",)))
+        cls.public = cls._start(instance_port, Access(True))
+
+    @classmethod
+    def _start(cls, instance_port: int, access: Access) -> FrontEnd:
+        front_end = FrontEnd(FakeController(instance_port, access))  # type: ignore[arg-type]
+        front_end.verify = cls.issuer.verify_id_token
+        listening = threading.Event()
+
+        def serve() -> None:
+            with contextlib.redirect_stdout(cls.output):
+                asyncio.run(front_end.serve(0, listening))
+
+        threading.Thread(target=serve, daemon=True).start()
+        listening.wait(10)
+        return front_end
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.instance.stop(None)
+
+    def url(self, front_end: FrontEnd, host: str = HOST) -> str:
+        return f"http://{host}:{front_end.port}"
+
+    def channel(self, front_end: FrontEnd, host: str = HOST) -> grpc.Channel:
+        options = [
+            ("grpc.default_authority", f"{host}:{front_end.port}"),
+            ("grpc.use_local_subchannel_pool", 1),
+        ]
+        channel = grpc.insecure_channel(f"127.0.0.1:{front_end.port}", options)
+        self.addCleanup(channel.close)
+        return channel
+
+    def call(self, channel: grpc.Channel, metadata: list[tuple[str, str | bytes]]) -> dict:
+        """The instance's view of the call's metadata, by key (the last value of each)."""
+        reply = channel.unary_unary(METHOD)(b"", metadata=metadata, timeout=10)
+        return {k: v for k, v in json.loads(reply)}
+
+    def token(self, audience: str, issuer: TokenIssuer | None = None) -> str:
+        return (issuer or self.issuer).id_token(audience, "caller@example.com")
+
+    def signed(self, **claims: object) -> str:
+        """A token signed by the local Cloud Run's own key, with `claims` over good ones."""
+        now = int(time.time())
+        payload = {
+            "iss": "https://accounts.google.com",
+            "email": "caller@example.com",
+            "iat": now,
+            "exp": now + 3600,
+        } | claims
+        signer = crypt.RSASigner.from_service_account_info(self.issuer.key_document())
+        return jwt.encode(signer, payload).decode()
+
+    def assert_refused(
+        self, channel: grpc.Channel, metadata: list, code: grpc.StatusCode, status: int
+    ) -> None:
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.call(channel, metadata)
+        self.assertEqual(caught.exception.code(), code, caught.exception.details())
+        self.assertIn(str(status), caught.exception.details())
+
+    def test_no_token_is_403(self) -> None:
+        channel = self.channel(self.private)
+        self.assert_refused(channel, [], grpc.StatusCode.PERMISSION_DENIED, 403)
+        self.assertIn(f"front end: {HOST}: 403 (no ID token)", self.output.getvalue())
+
+    def test_a_token_for_the_service_url_passes_with_its_signature_removed(self) -> None:
+        token = self.token(self.url(self.private))
+        seen = self.call(self.channel(self.private), [("authorization", f"Bearer {token}")])
+        header, payload, signature = seen["authorization"].removeprefix("Bearer ").split(".")
+        self.assertEqual(signature, "SIGNATURE_REMOVED_BY_GOOGLE")
+        self.assertEqual(f"{header}.{payload}", token.rpartition(".")[0])
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        self.assertEqual(claims["email"], "caller@example.com")
+
+    def test_the_tag_url_and_a_custom_audience_are_audiences_too(self) -> None:
+        tag = self.url(self.private, TAG_HOST)
+        seen = self.call(
+            self.channel(self.private, TAG_HOST), [("authorization", f"Bearer {self.token(tag)}")]
+        )
+        self.assertIn("SIGNATURE_REMOVED_BY_GOOGLE", seen["authorization"])
+        custom = self.token("https://custom.example")
+        seen = self.call(self.channel(self.private), [("authorization", f"Bearer {custom}")])
+        self.assertIn("SIGNATURE_REMOVED_BY_GOOGLE", seen["authorization"])
+
+    def test_tokens_that_fail_a_check_are_401(self) -> None:
+        url = self.url(self.private)
+        tag = self.url(self.private, TAG_HOST)
+        now = int(time.time())
+        header, payload, _ = self.token(url).split(".")
+        bad = {
+            "expired": f"Bearer {self.signed(aud=url, iat=now - 7200, exp=now - 3600)}",
+            "another issuer": f"Bearer {self.signed(aud=url, iss='https://evil.example')}",
+            "another key": f"Bearer {self.token(url, self.other_issuer)}",
+            "another audience": f"Bearer {self.token('http://other.kit-local.localhost')}",
+            "the tag's token at the service": f"Bearer {self.token(tag)}",
+            "a forged signature": f"Bearer {header}.{payload}.{'A' * 342}",
+            "not a JWT": "Bearer not-a-token",
+            "not Bearer": f"Basic {self.token(url)}",
+            "no token after Bearer": "Bearer ",
+        }
+        channel = self.channel(self.private)
+        for case, value in bad.items():
+            with self.subTest(case):
+                self.assert_refused(
+                    channel, [("authorization", value)], grpc.StatusCode.UNAUTHENTICATED, 401
+                )
+        self.assertNotIn(payload, self.output.getvalue())
+
+    def raw_status(self, front_end: FrontEnd, headers: list[tuple[bytes, bytes]]) -> int:
+        """The :status a raw HTTP/2 client gets for one request with `headers` (a gRPC client
+        refuses to send bytes that are not ASCII)."""
+        with socket.create_connection(("127.0.0.1", front_end.port), timeout=10) as sock:
+            connection = h2.connection.H2Connection()
+            connection.initiate_connection()
+            request = [
+                (b":method", b"POST"),
+                (b":scheme", b"http"),
+                (b":path", METHOD.encode()),
+                (b":authority", f"{HOST}:{front_end.port}".encode()),
+                (b"content-type", b"application/grpc"),
+                (b"te", b"trailers"),
+            ]
+            connection.send_headers(1, request + headers, end_stream=True)
+            sock.sendall(connection.data_to_send())
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    raise AssertionError("the front end closed the connection with no answer")
+                for event in connection.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        return int(dict(event.headers)[b":status"])
+                sock.sendall(connection.data_to_send())
+
+    def test_bytes_that_are_not_ascii_are_401_and_the_front_end_answers_on(self) -> None:
+        for value in (b"Bearer \xff\xfe", b"Bearer \xc3\xa9t\xc3\xa9", b"\x00\x01"):
+            with self.subTest(value):
+                status = self.raw_status(self.private, [(b"authorization", value)])
+                self.assertEqual(status, 401)
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        self.assertIn("authorization", self.call(self.channel(self.private), good))
+
+    def test_x_serverless_authorization_is_checked_and_authorization_passes_untouched(
+        self,
+    ) -> None:
+        channel = self.channel(self.private)
+        own = "Bearer for-the-container-itself"
+        good = self.token(self.url(self.private))
+        seen = self.call(
+            channel,
+            [("x-serverless-authorization", f"Bearer {good}"), ("authorization", own)],
+        )
+        self.assertTrue(seen["x-serverless-authorization"].endswith("SIGNATURE_REMOVED_BY_GOOGLE"))
+        self.assertEqual(seen["authorization"], own)
+        # A good Authorization does not make up for a bad X-Serverless-Authorization.
+        self.assert_refused(
+            channel,
+            [("x-serverless-authorization", "Bearer forged"), ("authorization", f"Bearer {good}")],
+            grpc.StatusCode.UNAUTHENTICATED,
+            401,
+        )
+
+    def test_a_repeated_token_header_is_401(self) -> None:
+        good = f"Bearer {self.token(self.url(self.private))}"
+        self.assert_refused(
+            self.channel(self.private),
+            [("authorization", good), ("authorization", good)],
+            grpc.StatusCode.UNAUTHENTICATED,
+            401,
+        )
+
+    def test_refusals_and_passes_alternate_on_one_connection(self) -> None:
+        channel = self.channel(self.private)
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        for index in range(60):
+            # Headers that HPACK indexes, repeated, so both sides' dynamic tables are used.
+            extra = [("x-request-note", f"call {index % 3}")]
+            if index % 3 == 0:
+                self.assert_refused(channel, extra, grpc.StatusCode.PERMISSION_DENIED, 403)
+            else:
+                seen = self.call(channel, good + extra)
+                self.assertEqual(seen["x-request-note"], f"call {index % 3}")
+
+    def test_a_refused_stream_with_a_body_does_not_stall_the_connection(self) -> None:
+        channel = self.channel(self.private)
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        count = channel.stream_unary(STREAM_METHOD)
+        chunk = b"x" * 60000
+        for _ in range(4):  # 4 x 4 x 60 kB: more than the 64 kB connection window
+            with self.assertRaises(grpc.RpcError) as caught:
+                count(iter([chunk] * 4), timeout=10)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(count(iter([chunk] * 4), metadata=good, timeout=10), b"240000")
+
+    def test_a_header_block_larger_than_a_frame(self) -> None:
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        big = [(f"x-big-{i}", "v" * 4000) for i in range(6)]  # 24 kB: over 16 kB a frame
+        seen = self.call(self.channel(self.private), good + big)
+        self.assertEqual(seen["x-big-5"], "v" * 4000)
+
+    def test_a_public_service_checks_nothing_and_changes_nothing(self) -> None:
+        forged = "Bearer a.b.c"
+        seen = self.call(self.channel(self.public), [("authorization", forged)])
+        self.assertEqual(seen["authorization"], forged)
+        self.assertNotIn("authorization", self.call(self.channel(self.public), []))
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,174 @@
+"""The front end's gate for a private service: each request's headers are checked (the invoker
+check, invoker_check.py) before they reach the instance, and a request that fails is answered
+by the front end itself.
+
+The client's frames are relayed one by one. A header block is decoded with the client's HPACK
+state and encoded again with the front end's own state towards the instance, since it may
+change (a token's signature is removed) or be withheld. A refused request gets its HTTP answer
+(status, a one-line body, RST_STREAM if the client had more to send) written to the client
+between the instance's frames, encoded without HPACK's dynamic table so that the client's
+decoder stays in step with the instance's encoder. Later frames of a refused stream are
+dropped: the instance never saw that stream, and the client gets the connection window of its
+dropped DATA back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+
+import hpack
+from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
+
+from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
+
+DATA, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x3, 0x4, 0x8, 0x9
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
+NO_ERROR = 0
+# The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
+MIN_MAX_FRAME_SIZE = 16384
+# Refused streams a client leaves open (no END_STREAM, no reset) before its connection is
+# dropped: each costs the gate an entry for as long as the connection lives.
+MAX_OPEN_REFUSED = 1000
+
+
+class ProtocolError(Exception):
+    """The client broke HTTP/2 framing; the connection is dropped."""
+
+
+def frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+    length = len(payload)
+    return struct.pack(">BHBBI", length >> 16, length & 0xFFFF, kind, flags, stream_id) + payload
+
+
+def split_frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    """(kind, flags, stream id, payload) of each whole frame in `data`."""
+    frames, at = [], 0
+    while at < len(data):
+        if at + 9 > len(data):
+            raise ProtocolError("a frame cut short")
+        length_high, length_low, kind, flags, stream_id = struct.unpack_from(">BHBBI", data, at)
+        length = (length_high << 16) | length_low
+        frames.append((kind, flags, stream_id & 0x7FFFFFFF, data[at + 9 : at + 9 + length]))
+        at += 9 + length
+    return frames
+
+
+def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes:
+    """The front end's own answer to one request: status and body, and RST_STREAM when the
+    client had more to send. Static-table or literal never-indexed headers only."""
+    body = f"{refusal.status}: {refusal.reason}\n".encode()
+    block = hpack.Encoder().encode(
+        [
+            NeverIndexedHeaderTuple(b":status", str(refusal.status).encode()),
+            NeverIndexedHeaderTuple(b"content-type", b"text/plain; charset=utf-8"),
+            NeverIndexedHeaderTuple(b"content-length", str(len(body)).encode()),
+        ],
+        huffman=False,
+    )
+    answer = frame(HEADERS, END_HEADERS, stream_id, block) + frame(
+        DATA, END_STREAM, stream_id, body
+    )
+    if not client_done:
+        answer += frame(RST_STREAM, 0, stream_id, struct.pack(">I", NO_ERROR))
+    return answer
+
+
+class RequestGate:
+    """One connection's client-to-instance direction, frame by frame."""
+
+    def __init__(
+        self,
+        access: Access,
+        called_at: Callable[[list[HeaderTuple]], str],
+        verify: Verifier,
+        to_client: Callable[[bytes], None],
+        log: Callable[[str], None],
+    ) -> None:
+        self.access = access
+        self.called_at = called_at
+        self.verify = verify
+        self.to_client = to_client
+        self.log = log
+        self.decoder = hpack.Decoder()
+        self.encoder = hpack.Encoder()
+        # Client stream ids only grow: a header block on a new, higher id is a request; on an
+        # id already seen, the trailers of one.
+        self.last_request = 0
+        # Refused streams the client may still send frames on (until its END_STREAM or reset).
+        self.refused: set[int] = set()
+        # A header block still waiting for its CONTINUATION: stream id, END_STREAM, fragments.
+        self.pending: tuple[int, bool, bytearray] | None = None
+
+    def relay(self, kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+        """What goes on to the instance for one client frame (maybe nothing)."""
+        if self.pending is not None:
+            if kind != CONTINUATION or stream_id != self.pending[0]:
+                raise ProtocolError("a header block without its CONTINUATION")
+            self.pending[2].extend(payload)
+            return self._headers_done() if flags & END_HEADERS else b""
+        if kind == CONTINUATION:
+            raise ProtocolError("CONTINUATION without HEADERS")
+        if kind == HEADERS:
+            if flags & PADDED:
+                if not payload or payload[0] >= len(payload):
+                    raise ProtocolError("bad padding")
+                payload = payload[1 : len(payload) - payload[0]]
+            if flags & PRIORITY:
+                payload = payload[5:]  # priority is advice; the instance does without it
+            self.pending = (stream_id, bool(flags & END_STREAM), bytearray(payload))
+            return self._headers_done() if flags & END_HEADERS else b""
+        if stream_id in self.refused:
+            if kind == DATA and payload:
+                # The client spent connection window on bytes no instance will acknowledge.
+                self.to_client(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", len(payload))))
+            if kind == RST_STREAM or (kind == DATA and flags & END_STREAM):
+                self.refused.discard(stream_id)
+            return b""
+        return frame(kind, flags, stream_id, payload)
+
+    def _headers_done(self) -> bytes:
+        assert self.pending is not None
+        stream_id, end_stream, block = self.pending
+        self.pending = None
+        try:
+            headers = self.decoder.decode(bytes(block), raw=True)
+        except hpack.HPACKError as error:
+            raise ProtocolError(f"a header block HPACK cannot decode: {error}") from None
+        if stream_id in self.refused:
+            if end_stream:
+                self.refused.discard(stream_id)
+            return b""
+        if stream_id > self.last_request:
+            self.last_request = stream_id
+            verdict = check(headers, self.access, self.called_at(headers), self.verify)
+            if isinstance(verdict, Refusal):
+                if not end_stream:
+                    if len(self.refused) >= MAX_OPEN_REFUSED:
+                        raise ProtocolError("too many refused requests left open")
+                    self.refused.add(stream_id)
+                self.log(f"{verdict.status} ({verdict.reason})")
+                self.to_client(refusal_frames(stream_id, verdict, end_stream))
+                return b""
+            headers = verdict
+        encoded = self.encoder.encode(headers)
+        chunks = [
+            encoded[at : at + MIN_MAX_FRAME_SIZE]
+            for at in range(0, max(len(encoded), 1), MIN_MAX_FRAME_SIZE)
+        ]
+        out = bytearray()
+        for index, chunk in enumerate(chunks):
+            last = END_HEADERS if index == len(chunks) - 1 else 0
+            if index == 0:
+                out += frame(HEADERS, last | (END_STREAM if end_stream else 0), stream_id, chunk)
+            else:
+                out += frame(CONTINUATION, last, stream_id, chunk)
+        return bytes(out)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, int, int, bytes]:
+    header = await reader.readexactly(9)
+    length_high, length_low, kind, flags, stream_id = struct.unpack(">BHBBI", header)
+    payload = await reader.readexactly((length_high << 16) | length_low)
+    return kind, flags, stream_id & 0x7FFFFFFF, payload
