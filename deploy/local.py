@@ -205,6 +205,14 @@ def main(argv: list[str]) -> int:
             "authority (docs/local-cloud-run.md); Ctrl-C stops everything",
             flush=True,
         )
+        # Private unless a manifest says public, as on Cloud Run: the front end wants an ID
+        # token whose audience is the URL, which this key's holder can get.
+        print(
+            f"local: the services want an ID token for their URL: with "
+            f"GOOGLE_APPLICATION_CREDENTIALS={key_file}, the client's --auth "
+            "--audience=URL gets one",
+            flush=True,
+        )
         if not _EXIT_AFTER_RELEASE.value:
             stop.wait()
         return 0

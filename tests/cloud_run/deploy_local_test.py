@@ -4,21 +4,34 @@ answering through the front end at those URLs, and everything stopped by one SIG
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import grpc
 from absl.testing import absltest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazel.tools.oci_runtime import why_runc_cannot_run
-from tests.cloud_run.local_cloud_run import scratch
+from tests.cloud_run.local_cloud_run import JWT_BEARER, LocalCloudRun, scratch
 
 URL_LINE = re.compile(r"^local: (\S+) http://(\S+):(\d+)$", re.MULTILINE)
+KEY_LINE = re.compile(r"GOOGLE_APPLICATION_CREDENTIALS=(\S+),")
 SERVICES = {"ping-staging", "route-guide-staging"}
 RELEASE_TIMEOUT_SECONDS = 300
+
+
+def id_token(key: dict, audience: str) -> str:
+    """An ID token for `audience` from the key's token_uri, as google-auth gets one."""
+    assertion = LocalCloudRun.assertion(key, target_audience=audience)
+    form = urllib.parse.urlencode({"grant_type": JWT_BEARER, "assertion": assertion}).encode()
+    with urllib.request.urlopen(key["token_uri"], data=form, timeout=30) as response:
+        return json.loads(response.read())["id_token"]
 
 
 class DeployLocalTest(absltest.TestCase):
@@ -42,19 +55,28 @@ class DeployLocalTest(absltest.TestCase):
             )
         self.addCleanup(process.kill)
         deadline = time.monotonic() + RELEASE_TIMEOUT_SECONDS
-        while len(URL_LINE.findall(log_path.read_text())) < len(SERVICES):
+        # The token line comes after the URLs.
+        while not KEY_LINE.search(log_path.read_text()):
             if process.poll() is not None or time.monotonic() > deadline:
                 self.fail(f"no URLs (exit {process.poll()}):\n{log_path.read_text()}")
             time.sleep(0.2)
         output = log_path.read_text()
         urls = {name: (host, int(port)) for name, host, port in URL_LINE.findall(output)}
         self.assertEqual(set(urls), SERVICES)
+        key = json.loads(Path(KEY_LINE.search(output).group(1)).read_text())
         for name, (host, port) in urls.items():
             self.assertEqual(host, f"{name}.my-project.localhost")
             options = [("grpc.default_authority", f"{host}:{port}")]
             with grpc.insecure_channel(f"127.0.0.1:{port}", options) as channel:
-                status = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=10
+                health = health_pb2_grpc.HealthStub(channel)
+                with self.assertRaises(grpc.RpcError) as raised:  # private, as on Cloud Run
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+                self.assertEqual(raised.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+                token = id_token(key, f"http://{host}:{port}")
+                status = health.Check(
+                    health_pb2.HealthCheckRequest(),
+                    metadata=[("authorization", f"Bearer {token}")],
+                    timeout=10,
                 )
             self.assertEqual(status.status, health_pb2.HealthCheckResponse.SERVING, name)
         self.assertIn("ping (ping-staging): traffic: 100%", output)

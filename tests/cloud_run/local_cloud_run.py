@@ -153,12 +153,23 @@ class LocalCloudRun:
             f"{name} not reconciled in {RECONCILE_TIMEOUT_SECONDS} s:\n{self.log()}"
         )
 
-    def ping(self, host: str, message: str = "hello") -> str:
-        """Ping.Send through the front end, on a new connection, with `host` as :authority."""
+    def id_token(self, audience: str) -> str:
+        """An ID token for `audience`, as the key's holder gets one (target_audience)."""
+        key = json.loads(self.key_file.read_text())
+        code, granted = self.post_token(self.assertion(key, target_audience=audience))
+        if code != 200:
+            raise RuntimeError(f"/token refused an ID token for {audience}: {code} {granted}")
+        return granted["id_token"]
+
+    def ping(self, host: str, message: str = "hello", token: bool = True) -> str:
+        """Ping.Send through the front end, on a new connection, with `host` as :authority;
+        with an ID token for the URL it calls (services are private, as on Cloud Run), unless
+        `token` is False."""
         options = [("grpc.default_authority", host), ("grpc.use_local_subchannel_pool", 1)]
+        metadata = [("authorization", f"Bearer {self.id_token('http://' + host)}")] if token else []
         with grpc.insecure_channel(f"127.0.0.1:{self.front_end_port}", options) as channel:
             pong = ping_pb2_grpc.PingServiceStub(channel).Send(
-                ping_pb2.Request(message=message), timeout=10
+                ping_pb2.Request(message=message), metadata=metadata, timeout=10
             )
         return pong.pong.message
 

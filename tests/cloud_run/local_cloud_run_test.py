@@ -109,6 +109,13 @@ class LocalCloudRunTest(absltest.TestCase):
         self.assertEqual(url, f"http://first.{PROJECT}.localhost:{self.local.front_end_port}")
         self.assertEqual(self.local.ping(host_of(url), "through"), "through")
         self.assertEqual(self.front_end_lines(host_of(url).split(":")[0]), [revision])
+        # Private, as a service is on Cloud Run unless its manifest says public: no ID token
+        # is HTTP 403, which a gRPC client reports as PERMISSION_DENIED.
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.local.ping(host_of(url), token=False)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        self.assertIn(f"front end: first.{PROJECT}.localhost: 403 (no ID token)", self.local.log())
+        self.assertEqual(self.local.ping(host_of(url), "again"), "again")
         code, body = self.local.call("GET", f"{API}/namespaces/{PROJECT}/revisions/{revision}")
         self.assertEqual(code, 200, body)
         self.assertEqual(ready_condition(body)["status"], "True")
