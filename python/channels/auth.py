@@ -25,7 +25,33 @@ class AuthError(Exception):
     """No way to obtain a token: a message for the user, exit 2."""
 
 
-def id_token_credentials(audience: str) -> grpc.CallCredentials:
+AUTHORIZATION = "authorization"
+# Cloud Run verifies this header instead of Authorization when a request has it, and hands
+# Authorization on to the service untouched: a relay's own token goes here.
+SERVERLESS_AUTHORIZATION = "x-serverless-authorization"
+
+
+class _InHeader(grpc.AuthMetadataPlugin):
+    """Another plugin's `authorization` value, sent in `header` instead."""
+
+    def __init__(self, plugin: grpc.AuthMetadataPlugin, header: str) -> None:
+        self._plugin = plugin
+        self._header = header
+
+    def __call__(
+        self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback
+    ) -> None:
+        def renamed(metadata, error) -> None:
+            callback(
+                tuple((self._header if k == AUTHORIZATION else k, v) for k, v in metadata or ()),
+                error,
+            )
+
+        self._plugin(context, renamed)
+
+
+def id_token_credentials(audience: str, header: str = AUTHORIZATION) -> grpc.CallCredentials:
+    """`header: Bearer <ID token for audience>` on every call."""
     import google.auth.exceptions
     import google.auth.transport.grpc
     import google.auth.transport.requests
@@ -38,6 +64,8 @@ def id_token_credentials(audience: str) -> grpc.CallCredentials:
     except google.auth.exceptions.GoogleAuthError as error:
         raise AuthError(f"cannot mint an ID token for audience {audience}: {error}") from None
     plugin = google.auth.transport.grpc.AuthMetadataPlugin(credentials, request)
+    if header != AUTHORIZATION:
+        plugin = _InHeader(plugin, header)
     return grpc.metadata_call_credentials(plugin, name="google_id_token")
 
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import urllib.parse
 
 import grpc
 
 from python.channels import auth, client_tracing
 
 DEFAULT_TLS_PORT = 443
+# The header a token goes in unless asked otherwise (Connection's `auth` hides the module there).
+AUTHORIZATION = auth.AUTHORIZATION
 DEFAULT_TIMEOUT_SECONDS = 30.0
 KEEPALIVE_SECONDS = 30
 
@@ -55,6 +58,7 @@ class Connection:
     auth: bool | None = None  # None: on for TLS, off for insecure
     audience: str | None = None  # None: https://<host>
     token_file: str | None = None
+    token_header: str = AUTHORIZATION
 
     @property
     def target(self) -> str:
@@ -73,6 +77,42 @@ def split_server(server: str) -> tuple[str, int]:
     if not match or (match["port"] and not 0 < int(match["port"]) <= 65535):
         raise ValueError(f"--server must be host[:port], got {server!r}")
     return match["host"], int(match["port"] or DEFAULT_TLS_PORT)
+
+
+def connection_to_url(url: str, token_header: str = auth.AUTHORIZATION) -> Connection:
+    """A Connection to a Cloud Run service's URL, with an ID token for that URL.
+
+    `https://HOST[:PORT]` is TLS, as on Cloud Run. `http://HOST[:PORT]` is h2c, and only to
+    loopback (gRPC's local credentials refuse any other peer, so the token never crosses a
+    network in plaintext): a local Cloud Run's `http://SERVICE.PROJECT.localhost:PORT` is
+    dialled at 127.0.0.1 (RFC 6761: every name under .localhost is loopback, which not every
+    resolver knows), with the URL's host as :authority. ValueError when malformed.
+    """
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.username
+    ):
+        raise ValueError(f"not an http(s)://HOST[:PORT] URL: {url!r}")
+    insecure = parts.scheme == "http"
+    port = port or (80 if insecure else DEFAULT_TLS_PORT)
+    host = "127.0.0.1" if parts.hostname.endswith(".localhost") else parts.hostname
+    return Connection(
+        server=f"{host}:{port}",
+        insecure=insecure,
+        authority=parts.netloc if host != parts.hostname else None,
+        auth=True,
+        audience=f"{parts.scheme}://{parts.netloc}",
+        token_header=token_header,
+    )
 
 
 def channel_options(connection: Connection, retries: bool = True) -> list[tuple[str, object]]:
@@ -96,7 +136,8 @@ def call_credentials(connection: Connection) -> grpc.CallCredentials | None:
     if connection.token_file:
         return auth.token_file_credentials(connection.token_file)
     if use_auth:
-        return auth.id_token_credentials(connection.audience or connection.default_audience)
+        audience = connection.audience or connection.default_audience
+        return auth.id_token_credentials(audience, connection.token_header)
     return None
 
 

@@ -14,13 +14,9 @@ why it refused, never a token. A public service passes everything untouched.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import io
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -31,9 +27,9 @@ import h2.events
 from absl.testing import absltest
 from google.auth import crypt, jwt
 
+from tests.cloud_run.front_end_fixture import start_front_end
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
-from tools.cloud_run.routes import Backend
 from tools.cloud_run.tokens import TokenIssuer
 
 HOST = "echo.kit-local.localhost"
@@ -66,45 +62,18 @@ def start_instance() -> tuple[grpc.Server, int]:
     return server, port
 
 
-class FakeController:
-    """The controller's view the front end asks for: one service, its tag, one instance."""
-
-    def __init__(self, port: int, access: Access) -> None:
-        self.port = port
-        self.access = access
-
-    def backends(self, host: str) -> list[Backend]:
-        if host in (HOST, TAG_HOST):
-            return [Backend(100, self.port, "echo-00001", self.access)]
-        return []
-
-    def knows(self, host: str) -> bool:
-        return host in (HOST, TAG_HOST)
-
-
 class InvokerCheckTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.instance, instance_port = start_instance()
         cls.issuer = TokenIssuer("http://127.0.0.1:1/token")
         cls.other_issuer = TokenIssuer("http://127.0.0.1:1/token")
-        cls.output = io.StringIO()
-        cls.private = cls._start(instance_port, Access(False, ("https://custom.example",)))
-        cls.public = cls._start(instance_port, Access(True))
-
-    @classmethod
-    def _start(cls, instance_port: int, access: Access) -> FrontEnd:
-        front_end = FrontEnd(FakeController(instance_port, access))  # type: ignore[arg-type]
-        front_end.verify = cls.issuer.verify_id_token
-        listening = threading.Event()
-
-        def serve() -> None:
-            with contextlib.redirect_stdout(cls.output):
-                asyncio.run(front_end.serve(0, listening))
-
-        threading.Thread(target=serve, daemon=True).start()
-        listening.wait(10)
-        return front_end
+        ports = {HOST: instance_port, TAG_HOST: instance_port}
+        private = Access(False, ("https://custom.example",))
+        cls.private, cls.private_output = start_front_end(
+            ports, private, cls.issuer.verify_id_token
+        )
+        cls.public, _ = start_front_end(ports, Access(True), cls.issuer.verify_id_token)
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -153,7 +122,7 @@ class InvokerCheckTest(absltest.TestCase):
     def test_no_token_is_403(self) -> None:
         channel = self.channel(self.private)
         self.assert_refused(channel, [], grpc.StatusCode.PERMISSION_DENIED, 403)
-        self.assertIn(f"front end: {HOST}: 403 (no ID token)", self.output.getvalue())
+        self.assertIn(f"front end: {HOST}: 403 (no ID token)", self.private_output.getvalue())
 
     def test_a_token_for_the_service_url_passes_with_its_signature_removed(self) -> None:
         token = self.token(self.url(self.private))
@@ -196,7 +165,7 @@ class InvokerCheckTest(absltest.TestCase):
                 self.assert_refused(
                     channel, [("authorization", value)], grpc.StatusCode.UNAUTHENTICATED, 401
                 )
-        self.assertNotIn(payload, self.output.getvalue())
+        self.assertNotIn(payload, self.private_output.getvalue())
 
     def raw_status(self, front_end: FrontEnd, headers: list[tuple[bytes, bytes]]) -> int:
         """The :status a raw HTTP/2 client gets for one request with `headers` (a gRPC client

@@ -19,6 +19,7 @@ import contextlib
 import random
 import struct
 import threading
+from collections.abc import Callable
 
 import h2.config
 import h2.connection
@@ -168,7 +169,7 @@ async def _gate(
             upstream.write(gate.relay(kind, flags, stream_id, payload))
             await upstream.drain()
     except ProtocolError as error:
-        print(f"front end: connection dropped: {error}", flush=True)
+        gate.log(f"connection dropped: {error}")
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
@@ -202,9 +203,14 @@ def _no_key_yet(_token: str, _audiences: object) -> dict:
     raise ValueError("the front end has no key to check ID tokens with yet")
 
 
+def _print_line(line: str) -> None:
+    print(f"front end: {line}", flush=True)
+
+
 class FrontEnd:
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, log: Callable[[str], None] = _print_line) -> None:
         self.controller = controller
+        self.log = log
         self.port = 0
         # Checks a private service's ID tokens with the local Cloud Run's key (main.py sets it
         # once the API has made the key, before any service exists).
@@ -224,7 +230,7 @@ class FrontEnd:
                 read_authority(reader, preamble), _PREAMBLE_TIMEOUT_SECONDS
             )
         except (NotHttp2, asyncio.IncompleteReadError, TimeoutError, hpack.HPACKError) as error:
-            print(f"front end: connection dropped: {error or type(error).__name__}", flush=True)
+            self.log(f"connection dropped: {error or type(error).__name__}")
             writer.close()
             return
         host = host_of(authority).lower()
@@ -236,7 +242,7 @@ class FrontEnd:
                 if known
                 else (404, f"no service or tag at {host}")
             )
-            print(f"front end: {host}: {status}", flush=True)
+            self.log(f"{host}: {status}")
             writer.write(_refusal(bytes(preamble.data), status, text))
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
@@ -247,13 +253,13 @@ class FrontEnd:
                 "127.0.0.1", backend.port
             )
         except OSError as error:
-            print(f"front end: {host} -> {backend.revision}: {error}", flush=True)
+            self.log(f"{host} -> {backend.revision}: {error}")
             writer.write(
                 _refusal(bytes(preamble.data), 503, f"{backend.revision} is not answering")
             )
             writer.close()
             return
-        print(f"front end: {host} -> {backend.revision}", flush=True)
+        self.log(f"{host} -> {backend.revision}")
         if backend.access.public:
             upstream_writer.write(bytes(preamble.data))
             preamble.data.clear()
@@ -266,7 +272,7 @@ class FrontEnd:
                 _called_at,
                 self.verify,
                 writer.write,
-                lambda line: print(f"front end: {host}: {line}", flush=True),
+                lambda line: self.log(f"{host}: {line}"),
             )
             await asyncio.gather(
                 _gate(reader, upstream_writer, preamble, gate), _frames(upstream_reader, writer)

@@ -1,6 +1,7 @@
 """PingService, in the shape of Cloud Run's grpc-ping sample: `bazel run //python/server`.
 
-`--upstream` (or $GRPC_PING_HOST, as in Google's sample) names where SendUpstream relays to.
+`--upstream` (or $GRPC_PING_HOST, as in Google's sample) names where SendUpstream relays to:
+`host[:port]`, or a service's URL (ping_servicer.Upstream).
 """
 
 import os
@@ -12,7 +13,9 @@ from python.runtime import app
 from python.services.ping.ping_servicer import PingServicer, Upstream
 
 _UPSTREAM = flags.DEFINE_string(
-    "upstream", os.environ.get("GRPC_PING_HOST"), "host[:port] SendUpstream relays to."
+    "upstream",
+    os.environ.get("GRPC_PING_HOST"),
+    "host[:port], or a service's http(s):// URL, that SendUpstream relays to.",
 )
 _UPSTREAM_INSECURE = flags.DEFINE_bool(
     "upstream_insecure",

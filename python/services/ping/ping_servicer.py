@@ -22,7 +22,7 @@ import grpc
 from grpc import StatusCode
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
-from python.channels import channels
+from python.channels import auth, channels
 from python.channels.auth import AuthError
 
 RELAYED_SUFFIX = " (relayed)"
@@ -62,17 +62,33 @@ UPSTREAM_STATUS: dict[StatusCode, StatusCode] = {
 
 @dataclasses.dataclass(frozen=True)
 class Upstream:
-    """Where SendUpstream relays to: `host[:port]` (443 when omitted), plaintext h2c or TLS with
-    a Google ID token for `https://<host>`, as Cloud Run's service-to-service calls need."""
+    """Where SendUpstream relays to.
+
+    - `host[:port]` (443 when omitted): TLS with a Google ID token for `https://<host>` in
+      Authorization, or with `insecure`, plaintext h2c and no token.
+    - A service's URL: `https://...` on Cloud Run, or a local Cloud Run's
+      `http://SERVICE.PROJECT.localhost:PORT` (h2c to loopback): an ID token for that URL in
+      X-Serverless-Authorization, the header Cloud Run verifies when a request has it.
+    """
 
     target: str
-    insecure: bool
+    insecure: bool = False
 
     def __post_init__(self) -> None:
+        if "://" in self.target and self.insecure:
+            raise ValueError("a URL says its own scheme: http:// is h2c, https:// is TLS")
         try:
-            channels.split_server(self.target)
+            self.connection.target  # noqa: B018 (parses host[:port]; ValueError if it cannot)
         except ValueError:
-            raise ValueError(f"{self.target!r} is not host[:port]") from None
+            raise ValueError(
+                f"{self.target!r} is neither host[:port] nor an http(s)://HOST[:PORT] URL"
+            ) from None
+
+    @property
+    def connection(self) -> channels.Connection:
+        if "://" in self.target:
+            return channels.connection_to_url(self.target, auth.SERVERLESS_AUTHORIZATION)
+        return channels.Connection(server=self.target, insecure=self.insecure)
 
 
 class PingServicer(ping_pb2_grpc.PingServiceServicer):
@@ -118,9 +134,7 @@ class PingServicer(ping_pb2_grpc.PingServiceServicer):
     async def _stub(self, context: grpc.aio.ServicerContext) -> ping_pb2_grpc.PingServiceStub:
         async with self._upstream_lock:
             if self._upstream_stub is None:
-                connection = channels.Connection(
-                    server=self._upstream.target, insecure=self._upstream.insecure
-                )
+                connection = self._upstream.connection
                 try:
                     # Minting the first ID token is network I/O: off the event loop.
                     credentials = await asyncio.to_thread(channels.channel_credentials, connection)
