@@ -32,7 +32,10 @@ from absl import app, flags
 from google.oauth2 import service_account
 
 _ENVIRONMENT = flags.DEFINE_string(
-    "environment", "staging", "Whose manifests: deploy/environments/NAME.json."
+    "environment",
+    "local",
+    "Whose manifests: deploy/environments/NAME.json. `local` names the local URLs (the "
+    "relay's upstream) at the default --front_end_port.",
 )
 _API_PORT = flags.DEFINE_integer("api_port", 8180, "The local Cloud Run's Admin API port.")
 _FRONT_END_PORT = flags.DEFINE_integer("front_end_port", 8181, "The front end's port.")

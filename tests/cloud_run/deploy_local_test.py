@@ -16,13 +16,16 @@ from pathlib import Path
 import grpc
 from absl.testing import absltest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ping.v1 import ping_pb2, ping_pb2_grpc
 
 from bazel.tools.oci_runtime import why_runc_cannot_run
 from tests.cloud_run.local_cloud_run import JWT_BEARER, LocalCloudRun, scratch
 
 URL_LINE = re.compile(r"^local: (\S+) http://(\S+):(\d+)$", re.MULTILINE)
 KEY_LINE = re.compile(r"GOOGLE_APPLICATION_CREDENTIALS=(\S+),")
-SERVICES = {"ping-staging", "route-guide-staging"}
+SERVICES = {"ping-local", "route-guide-local"}
+# deploy/environments/local.json names the relay's upstream at the front end's default port.
+FRONT_END_PORT = 8181
 RELEASE_TIMEOUT_SECONDS = 300
 
 
@@ -46,7 +49,7 @@ class DeployLocalTest(absltest.TestCase):
                     os.path.abspath(os.environ["DEPLOY_LOCAL"]),
                     *os.environ["DEPLOY_LOCAL_ARGS"].split(),
                     "--api_port=0",
-                    "--front_end_port=0",
+                    f"--front_end_port={FRONT_END_PORT}",
                     f"--state_dir={state}",
                 ],
                 stdin=subprocess.DEVNULL,
@@ -79,7 +82,19 @@ class DeployLocalTest(absltest.TestCase):
                     timeout=10,
                 )
             self.assertEqual(status.status, health_pb2.HealthCheckResponse.SERVING, name)
-        self.assertIn("ping (ping-staging): traffic: 100%", output)
+        self.assertIn("ping (ping-local): traffic: 100%", output)
+        # The relay's upstream call goes through the front end too, with the ID token
+        # google-auth in ping's container got from the metadata endpoint.
+        host, port = urls["ping-local"]
+        options = [("grpc.default_authority", f"{host}:{port}")]
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options) as channel:
+            relayed = ping_pb2_grpc.PingServiceStub(channel).SendUpstream(
+                ping_pb2.Request(message="through the front end twice"),
+                metadata=[("authorization", f"Bearer {id_token(key, f'http://{host}:{port}')}")],
+                timeout=30,
+            )
+        self.assertEqual(relayed.pong.message, "through the front end twice (relayed)")
+        self.assertNotIn(f"front end: {host}: 401", log_path.read_text())
         process.terminate()
         self.assertEqual(process.wait(120), 0, log_path.read_text())
         self.assertIn("local Cloud Run: stopped", log_path.read_text())
