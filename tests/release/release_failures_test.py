@@ -178,7 +178,7 @@ class ReleaseFailuresTest(ReleaseTestCase):
         for args, message in [
             (
                 ["--environment=nowhere"],
-                "--environment='nowhere': no such environment (have: production, staging)",
+                "--environment='nowhere': no such environment (have: local, production, staging)",
             ),
             (
                 ["--service=pingg"],
