@@ -8,8 +8,9 @@ not `Bearer`, repeated, or with bytes that are not ASCII. A good one reaches the
 its signature removed; `X-Serverless-Authorization` is the header checked when present, and
 `Authorization` then reaches the instance untouched. Refusals and passes alternate on one
 connection for many calls (the HPACK state on both sides stays in step), a refused stream's
-request body is dropped, a header block larger than a frame is split, and the front end logs
-why it refused, never a token. A public service passes everything untouched.
+request body is dropped, a header block larger than a frame is split, one without end drops its
+connection only, and the front end logs why it refused, never a token. A public service passes
+everything untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -167,21 +169,23 @@ class InvokerCheckTest(absltest.TestCase):
                 )
         self.assertNotIn(payload, self.private_output.getvalue())
 
+    def request_headers(self, front_end: FrontEnd) -> list[tuple[bytes, bytes]]:
+        return [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", METHOD.encode()),
+            (b":authority", f"{HOST}:{front_end.port}".encode()),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+        ]
+
     def raw_status(self, front_end: FrontEnd, headers: list[tuple[bytes, bytes]]) -> int:
         """The :status a raw HTTP/2 client gets for one request with `headers` (a gRPC client
         refuses to send bytes that are not ASCII)."""
         with socket.create_connection(("127.0.0.1", front_end.port), timeout=10) as sock:
             connection = h2.connection.H2Connection()
             connection.initiate_connection()
-            request = [
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":path", METHOD.encode()),
-                (b":authority", f"{HOST}:{front_end.port}".encode()),
-                (b"content-type", b"application/grpc"),
-                (b"te", b"trailers"),
-            ]
-            connection.send_headers(1, request + headers, end_stream=True)
+            connection.send_headers(1, self.request_headers(front_end) + headers, end_stream=True)
             sock.sendall(connection.data_to_send())
             while True:
                 data = sock.recv(65536)
@@ -199,6 +203,33 @@ class InvokerCheckTest(absltest.TestCase):
                 self.assertEqual(status, 401)
         good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
         self.assertIn("authorization", self.call(self.channel(self.private), good))
+
+    def test_a_header_block_without_end_drops_only_its_connection(self) -> None:
+        good = [(b"authorization", f"Bearer {self.token(self.url(self.private))}".encode())]
+        with socket.create_connection(("127.0.0.1", self.private.port), timeout=10) as sock:
+            connection = h2.connection.H2Connection()
+            connection.initiate_connection()
+            connection.send_headers(1, self.request_headers(self.private) + good, end_stream=True)
+            sock.sendall(connection.data_to_send())
+            # Stream 3: HEADERS without END_HEADERS, then CONTINUATION frames without end.
+            sock.sendall(struct.pack(">BHBBI", 0, 1, 0x1, 0, 3) + b"\x82")
+            dropped = False
+            try:
+                for _ in range(64):  # 64 x 16 kB: 1 MiB, over the front end's bound
+                    sock.sendall(struct.pack(">BHBBI", 0, 16384, 0x9, 0, 3) + b"\x00" * 16384)
+                while sock.recv(65536):
+                    pass
+                dropped = True
+            except (ConnectionResetError, BrokenPipeError):
+                dropped = True
+            self.assertTrue(dropped)
+        self.assertIn(
+            "connection dropped: a header block over 262144 bytes", self.private_output.getvalue()
+        )
+        self.assertIn(
+            "authorization",
+            self.call(self.channel(self.private), [("authorization", good[0][1].decode())]),
+        )
 
     def test_x_serverless_authorization_is_checked_and_authorization_passes_untouched(
         self,

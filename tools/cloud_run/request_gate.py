@@ -28,6 +28,10 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR = 0
 # The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
 MIN_MAX_FRAME_SIZE = 16384
+# A header block's most bytes, over all its frames: a client that sends CONTINUATION frames
+# without end would otherwise fill the front end's memory (the first request's block is bounded
+# by front_end.py's preamble limit). Far above gRPC's own metadata limits.
+MAX_HEADER_BLOCK_BYTES = 256 * 1024
 # Refused streams a client leaves open (no END_STREAM, no reset) before its connection is
 # dropped: each costs the gate an entry for as long as the connection lives.
 MAX_OPEN_REFUSED = 1000
@@ -107,6 +111,8 @@ class RequestGate:
             if kind != CONTINUATION or stream_id != self.pending[0]:
                 raise ProtocolError("a header block without its CONTINUATION")
             self.pending[2].extend(payload)
+            if len(self.pending[2]) > MAX_HEADER_BLOCK_BYTES:
+                raise ProtocolError(f"a header block over {MAX_HEADER_BLOCK_BYTES} bytes")
             return self._headers_done() if flags & END_HEADERS else b""
         if kind == CONTINUATION:
             raise ProtocolError("CONTINUATION without HEADERS")
