@@ -7,7 +7,6 @@ Run wrote, traded at its /token."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ import yaml
 from google.auth import crypt, jwt
 from ping.v1 import ping_pb2, ping_pb2_grpc
 
+from bazel.tools import oci
 from tests.deploy.pushing import run_push
 from tests.deploy.registry_server import RegistryServer
 
@@ -212,13 +212,11 @@ def push_as_root(registry: RegistryServer, image: str) -> str:
         )
         urllib.request.urlopen(request, timeout=30).close()
 
-    image_manifest = json.loads(
-        fetch(f"{base}/manifests/{digest}", "application/vnd.oci.image.manifest.v1+json")
-    )
+    image_manifest = json.loads(fetch(f"{base}/manifests/{digest}", oci.MANIFEST))
     config = json.loads(fetch(f"{base}/blobs/{image_manifest['config']['digest']}"))
     config["config"]["User"] = "0:0"
     config_bytes = json.dumps(config).encode()
-    config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    config_digest = oci.sha256_digest(config_bytes)
     upload = urllib.request.Request(f"{base}/blobs/uploads/", data=b"", method="POST")
     with urllib.request.urlopen(upload, timeout=30) as response:
         location = urllib.parse.urljoin(base, response.headers["Location"])
@@ -226,7 +224,7 @@ def push_as_root(registry: RegistryServer, image: str) -> str:
     put(f"{location}{separator}digest={config_digest}", config_bytes, "application/octet-stream")
     image_manifest["config"] |= {"digest": config_digest, "size": len(config_bytes)}
     manifest_bytes = json.dumps(image_manifest).encode()
-    manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+    manifest_digest = oci.sha256_digest(manifest_bytes)
     put(f"{base}/manifests/{manifest_digest}", manifest_bytes, image_manifest["mediaType"])
     return f"{registry.host}/{name}@{manifest_digest}"
 
