@@ -1,5 +1,5 @@
-"""//tools/lint, run as `bazel run` runs it, on a small workspace of its own (the kit's ruff.toml,
-buf.yaml and protos, a Python file and a BUILD file): one line per check, exit 1 when one
+"""//tools/lint, run as `bazel run` runs it, on a small workspace of its own (the kit's ruff.toml
+and buf.yaml, a test proto, a Python file and a BUILD file): one line per check, exit 1 when one
 fails with the failure's output (buf's rule included), and `--fix` fixing what can be fixed.
 """
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-COPIED = (
-    "ruff.toml",
-    "proto/buf.yaml",
-    "proto/ping/v1/ping.proto",
-    "proto/routeguide/v1/route_guide.proto",
-)
+# Where each file of the test's workspace comes from.
+COPIED = {
+    "ruff.toml": "ruff.toml",
+    "proto/buf.yaml": "proto/buf.yaml",
+    "proto/cart/v1/cart.proto": os.environ["CART_PROTO"],
+}
 CHECKS = ("ruff check", "ruff format", "buildifier", "buf lint")
 FORMATTED_PYTHON = '"""A module."""\n\nVALUE = 1\n'
 FORMATTED_BUILD = 'filegroup(\n    name = "files",\n    srcs = [],\n)\n'
@@ -27,9 +27,9 @@ class LintTest(absltest.TestCase):
     def setUp(self) -> None:
         super().setUp()
         self.workspace = Path(self.create_tempdir().full_path)
-        for path in COPIED:
+        for path, source in COPIED.items():
             (self.workspace / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, self.workspace / path)
+            shutil.copyfile(source, self.workspace / path)
         self.write("module.py", FORMATTED_PYTHON)
         self.write("BUILD.bazel", FORMATTED_BUILD)
 

@@ -1,6 +1,6 @@
-"""proto_breaking, run as `bazel run` runs it, on a git repository made of a copy of the kit's
-protos and buf.yaml: no change passes; a renumbered field and a removed RPC fail, naming the file
-and buf's rule; a ref that names no commit is one line and exit 2.
+"""proto_breaking, run as `bazel run` runs it, on a git repository made of the kit's buf.yaml and
+a test proto: no change passes; a renumbered field and a removed RPC fail, naming the file and
+buf's rule; a ref that names no commit is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from pathlib import Path
 
 from absl.testing import absltest
 
-COPIED = ("proto/buf.yaml", "proto/ping/v1/ping.proto", "proto/routeguide/v1/route_guide.proto")
-PING = "proto/ping/v1/ping.proto"
-ROUTE_GUIDE = "proto/routeguide/v1/route_guide.proto"
+# Where each file of the test's repository comes from.
+COPIED = {"proto/buf.yaml": "proto/buf.yaml", "proto/cart/v1/cart.proto": os.environ["CART_PROTO"]}
+CART = "proto/cart/v1/cart.proto"
 
 
 class ProtoBreakingTest(absltest.TestCase):
     def setUp(self) -> None:
         super().setUp()
         self.repository = Path(self.create_tempdir().full_path)
-        for path in COPIED:
+        for path, source in COPIED.items():
             (self.repository / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, self.repository / path)
+            shutil.copyfile(source, self.repository / path)
         self.git("init", "--quiet", "--initial-branch=main")
         self.commit("the protos as the kit has them")
 
@@ -68,27 +68,27 @@ class ProtoBreakingTest(absltest.TestCase):
         self.assertIn("compatible with main", result.stdout)
 
     def test_a_compatible_change_passes(self) -> None:
-        self.edit(PING, "  string message = 1;\n}", "  string message = 1;\n  string tag = 2;\n}")
+        self.edit(
+            CART, "  int32 item_count = 2;\n}", "  int32 item_count = 2;\n  string note = 3;\n}"
+        )
         self.commit("a new field")
         result = self.check("--against=HEAD~1")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_renumbered_field_fails(self) -> None:
-        self.edit(PING, "int32 index = 1;", "int32 index = 4;")
-        self.commit("index renumbered")
+        self.edit(CART, "int32 item_count = 2;", "int32 item_count = 4;")
+        self.commit("item_count renumbered")
         result = self.check("--against=HEAD~1")
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
-        self.assertRegex(result.stdout, rf"(?m)^{re.escape(PING)}:\d+:\d+: .*\(FIELD_NO_DELETE\)$")
-        self.assertIn('field "1" with name "index"', result.stdout)
+        self.assertRegex(result.stdout, rf"(?m)^{re.escape(CART)}:\d+:\d+: .*\(FIELD_NO_DELETE\)$")
+        self.assertIn('field "2" with name "item_count"', result.stdout)
 
     def test_removed_rpc_fails_before_it_is_committed(self) -> None:
-        self.edit(ROUTE_GUIDE, "  rpc GetFeature(Point) returns (Feature);\n", "")
+        self.edit(CART, "  rpc ClearCart(ClearCartRequest) returns (ClearCartResponse);\n", "")
         result = self.check("--against=HEAD")
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
-        self.assertRegex(
-            result.stdout, rf"(?m)^{re.escape(ROUTE_GUIDE)}:\d+:\d+: .*\(RPC_NO_DELETE\)$"
-        )
-        self.assertIn('RPC "GetFeature"', result.stdout)
+        self.assertRegex(result.stdout, rf"(?m)^{re.escape(CART)}:\d+:\d+: .*\(RPC_NO_DELETE\)$")
+        self.assertIn('RPC "ClearCart"', result.stdout)
 
     def test_bad_ref_is_one_line_and_exit_2(self) -> None:
         result = self.check("--against=no-such-branch")
