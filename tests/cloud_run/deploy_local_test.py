@@ -4,10 +4,12 @@ answering through the front end at those URLs, and everything stopped by one SIG
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -24,7 +26,8 @@ from tests.cloud_run.local_cloud_run import JWT_BEARER, LocalCloudRun, scratch
 URL_LINE = re.compile(r"^local: (\S+) http://(\S+):(\d+)$", re.MULTILINE)
 KEY_LINE = re.compile(r"GOOGLE_APPLICATION_CREDENTIALS=(\S+),")
 SERVICES = {"ping-local", "route-guide-local"}
-# deploy/environments/local.json names the relay's upstream at the front end's default port.
+# deploy/environments/local.json names the relay's upstream at the front end's default port, so
+# this test uses it: it fails, saying so, while a `bazel run //deploy:local` holds the port.
 FRONT_END_PORT = 8181
 RELEASE_TIMEOUT_SECONDS = 300
 
@@ -41,6 +44,9 @@ class DeployLocalTest(absltest.TestCase):
     def test_every_service_released_and_serving(self) -> None:
         if reason := why_runc_cannot_run():
             self.fail(f"cannot run the local Cloud Run: {reason}")
+        # One run at a time on this machine (--runs_per_test): each needs the fixed port.
+        lock_path = Path(tempfile.gettempdir(), f"kit-deploy-local-test-{FRONT_END_PORT}.lock")
+        fcntl.flock(self.enterContext(lock_path.open("w")), fcntl.LOCK_EX)
         log_path = scratch() / "local.log"
         state = scratch() / "state"
         with log_path.open("w") as log:
