@@ -28,12 +28,13 @@ class EchoServiceTest(absltest.TestCase):
         cls.manifest = yaml.safe_load(Path(os.environ["ECHO_MANIFEST"]).read_text())
 
     def test_image_is_the_shared_base_plus_its_own_app_layer(self) -> None:
-        ping = Layout(image_outputs("BASE_IMAGE")[0])
+        # Another service of the same base layers (the kit's test service).
+        other = Layout(image_outputs("OTHER_IMAGE")[0])
         layers = [layer["digest"] for layer in self.layout.manifest["layers"]]
-        ping_layers = [layer["digest"] for layer in ping.manifest["layers"]]
+        other_layers = [layer["digest"] for layer in other.manifest["layers"]]
         self.assertLen(layers, 3)
-        self.assertEqual(layers[:2], ping_layers[:2])  # built once, shared
-        self.assertNotEqual(layers[2], ping_layers[2])
+        self.assertEqual(layers[:2], other_layers[:2])  # built once, shared
+        self.assertNotEqual(layers[2], other_layers[2])
 
         config = self.layout.config["config"]
         self.assertEqual(

@@ -138,8 +138,8 @@ class PushAuthTest(absltest.TestCase):
         self.assertEqual(registry.tags("kit/bearer", token), ["latest"])
 
     def test_bearer_token_flow_mounts_blobs_across_repositories(self) -> None:
-        # A push of both services: route-guide's base layers are mounted from kit/ping, with a
-        # token that grants pull on kit/ping too (the scope the registry's challenge names).
+        # A push of both services: echo's base layers are mounted from kit/kittest, with a
+        # token that grants pull on kit/kittest too (the scope the registry's challenge names).
         tokens = TokenService(self.tmp / "mount-tokens", users={"ci": "right-password"})
         self.addCleanup(tokens.close)
         registry = RegistryServer(
@@ -153,13 +153,13 @@ class PushAuthTest(absltest.TestCase):
         workdir = Path(tempfile.mkdtemp(dir=self.tmp))
         result = run_push(PUSH_ALL, "--repository", f"{registry.host}/kit", env=env, cwd=workdir)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertLen(result.blobs("uploaded", "ping"), 4)
-        self.assertLen(result.blobs("mounted", "route-guide"), 2)
-        self.assertLen(result.blobs("uploaded", "route-guide"), 2)
+        self.assertLen(result.blobs("uploaded", "kittest"), 4)
+        self.assertLen(result.blobs("mounted", "echo"), 2)
+        self.assertLen(result.blobs("uploaded", "echo"), 2)
         self.assertNotIn("uploading it", result.stderr)  # no mount fell back to an upload
         scopes = [tuple(request["scope"]) for request in tokens.requests]
-        self.assertIn(("repository:kit/route-guide:pull,push", "repository:kit/ping:pull"), scopes)
-        for service in ("ping", "route-guide"):
+        self.assertIn(("repository:kit/echo:pull,push", "repository:kit/kittest:pull"), scopes)
+        for service in ("kittest", "echo"):
             name = f"kit/{service}"
             token = "Bearer " + tokens.token(name, ("pull",))
             # `latest`, and the referrers index its SBOM's push wrote with the same token.
@@ -181,7 +181,7 @@ class PushAuthTest(absltest.TestCase):
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertNotIn("Traceback", result.stderr)
         summary = result.summary()
-        self.assertEqual(list(summary), ["ping", "route-guide"], result.stdout)
+        self.assertEqual(list(summary), ["kittest", "echo"], result.stdout)
         for outcome in summary.values():
             self.assertEqual(
                 outcome,

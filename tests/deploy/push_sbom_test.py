@@ -29,8 +29,8 @@ from tests.deploy.push_services import PUSH_ALL, ServicesPushTestCase
 from tests.deploy.pushing import run_push
 
 SBOMS = {
-    "ping": Path(os.environ["PING_SBOM"]).resolve(),
-    "route-guide": Path(os.environ["ROUTE_GUIDE_SBOM"]).resolve(),
+    "kittest": Path(os.environ["KITTEST_SBOM"]).resolve(),
+    "echo": Path(os.environ["ECHO_SBOM"]).resolve(),
 }
 SPDX = "application/spdx+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -98,7 +98,7 @@ class PushSbomTest(ServicesPushTestCase):
         result = self.push(PUSH_ALL, prefix, self.workdir())
         self.assertEqual(result.returncode, 0, result.stderr)
         summary = result.summary()
-        for service, layout in [("ping", self.ping), ("route-guide", self.route_guide)]:
+        for service, layout in [("kittest", self.kittest), ("echo", self.echo)]:
             name = f"attach/{service}"
             artifact = self.assert_sbom_attached(name, service, self.digest(layout))
             self.assertEqual(
@@ -115,19 +115,19 @@ class PushSbomTest(ServicesPushTestCase):
     def test_second_push_lists_it_once_and_keeps_other_referrers(self) -> None:
         prefix = f"{self.registry.host}/again"
         self.assertEqual(self.push(PUSH_ALL, prefix, self.workdir()).returncode, 0)
-        # Another tool attaches a referrer of its own (a signature, say) to ping's image and
+        # Another tool attaches a referrer of its own (a signature, say) to kittest's image and
         # lists it in the index.
-        digest = self.digest(self.ping)
-        signature = self.put_artifact("again/ping", SIGNATURE, b"signature bytes", digest)
-        index = self.skopeo_raw(f"{self.registry.host}/again/ping:{tag_of(digest)}")
+        digest = self.digest(self.kittest)
+        signature = self.put_artifact("again/kittest", SIGNATURE, b"signature bytes", digest)
+        index = self.skopeo_raw(f"{self.registry.host}/again/kittest:{tag_of(digest)}")
         index["manifests"].append(signature)
-        self.put_manifest("again/ping", tag_of(digest), json.dumps(index).encode(), INDEX)
+        self.put_manifest("again/kittest", tag_of(digest), json.dumps(index).encode(), INDEX)
 
         result = self.push(PUSH_ALL, prefix, self.workdir())
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("already listed in the referrers index", result.stderr)
-        self.assert_sbom_attached("again/ping", "ping", digest)
-        referrers = self.discover("again/ping", digest)
+        self.assert_sbom_attached("again/kittest", "kittest", digest)
+        referrers = self.discover("again/kittest", digest)
         self.assertLen(referrers, 2)
         self.assertIn(signature, referrers)
 
@@ -181,8 +181,8 @@ class PushSbomTest(ServicesPushTestCase):
     def test_connection_dropped_after_the_index_landed(self) -> None:
         # The registry stores the referrers index, then the connection drops before its answer
         # (a reset): the push retries the same PUT, and the SBOM is listed once.
-        tag = tag_of(self.digest(self.ping))
-        index_put = f"/v2/dropped/ping/manifests/{tag}"
+        tag = tag_of(self.digest(self.kittest))
+        index_put = f"/v2/dropped/kittest/manifests/{tag}"
         puts: list[int] = []
 
         def drop_first_index_answer(number: int, method: str, path: str) -> str | None:
@@ -197,7 +197,7 @@ class PushSbomTest(ServicesPushTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertLen(puts, 2)
         self.assertIn("retrying", result.stderr)
-        self.assert_sbom_attached("dropped/ping", "ping", self.digest(self.ping))
+        self.assert_sbom_attached("dropped/kittest", "kittest", self.digest(self.kittest))
 
     def test_oci_subject_naming_another_image_gets_the_tag(self) -> None:
         # An OCI-Subject that is not our image's digest is no promise about our image: the
@@ -206,7 +206,7 @@ class PushSbomTest(ServicesPushTestCase):
         self.addCleanup(proxy.close)
         result = self.push(PUSH_ALL, f"{proxy.host}/other", self.workdir())
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assert_sbom_attached("other/ping", "ping", self.digest(self.ping))
+        self.assert_sbom_attached("other/kittest", "kittest", self.digest(self.kittest))
 
     def test_registry_with_referrers_api_gets_no_tag(self) -> None:
         # A registry that answers OCI-Subject indexes the artifact itself: no tag is written.
@@ -215,47 +215,47 @@ class PushSbomTest(ServicesPushTestCase):
         result = self.push(PUSH_ALL, f"{proxy.host}/api", self.workdir())
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("attached (the registry indexes referrers)", result.stderr)
-        for service in ("ping", "route-guide"):
+        for service in ("kittest", "echo"):
             self.assertEqual(self.registry.tags(f"api/{service}"), ["latest"])
             self.assertIn(" sbom sha256:", result.summary()[service])
 
     def test_refused_sbom_leaves_the_image_untagged(self) -> None:
-        # The registry refuses ping's SBOM artifact: ping fails untagged, with no manifest file
-        # written (a deploy would take an image whose SBOM is missing); route-guide is pushed.
+        # The registry refuses kittest's SBOM artifact: kittest fails untagged, with no manifest
+        # file written (a deploy would take an image whose SBOM is missing); echo is pushed.
         artifacts: list[str] = []
 
-        def refuse_ping_artifact(number: int, method: str, path: str) -> str | None:
-            if method == "PUT" and path.startswith("/v2/refused/ping/manifests/"):
+        def refuse_kittest_artifact(number: int, method: str, path: str) -> str | None:
+            if method == "PUT" and path.startswith("/v2/refused/kittest/manifests/"):
                 artifacts.append(path)
                 if len(artifacts) == 2:  # the first is the image by digest, then the SBOM
                     return "403"
             return None
 
-        proxy = FlakyProxy(self.registry.host, refuse_ping_artifact)
+        proxy = FlakyProxy(self.registry.host, refuse_kittest_artifact)
         self.addCleanup(proxy.close)
         workdir = self.workdir()
         result = self.push(PUSH_ALL, f"{proxy.host}/refused", workdir)
         self.assertEqual(result.returncode, 1, result.stderr)
         summary = result.summary()
         refused = artifacts[1].rpartition("/")[2]
-        self.assertNotEqual(refused, self.digest(self.ping))
+        self.assertNotEqual(refused, self.digest(self.kittest))
         self.assertTrue(
-            summary["ping"].startswith(
-                f"FAILED: registry {proxy.host} denied PUT /v2/refused/ping/manifests/{refused} "
+            summary["kittest"].startswith(
+                f"FAILED: registry {proxy.host} denied PUT /v2/refused/kittest/manifests/{refused} "
             ),
             summary,
         )
         self.assertIn(f"sbom {refused}", result.stderr)  # the SBOM's, not the image's
-        self.registry.get(f"/v2/refused/ping/manifests/{self.digest(self.ping)}")  # went up
-        self.assertTrue(summary["route-guide"].startswith("pushed "), summary)
-        self.assertEqual(self.registry.tags("refused/ping"), [])
-        self.assertEqual([p.name for p in workdir.iterdir()], ["route-guide.yaml"])
+        self.registry.get(f"/v2/refused/kittest/manifests/{self.digest(self.kittest)}")  # went up
+        self.assertTrue(summary["echo"].startswith("pushed "), summary)
+        self.assertEqual(self.registry.tags("refused/kittest"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["echo.yaml"])
 
     def test_refused_referrers_index_leaves_the_image_untagged(self) -> None:
         # The SBOM is pushed but its listing is refused: without it no client finds the SBOM,
-        # so ping fails untagged, saying what happened.
-        tag = tag_of(self.digest(self.ping))
-        refused_path = f"/v2/unlisted/ping/manifests/{tag}"
+        # so kittest fails untagged, saying what happened.
+        tag = tag_of(self.digest(self.kittest))
+        refused_path = f"/v2/unlisted/kittest/manifests/{tag}"
 
         def refuse_index(number: int, method: str, path: str) -> str | None:
             return "403" if method == "PUT" and path == refused_path else None
@@ -267,24 +267,24 @@ class PushSbomTest(ServicesPushTestCase):
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertLen(proxy.injected, 1, proxy.injected)
         self.assertTrue(
-            result.summary()["ping"].startswith(
+            result.summary()["kittest"].startswith(
                 f"FAILED: the SBOM was pushed, but the referrers tag {tag} cannot list it: "
                 f"registry {proxy.host} denied PUT {refused_path} "
             ),
             result.summary(),
         )
-        self.assertEqual(self.registry.tags("unlisted/ping"), [])
-        self.assertEqual([p.name for p in workdir.iterdir()], ["route-guide.yaml"])
+        self.assertEqual(self.registry.tags("unlisted/kittest"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["echo.yaml"])
 
     def test_referrers_tag_holding_something_else_is_left_alone(self) -> None:
-        # The referrers tag of ping's image names an image (not an index): the push does not
-        # overwrite it, and fails ping before tagging it (`release` does not move).
+        # The referrers tag of kittest's image names an image (not an index): the push does not
+        # overwrite it, and fails kittest before tagging it (`release` does not move).
         prefix = f"{self.registry.host}/occupied"
         first = self.push(PUSH_ALL, prefix, self.workdir(), "--no_sbom")
         self.assertEqual(first.returncode, 0, first.stderr)
-        digest = self.digest(self.ping)
-        image_manifest, _ = self.registry.get(f"/v2/occupied/ping/manifests/{digest}")
-        self.put_manifest("occupied/ping", tag_of(digest), image_manifest, MANIFEST)
+        digest = self.digest(self.kittest)
+        image_manifest, _ = self.registry.get(f"/v2/occupied/kittest/manifests/{digest}")
+        self.put_manifest("occupied/kittest", tag_of(digest), image_manifest, MANIFEST)
 
         workdir = self.workdir()
         result = self.push(PUSH_ALL, prefix, workdir, "--tag", "release")
@@ -292,19 +292,19 @@ class PushSbomTest(ServicesPushTestCase):
         self.assertIn(
             f"FAILED: the SBOM was pushed, but the referrers tag {tag_of(digest)} cannot list "
             "it: it holds application/vnd.oci.image.manifest.v1+json, not an OCI index",
-            result.summary()["ping"],
+            result.summary()["kittest"],
         )
-        self.assertNotIn("release", self.registry.tags("occupied/ping"))
-        self.assertIn("release", self.registry.tags("occupied/route-guide"))
-        _, headers = self.registry.get(f"/v2/occupied/ping/manifests/{tag_of(digest)}")
+        self.assertNotIn("release", self.registry.tags("occupied/kittest"))
+        self.assertIn("release", self.registry.tags("occupied/echo"))
+        _, headers = self.registry.get(f"/v2/occupied/kittest/manifests/{tag_of(digest)}")
         self.assertEqual(headers["Docker-Content-Digest"], digest)
-        self.assertEqual([p.name for p in workdir.iterdir()], ["route-guide.yaml"])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["echo.yaml"])
 
     def test_no_sbom_pushes_the_images_alone(self) -> None:
         prefix = f"{self.registry.host}/bare"
         result = self.push(PUSH_ALL, prefix, self.workdir(), "--no_sbom")
         self.assertEqual(result.returncode, 0, result.stderr)
-        for service, layout in [("ping", self.ping), ("route-guide", self.route_guide)]:
+        for service, layout in [("kittest", self.kittest), ("echo", self.echo)]:
             self.assertEqual(self.registry.tags(f"bare/{service}"), ["latest"])
             self.assertEqual(self.discover(f"bare/{service}", self.digest(layout)), [])
             self.assertTrue(result.summary()[service].endswith(" tags latest"))
@@ -315,14 +315,16 @@ class PushSbomTest(ServicesPushTestCase):
         garbage.write_bytes(b"\x00not json")
         for sbom, message in [
             (
-                SBOMS["route-guide"],
-                f"push: service ping: the SBOM route-guide.spdx.json describes image "
-                f"{self.digest(self.route_guide)}, but the image is {self.digest(self.ping)}",
+                SBOMS["echo"],
+                f"push: service kittest: the SBOM echo.spdx.json describes image "
+                f"{self.digest(self.echo)}, but the image is {self.digest(self.kittest)}",
             ),
-            (missing, f"push: service ping: cannot read the SBOM {missing}: "),
-            (garbage, f"push: service ping: cannot read the SBOM {garbage}: "),
+            (missing, f"push: service kittest: cannot read the SBOM {missing}: "),
+            (garbage, f"push: service kittest: cannot read the SBOM {garbage}: "),
         ]:
-            spec = self.write_spec([("ping", self.ping.root, self.built["ping"])], {"ping": sbom})
+            spec = self.write_spec(
+                [("kittest", self.kittest.root, self.built["kittest"])], {"kittest": sbom}
+            )
             workdir = self.workdir()
             result = run_push(
                 PUSH_ALL,
@@ -336,7 +338,7 @@ class PushSbomTest(ServicesPushTestCase):
             self.assertTrue(result.stderr.startswith(message), result.stderr)
             self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
             self.assertEqual(list(workdir.iterdir()), [])
-        self.assertEqual(self.registry.tags("bad/ping"), [])
+        self.assertEqual(self.registry.tags("bad/kittest"), [])
 
 
 if __name__ == "__main__":

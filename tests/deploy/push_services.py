@@ -2,7 +2,9 @@
 a real registry (Debian's docker-registry on loopback) started once per test class, the images
 and built manifests of the services, push specs written as cloud_run_push writes them, and the
 assertions on what landed in the registry. push_services_test checks the pushes that succeed,
-push_services_failures_test those that fail or are refused; both run the same targets.
+push_services_failures_test those that fail or are refused; both run the same targets. The
+services are test-only (the kit's test service `kittest` and `echo`, push_of_two_services in
+tests/deploy/BUILD.bazel): what `//deploy:push` does with its services, without a sample.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from tests.deploy.pushing import PushResult, run_push
 from tests.deploy.registry_server import RegistryServer
 
 PUSH_ALL = os.environ["PUSH_ALL"]
-PUSH_PING = os.environ["PUSH_PING"]
-PUSH_AFTER_PING_CHANGE = os.environ["PUSH_AFTER_PING_CHANGE"]
+PUSH_KITTEST = os.environ["PUSH_KITTEST"]
+PUSH_AFTER_A_CHANGE = os.environ["PUSH_AFTER_A_CHANGE"]
 PUSH_STAMPED = os.environ["PUSH_STAMPED"]
 
 
@@ -53,12 +55,12 @@ class ServicesPushTestCase(absltest.TestCase):
         cls.tmp = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
         cls.registry = RegistryServer(cls.tmp / "registry").start()
         cls.addClassCleanup(cls.registry.stop)
-        cls.ping = Layout(image_outputs("IMAGE")[0])
-        cls.route_guide = Layout(image_outputs("ROUTE_GUIDE_IMAGE")[0])
-        cls.ping_variant = Layout(image_outputs("VARIANT_IMAGE")[0])
+        cls.kittest = Layout(image_outputs("IMAGE")[0])
+        cls.echo = Layout(image_outputs("ECHO_IMAGE")[0])
+        cls.kittest_variant = Layout(image_outputs("VARIANT_IMAGE")[0])
         cls.built = {
-            "ping": yaml.safe_load(Path(os.environ["PING_MANIFEST"]).read_text()),
-            "route-guide": yaml.safe_load(Path(os.environ["ROUTE_GUIDE_MANIFEST"]).read_text()),
+            "kittest": yaml.safe_load(Path(os.environ["KITTEST_MANIFEST"]).read_text()),
+            "echo": yaml.safe_load(Path(os.environ["ECHO_MANIFEST"]).read_text()),
         }
 
     def workdir(self) -> Path:

@@ -29,63 +29,61 @@ from tests.deploy.pushing import run_push
 
 class PushServicesFailuresTest(ServicesPushTestCase):
     def test_one_service_refused_the_other_still_pushed(self) -> None:
-        # The registry refuses ping's manifest (403 DENIED) after its blobs went up: ping fails
-        # untagged; route-guide, pushed after it, completes (mounting the blobs ping left).
-        def refuse_ping_manifests(number: int, method: str, path: str) -> str | None:
+        # The registry refuses kittest's manifest (403 DENIED) after its blobs went up: kittest
+        # fails untagged; echo, pushed after it, completes (mounting the blobs kittest left).
+        def refuse_kittest_manifests(number: int, method: str, path: str) -> str | None:
             return (
                 "403"
-                if method == "PUT" and path.startswith("/v2/refused/ping/manifests/")
+                if method == "PUT" and path.startswith("/v2/refused/kittest/manifests/")
                 else None
             )
 
-        proxy = FlakyProxy(self.registry.host, refuse_ping_manifests)
+        proxy = FlakyProxy(self.registry.host, refuse_kittest_manifests)
         self.addCleanup(proxy.close)
         prefix = f"{proxy.host}/refused"
         workdir = self.workdir()
-        stale = workdir / "ping.yaml"  # from an earlier push: left alone, not replaced
+        stale = workdir / "kittest.yaml"  # from an earlier push: left alone, not replaced
         stale.write_text("stale: true\n")
         result = self.push(PUSH_ALL, prefix, workdir)
 
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertLen(proxy.injected, 1, proxy.injected)
         summary = result.summary()
-        self.assertEqual(list(summary), ["ping", "route-guide"])
+        self.assertEqual(list(summary), ["kittest", "echo"])
         self.assertEqual(
-            summary["ping"],
-            f"FAILED: registry {proxy.host} denied PUT /v2/refused/ping/manifests/"
-            f"{self.digest(self.ping)} to anonymous access: HTTP 403: DENIED requested access "
+            summary["kittest"],
+            f"FAILED: registry {proxy.host} denied PUT /v2/refused/kittest/manifests/"
+            f"{self.digest(self.kittest)} to anonymous access: HTTP 403: DENIED requested access "
             "to the resource is denied",
         )
         self.assert_summary(
-            summary["route-guide"],
-            f"pushed {prefix}/route-guide@{self.digest(self.route_guide)} tags latest",
+            summary["echo"],
+            f"pushed {prefix}/echo@{self.digest(self.echo)} tags latest",
         )
-        self.assertIn("push failed for 1 of 2 services: ping", result.stderr.splitlines()[-1])
-        self.assertEqual(self.registry.tags("refused/ping"), [])
+        self.assertIn("push failed for 1 of 2 services: kittest", result.stderr.splitlines()[-1])
+        self.assertEqual(self.registry.tags("refused/kittest"), [])
         with self.assertRaises(urllib.error.HTTPError) as missing:
-            self.registry.get(f"/v2/refused/ping/manifests/{self.digest(self.ping)}")
+            self.registry.get(f"/v2/refused/kittest/manifests/{self.digest(self.kittest)}")
         missing.exception.close()
         self.assertEqual(missing.exception.code, 404)
-        self.assert_pushed("refused/route-guide", self.route_guide)
+        self.assert_pushed("refused/echo", self.echo)
         self.assertEqual(
-            self.registry.tags("refused/route-guide"),
-            ["latest", self.referrers_tag(self.route_guide)],
+            self.registry.tags("refused/echo"),
+            ["latest", self.referrers_tag(self.echo)],
         )
-        self.assertEqual(
-            sorted(p.name for p in workdir.iterdir()), ["ping.yaml", "route-guide.yaml"]
-        )
+        self.assertEqual(sorted(p.name for p in workdir.iterdir()), ["echo.yaml", "kittest.yaml"])
         self.assertEqual(stale.read_text(), "stale: true\n")
-        self.assertLen(result.blobs("uploaded", "ping"), 4)
-        self.assertEqual(result.blobs("mounted", "route-guide"), digests(self.route_guide)[1:3])
+        self.assertLen(result.blobs("uploaded", "kittest"), 4)
+        self.assertEqual(result.blobs("mounted", "echo"), digests(self.echo)[1:3])
 
     def test_second_service_failing_on_a_blob_is_left_untagged(self) -> None:
-        # Every upload to route-guide's repository is refused: ping is pushed, route-guide has
+        # Every upload to echo's repository is refused: kittest is pushed, echo has
         # no manifest, no tag, no YAML.
-        def refuse_route_guide_uploads(number: int, method: str, path: str) -> str | None:
-            refused = path.startswith("/v2/second/route-guide/blobs/uploads/")
+        def refuse_echo_uploads(number: int, method: str, path: str) -> str | None:
+            refused = path.startswith("/v2/second/echo/blobs/uploads/")
             return "403" if refused else None
 
-        proxy = FlakyProxy(self.registry.host, refuse_route_guide_uploads)
+        proxy = FlakyProxy(self.registry.host, refuse_echo_uploads)
         self.addCleanup(proxy.close)
         prefix = f"{proxy.host}/second"
         workdir = self.workdir()
@@ -94,19 +92,19 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         self.assertEqual(result.returncode, 1, result.stderr)
         summary = result.summary()
         self.assert_summary(
-            summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
+            summary["kittest"], f"pushed {prefix}/kittest@{self.digest(self.kittest)} tags latest"
         )
         self.assertEqual(
-            summary["route-guide"],
-            f"FAILED: registry {proxy.host} denied POST /v2/second/route-guide/blobs/uploads/ "
+            summary["echo"],
+            f"FAILED: registry {proxy.host} denied POST /v2/second/echo/blobs/uploads/ "
             "to anonymous access: HTTP 403: DENIED requested access to the resource is denied",
         )
         self.assertLen(result.stdout.splitlines(), 2)
         self.assertEqual(
-            self.registry.tags("second/ping"), ["latest", self.referrers_tag(self.ping)]
+            self.registry.tags("second/kittest"), ["latest", self.referrers_tag(self.kittest)]
         )
-        self.assertEqual(self.registry.tags("second/route-guide"), [])
-        self.assertEqual(sorted(p.name for p in workdir.iterdir()), ["ping.yaml"])
+        self.assertEqual(self.registry.tags("second/echo"), [])
+        self.assertEqual(sorted(p.name for p in workdir.iterdir()), ["kittest.yaml"])
 
     def test_refused_tag_summary_says_which_tags_moved(self) -> None:
         # Tags go most specific first, `latest` last. The registry refuses the commit tag: the
@@ -115,7 +113,7 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         release, commit = values["STABLE_RELEASE"], f"git-{values['STABLE_GIT_COMMIT']}"
 
         def refuse_commit_tag(number: int, method: str, path: str) -> str | None:
-            refused = method == "PUT" and path == f"/v2/tagfail/ping/manifests/{commit}"
+            refused = method == "PUT" and path == f"/v2/tagfail/kittest/manifests/{commit}"
             return "403" if refused else None
 
         proxy = FlakyProxy(self.registry.host, refuse_commit_tag)
@@ -125,58 +123,59 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertLen(proxy.injected, 1, proxy.injected)
         self.assertEqual(
-            result.summary()["ping"],
+            result.summary()["kittest"],
             f"FAILED: tag {commit} refused: registry {proxy.host} denied PUT "
-            f"/v2/tagfail/ping/manifests/{commit} to anonymous access: HTTP 403: DENIED "
+            f"/v2/tagfail/kittest/manifests/{commit} to anonymous access: HTTP 403: DENIED "
             f"requested access to the resource is denied; tags moved: {release}; "
             f"tags not moved: {commit} latest",
         )
         self.assertEqual(
-            self.registry.tags("tagfail/ping"), [release, self.referrers_tag(self.ping)]
+            self.registry.tags("tagfail/kittest"), [release, self.referrers_tag(self.kittest)]
         )
         self.assertEqual(list(workdir.iterdir()), [])
 
     def test_service_renamed_by_its_environment_goes_to_its_own_repository(self) -> None:
-        # As --environment=staging builds ping, its manifest names the service ping-staging:
-        # under --repository PREFIX it goes to PREFIX/ping-staging, never to production's
-        # PREFIX/ping (whose `latest` it would move). Its YAML is still ping.yaml; the summary
+        # As --environment=staging builds kittest, its manifest names the service kittest-staging:
+        # under --repository PREFIX it goes to PREFIX/kittest-staging, never to production's
+        # PREFIX/kittest (whose `latest` it would move). Its YAML is still kittest.yaml; the summary
         # and the progress lines name both.
         spec = self.write_spec(
-            [("ping", self.ping.root, renamed(self.built["ping"], "ping-staging"))]
+            [("kittest", self.kittest.root, renamed(self.built["kittest"], "kittest-staging"))]
         )
         prefix = f"{self.registry.host}/renamed"
         workdir = self.workdir()
         result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
         self.assertEqual(result.returncode, 0, result.stderr)
-        reference = f"{prefix}/ping-staging@{self.digest(self.ping)}"
-        self.assertEqual(result.stdout, f"ping (ping-staging): pushed {reference} tags latest\n")
-        self.assertCountEqual(result.blobs("uploaded", "ping"), digests(self.ping))
-        self.assert_pushed("renamed/ping-staging", self.ping)
-        self.assertEqual(self.registry.tags("renamed/ping"), [])
-        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
-        resolved = yaml.safe_load((workdir / "ping.yaml").read_text())
-        self.assertEqual(resolved["metadata"]["name"], "ping-staging")
+        reference = f"{prefix}/kittest-staging@{self.digest(self.kittest)}"
+        self.assertEqual(
+            result.stdout, f"kittest (kittest-staging): pushed {reference} tags latest\n"
+        )
+        self.assertCountEqual(result.blobs("uploaded", "kittest"), digests(self.kittest))
+        self.assert_pushed("renamed/kittest-staging", self.kittest)
+        self.assertEqual(self.registry.tags("renamed/kittest"), [])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["kittest.yaml"])
+        resolved = yaml.safe_load((workdir / "kittest.yaml").read_text())
+        self.assertEqual(resolved["metadata"]["name"], "kittest-staging")
         image = resolved["spec"]["template"]["spec"]["containers"][0]["image"]
         self.assertEqual(image, reference)
 
         # Two services an environment would send to one repository: refused before sending.
         clash = self.write_spec(
             [
-                ("ping", self.ping.root, renamed(self.built["ping"], "route-guide")),
-                ("route-guide", self.route_guide.root, self.built["route-guide"]),
+                ("kittest", self.kittest.root, renamed(self.built["kittest"], "echo")),
+                ("echo", self.echo.root, self.built["echo"]),
             ]
         )
         workdir = self.workdir()
         result = self.push(PUSH_ALL, f"{self.registry.host}/clash", workdir, "--spec", str(clash))
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn(
-            f"services ping and route-guide would both go to {self.registry.host}/clash/"
-            "route-guide",
+            f"services kittest and echo would both go to {self.registry.host}/clash/echo",
             result.stderr,
         )
         self.assertEqual(result.stdout, "")
         self.assertEqual(list(workdir.iterdir()), [])
-        self.assertEqual(self.registry.tags("clash/route-guide"), [])
+        self.assertEqual(self.registry.tags("clash/echo"), [])
 
     def test_unexpected_error_fails_one_service_the_next_still_pushed(self) -> None:
         # Something no handler foresaw (here a blob of the first service's image vanishes once
@@ -184,14 +183,14 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         # `internal error` summary line, exit 1; the next service is pushed.
         broken = Path(tempfile.mkdtemp(dir=self.tmp)).resolve() / "image"
         (broken / "blobs" / "sha256").mkdir(parents=True)
-        (broken / "index.json").write_bytes((self.route_guide.root / "index.json").read_bytes())
-        for blob in (self.route_guide.root / "blobs" / "sha256").iterdir():
+        (broken / "index.json").write_bytes((self.echo.root / "index.json").read_bytes())
+        for blob in (self.echo.root / "blobs" / "sha256").iterdir():
             (broken / "blobs" / "sha256" / blob.name).symlink_to(blob.resolve())
-        config = broken / "blobs" / "sha256" / digests(self.route_guide)[0].partition(":")[2]
+        config = broken / "blobs" / "sha256" / digests(self.echo)[0].partition(":")[2]
         spec = self.write_spec(
             [
-                ("broken", broken, renamed(self.built["route-guide"], "broken")),
-                ("ping", self.ping.root, self.built["ping"]),
+                ("broken", broken, renamed(self.built["echo"], "broken")),
+                ("kittest", self.kittest.root, self.built["kittest"]),
             ]
         )
 
@@ -207,7 +206,7 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         result = self.push(PUSH_ALL, prefix, workdir, "--spec", str(spec))
         self.assertEqual(result.returncode, 1, result.stderr)
         summary = result.summary()
-        self.assertEqual(list(summary), ["broken", "ping"], result.stdout)
+        self.assertEqual(list(summary), ["broken", "kittest"], result.stdout)
         self.assertEqual(
             summary["broken"],
             "FAILED: internal error: FileNotFoundError: [Errno 2] No such file or directory: "
@@ -215,11 +214,11 @@ class PushServicesFailuresTest(ServicesPushTestCase):
         )
         self.assertIn("Traceback (most recent call last)", result.stderr)
         self.assertEqual(
-            summary["ping"], f"pushed {prefix}/ping@{self.digest(self.ping)} tags latest"
+            summary["kittest"], f"pushed {prefix}/kittest@{self.digest(self.kittest)} tags latest"
         )
-        self.assert_pushed("internal/ping", self.ping)
+        self.assert_pushed("internal/kittest", self.kittest)
         self.assertEqual(self.registry.tags("internal/broken"), [])
-        self.assertEqual([p.name for p in workdir.iterdir()], ["ping.yaml"])
+        self.assertEqual([p.name for p in workdir.iterdir()], ["kittest.yaml"])
         self.assertIn("push failed for 1 of 2 services: broken", result.stderr.splitlines()[-1])
 
     def test_bad_input_pushes_nothing(self) -> None:
@@ -241,7 +240,7 @@ class PushServicesFailuresTest(ServicesPushTestCase):
             self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
             self.assertEqual(result.stdout, "")
             self.assertEqual(list(workdir.iterdir()), [])
-        for name in ("bad/ping", "bad/route-guide"):
+        for name in ("bad/kittest", "bad/echo"):
             self.assertEqual(self.registry.tags(name), [])
 
 

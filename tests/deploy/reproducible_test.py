@@ -1,7 +1,7 @@
 """Image layers are reproducible and independent: the base layer rebuilt here, at another time
 and place (its bytecode compiled again, in another directory), has the digest Bazel's build
-gave it; and an image whose server differs by one line shares every layer but the
-application's with //deploy:image."""
+gave it; and an image whose server differs by one line (the kit's test service's, with one line
+added to its main.py) shares every layer but the application's with the image it came from."""
 
 from __future__ import annotations
 
