@@ -5,7 +5,7 @@ by the front end itself.
 The client's frames are relayed one by one. A header block is decoded with the client's HPACK
 state and encoded again with the front end's own state towards the instance, since it may
 change (a token's signature is removed) or be withheld. A refused request gets its HTTP answer
-(status, a one-line body, RST_STREAM if the client had more to send) written to the client
+(status and a one-line body, ending the stream) written to the client
 between the instance's frames, encoded without HPACK's dynamic table so that the client's
 decoder stays in step with the instance's encoder. Later frames of a refused stream are
 dropped: the instance never saw that stream, and the client gets the connection window of its
@@ -25,7 +25,6 @@ from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
 
 DATA, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x3, 0x4, 0x8, 0x9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
-NO_ERROR = 0
 # The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
 MIN_MAX_FRAME_SIZE = 16384
 # A header block's most bytes, over all its frames: a client that sends CONTINUATION frames
@@ -59,9 +58,14 @@ def split_frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
     return frames
 
 
-def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes:
-    """The front end's own answer to one request: status and body, and RST_STREAM when the
-    client had more to send. Static-table or literal never-indexed headers only."""
+def refusal_frames(stream_id: int, refusal: Refusal) -> bytes:
+    """The front end's own answer to one request: status and a one-line body, ending the
+    stream on its side. Static-table or literal never-indexed headers only.
+
+    No RST_STREAM after it, though HTTP/2 allows one to stop a client still sending: a gRPC
+    client that gets it before it has read the answer reports INTERNAL, not the answer's
+    status. The client ends the stream itself once it has the answer; until then its DATA is
+    dropped here."""
     body = f"{refusal.status}: {refusal.reason}\n".encode()
     block = hpack.Encoder().encode(
         [
@@ -71,12 +75,7 @@ def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes
         ],
         huffman=False,
     )
-    answer = frame(HEADERS, END_HEADERS, stream_id, block) + frame(
-        DATA, END_STREAM, stream_id, body
-    )
-    if not client_done:
-        answer += frame(RST_STREAM, 0, stream_id, struct.pack(">I", NO_ERROR))
-    return answer
+    return frame(HEADERS, END_HEADERS, stream_id, block) + frame(DATA, END_STREAM, stream_id, body)
 
 
 class RequestGate:
@@ -155,7 +154,7 @@ class RequestGate:
                         raise ProtocolError("too many refused requests left open")
                     self.refused.add(stream_id)
                 self.log(f"{verdict.status} ({verdict.reason})")
-                self.to_client(refusal_frames(stream_id, verdict, end_stream))
+                self.to_client(refusal_frames(stream_id, verdict))
                 return b""
             headers = verdict
         encoded = self.encoder.encode(headers)
