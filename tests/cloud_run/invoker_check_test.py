@@ -3,7 +3,8 @@
 answers each call with the metadata it received, and real gRPC clients.
 
 A private service: no token is 403 (PERMISSION_DENIED to a gRPC client), a token that fails a
-check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT,
+check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT
+(more segments too: google-auth's message for that quotes the token, never logged),
 not `Bearer`, repeated, or with bytes that are not ASCII. A good one reaches the instance with
 its signature removed; `X-Serverless-Authorization` is the header checked when present, and
 `Authorization` then reaches the instance untouched. Refusals and passes alternate on one
@@ -294,6 +295,20 @@ class InvokerCheckTest(absltest.TestCase):
         seen = self.call(self.channel(self.public), [("authorization", forged)])
         self.assertEqual(seen["authorization"], forged)
         self.assertNotIn("authorization", self.call(self.channel(self.public), []))
+
+    def test_a_token_with_more_segments_is_401_and_never_logged(self) -> None:
+        token = self.token(self.url(self.private))
+        signature = token.rpartition(".")[2]
+        for value in (f"Bearer {token}.", f"Bearer {token}.more", f"Bearer x.{token}"):
+            with self.subTest(value.replace(token, "TOKEN")):
+                self.assert_refused(
+                    self.channel(self.private),
+                    [("authorization", value)],
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    401,
+                )
+        self.assertIn("401 (the ID token is refused: not a JWT", self.private_output.getvalue())
+        self.assertNotIn(signature, self.private_output.getvalue())
 
 
 if __name__ == "__main__":
