@@ -10,8 +10,10 @@ its signature removed; `X-Serverless-Authorization` is the header checked when p
 `Authorization` then reaches the instance untouched. Refusals and passes alternate on one
 connection for many calls (the HPACK state on both sides stays in step), a refused stream's
 request body is dropped, a header block larger than a frame is split, one without end drops its
-connection only, and the front end logs why it refused, never a token. A public service passes
-everything untouched.
+connection only, one on a stream the instance does not have open (a refused stream's id used
+again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
+and the front end logs why it refused, never a token. A public service passes everything
+untouched.
 """
 
 from __future__ import annotations
@@ -31,13 +33,18 @@ from absl.testing import absltest
 from google.auth import crypt, jwt
 
 from tests.cloud_run.front_end_fixture import start_front_end
+from tests.cloud_run.raw_h2 import RawClient
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
+from tools.cloud_run.request_gate import DATA, END_STREAM, HEADERS, RST_STREAM
 from tools.cloud_run.tokens import TokenIssuer
 
 HOST = "echo.kit-local.localhost"
 TAG_HOST = "candidate---echo.kit-local.localhost"
 METHOD = "/kit.test.Echo/Metadata"
+# One gRPC message, empty: a unary call's whole request body.
+EMPTY_MESSAGE = b"\x00\x00\x00\x00\x00"
+STREAM_CLOSED = 0x5
 STREAM_METHOD = "/kit.test.Echo/Count"
 
 
@@ -295,6 +302,42 @@ class InvokerCheckTest(absltest.TestCase):
         seen = self.call(self.channel(self.public), [("authorization", forged)])
         self.assertEqual(seen["authorization"], forged)
         self.assertNotIn("authorization", self.call(self.channel(self.public), []))
+
+    def raw_client(self) -> RawClient:
+        client = RawClient(self.private.port)
+        self.addCleanup(client.close)
+        return client
+
+    def assert_answered(self, client: RawClient, stream_id: int, status: int) -> None:
+        """`stream_id`'s answer is `status` and its body, and the stream ends there."""
+        kind, _, headers = client.next_on(stream_id)
+        self.assertEqual((kind, headers[b":status"]), (HEADERS, str(status).encode()))  # type: ignore[index]
+        kind, flags, _ = client.next_on(stream_id)
+        self.assertEqual((kind, flags & END_STREAM), (DATA, END_STREAM))
+
+    def assert_still_answers(self, client: RawClient, stream_id: int) -> None:
+        good = [(b"authorization", f"Bearer {self.token(self.url(self.private))}".encode())]
+        client.request(stream_id, self.request_headers(self.private) + good, end=False)
+        client.send(DATA, END_STREAM, stream_id, EMPTY_MESSAGE)
+        _, _, headers = client.next_on(stream_id)
+        self.assertEqual(headers[b":status"], b"200")  # type: ignore[index]
+
+    def test_a_header_block_on_a_closed_or_skipped_stream_is_not_a_request(self) -> None:
+        # A refused request's stream id used again, and an id below a refused one: neither is
+        # a stream the instance has open, so neither block may reach it as trailers would.
+        for first, second in ((1, 1), (5, 3)):
+            with self.subTest(first=first, second=second):
+                client = self.raw_client()
+                sneaked = [*self.request_headers(self.private), (b"x-sneaked", b"yes")]
+                client.request(first, sneaked, end=True)
+                self.assert_answered(client, first, 403)
+                client.request(second, sneaked, end=False)
+                client.send(DATA, END_STREAM, second, EMPTY_MESSAGE)
+                kind, _, payload = client.next_on(second)
+                self.assertEqual(kind, RST_STREAM, f"the instance answered: {payload!r}")
+                self.assertEqual(payload, STREAM_CLOSED.to_bytes(4, "big"))
+                self.assert_still_answers(client, 7)
+        self.assertIn("a header block on a closed stream", self.private_output.getvalue())
 
     def test_a_token_with_more_segments_is_401_and_never_logged(self) -> None:
         token = self.token(self.url(self.private))

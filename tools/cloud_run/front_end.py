@@ -177,12 +177,15 @@ async def _gate(
             upstream.write_eof()
 
 
-async def _frames(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _frames(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: RequestGate
+) -> None:
     """The instance's frames to the client, whole, so that the gate's own answers can go
     between them."""
     try:
         while True:
             kind, flags, stream_id, payload = await read_frame(reader)
+            gate.instance_frame(kind, stream_id)
             writer.write(request_gate.frame(kind, flags, stream_id, payload))
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError):
@@ -275,7 +278,8 @@ class FrontEnd:
                 lambda line: self.log(f"{host}: {line}"),
             )
             await asyncio.gather(
-                _gate(reader, upstream_writer, preamble, gate), _frames(upstream_reader, writer)
+                _gate(reader, upstream_writer, preamble, gate),
+                _frames(upstream_reader, writer, gate),
             )
         upstream_writer.close()
         writer.close()

@@ -9,7 +9,9 @@ change (a token's signature is removed) or be withheld. A refused request gets i
 between the instance's frames, encoded without HPACK's dynamic table so that the client's
 decoder stays in step with the instance's encoder. Later frames of a refused stream are
 dropped: the instance never saw that stream, and the client gets the connection window of its
-dropped DATA back.
+dropped DATA back. A header block on a stream the instance does not have open (one refused and
+ended, one the client skipped) is no one's trailers: the instance would take it for a new
+request, so it is answered with RST_STREAM and never relayed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
 
 DATA, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x3, 0x4, 0x8, 0x9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
-NO_ERROR = 0
+NO_ERROR, STREAM_CLOSED = 0x0, 0x5
 # The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
 MIN_MAX_FRAME_SIZE = 16384
 # A header block's most bytes, over all its frames: a client that sends CONTINUATION frames
@@ -100,6 +102,10 @@ class RequestGate:
         # Client stream ids only grow: a header block on a new, higher id is a request; on an
         # id already seen, the trailers of one.
         self.last_request = 0
+        # Streams passed on that the client may still send on (until its END_STREAM, its reset
+        # or the instance's): the only ones a header block at or below `last_request` may be
+        # the trailers of.
+        self.open: set[int] = set()
         # Refused streams the client may still send frames on (until its END_STREAM or reset).
         self.refused: set[int] = set()
         # A header block still waiting for its CONTINUATION: stream id, END_STREAM, fragments.
@@ -117,6 +123,8 @@ class RequestGate:
         if kind == CONTINUATION:
             raise ProtocolError("CONTINUATION without HEADERS")
         if kind == HEADERS:
+            if stream_id == 0:
+                raise ProtocolError("HEADERS on stream 0")
             if flags & PADDED:
                 if not payload or payload[0] >= len(payload):
                     raise ProtocolError("bad padding")
@@ -132,7 +140,14 @@ class RequestGate:
             if kind == RST_STREAM or (kind == DATA and flags & END_STREAM):
                 self.refused.discard(stream_id)
             return b""
+        if kind == RST_STREAM or (kind == DATA and flags & END_STREAM):
+            self.open.discard(stream_id)
         return frame(kind, flags, stream_id, payload)
+
+    def instance_frame(self, kind: int, stream_id: int) -> None:
+        """Notes a frame the instance sent: after its reset a stream takes no trailers."""
+        if kind == RST_STREAM:
+            self.open.discard(stream_id)
 
     def _headers_done(self) -> bytes:
         assert self.pending is not None
@@ -158,6 +173,15 @@ class RequestGate:
                 self.to_client(refusal_frames(stream_id, verdict, end_stream))
                 return b""
             headers = verdict
+            if not end_stream:
+                self.open.add(stream_id)
+        elif stream_id in self.open:
+            if end_stream:
+                self.open.discard(stream_id)
+        else:
+            self.log("a header block on a closed stream: reset, not relayed")
+            self.to_client(frame(RST_STREAM, 0, stream_id, struct.pack(">I", STREAM_CLOSED)))
+            return b""
         encoded = self.encoder.encode(headers)
         chunks = [
             encoded[at : at + MIN_MAX_FRAME_SIZE]
