@@ -12,6 +12,7 @@ connection for many calls (the HPACK state on both sides stays in step), a refus
 request body is dropped, a header block larger than a frame is split, one without end drops its
 connection only, one on a stream the instance does not have open (a refused stream's id used
 again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
+a refusal waits for the end of a header block the instance has open (held_header_block.py),
 and the front end logs why it refused, never a token. A public service passes everything
 untouched.
 """
@@ -33,10 +34,18 @@ from absl.testing import absltest
 from google.auth import crypt, jwt
 
 from tests.cloud_run.front_end_fixture import start_front_end
+from tests.cloud_run.held_header_block import PING, HeldHeaderBlock
 from tests.cloud_run.raw_h2 import RawClient
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
-from tools.cloud_run.request_gate import DATA, END_STREAM, HEADERS, RST_STREAM
+from tools.cloud_run.request_gate import (
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    HEADERS,
+    RST_STREAM,
+)
 from tools.cloud_run.tokens import TokenIssuer
 
 HOST = "echo.kit-local.localhost"
@@ -288,7 +297,11 @@ class InvokerCheckTest(absltest.TestCase):
         for _ in range(4):  # 4 x 4 x 60 kB: more than the 64 kB connection window
             with self.assertRaises(grpc.RpcError) as caught:
                 count(iter([chunk] * 4), timeout=10)
-            self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+            self.assertEqual(
+                caught.exception.code(),
+                grpc.StatusCode.PERMISSION_DENIED,
+                caught.exception.details(),
+            )
         self.assertEqual(count(iter([chunk] * 4), metadata=good, timeout=10), b"240000")
 
     def test_a_header_block_larger_than_a_frame(self) -> None:
@@ -352,6 +365,23 @@ class InvokerCheckTest(absltest.TestCase):
                 )
         self.assertIn("401 (the ID token is refused: not a JWT", self.private_output.getvalue())
         self.assertNotIn(signature, self.private_output.getvalue())
+
+    def test_a_refusal_never_lands_inside_the_instance_s_header_block(self) -> None:
+        instance = HeldHeaderBlock()
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        kind, flags, stream_id, _ = client.next_frame()
+        self.assertEqual((kind, flags & END_HEADERS, stream_id), (HEADERS, 0, 1))
+        client.request(3, self.request_headers(front_end), end=True)  # no token: 403
+        client.send(PING, 0, 0, b"12345678")  # the instance ends its block once this arrives
+        kind, flags, stream_id, _ = client.next_frame()
+        self.assertEqual((kind, flags & END_HEADERS, stream_id), (CONTINUATION, END_HEADERS, 1))
+        self.assert_answered(client, 3, 403)
 
 
 if __name__ == "__main__":

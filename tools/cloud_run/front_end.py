@@ -178,7 +178,10 @@ async def _gate(
 
 
 async def _frames(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: RequestGate
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    to_client: request_gate.ToClient,
+    gate: RequestGate,
 ) -> None:
     """The instance's frames to the client, whole, so that the gate's own answers can go
     between them."""
@@ -186,7 +189,7 @@ async def _frames(
         while True:
             kind, flags, stream_id, payload = await read_frame(reader)
             gate.instance_frame(kind, stream_id)
-            writer.write(request_gate.frame(kind, flags, stream_id, payload))
+            to_client.instance(kind, flags, stream_id, payload)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
@@ -270,16 +273,17 @@ class FrontEnd:
                 _relay(reader, upstream_writer, preamble), _relay(upstream_reader, writer)
             )
         else:
+            to_client = request_gate.ToClient(writer.write)
             gate = RequestGate(
                 backend.access,
                 _called_at,
                 self.verify,
-                writer.write,
+                to_client.own,
                 lambda line: self.log(f"{host}: {line}"),
             )
             await asyncio.gather(
                 _gate(reader, upstream_writer, preamble, gate),
-                _frames(upstream_reader, writer, gate),
+                _frames(upstream_reader, writer, to_client, gate),
             )
         upstream_writer.close()
         writer.close()

@@ -25,7 +25,8 @@ from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
 from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
 
-DATA, HEADERS, RST_STREAM, SETTINGS, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x3, 0x4, 0x8, 0x9
+DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE = 0x0, 0x1, 0x3, 0x4, 0x5
+WINDOW_UPDATE, CONTINUATION = 0x8, 0x9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, STREAM_CLOSED = 0x0, 0x5
 # The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
@@ -79,6 +80,35 @@ def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes
     if not client_done:
         answer += frame(RST_STREAM, 0, stream_id, struct.pack(">I", NO_ERROR))
     return answer
+
+
+class ToClient:
+    """The client's direction: the instance's frames as they come, and the gate's own answers
+    between them, but never inside one of the instance's header blocks (HEADERS or PUSH_PROMISE
+    up to END_HEADERS), where HTTP/2 allows no other frame: those wait for its end."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self.write = write
+        self.in_block = False
+        self.held = bytearray()
+
+    def instance(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
+        self.write(frame(kind, flags, stream_id, payload))
+        if kind in (HEADERS, PUSH_PROMISE, CONTINUATION):
+            self.in_block = not flags & END_HEADERS
+        if not self.in_block and self.held:
+            self.write(bytes(self.held))
+            self.held.clear()
+
+    def own(self, data: bytes) -> None:
+        if not self.in_block:
+            self.write(data)
+            return
+        self.held += data
+        if len(self.held) > MAX_HEADER_BLOCK_BYTES:
+            # An instance that never ends its block would have the front end hold answers
+            # without end.
+            raise ProtocolError("answers held over the instance's unfinished header block")
 
 
 class RequestGate:
