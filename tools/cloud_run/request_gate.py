@@ -5,9 +5,9 @@ by the front end itself.
 The client's frames are relayed one by one. A header block is decoded with the client's HPACK
 state and encoded again with the front end's own state towards the instance, since it may
 change (a token's signature is removed) or be withheld. A refused request gets its HTTP answer
-(status, a one-line body, RST_STREAM if the client had more to send) written to the client
-between the instance's frames, encoded without HPACK's dynamic table so that the client's
-decoder stays in step with the instance's encoder. Later frames of a refused stream are
+(status and a one-line body) written to the client between the instance's frames, encoded
+without HPACK's dynamic table so that the client's decoder stays in step with the instance's
+encoder. Later frames of a refused stream are
 dropped: the instance never saw that stream, and the client gets the connection window of its
 dropped DATA back. A header block on a stream the instance does not have open (one refused and
 ended, one the client skipped) is no one's trailers: the instance would take it for a new
@@ -62,9 +62,12 @@ def split_frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
     return frames
 
 
-def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes:
-    """The front end's own answer to one request: status and body, and RST_STREAM when the
-    client had more to send. Static-table or literal never-indexed headers only."""
+def refusal_frames(stream_id: int, refusal: Refusal) -> bytes:
+    """The front end's own answer to one request: status and body. Static-table or literal
+    never-indexed headers only. No RST_STREAM after it, even when the client has more to send:
+    a gRPC client that gets one right after the body may report INTERNAL ("Stream removed")
+    instead of the status; it resets the stream itself once it has the answer, and the body
+    it sent until then is dropped."""
     body = f"{refusal.status}: {refusal.reason}\n".encode()
     block = hpack.Encoder().encode(
         [
@@ -74,12 +77,7 @@ def refusal_frames(stream_id: int, refusal: Refusal, client_done: bool) -> bytes
         ],
         huffman=False,
     )
-    answer = frame(HEADERS, END_HEADERS, stream_id, block) + frame(
-        DATA, END_STREAM, stream_id, body
-    )
-    if not client_done:
-        answer += frame(RST_STREAM, 0, stream_id, struct.pack(">I", NO_ERROR))
-    return answer
+    return frame(HEADERS, END_HEADERS, stream_id, block) + frame(DATA, END_STREAM, stream_id, body)
 
 
 class ToClient:
@@ -200,7 +198,7 @@ class RequestGate:
                         raise ProtocolError("too many refused requests left open")
                     self.refused.add(stream_id)
                 self.log(f"{verdict.status} ({verdict.reason})")
-                self.to_client(refusal_frames(stream_id, verdict, end_stream))
+                self.to_client(refusal_frames(stream_id, verdict))
                 return b""
             headers = verdict
             if not end_stream:
