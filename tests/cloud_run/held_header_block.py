@@ -1,7 +1,8 @@
 """A bare instance that answers stream 1 with a header block in two frames, HEADERS then
-CONTINUATION, and sends the CONTINUATION only once a PING arrives after it: a test sends a
-request to be refused before that PING, so the front end's answer to it falls due while the
-instance's header block is open (where HTTP/2 allows no other frame)."""
+CONTINUATION, and sends the CONTINUATION only once a connection WINDOW_UPDATE arrives after
+it: a test sends a request to be refused before that WINDOW_UPDATE, so the front end's answer
+to it falls due while the instance's header block is open (where HTTP/2 allows no other
+frame)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ from tools.cloud_run.request_gate import (
     END_HEADERS,
     HEADERS,
     SETTINGS,
+    WINDOW_UPDATE,
     frame,
 )
-
-PING = 0x6
 
 
 def read_frame(stream: BinaryIO) -> tuple[int, int, int, bytes] | None:
@@ -54,5 +54,5 @@ class HeldHeaderBlock:
                     connection.sendall(frame(SETTINGS, ACK, 0, b""))
                 elif kind == HEADERS and stream_id == 1:
                     connection.sendall(frame(HEADERS, 0, 1, block[:2]))
-                elif kind == PING and not flags & ACK:
+                elif kind == WINDOW_UPDATE and stream_id == 0:
                     connection.sendall(frame(CONTINUATION, END_HEADERS, 1, block[2:]))

@@ -13,6 +13,8 @@ request body is dropped, a header block larger than a frame is split, one withou
 connection only, one on a stream the instance does not have open (a refused stream's id used
 again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
 a refusal waits for the end of a header block the instance has open (held_header_block.py),
+the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
+end the connection),
 and the front end logs why it refused, never a token. A public service passes everything
 untouched.
 """
@@ -34,8 +36,8 @@ from absl.testing import absltest
 from google.auth import crypt, jwt
 
 from tests.cloud_run.front_end_fixture import start_front_end
-from tests.cloud_run.held_header_block import PING, HeldHeaderBlock
-from tests.cloud_run.raw_h2 import RawClient
+from tests.cloud_run.held_header_block import HeldHeaderBlock
+from tests.cloud_run.raw_h2 import ACK, RawClient
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
 from tools.cloud_run.request_gate import (
@@ -44,7 +46,9 @@ from tools.cloud_run.request_gate import (
     END_HEADERS,
     END_STREAM,
     HEADERS,
+    PING,
     RST_STREAM,
+    WINDOW_UPDATE,
 )
 from tools.cloud_run.tokens import TokenIssuer
 
@@ -380,10 +384,29 @@ class InvokerCheckTest(absltest.TestCase):
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (HEADERS, 0, 1))
         client.request(3, self.request_headers(front_end), end=True)  # no token: 403
-        client.send(PING, 0, 0, b"12345678")  # the instance ends its block once this arrives
+        # The instance ends its block once this arrives.
+        client.send(WINDOW_UPDATE, 0, 0, (1).to_bytes(4, "big"))
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (CONTINUATION, END_HEADERS, 1))
         self.assert_answered(client, 3, 403)
+
+    def test_the_front_end_answers_pings_so_refusals_do_not_get_the_connection_goaway(
+        self,
+    ) -> None:
+        # A gRPC client pings (BDP) on data it gets, the refusals' bodies too. Pings reaching
+        # an instance that sent nothing are strikes to a gRPC server, which ends the connection
+        # (GOAWAY ENHANCE_YOUR_CALM, "too_many_pings") for every call on it.
+        client = self.raw_client()
+        for index in range(40):
+            stream_id = 1 + 2 * index
+            client.request(stream_id, self.request_headers(self.private), end=True)
+            self.assert_answered(client, stream_id, 403)
+            client.send(PING, 0, 0, index.to_bytes(8, "big"))
+            kind = None
+            while kind != PING:
+                kind, flags, _, payload = client.next_frame()
+            self.assertEqual((flags, payload), (ACK, index.to_bytes(8, "big")))
+        self.assert_still_answers(client, 81)
 
 
 if __name__ == "__main__":

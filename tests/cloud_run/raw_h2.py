@@ -20,6 +20,7 @@ from tools.cloud_run.request_gate import (
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 ACK = 0x1
+GOAWAY = 0x7
 
 
 class RawClient:
@@ -43,7 +44,8 @@ class RawClient:
         self.send(HEADERS, flags, stream_id, self.encoder.encode(headers))
 
     def next_frame(self) -> tuple[int, int, int, bytes]:
-        """The next frame other than SETTINGS; raises ConnectionError at end of stream."""
+        """The next frame other than SETTINGS; raises ConnectionError at end of stream or
+        GOAWAY."""
         while True:
             while len(self.received) < 9 or len(self.received) < 9 + self.length():
                 data = self.sock.recv(65536)
@@ -54,6 +56,9 @@ class RawClient:
             _, _, kind, flags, stream_id = struct.unpack_from(">BHBBI", self.received)
             payload = self.received[9 : 9 + length]
             self.received = self.received[9 + length :]
+            if kind == GOAWAY:
+                # Debug data after the last stream id and the error code.
+                raise ConnectionError(f"GOAWAY: {payload[8:].decode(errors='replace')}")
             if kind != SETTINGS:
                 return kind, flags, stream_id & 0x7FFFFFFF, payload
             if not flags & ACK:

@@ -7,9 +7,9 @@ state and encoded again with the front end's own state towards the instance, sin
 change (a token's signature is removed) or be withheld. A refused request gets its HTTP answer
 (status and a one-line body) written to the client between the instance's frames, encoded
 without HPACK's dynamic table so that the client's decoder stays in step with the instance's
-encoder. Later frames of a refused stream are
-dropped: the instance never saw that stream, and the client gets the connection window of its
-dropped DATA back. A header block on a stream the instance does not have open (one refused and
+encoder. Later frames of a refused stream are dropped: the instance never saw that stream, and
+the client gets the connection window of its dropped DATA back. The client's PINGs are answered
+by the front end. A header block on a stream the instance does not have open (one refused and
 ended, one the client skipped) is no one's trailers: the instance would take it for a new
 request, so it is answered with RST_STREAM and never relayed.
 """
@@ -25,7 +25,7 @@ from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
 from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
 
-DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE = 0x0, 0x1, 0x3, 0x4, 0x5
+DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE, PING = 0x0, 0x1, 0x3, 0x4, 0x5, 0x6
 WINDOW_UPDATE, CONTINUATION = 0x8, 0x9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, STREAM_CLOSED = 0x0, 0x5
@@ -150,6 +150,14 @@ class RequestGate:
             return self._headers_done() if flags & END_HEADERS else b""
         if kind == CONTINUATION:
             raise ProtocolError("CONTINUATION without HEADERS")
+        if kind == PING and not flags & ACK:
+            # The front end answers for its own connection, as a proxy does. Relayed, a ping the
+            # client sent on a refusal's body reaches an instance that sent nothing: a strike
+            # to a gRPC server, which then ends the connection ("too_many_pings").
+            if stream_id or len(payload) != 8:
+                raise ProtocolError("a PING not of 8 bytes on stream 0")
+            self.to_client(frame(PING, ACK, 0, payload))
+            return b""
         if kind == HEADERS:
             if stream_id == 0:
                 raise ProtocolError("HEADERS on stream 0")
