@@ -14,9 +14,9 @@ connection only, one on a stream the instance does not have open (a refused stre
 again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
 a refusal waits for the end of a header block the instance has open (held_header_block.py),
 the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
-end the connection),
-and the front end logs why it refused, never a token. A public service passes everything
-untouched.
+end the connection), the window a client gives back for refusals never reaches the instance
+(recording_instance.py), and the front end logs why it refused, never a token. A public
+service passes everything untouched.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from google.auth import crypt, jwt
 from tests.cloud_run.front_end_fixture import start_front_end
 from tests.cloud_run.held_header_block import HeldHeaderBlock
 from tests.cloud_run.raw_h2 import ACK, RawClient
+from tests.cloud_run.recording_instance import RecordingInstance
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
 from tools.cloud_run.request_gate import (
@@ -384,8 +385,9 @@ class InvokerCheckTest(absltest.TestCase):
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (HEADERS, 0, 1))
         client.request(3, self.request_headers(front_end), end=True)  # no token: 403
-        # The instance ends its block once this arrives.
-        client.send(WINDOW_UPDATE, 0, 0, (1).to_bytes(4, "big"))
+        # The instance ends its block once this arrives: more than the refusal's body, the
+        # part of a client's WINDOW_UPDATE that the front end keeps.
+        client.send(WINDOW_UPDATE, 0, 0, (1 << 16).to_bytes(4, "big"))
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (CONTINUATION, END_HEADERS, 1))
         self.assert_answered(client, 3, 403)
@@ -407,6 +409,27 @@ class InvokerCheckTest(absltest.TestCase):
                 kind, flags, _, payload = client.next_frame()
             self.assertEqual((flags, payload), (ACK, index.to_bytes(8, "big")))
         self.assert_still_answers(client, 81)
+
+    def test_the_window_a_client_gives_back_for_refusals_is_not_the_instance_s(self) -> None:
+        # A client gives back the connection window the refusals' bodies took; passed on, the
+        # instance would think it may send that much more than the client allows.
+        sentinel = 7
+        instance = RecordingInstance(sentinel)
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        consumed = 0
+        for stream_id in (1, 3, 5):
+            client.request(stream_id, self.request_headers(front_end), end=True)
+            client.next_on(stream_id)  # the refusal's HEADERS
+            _, _, body = client.next_on(stream_id)
+            consumed += len(body)  # type: ignore[arg-type]
+        client.send(WINDOW_UPDATE, 0, 0, consumed.to_bytes(4, "big"))
+        client.send(WINDOW_UPDATE, 0, 0, sentinel.to_bytes(4, "big"))
+        self.assertTrue(instance.done.wait(10), "the sentinel never reached the instance")
+        self.assertEqual(instance.increments, [sentinel])
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ change (a token's signature is removed) or be withheld. A refused request gets i
 (status and a one-line body) written to the client between the instance's frames, encoded
 without HPACK's dynamic table so that the client's decoder stays in step with the instance's
 encoder. Later frames of a refused stream are dropped: the instance never saw that stream, and
-the client gets the connection window of its dropped DATA back. The client's PINGs are answered
-by the front end. A header block on a stream the instance does not have open (one refused and
-ended, one the client skipped) is no one's trailers: the instance would take it for a new
-request, so it is answered with RST_STREAM and never relayed.
+the client gets the connection window of its dropped DATA back, while the window it gives back
+for the refusals' bodies is kept from the instance. The client's PINGs are answered by the front
+end. A header block on a stream the instance does not have open (one refused and ended, one the
+client skipped) is no one's trailers: the instance would take it for a new request, so it is
+answered with RST_STREAM and never relayed.
 """
 
 from __future__ import annotations
@@ -62,13 +63,17 @@ def split_frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
     return frames
 
 
+def refusal_body(refusal: Refusal) -> bytes:
+    return f"{refusal.status}: {refusal.reason}\n".encode()
+
+
 def refusal_frames(stream_id: int, refusal: Refusal) -> bytes:
     """The front end's own answer to one request: status and body. Static-table or literal
     never-indexed headers only. No RST_STREAM after it, even when the client has more to send:
     a gRPC client that gets one right after the body may report INTERNAL ("Stream removed")
     instead of the status; it resets the stream itself once it has the answer, and the body
     it sent until then is dropped."""
-    body = f"{refusal.status}: {refusal.reason}\n".encode()
+    body = refusal_body(refusal)
     block = hpack.Encoder().encode(
         [
             NeverIndexedHeaderTuple(b":status", str(refusal.status).encode()),
@@ -136,6 +141,9 @@ class RequestGate:
         self.open: set[int] = set()
         # Refused streams the client may still send frames on (until its END_STREAM or reset).
         self.refused: set[int] = set()
+        # Connection window the refusals' bodies took, which the client gives back with its
+        # own WINDOW_UPDATEs: that part of them is the front end's, not the instance's.
+        self.owed = 0
         # A header block still waiting for its CONTINUATION: stream id, END_STREAM, fragments.
         self.pending: tuple[int, bool, bytearray] | None = None
 
@@ -169,6 +177,8 @@ class RequestGate:
                 payload = payload[5:]  # priority is advice; the instance does without it
             self.pending = (stream_id, bool(flags & END_STREAM), bytearray(payload))
             return self._headers_done() if flags & END_HEADERS else b""
+        if kind == WINDOW_UPDATE and stream_id == 0 and self.owed:
+            return self._window_update(payload)
         if stream_id in self.refused:
             if kind == DATA and payload:
                 # The client spent connection window on bytes no instance will acknowledge.
@@ -179,6 +189,17 @@ class RequestGate:
         if kind == RST_STREAM or (kind == DATA and flags & END_STREAM):
             self.open.discard(stream_id)
         return frame(kind, flags, stream_id, payload)
+
+    def _window_update(self, payload: bytes) -> bytes:
+        """A connection WINDOW_UPDATE less what it gives back for the refusals' bodies."""
+        if len(payload) != 4:
+            raise ProtocolError("a WINDOW_UPDATE not of 4 bytes")
+        increment = struct.unpack(">I", payload)[0] & 0x7FFFFFFF
+        taken = min(increment, self.owed)
+        self.owed -= taken
+        if increment == taken:
+            return b""
+        return frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", increment - taken))
 
     def instance_frame(self, kind: int, stream_id: int) -> None:
         """Notes a frame the instance sent: after its reset a stream takes no trailers."""
@@ -207,6 +228,7 @@ class RequestGate:
                     self.refused.add(stream_id)
                 self.log(f"{verdict.status} ({verdict.reason})")
                 self.to_client(refusal_frames(stream_id, verdict))
+                self.owed += len(refusal_body(verdict))
                 return b""
             headers = verdict
             if not end_stream:
