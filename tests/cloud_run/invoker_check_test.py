@@ -15,7 +15,8 @@ again, an id below a refused one; a bare client, raw_h2.py) is reset and never r
 a refusal waits for the end of a header block the instance has open (held_header_block.py),
 the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
 end the connection), the window a client gives back for refusals never reaches the instance
-(recording_instance.py), and the front end logs why it refused, never a token. A public
+(recording_instance.py), a later request naming another host is checked against the URL
+the connection was routed by, and the front end logs why it refused, never a token. A public
 service passes everything untouched.
 """
 
@@ -430,6 +431,21 @@ class InvokerCheckTest(absltest.TestCase):
         client.send(WINDOW_UPDATE, 0, 0, sentinel.to_bytes(4, "big"))
         self.assertTrue(instance.done.wait(10), "the sentinel never reached the instance")
         self.assertEqual(instance.increments, [sentinel])
+
+    def test_a_later_request_s_authority_is_not_its_audience(self) -> None:
+        # The connection goes where its first request's :authority routed it; a later request
+        # naming another host, with a token for that host, is still a call of this service.
+        client = self.raw_client()
+        self.assert_still_answers(client, 1)
+        other = f"other.kit-local.localhost:{self.private.port}".encode()
+        token = self.token(f"http://{other.decode()}")
+        headers = [
+            (name, other if name == b":authority" else value)
+            for name, value in self.request_headers(self.private)
+        ]
+        client.request(3, [*headers, (b"authorization", f"Bearer {token}".encode())], end=True)
+        self.assert_answered(client, 3, 401)
+        self.assert_still_answers(client, 5)
 
 
 if __name__ == "__main__":

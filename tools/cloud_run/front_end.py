@@ -198,13 +198,6 @@ async def _frames(
             writer.write_eof()
 
 
-def _called_at(headers: list) -> str:
-    """The URL a request named: the audience a token for the host it called may carry."""
-    found = dict((bytes(h[0]), bytes(h[1])) for h in headers)
-    authority = found.get(b":authority") or found.get(b"host") or b""
-    return "http://" + authority.decode("ascii", errors="replace")
-
-
 def _no_key_yet(_token: str, _audiences: object) -> dict:
     raise ValueError("the front end has no key to check ID tokens with yet")
 
@@ -276,7 +269,9 @@ class FrontEnd:
             to_client = request_gate.ToClient(writer.write)
             gate = RequestGate(
                 backend.access,
-                _called_at,
+                # The URL the connection was routed by: a later request's :authority may name
+                # another host, whose tokens must not open this service.
+                "http://" + authority,
                 self.verify,
                 to_client.own,
                 lambda line: self.log(f"{host}: {line}"),

@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable
 
 import hpack
-from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
+from hpack.struct import NeverIndexedHeaderTuple
 
 from tools.cloud_run.invoker_check import Access, Refusal, Verifier, check
 
@@ -120,7 +120,7 @@ class RequestGate:
     def __init__(
         self,
         access: Access,
-        called_at: Callable[[list[HeaderTuple]], str],
+        called_at: str,
         verify: Verifier,
         to_client: Callable[[bytes], None],
         log: Callable[[str], None],
@@ -220,7 +220,7 @@ class RequestGate:
             return b""
         if stream_id > self.last_request:
             self.last_request = stream_id
-            verdict = check(headers, self.access, self.called_at(headers), self.verify)
+            verdict = check(headers, self.access, self.called_at, self.verify)
             if isinstance(verdict, Refusal):
                 if not end_stream:
                     if len(self.refused) >= MAX_OPEN_REFUSED:
