@@ -16,7 +16,8 @@ a refusal waits for the end of a header block the instance has open (held_header
 the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
 end the connection), the window a client gives back for refusals never reaches the instance
 (recording_instance.py), a later request naming another host is checked against the URL
-the connection was routed by, and the front end logs why it refused, never a token. A public
+the connection was routed by, streaming calls (2000 messages each way) pass whole and end when
+refused or cancelled, and the front end logs why it refused, never a token. A public
 service passes everything untouched.
 """
 
@@ -61,6 +62,8 @@ METHOD = "/kit.test.Echo/Metadata"
 EMPTY_MESSAGE = b"\x00\x00\x00\x00\x00"
 STREAM_CLOSED = 0x5
 STREAM_METHOD = "/kit.test.Echo/Count"
+ECHO_METHOD = "/kit.test.Echo/Echo"
+REPEAT_METHOD = "/kit.test.Echo/Repeat"
 
 
 def _metadata_reply(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -73,11 +76,22 @@ def _count(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
     return str(sum(len(r) for r in requests)).encode()
 
 
+def _echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+    yield from requests
+
+
+def _repeat(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    for index in range(int(request)):
+        yield str(index).encode()
+
+
 def start_instance() -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handlers = {
         "Metadata": grpc.unary_unary_rpc_method_handler(_metadata_reply),
         "Count": grpc.stream_unary_rpc_method_handler(_count),
+        "Echo": grpc.stream_stream_rpc_method_handler(_echo),
+        "Repeat": grpc.unary_stream_rpc_method_handler(_repeat),
     }
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("kit.test.Echo", handlers)]
@@ -446,6 +460,24 @@ class InvokerCheckTest(absltest.TestCase):
         client.request(3, [*headers, (b"authorization", f"Bearer {token}".encode())], end=True)
         self.assert_answered(client, 3, 401)
         self.assert_still_answers(client, 5)
+
+    def test_streaming_calls_pass_whole_refused_or_cancelled_ones_end(self) -> None:
+        channel = self.channel(self.private)
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        messages = [str(index).encode() * 100 for index in range(2000)]
+        echo = channel.stream_stream(ECHO_METHOD)
+        self.assertEqual(list(echo(iter(messages), metadata=good, timeout=30)), messages)
+        repeat = channel.unary_stream(REPEAT_METHOD)
+        replies = list(repeat(b"2000", metadata=good, timeout=30))
+        self.assertEqual(replies, [str(index).encode() for index in range(2000)])
+        with self.assertRaises(grpc.RpcError) as caught:
+            list(echo(iter(messages), timeout=30))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        # Cancelled by the client mid-stream: the connection serves on.
+        call = echo(iter(messages * 10), metadata=good, timeout=30)
+        self.assertEqual([next(call) for _ in range(10)], messages[:10])
+        call.cancel()
+        self.assertEqual(list(echo(iter(messages[:3]), metadata=good, timeout=30)), messages[:3])
 
 
 if __name__ == "__main__":
