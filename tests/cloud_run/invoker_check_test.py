@@ -17,8 +17,9 @@ the front end answers the client's PINGs (relayed after refusals, they made a gR
 end the connection), the window a client gives back for refusals never reaches the instance
 (recording_instance.py), a later request naming another host is checked against the URL
 the connection was routed by, streaming calls (2000 messages each way) pass whole and end when
-refused or cancelled, and the front end logs why it refused, never a token. A public
-service passes everything untouched.
+refused or cancelled, the front end's HPACK table towards an instance keeps to the size the
+instance sets (small_table_instance.py), and the front end logs why it refused, never a
+token. A public service passes everything untouched.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from tests.cloud_run.front_end_fixture import start_front_end
 from tests.cloud_run.held_header_block import HeldHeaderBlock
 from tests.cloud_run.raw_h2 import ACK, RawClient
 from tests.cloud_run.recording_instance import RecordingInstance
+from tests.cloud_run.small_table_instance import SmallTableInstance
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
 from tools.cloud_run.request_gate import (
@@ -478,6 +480,24 @@ class InvokerCheckTest(absltest.TestCase):
         self.assertEqual([next(call) for _ in range(10)], messages[:10])
         call.cancel()
         self.assertEqual(list(echo(iter(messages[:3]), metadata=good, timeout=30)), messages[:3])
+
+    def test_the_instance_s_header_table_size_holds_for_what_the_front_end_encodes(self) -> None:
+        instance = SmallTableInstance(requests=3)
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        # The instance's PING comes after its SETTINGS, which the client has acknowledged then.
+        self.assertEqual(client.next_frame()[0], PING)
+        for stream_id in (3, 5):
+            client.request(stream_id, self.request_headers(front_end) + good, end=True)
+        self.assertTrue(instance.done.wait(10), "the requests never reached the instance")
+        for decoded in instance.decoded:
+            self.assertIsInstance(decoded, dict, decoded)
+            self.assertEqual(decoded[b":path"], METHOD.encode())  # type: ignore[index]
 
 
 if __name__ == "__main__":

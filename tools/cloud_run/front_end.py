@@ -188,7 +188,7 @@ async def _frames(
     try:
         while True:
             kind, flags, stream_id, payload = await read_frame(reader)
-            gate.instance_frame(kind, stream_id)
+            gate.instance_frame(kind, flags, stream_id, payload)
             to_client.instance(kind, flags, stream_id, payload)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError):

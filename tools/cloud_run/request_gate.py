@@ -30,6 +30,7 @@ DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE, PING = 0x0, 0x1, 0x3, 0x4, 0x
 WINDOW_UPDATE, CONTINUATION = 0x8, 0x9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, STREAM_CLOSED = 0x0, 0x5
+SETTINGS_HEADER_TABLE_SIZE = 0x1
 # The largest frame every HTTP/2 peer accepts (SETTINGS_MAX_FRAME_SIZE's initial value).
 MIN_MAX_FRAME_SIZE = 16384
 # A header block's most bytes, over all its frames: a client that sends CONTINUATION frames
@@ -201,10 +202,21 @@ class RequestGate:
             return b""
         return frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", increment - taken))
 
-    def instance_frame(self, kind: int, stream_id: int) -> None:
-        """Notes a frame the instance sent: after its reset a stream takes no trailers."""
+    def instance_frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
+        """Notes a frame the instance sent: after its reset a stream takes no trailers, and its
+        SETTINGS_HEADER_TABLE_SIZE bounds the front end's HPACK table towards it, and lets the
+        client's grow that far (the front end decodes the client's blocks: a smaller table
+        there is the client's affair)."""
         if kind == RST_STREAM:
             self.open.discard(stream_id)
+        if kind == SETTINGS and not flags & ACK:
+            for at in range(0, len(payload) - len(payload) % 6, 6):
+                setting, value = struct.unpack_from(">HI", payload, at)
+                if setting == SETTINGS_HEADER_TABLE_SIZE:
+                    self.encoder.header_table_size = value
+                    self.decoder.max_allowed_table_size = max(
+                        value, self.decoder.max_allowed_table_size
+                    )
 
     def _headers_done(self) -> bytes:
         assert self.pending is not None
