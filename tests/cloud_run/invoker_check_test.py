@@ -3,14 +3,23 @@
 answers each call with the metadata it received, and real gRPC clients.
 
 A private service: no token is 403 (PERMISSION_DENIED to a gRPC client), a token that fails a
-check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT,
+check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT
+(more segments too: google-auth's message for that quotes the token, never logged),
 not `Bearer`, repeated, or with bytes that are not ASCII. A good one reaches the instance with
 its signature removed; `X-Serverless-Authorization` is the header checked when present, and
 `Authorization` then reaches the instance untouched. Refusals and passes alternate on one
 connection for many calls (the HPACK state on both sides stays in step), a refused stream's
 request body is dropped, a header block larger than a frame is split, one without end drops its
-connection only, and the front end logs why it refused, never a token. A public service passes
-everything untouched.
+connection only, one on a stream the instance does not have open (a refused stream's id used
+again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
+a refusal waits for the end of a header block the instance has open (held_header_block.py),
+the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
+end the connection), the window a client gives back for refusals never reaches the instance
+(recording_instance.py), a later request naming another host is checked against the URL
+the connection was routed by, streaming calls (2000 messages each way) pass whole and end when
+refused or cancelled, the front end's HPACK table towards an instance keeps to the size the
+instance sets (small_table_instance.py), and the front end logs why it refused, never a
+token. A public service passes everything untouched.
 """
 
 from __future__ import annotations
@@ -30,14 +39,33 @@ from absl.testing import absltest
 from google.auth import crypt, jwt
 
 from tests.cloud_run.front_end_fixture import start_front_end
+from tests.cloud_run.held_header_block import HeldHeaderBlock
+from tests.cloud_run.raw_h2 import ACK, RawClient
+from tests.cloud_run.recording_instance import RecordingInstance
+from tests.cloud_run.small_table_instance import SmallTableInstance
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
+from tools.cloud_run.request_gate import (
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    HEADERS,
+    PING,
+    RST_STREAM,
+    WINDOW_UPDATE,
+)
 from tools.cloud_run.tokens import TokenIssuer
 
 HOST = "echo.kit-local.localhost"
 TAG_HOST = "candidate---echo.kit-local.localhost"
 METHOD = "/kit.test.Echo/Metadata"
+# One gRPC message, empty: a unary call's whole request body.
+EMPTY_MESSAGE = b"\x00\x00\x00\x00\x00"
+STREAM_CLOSED = 0x5
 STREAM_METHOD = "/kit.test.Echo/Count"
+ECHO_METHOD = "/kit.test.Echo/Echo"
+REPEAT_METHOD = "/kit.test.Echo/Repeat"
 
 
 def _metadata_reply(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -50,11 +78,22 @@ def _count(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
     return str(sum(len(r) for r in requests)).encode()
 
 
+def _echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+    yield from requests
+
+
+def _repeat(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    for index in range(int(request)):
+        yield str(index).encode()
+
+
 def start_instance() -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handlers = {
         "Metadata": grpc.unary_unary_rpc_method_handler(_metadata_reply),
         "Count": grpc.stream_unary_rpc_method_handler(_count),
+        "Echo": grpc.stream_stream_rpc_method_handler(_echo),
+        "Repeat": grpc.unary_stream_rpc_method_handler(_repeat),
     }
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("kit.test.Echo", handlers)]
@@ -277,10 +316,16 @@ class InvokerCheckTest(absltest.TestCase):
         good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
         count = channel.stream_unary(STREAM_METHOD)
         chunk = b"x" * 60000
-        for _ in range(4):  # 4 x 4 x 60 kB: more than the 64 kB connection window
+        # 4 x 60 kB a call: more than the 64 kB connection window. Many calls: a gRPC client
+        # that gets RST_STREAM right after the answer may report INTERNAL ("Stream removed").
+        for _ in range(100):
             with self.assertRaises(grpc.RpcError) as caught:
                 count(iter([chunk] * 4), timeout=10)
-            self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+            self.assertEqual(
+                caught.exception.code(),
+                grpc.StatusCode.PERMISSION_DENIED,
+                caught.exception.details(),
+            )
         self.assertEqual(count(iter([chunk] * 4), metadata=good, timeout=10), b"240000")
 
     def test_a_header_block_larger_than_a_frame(self) -> None:
@@ -294,6 +339,168 @@ class InvokerCheckTest(absltest.TestCase):
         seen = self.call(self.channel(self.public), [("authorization", forged)])
         self.assertEqual(seen["authorization"], forged)
         self.assertNotIn("authorization", self.call(self.channel(self.public), []))
+
+    def raw_client(self) -> RawClient:
+        client = RawClient(self.private.port)
+        self.addCleanup(client.close)
+        return client
+
+    def assert_answered(self, client: RawClient, stream_id: int, status: int) -> None:
+        """`stream_id`'s answer is `status` and its body, and the stream ends there."""
+        kind, _, headers = client.next_on(stream_id)
+        self.assertEqual((kind, headers[b":status"]), (HEADERS, str(status).encode()))  # type: ignore[index]
+        kind, flags, _ = client.next_on(stream_id)
+        self.assertEqual((kind, flags & END_STREAM), (DATA, END_STREAM))
+
+    def assert_still_answers(self, client: RawClient, stream_id: int) -> None:
+        good = [(b"authorization", f"Bearer {self.token(self.url(self.private))}".encode())]
+        client.request(stream_id, self.request_headers(self.private) + good, end=False)
+        client.send(DATA, END_STREAM, stream_id, EMPTY_MESSAGE)
+        kind, _, headers = client.next_on(stream_id)
+        while kind == WINDOW_UPDATE:  # the instance's, for the request's body
+            kind, _, headers = client.next_on(stream_id)
+        self.assertEqual(kind, HEADERS, headers)
+        self.assertEqual(headers[b":status"], b"200")  # type: ignore[index]
+
+    def test_a_header_block_on_a_closed_or_skipped_stream_is_not_a_request(self) -> None:
+        # A refused request's stream id used again, and an id below a refused one: neither is
+        # a stream the instance has open, so neither block may reach it as trailers would.
+        for first, second in ((1, 1), (5, 3)):
+            with self.subTest(first=first, second=second):
+                client = self.raw_client()
+                sneaked = [*self.request_headers(self.private), (b"x-sneaked", b"yes")]
+                client.request(first, sneaked, end=True)
+                self.assert_answered(client, first, 403)
+                client.request(second, sneaked, end=False)
+                client.send(DATA, END_STREAM, second, EMPTY_MESSAGE)
+                kind, _, payload = client.next_on(second)
+                self.assertEqual(kind, RST_STREAM, f"the instance answered: {payload!r}")
+                self.assertEqual(payload, STREAM_CLOSED.to_bytes(4, "big"))
+                self.assert_still_answers(client, 7)
+        self.assertIn("a header block on a closed stream", self.private_output.getvalue())
+
+    def test_a_token_with_more_segments_is_401_and_never_logged(self) -> None:
+        token = self.token(self.url(self.private))
+        signature = token.rpartition(".")[2]
+        for value in (f"Bearer {token}.", f"Bearer {token}.more", f"Bearer x.{token}"):
+            with self.subTest(value.replace(token, "TOKEN")):
+                self.assert_refused(
+                    self.channel(self.private),
+                    [("authorization", value)],
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    401,
+                )
+        self.assertIn("401 (the ID token is refused: not a JWT", self.private_output.getvalue())
+        self.assertNotIn(signature, self.private_output.getvalue())
+
+    def test_a_refusal_never_lands_inside_the_instance_s_header_block(self) -> None:
+        instance = HeldHeaderBlock()
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        kind, flags, stream_id, _ = client.next_frame()
+        self.assertEqual((kind, flags & END_HEADERS, stream_id), (HEADERS, 0, 1))
+        client.request(3, self.request_headers(front_end), end=True)  # no token: 403
+        # The instance ends its block once this arrives: more than the refusal's body, the
+        # part of a client's WINDOW_UPDATE that the front end keeps.
+        client.send(WINDOW_UPDATE, 0, 0, (1 << 16).to_bytes(4, "big"))
+        kind, flags, stream_id, _ = client.next_frame()
+        self.assertEqual((kind, flags & END_HEADERS, stream_id), (CONTINUATION, END_HEADERS, 1))
+        self.assert_answered(client, 3, 403)
+
+    def test_the_front_end_answers_pings_so_refusals_do_not_get_the_connection_goaway(
+        self,
+    ) -> None:
+        # A gRPC client pings (BDP) on data it gets, the refusals' bodies too. Pings reaching
+        # an instance that sent nothing are strikes to a gRPC server, which ends the connection
+        # (GOAWAY ENHANCE_YOUR_CALM, "too_many_pings") for every call on it.
+        client = self.raw_client()
+        for index in range(40):
+            stream_id = 1 + 2 * index
+            client.request(stream_id, self.request_headers(self.private), end=True)
+            self.assert_answered(client, stream_id, 403)
+            client.send(PING, 0, 0, index.to_bytes(8, "big"))
+            kind = None
+            while kind != PING:
+                kind, flags, _, payload = client.next_frame()
+            self.assertEqual((flags, payload), (ACK, index.to_bytes(8, "big")))
+        self.assert_still_answers(client, 81)
+
+    def test_the_window_a_client_gives_back_for_refusals_is_not_the_instance_s(self) -> None:
+        # A client gives back the connection window the refusals' bodies took; passed on, the
+        # instance would think it may send that much more than the client allows.
+        sentinel = 7
+        instance = RecordingInstance(sentinel)
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        consumed = 0
+        for stream_id in (1, 3, 5):
+            client.request(stream_id, self.request_headers(front_end), end=True)
+            client.next_on(stream_id)  # the refusal's HEADERS
+            _, _, body = client.next_on(stream_id)
+            consumed += len(body)  # type: ignore[arg-type]
+        client.send(WINDOW_UPDATE, 0, 0, consumed.to_bytes(4, "big"))
+        client.send(WINDOW_UPDATE, 0, 0, sentinel.to_bytes(4, "big"))
+        self.assertTrue(instance.done.wait(10), "the sentinel never reached the instance")
+        self.assertEqual(instance.increments, [sentinel])
+
+    def test_a_later_request_s_authority_is_not_its_audience(self) -> None:
+        # The connection goes where its first request's :authority routed it; a later request
+        # naming another host, with a token for that host, is still a call of this service.
+        client = self.raw_client()
+        self.assert_still_answers(client, 1)
+        other = f"other.kit-local.localhost:{self.private.port}".encode()
+        token = self.token(f"http://{other.decode()}")
+        headers = [
+            (name, other if name == b":authority" else value)
+            for name, value in self.request_headers(self.private)
+        ]
+        client.request(3, [*headers, (b"authorization", f"Bearer {token}".encode())], end=True)
+        self.assert_answered(client, 3, 401)
+        self.assert_still_answers(client, 5)
+
+    def test_streaming_calls_pass_whole_refused_or_cancelled_ones_end(self) -> None:
+        channel = self.channel(self.private)
+        good = [("authorization", f"Bearer {self.token(self.url(self.private))}")]
+        messages = [str(index).encode() * 100 for index in range(2000)]
+        echo = channel.stream_stream(ECHO_METHOD)
+        self.assertEqual(list(echo(iter(messages), metadata=good, timeout=30)), messages)
+        repeat = channel.unary_stream(REPEAT_METHOD)
+        replies = list(repeat(b"2000", metadata=good, timeout=30))
+        self.assertEqual(replies, [str(index).encode() for index in range(2000)])
+        with self.assertRaises(grpc.RpcError) as caught:
+            list(echo(iter(messages), timeout=30))
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        # Cancelled by the client mid-stream: the connection serves on.
+        call = echo(iter(messages * 10), metadata=good, timeout=30)
+        self.assertEqual([next(call) for _ in range(10)], messages[:10])
+        call.cancel()
+        self.assertEqual(list(echo(iter(messages[:3]), metadata=good, timeout=30)), messages[:3])
+
+    def test_the_instance_s_header_table_size_holds_for_what_the_front_end_encodes(self) -> None:
+        instance = SmallTableInstance(requests=3)
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        # The instance's PING comes after its SETTINGS, which the client has acknowledged then.
+        self.assertEqual(client.next_frame()[0], PING)
+        for stream_id in (3, 5):
+            client.request(stream_id, self.request_headers(front_end) + good, end=True)
+        self.assertTrue(instance.done.wait(10), "the requests never reached the instance")
+        for decoded in instance.decoded:
+            self.assertIsInstance(decoded, dict, decoded)
+            self.assertEqual(decoded[b":path"], METHOD.encode())  # type: ignore[index]
 
 
 if __name__ == "__main__":

@@ -177,26 +177,25 @@ async def _gate(
             upstream.write_eof()
 
 
-async def _frames(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _frames(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    to_client: request_gate.ToClient,
+    gate: RequestGate,
+) -> None:
     """The instance's frames to the client, whole, so that the gate's own answers can go
     between them."""
     try:
         while True:
             kind, flags, stream_id, payload = await read_frame(reader)
-            writer.write(request_gate.frame(kind, flags, stream_id, payload))
+            gate.instance_frame(kind, flags, stream_id, payload)
+            to_client.instance(kind, flags, stream_id, payload)
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
         with contextlib.suppress(OSError, RuntimeError):
             writer.write_eof()
-
-
-def _called_at(headers: list) -> str:
-    """The URL a request named: the audience a token for the host it called may carry."""
-    found = dict((bytes(h[0]), bytes(h[1])) for h in headers)
-    authority = found.get(b":authority") or found.get(b"host") or b""
-    return "http://" + authority.decode("ascii", errors="replace")
 
 
 def _no_key_yet(_token: str, _audiences: object) -> dict:
@@ -267,15 +266,19 @@ class FrontEnd:
                 _relay(reader, upstream_writer, preamble), _relay(upstream_reader, writer)
             )
         else:
+            to_client = request_gate.ToClient(writer.write)
             gate = RequestGate(
                 backend.access,
-                _called_at,
+                # The URL the connection was routed by: a later request's :authority may name
+                # another host, whose tokens must not open this service.
+                "http://" + authority,
                 self.verify,
-                writer.write,
+                to_client.own,
                 lambda line: self.log(f"{host}: {line}"),
             )
             await asyncio.gather(
-                _gate(reader, upstream_writer, preamble, gate), _frames(upstream_reader, writer)
+                _gate(reader, upstream_writer, preamble, gate),
+                _frames(upstream_reader, writer, to_client, gate),
             )
         upstream_writer.close()
         writer.close()

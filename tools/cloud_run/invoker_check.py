@@ -67,7 +67,7 @@ def check(
     headers: list[HeaderTuple], access: Access, called_at: str, verify: Verifier
 ) -> list[HeaderTuple] | Refusal:
     """The request's headers to hand on (the verified token's signature removed), or why
-    not. `called_at` is the URL the request named (its scheme, :authority)."""
+    not. `called_at` is the URL the connection was routed by (its scheme, :authority)."""
     if access.public:
         return headers
     named = [h for h in headers if h[0] == SERVERLESS_AUTHORIZATION]

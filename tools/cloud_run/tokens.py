@@ -36,6 +36,7 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 ID_TOKEN_ISSUER = "https://accounts.google.com"
 _KEY_ID = "local-cloud-run"
 _KEY_BITS = 2048
+_NOT_A_JWT = "three base64url segments, header and payload JSON objects"
 
 
 class TokenIssuer:
@@ -76,6 +77,9 @@ class TokenIssuer:
             claims = jwt.decode(
                 assertion, certs=self._public_pem, audience=[self.token_uri, GOOGLE_TOKEN_URI]
             )
+        except exceptions.MalformedError:
+            # google-auth's message for one quotes the assertion, signature and all.
+            raise ApiError(401, f"invalid_grant: not a JWT ({_NOT_A_JWT})") from None
         except (exceptions.GoogleAuthError, ValueError) as error:
             # google-auth's message names the failed check; the assertion never reaches it.
             raise ApiError(401, f"invalid_grant: {error}") from None
@@ -124,6 +128,9 @@ class TokenIssuer:
             audiences = list(audiences)
         try:
             claims = jwt.decode(token, certs=self._public_pem, audience=audiences)
+        except exceptions.MalformedError:
+            # google-auth's message for one quotes the token, signature and all.
+            raise ValueError(f"the ID token is refused: not a JWT ({_NOT_A_JWT})") from None
         except (exceptions.GoogleAuthError, ValueError) as error:
             raise ValueError(f"the ID token is refused: {error}") from None
         if claims.get("iss") != ID_TOKEN_ISSUER:
