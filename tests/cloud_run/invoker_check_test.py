@@ -38,6 +38,7 @@ import h2.events
 from absl.testing import absltest
 from google.auth import crypt, jwt
 
+from tests.cloud_run.closing_instance import ClosingInstance
 from tests.cloud_run.front_end_fixture import start_front_end
 from tests.cloud_run.held_header_block import HeldHeaderBlock
 from tests.cloud_run.raw_h2 import ACK, RawClient
@@ -411,6 +412,36 @@ class InvokerCheckTest(absltest.TestCase):
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (CONTINUATION, END_HEADERS, 1))
         self.assert_answered(client, 3, 403)
+
+    def test_a_refusal_after_the_instance_closed_ends_the_connection(self) -> None:
+        instance = ClosingInstance()
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        with self.assertRaises(ConnectionError):  # the instance's end, passed on
+            client.next_frame()
+        # The front end must end the connection, not crash writing the refusal to a client
+        # side it has shut (asyncio logs "Unhandled exception in client_connected_cb").
+        with self.assertNoLogs("asyncio", level="ERROR"):
+            client.request(3, self.request_headers(front_end), end=True)  # no token: refused
+            closed = False
+            for _ in range(500):
+                try:
+                    client.send(PING, 0, 0, b"\0" * 8)
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                time.sleep(0.01)
+        self.assertTrue(closed, "the front end kept a connection whose instance had closed")
+        # And it still answers: a host it does not serve is its own 404, which a gRPC client
+        # reports as UNIMPLEMENTED.
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.call(self.channel(front_end, "nobody.kit-local.localhost"), [])
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_the_front_end_answers_pings_so_refusals_do_not_get_the_connection_goaway(
         self,

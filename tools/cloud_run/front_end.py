@@ -150,10 +150,13 @@ async def _relay(
 async def _gate(
     reader: asyncio.StreamReader,
     upstream: asyncio.StreamWriter,
+    client: asyncio.StreamWriter,
     preamble: Preamble,
     gate: RequestGate,
 ) -> None:
-    """The client's frames through `gate`: first those of the preamble, then the rest."""
+    """The client's frames through `gate`: first those of the preamble, then the rest. It
+    waits for the client to read the gate's own answers too: a client that sends refused
+    requests and never reads would otherwise grow the front end's buffer without end."""
     try:
         upstream.write(PREFACE)
         for kind, flags, stream_id, payload in request_gate.split_frames(
@@ -168,6 +171,7 @@ async def _gate(
                 continue
             upstream.write(gate.relay(kind, flags, stream_id, payload))
             await upstream.drain()
+            await client.drain()
     except ProtocolError as error:
         gate.log(f"connection dropped: {error}")
     except (ConnectionError, asyncio.IncompleteReadError):
@@ -194,6 +198,7 @@ async def _frames(
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
+        to_client.closed = True
         with contextlib.suppress(OSError, RuntimeError):
             writer.write_eof()
 
@@ -277,7 +282,7 @@ class FrontEnd:
                 lambda line: self.log(f"{host}: {line}"),
             )
             await asyncio.gather(
-                _gate(reader, upstream_writer, preamble, gate),
+                _gate(reader, upstream_writer, writer, preamble, gate),
                 _frames(upstream_reader, writer, to_client, gate),
             )
         upstream_writer.close()

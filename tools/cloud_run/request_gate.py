@@ -95,6 +95,9 @@ class ToClient:
         self.write = write
         self.in_block = False
         self.held = bytearray()
+        # Set when the instance's direction has ended and the client's side is shut for
+        # writing: an answer due after that ends the gate's direction too.
+        self.closed = False
 
     def instance(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
         self.write(frame(kind, flags, stream_id, payload))
@@ -105,6 +108,8 @@ class ToClient:
             self.held.clear()
 
     def own(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionResetError("the instance closed the connection")
         if not self.in_block:
             self.write(data)
             return
