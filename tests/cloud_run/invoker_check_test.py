@@ -5,7 +5,8 @@ answers each call with the metadata it received, and real gRPC clients.
 A private service: no token is 403 (PERMISSION_DENIED to a gRPC client), a token that fails a
 check 401 (UNAUTHENTICATED): signed by another key, for another audience, expired, not a JWT
 (more segments too: google-auth's message for that quotes the token, never logged),
-not `Bearer`, repeated, or with bytes that are not ASCII. A good one reaches the instance with
+not `Bearer`, repeated, or with bytes that are not ASCII; a header name that is not a lowercase
+token is 400. A good one reaches the instance with
 its signature removed; `X-Serverless-Authorization` is the header checked when present, and
 `Authorization` then reaches the instance untouched. Refusals and passes alternate on one
 connection for many calls (the HPACK state on both sides stays in step), a refused stream's
@@ -289,6 +290,19 @@ class InvokerCheckTest(absltest.TestCase):
             [("x-serverless-authorization", "Bearer forged"), ("authorization", f"Bearer {good}")],
             grpc.StatusCode.UNAUTHENTICATED,
             401,
+        )
+
+    def test_a_header_name_that_is_not_lowercase_is_400(self) -> None:
+        good = f"Bearer {self.token(self.url(self.private))}".encode()
+        for name in (b"X-Serverless-Authorization", b"x-serverless-authorization ", b"x y"):
+            with self.subTest(name):
+                client = RawClient(self.private.port)
+                self.addCleanup(client.close)
+                headers = [(b"authorization", good), (name, b"Bearer forged")]
+                client.request(1, self.request_headers(self.private) + headers, end=True)
+                self.assert_answered(client, 1, 400)
+        self.assertIn(
+            "400 (a header name that is not a lowercase token)", self.private_output.getvalue()
         )
 
     def test_a_repeated_token_header_is_401(self) -> None:

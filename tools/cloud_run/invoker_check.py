@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 
 from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
@@ -28,7 +29,9 @@ INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
 SIGNATURE_REMOVED = b"SIGNATURE_REMOVED_BY_GOOGLE"
 SERVERLESS_AUTHORIZATION, AUTHORIZATION = b"x-serverless-authorization", b"authorization"
-FORBIDDEN, UNAUTHORIZED = 403, 401
+BAD_REQUEST, FORBIDDEN, UNAUTHORIZED = 400, 403, 401
+# A pseudo-header (`:path`) or an RFC 9110 token without uppercase letters.
+_HEADER_NAME = re.compile(rb":?[!#$%&'*+\-.^_`|~0-9a-z]+")
 
 # verify(token, audiences) -> claims; ValueError naming the failed check, never the token.
 Verifier = Callable[[str, Sequence[str]], dict]
@@ -70,6 +73,11 @@ def check(
     not. `called_at` is the URL the connection was routed by (its scheme, :authority)."""
     if access.public:
         return headers
+    # HTTP/2 header names are lowercase tokens (RFC 9113 8.2.1): a request with any other is
+    # malformed. Passed on, `X-Serverless-Authorization` would be a second, unchecked copy
+    # of the header checked, for a server that folds case.
+    if any(not _HEADER_NAME.fullmatch(bytes(h[0])) for h in headers):
+        return Refusal(BAD_REQUEST, "a header name that is not a lowercase token")
     named = [h for h in headers if h[0] == SERVERLESS_AUTHORIZATION]
     if not named:
         named = [h for h in headers if h[0] == AUTHORIZATION]
