@@ -13,13 +13,13 @@ connection for many calls (the HPACK state on both sides stays in step), a refus
 request body is dropped, a header block larger than a frame is split, one without end drops its
 connection only, one on a stream the instance does not have open (a refused stream's id used
 again, an id below a refused one; a bare client, raw_h2.py) is reset and never reaches it,
-a refusal waits for the end of a header block the instance has open (held_header_block.py),
+a refusal waits for the end of a header block the instance has open (bare_instances.py),
 the front end answers the client's PINGs (relayed after refusals, they made a gRPC instance
 end the connection), the window a client gives back for refusals never reaches the instance
-(recording_instance.py), a later request naming another host is checked against the URL
+(bare_instances.py), a later request naming another host is checked against the URL
 the connection was routed by, streaming calls (2000 messages each way) pass whole and end when
 refused or cancelled, the front end's HPACK table towards an instance keeps to the size the
-instance sets (small_table_instance.py), and the front end logs why it refused, never a
+instance sets (bare_instances.py), and the front end logs why it refused, never a
 token. A public service passes everything untouched.
 """
 
@@ -39,12 +39,15 @@ import h2.events
 from absl.testing import absltest
 from google.auth import crypt, jwt
 
-from tests.cloud_run.closing_instance import ClosingInstance
+from tests.cloud_run.bare_instances import (
+    BareInstance,
+    ClosingInstance,
+    HeldHeaderBlock,
+    RecordingInstance,
+    SmallTableInstance,
+)
 from tests.cloud_run.front_end_fixture import start_front_end
-from tests.cloud_run.held_header_block import HeldHeaderBlock
 from tests.cloud_run.raw_h2 import ACK, RawClient
-from tests.cloud_run.recording_instance import RecordingInstance
-from tests.cloud_run.small_table_instance import SmallTableInstance
 from tools.cloud_run.front_end import FrontEnd
 from tools.cloud_run.invoker_check import Access
 from tools.cloud_run.request_gate import (
@@ -360,6 +363,20 @@ class InvokerCheckTest(absltest.TestCase):
         self.addCleanup(client.close)
         return client
 
+    def raw_client_to(
+        self, instance: BareInstance
+    ) -> tuple[FrontEnd, RawClient, list[tuple[bytes, bytes]]]:
+        """A front end to `instance` (private), a bare client connected to it that has sent a
+        good request on stream 1, and that request's token header."""
+        front_end, _ = start_front_end(
+            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
+        )
+        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
+        client = RawClient(front_end.port)
+        self.addCleanup(client.close)
+        client.request(1, self.request_headers(front_end) + good, end=True)
+        return front_end, client, good
+
     def assert_answered(self, client: RawClient, stream_id: int, status: int) -> None:
         """`stream_id`'s answer is `status` and its body, and the stream ends there."""
         kind, _, headers = client.next_on(stream_id)
@@ -409,14 +426,7 @@ class InvokerCheckTest(absltest.TestCase):
         self.assertNotIn(signature, self.private_output.getvalue())
 
     def test_a_refusal_never_lands_inside_the_instance_s_header_block(self) -> None:
-        instance = HeldHeaderBlock()
-        front_end, _ = start_front_end(
-            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
-        )
-        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
-        client = RawClient(front_end.port)
-        self.addCleanup(client.close)
-        client.request(1, self.request_headers(front_end) + good, end=True)
+        front_end, client, _ = self.raw_client_to(HeldHeaderBlock())
         kind, flags, stream_id, _ = client.next_frame()
         self.assertEqual((kind, flags & END_HEADERS, stream_id), (HEADERS, 0, 1))
         client.request(3, self.request_headers(front_end), end=True)  # no token: 403
@@ -428,14 +438,7 @@ class InvokerCheckTest(absltest.TestCase):
         self.assert_answered(client, 3, 403)
 
     def test_a_refusal_after_the_instance_closed_ends_the_connection(self) -> None:
-        instance = ClosingInstance()
-        front_end, _ = start_front_end(
-            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
-        )
-        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
-        client = RawClient(front_end.port)
-        self.addCleanup(client.close)
-        client.request(1, self.request_headers(front_end) + good, end=True)
+        front_end, client, _ = self.raw_client_to(ClosingInstance())
         with self.assertRaises(ConnectionError):  # the instance's end, passed on
             client.next_frame()
         # The front end must end the connection, not crash writing the refusal to a client
@@ -531,13 +534,7 @@ class InvokerCheckTest(absltest.TestCase):
 
     def test_the_instance_s_header_table_size_holds_for_what_the_front_end_encodes(self) -> None:
         instance = SmallTableInstance(requests=3)
-        front_end, _ = start_front_end(
-            {HOST: instance.port}, Access(False), self.issuer.verify_id_token
-        )
-        good = [(b"authorization", f"Bearer {self.token(self.url(front_end))}".encode())]
-        client = RawClient(front_end.port)
-        self.addCleanup(client.close)
-        client.request(1, self.request_headers(front_end) + good, end=True)
+        front_end, client, good = self.raw_client_to(instance)
         # The instance's PING comes after its SETTINGS, which the client has acknowledged then.
         self.assertEqual(client.next_frame()[0], PING)
         for stream_id in (3, 5):
