@@ -104,11 +104,16 @@ def connection_to_url(url: str, token_header: str = auth.AUTHORIZATION) -> Conne
         raise ValueError(f"not an http(s)://HOST[:PORT] URL: {url!r}")
     insecure = parts.scheme == "http"
     port = port or (80 if insecure else DEFAULT_TLS_PORT)
-    host = "127.0.0.1" if parts.hostname.endswith(".localhost") else parts.hostname
+    if parts.hostname.endswith(".localhost"):
+        host = "127.0.0.1"
+    elif ":" in parts.hostname:
+        host = f"[{parts.hostname}]"  # urlsplit drops an IPv6 literal's brackets
+    else:
+        host = parts.hostname
     return Connection(
         server=f"{host}:{port}",
         insecure=insecure,
-        authority=parts.netloc if host != parts.hostname else None,
+        authority=parts.netloc if parts.hostname.endswith(".localhost") else None,
         auth=True,
         audience=f"{parts.scheme}://{parts.netloc}",
         token_header=token_header,

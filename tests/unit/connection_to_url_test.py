@@ -26,6 +26,12 @@ class ConnectionToUrlTest(parameterized.TestCase):
         self.assertEqual(connection.audience, url)
         self.assertEqual(connection.token_header, "x-serverless-authorization")
 
+    def test_an_ipv6_loopback_url_keeps_its_brackets(self) -> None:
+        connection = channels.connection_to_url("http://[::1]:8181")
+        self.assertEqual(connection.server, "[::1]:8181")
+        self.assertEqual(connection.target, "[::1]:8181")
+        self.assertIsNone(connection.authority)
+
     @parameterized.parameters(
         "ping.a.run.app",  # no scheme: host[:port] is the other form
         "ftp://ping.a.run.app",

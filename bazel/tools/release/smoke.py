@@ -20,8 +20,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from bazel.tools.release import checks
 from bazel.tools.release.credentials import CredentialsError
+from python.channels import channels
 
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
+# Hosts as channels.split_server gives them (a .localhost name is dialled at 127.0.0.1).
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 # Reflection and health themselves are how we ask, not what we check.
 NOT_CHECKED = (
     "grpc.health.v1.Health",
@@ -37,33 +39,29 @@ class SmokeFailure(Exception):
 def open_channel(
     url: str, call_credentials: Callable[[], grpc.CallCredentials | None]
 ) -> grpc.Channel:
-    """A channel to the server behind `url`, its `:authority` the URL's host."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SmokeFailure(f"cannot smoke-test {url!r}: not an http(s) URL")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    # RFC 6761: every name under .localhost is loopback, which not every resolver knows; a
-    # local Cloud Run routes such names by :authority on one port.
-    loopback = parts.hostname in LOOPBACK or parts.hostname.endswith(".localhost")
-    host = "127.0.0.1" if parts.hostname.endswith(".localhost") else parts.hostname
-    target = f"{host}:{port}"
-    options = [("grpc.default_authority", parts.netloc)]
-    if parts.scheme == "https":
+    """A channel to the server behind `url`, read as channels.connection_to_url reads a
+    service URL, its `:authority` the URL's host."""
+    try:
+        connection = channels.connection_to_url(url)
+    except ValueError as error:
+        raise SmokeFailure(f"cannot smoke-test {url!r}: {error}") from None
+    options = [("grpc.default_authority", urllib.parse.urlsplit(url).netloc)]
+    if not connection.insecure:
         per_call = call_credentials()
         tls = grpc.ssl_channel_credentials()
         creds = tls if per_call is None else grpc.composite_channel_credentials(tls, per_call)
-        return grpc.secure_channel(target, creds, options)
+        return grpc.secure_channel(connection.target, creds, options)
     per_call = None
-    if loopback:
+    if channels.split_server(connection.server)[0] in LOOPBACK:
         # A local Cloud Run may not ask for a token; it answers UNAUTHENTICATED if it does.
         with contextlib.suppress(CredentialsError):
             per_call = call_credentials()
     if per_call is not None:
         local = grpc.local_channel_credentials()
         return grpc.secure_channel(
-            target, grpc.composite_channel_credentials(local, per_call), options
+            connection.target, grpc.composite_channel_credentials(local, per_call), options
         )
-    return grpc.insecure_channel(target, options)
+    return grpc.insecure_channel(connection.target, options)
 
 
 def registered_services(channel: grpc.Channel, timeout: float) -> list[str]:
