@@ -6,8 +6,9 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
   line too). Sampling is the SDK's, by OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG: the
   parent's flag when there is one (parentbased_*). The span ends with the code the client got,
   the same code as the call's log line (call_boundary.CallRecord.on_done decides it once).
-- Metrics: `rpc.server.duration` (ms) by service, method and code; `rpc.server.active_calls`.
-  Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
+- Metrics: `rpc.server.duration` (ms) by service, method and code, aggregated by the runtime
+  (call_durations.py: the SDK's histogram cost more per call than metrics may);
+  `rpc.server.active_calls`. Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
 - `service.name` is OTEL_SERVICE_NAME, else Cloud Run's K_SERVICE.
 - OTEL_METRICS_EXPORTER=none turns the metrics off (spans only); `otlp`, the default, keeps them.
 - A collector that is down or slow never holds a call: spans wait in a bounded queue that a
@@ -30,14 +31,16 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.metrics import CallbackOptions, Histogram, Observation
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from python.channels.client_tracing import method_parts
+from python.runtime.call_durations import CallDurations, WithCallDurations, exemplar_filter
 from python.runtime.trace_context import TraceContext
 
 logger = logging.getLogger("telemetry")
@@ -70,6 +73,8 @@ _SPAN_ERRORS = frozenset(
 # choose, and one series per path would grow without bound.
 _OTHER = "_OTHER"
 _ACTIVE_ATTRIBUTES = {"rpc.system": "grpc"}
+# The instrumentation scope of the runtime's spans and metrics.
+SCOPE = InstrumentationScope("python.runtime")
 
 
 class Drops:
@@ -289,21 +294,18 @@ class ServerTelemetry:
         tracer_provider: TracerProvider,
         spans: SpanProcessor,
         meter_provider: MeterProvider | None,
+        durations: CallDurations | None,
     ) -> None:
         self._spans = spans
         self._meter_provider = meter_provider
-        self._tracer = tracer_provider.get_tracer("python.runtime")
+        self._tracer = tracer_provider.get_tracer(SCOPE.name)
         self._active = 0
-        self._duration: Histogram | None = None
+        self._durations = durations
         if meter_provider is None:
             return  # OTEL_METRICS_EXPORTER=none: no metric is made or recorded
-        meter = meter_provider.get_meter("python.runtime")
-        self._duration = meter.create_histogram(
-            "rpc.server.duration", unit="ms", description="Duration of gRPC calls served."
-        )
         # Calls in flight: an int here, read at each export (an observable up-down counter),
         # since the SDK's add() costs several microseconds per call.
-        meter.create_observable_up_down_counter(
+        meter_provider.get_meter(SCOPE.name).create_observable_up_down_counter(
             "rpc.server.active_calls",
             [self._observe_active],
             unit="{call}",
@@ -331,11 +333,11 @@ class ServerTelemetry:
             span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
         span.end()
         self._active -= 1
-        if self._duration is None:
+        if self._durations is None:
             return
         if code is grpc.StatusCode.UNIMPLEMENTED:
             method = _OTHER
-        self._duration.record(seconds * 1000, _duration_attributes(method, code.value[0]))
+        self._durations.record(method, code.value[0], seconds * 1000, span.get_span_context())
 
     def _observe_active(self, options: CallbackOptions) -> list[Observation]:
         return [Observation(self._active, _ACTIVE_ATTRIBUTES)]
@@ -374,11 +376,15 @@ def start() -> ServerTelemetry:
         shutdown_on_exit=False,
         active_span_processor=spans,  # the provider calls only the SpanProcessor interface
     )
-    meter_provider = None
+    meter_provider = durations = None
     if _metrics_exported():
-        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        metrics = WithCallDurations(OTLPMetricExporter(), SCOPE)
+        durations = CallDurations(_duration_attributes, exemplar_filter(), metrics.delta)
+        metrics.durations = durations
         meter_provider = MeterProvider(
-            resource=resource, metric_readers=[reader], shutdown_on_exit=False
+            resource=resource,
+            metric_readers=[PeriodicExportingMetricReader(metrics)],
+            shutdown_on_exit=False,
         )
     trace.set_tracer_provider(tracer_provider)
-    return ServerTelemetry(tracer_provider, spans, meter_provider)
+    return ServerTelemetry(tracer_provider, spans, meter_provider, durations)

@@ -268,6 +268,16 @@ class TelemetryEndToEndTest(absltest.TestCase):
             },
         )
         self.assertEqual(ok.count, 3)
+        self.assertEqual(sum(ok.bucket_counts), 3)
+        self.assertEqual(len(ok.bucket_counts), len(ok.explicit_bounds) + 1)
+        self.assertLessEqual(ok.min, ok.max)
+        # Each kept exemplar names the span of a call it counts (every call here is sampled).
+        self.assertTrue(ok.exemplars)
+        unary = self.receiver.wait_for_spans(
+            lambda s: s.span.kind == SERVER and s.span.name.endswith("/Unary"), count=3
+        )
+        for exemplar in ok.exemplars:
+            self.assertIn(exemplar.span_id.hex(), {s.span_id for s in unary})
         (failed,) = duration_points(9)
         self.assertEqual(attributes(list(failed.attributes))["rpc.method"], "Relay")
         self.assertEqual(failed.count, 1)
