@@ -4,6 +4,8 @@ interpreter: which of them a setting can shrink, before anything is changed for 
 Prints, in µs per call (process CPU, median and min of 9 rounds):
 - `Histogram.record` of the runtime's four duration attributes with a sampled span current,
   by exemplar filter (`trace_based`, the SDK's default, against `always_off`);
+- the runtime's own histogram (`CallDurations.record`, call_durations.py), which replaced it,
+  with a sampled span's context (an exemplar kept per call);
 - `Tracer.start_span` + `set_attribute` + `end` (no processor), with the runtime's five start
   attributes and without, under the SDK's default sampler and ALWAYS_ON;
 - the runtime's own log line of a call (`MethodLog.log`, JSON lines, a `traceparent` header),
@@ -34,7 +36,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Sampler
 
-from python.runtime import logs, rpc_logging
+from python.runtime import call_durations, logs, rpc_logging
 
 ROUNDS = 9
 CALLS = 20_000
@@ -63,6 +65,12 @@ def _record(exemplars: ExemplarFilter) -> Callable[[], None]:
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()], exemplar_filter=exemplars)
     histogram = provider.get_meter("bench").create_histogram("rpc.server.duration", unit="ms")
     return lambda: histogram.record(1.5, DURATION_ATTRIBUTES)
+
+
+def _durations() -> Callable[[], None]:
+    durations = call_durations.CallDurations(lambda *_: DURATION_ATTRIBUTES, "trace_based", False)
+    span = trace.get_current_span().get_span_context()
+    return lambda: durations.record("/ping.v1.PingService/Send", 0, 1.5, span)
 
 
 def _span(sampler: Sampler, attributes: dict[str, str | int] | None) -> Callable[[], None]:
@@ -101,6 +109,7 @@ def main() -> None:
     context.attach(trace.set_span_in_context(current))  # sampled: what an exemplar needs
     _report("Histogram.record, exemplars trace_based", _record(TraceBasedExemplarFilter()))
     _report("Histogram.record, exemplars always_off", _record(AlwaysOffExemplarFilter()))
+    _report("CallDurations.record (the runtime's), exemplars", _durations())
     _report("span start+end, 5 attributes, default sampler", _span(DEFAULT_ON, START_ATTRIBUTES))
     _report("span start+end, 5 attributes, ALWAYS_ON", _span(ALWAYS_ON, START_ATTRIBUTES))
     _report("span start+end, no start attributes", _span(DEFAULT_ON, None))
