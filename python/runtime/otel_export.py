@@ -6,6 +6,8 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
   line too). Sampling is the SDK's, by OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG: the
   parent's flag when there is one (parentbased_*). The span ends with the code the client got,
   the same code as the call's log line (call_boundary.CallRecord.on_done decides it once).
+  The span is recorded by the runtime and exported by the SDK (server_span.py: the SDK's span
+  cost more per call than traces may).
 - Metrics: `rpc.server.duration` (ms) by service, method and code, aggregated by the runtime
   (call_durations.py: the SDK's histogram cost more per call than metrics may);
   `rpc.server.active_calls`. Exported every OTEL_METRIC_EXPORT_INTERVAL ms.
@@ -41,6 +43,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from python.channels.client_tracing import method_parts
 from python.runtime.call_durations import CallDurations, WithCallDurations, exemplar_filter
+from python.runtime.server_span import ServerSpan, ServerSpans
 from python.runtime.trace_context import TraceContext
 
 logger = logging.getLogger("telemetry")
@@ -298,7 +301,7 @@ class ServerTelemetry:
     ) -> None:
         self._spans = spans
         self._meter_provider = meter_provider
-        self._tracer = tracer_provider.get_tracer(SCOPE.name)
+        self._server_spans = ServerSpans(tracer_provider, SCOPE, spans.on_end)
         self._active = 0
         self._durations = durations
         if meter_provider is None:
@@ -315,12 +318,7 @@ class ServerTelemetry:
     def start(self, method: str, trace_context: TraceContext | None, peer: str) -> trace.Span:
         """The call's span, made current so that calls it makes (the relay's) are its children."""
         span_name, attributes = _start_parts(method, peer)
-        span = self._tracer.start_span(
-            span_name,
-            context=_parent(trace_context),
-            kind=trace.SpanKind.SERVER,
-            attributes=attributes,
-        )
+        span = self._server_spans.start(span_name, _parent(trace_context), attributes)
         # Each call runs in a task of its own: the context ends with it, so nothing detaches.
         otel_context.attach(trace.set_span_in_context(span))
         self._active += 1  # on the event loop's thread only, as end()
@@ -328,10 +326,11 @@ class ServerTelemetry:
 
     def end(self, span: trace.Span, method: str, code: grpc.StatusCode, seconds: float) -> None:
         """Ends the call's span with the code the client got, and counts the call."""
-        span.set_attribute("rpc.grpc.status_code", code.value[0])
-        if code in _SPAN_ERRORS:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
-        span.end()
+        if isinstance(span, ServerSpan):  # recording (a span not sampled is not)
+            span.set_call_attribute("rpc.grpc.status_code", code.value[0])
+            if code in _SPAN_ERRORS:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
+            span.end()
         self._active -= 1
         if self._durations is None:
             return

@@ -7,7 +7,8 @@ Prints, in µs per call (process CPU, median and min of 9 rounds):
 - the runtime's own histogram (`CallDurations.record`, call_durations.py), which replaced it,
   with a sampled span's context (an exemplar kept per call);
 - `Tracer.start_span` + `set_attribute` + `end` (no processor), with the runtime's five start
-  attributes and without, under the SDK's default sampler and ALWAYS_ON;
+  attributes and without, under the SDK's default sampler and ALWAYS_ON; and the runtime's own
+  span (`ServerSpans.start` + `end`, server_span.py), which replaced it;
 - the runtime's own log line of a call (`MethodLog.log`, JSON lines, a `traceparent` header),
   to /dev/null.
 
@@ -36,7 +37,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Sampler
 
-from python.runtime import call_durations, logs, rpc_logging
+from python.runtime import call_durations, logs, otel_export, rpc_logging, server_span
 
 ROUNDS = 9
 CALLS = 20_000
@@ -71,6 +72,19 @@ def _durations() -> Callable[[], None]:
     durations = call_durations.CallDurations(lambda *_: DURATION_ATTRIBUTES, "trace_based", False)
     span = trace.get_current_span().get_span_context()
     return lambda: durations.record("/ping.v1.PingService/Send", 0, 1.5, span)
+
+
+def _server_span() -> Callable[[], None]:
+    """The runtime's own SERVER span (server_span.py), which replaced the SDK's on the call's
+    path, with the same five attributes and a status code, into a processor that drops it."""
+    spans = server_span.ServerSpans(TracerProvider(), otel_export.SCOPE, lambda _: None)
+
+    def step() -> None:
+        span = spans.start("ping.v1.PingService/Send", None, START_ATTRIBUTES)
+        span.set_call_attribute("rpc.grpc.status_code", 0)
+        span.end()
+
+    return step
 
 
 def _span(sampler: Sampler, attributes: dict[str, str | int] | None) -> Callable[[], None]:
@@ -113,6 +127,7 @@ def main() -> None:
     _report("span start+end, 5 attributes, default sampler", _span(DEFAULT_ON, START_ATTRIBUTES))
     _report("span start+end, 5 attributes, ALWAYS_ON", _span(ALWAYS_ON, START_ATTRIBUTES))
     _report("span start+end, no start attributes", _span(DEFAULT_ON, None))
+    _report("ServerSpan start+end (the runtime's), 5 attributes", _server_span())
     # The log lines go to descriptor 1, now /dev/null; the report to a copy of the old one.
     report = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
