@@ -32,7 +32,6 @@ import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -44,6 +43,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from python.channels.client_tracing import method_parts
 from python.runtime.call_durations import CallDurations, WithCallDurations, exemplar_filter
 from python.runtime.server_span import ServerSpan, ServerSpans
+from python.runtime.span_encoding import CachingSpanExporter
 from python.runtime.trace_context import TraceContext
 
 logger = logging.getLogger("telemetry")
@@ -362,7 +362,7 @@ def start() -> ServerTelemetry:
     logging.getLogger(_SDK_EXPORTER_LOGGER).addFilter(_KeepExportErrors(drops))
     resource = _resource()
     queue_size = _queue_size()
-    exporter = _CountingExporter(OTLPSpanExporter(), drops)
+    exporter = _CountingExporter(CachingSpanExporter(), drops)
     batches = BatchSpanProcessor(
         exporter, max_queue_size=queue_size, max_export_batch_size=_export_batch_size(queue_size)
     )

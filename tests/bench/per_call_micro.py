@@ -9,6 +9,8 @@ Prints, in µs per call (process CPU, median and min of 9 rounds):
 - `Tracer.start_span` + `set_attribute` + `end` (no processor), with the runtime's five start
   attributes and without, under the SDK's default sampler and ALWAYS_ON; and the runtime's own
   span (`ServerSpans.start` + `end`, server_span.py), which replaced it;
+- a span's share of encoding an export of 128 server spans: the SDK's `encode_spans` against
+  the runtime's (span_encoding.py, attributes encoded once);
 - the runtime's own log line of a call (`MethodLog.log`, JSON lines, a `traceparent` header),
   to /dev/null.
 
@@ -27,6 +29,7 @@ from collections.abc import Callable
 
 import grpc
 from opentelemetry import context, trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.exemplar import (
     AlwaysOffExemplarFilter,
@@ -34,10 +37,11 @@ from opentelemetry.sdk.metrics._internal.exemplar import (
     TraceBasedExemplarFilter,
 )
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Sampler
 
 from python.runtime import call_durations, logs, otel_export, rpc_logging, server_span
+from python.runtime.span_encoding import AttributeCache
 
 ROUNDS = 9
 CALLS = 20_000
@@ -87,6 +91,26 @@ def _server_span() -> Callable[[], None]:
     return step
 
 
+def _encoding(encode: Callable[[list[ReadableSpan]], object]) -> Callable[[], None]:
+    """One span's share of encoding and serialising an export of EXPORT_BATCH_SPANS server
+    spans (the exporter thread's work per call)."""
+    ended: list[ReadableSpan] = []
+    spans = server_span.ServerSpans(TracerProvider(), otel_export.SCOPE, ended.append)
+    for _ in range(otel_export.EXPORT_BATCH_SPANS):
+        span = spans.start("ping.v1.PingService/Send", None, START_ATTRIBUTES)
+        span.set_call_attribute("rpc.grpc.status_code", 0)
+        span.end()
+    batch = iter(())
+
+    def step() -> None:
+        nonlocal batch
+        if next(batch, None) is None:  # one export per EXPORT_BATCH_SPANS steps
+            encode(ended).SerializeToString()
+            batch = iter(range(otel_export.EXPORT_BATCH_SPANS - 1))
+
+    return step
+
+
 def _span(sampler: Sampler, attributes: dict[str, str | int] | None) -> Callable[[], None]:
     tracer = TracerProvider(sampler=sampler).get_tracer("bench")
 
@@ -128,6 +152,8 @@ def main() -> None:
     _report("span start+end, 5 attributes, ALWAYS_ON", _span(ALWAYS_ON, START_ATTRIBUTES))
     _report("span start+end, no start attributes", _span(DEFAULT_ON, None))
     _report("ServerSpan start+end (the runtime's), 5 attributes", _server_span())
+    _report("export encoding per span, the SDK's encode_spans", _encoding(encode_spans))
+    _report("export encoding per span, the runtime's cache", _encoding(AttributeCache().request))
     # The log lines go to descriptor 1, now /dev/null; the report to a copy of the old one.
     report = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)

@@ -1,0 +1,90 @@
+"""span_encoding: the exporter's request must be byte for byte what the SDK's encoder makes of
+the same spans, whatever they carry, on the first export and on every one after (the cache)."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from absl.testing import absltest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+
+from python.runtime import server_span, span_encoding
+
+CALLER = SpanContext(0xABCDEF, 0xBEEF, is_remote=True, trace_flags=TraceFlags(1))
+# Values of every kind, a list among them (`same`: equal values of three types, one a span).
+ODD_ATTRIBUTES = {"n": 1, "b": True, "f": 1.0, "list": [1, 2], "s": "x", "bytes": b"\xff"}
+
+
+def server_spans(
+    resource: Resource, scope: str, peer_port: int, same: object
+) -> list[ReadableSpan]:
+    ended: list[ReadableSpan] = []
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    spans = server_span.ServerSpans(provider, InstrumentationScope(scope), ended.append)
+    attributes = {"rpc.system": "grpc", "rpc.method": "Send", "network.peer.port": peer_port}
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(CALLER))
+    for code in (0, 0, 5, 13):
+        span = spans.start("ping.v1.PingService/Send", parent, attributes)
+        span.set_call_attribute("rpc.grpc.status_code", code)
+        span.end()
+    busy = spans.start("ping.v1.PingService/Send", None, attributes)
+    busy.set_attributes({**ODD_ATTRIBUTES, "same": same})
+    busy.add_event("e", {"k": "v"}, timestamp=1)
+    busy.add_link(CALLER, {"why": "x"})
+    busy.set_status(StatusCode.ERROR, "failed")
+    busy.end()
+    return ended
+
+
+def sdk_client_spans(resource: Resource) -> list[ReadableSpan]:
+    ended: list[ReadableSpan] = []
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(mock.Mock(on_end=ended.append))
+    with provider.get_tracer("python.channels").start_as_current_span(
+        "ping.v1.PingService/Send", kind=SpanKind.CLIENT, attributes=ODD_ATTRIBUTES
+    ):
+        pass
+    return ended
+
+
+def every_kind() -> list[ReadableSpan]:
+    ping, other = Resource({"service.name": "ping"}), Resource({"service.name": "other"})
+    return [
+        *server_spans(ping, "python.runtime", 50001, same=1),
+        *sdk_client_spans(ping),
+        *server_spans(other, "python.runtime", 50002, same=True),
+        *server_spans(ping, "another.scope", 50003, same=1.0),
+    ]
+
+
+def serialized(request: object) -> bytes:
+    return request.SerializeToString(deterministic=True)
+
+
+class SameBytesAsTheSdkTest(absltest.TestCase):
+    def test_every_export_is_the_sdks_request(self) -> None:
+        cache = span_encoding.AttributeCache()
+        for _ in range(3):  # cold, then from the cache
+            spans = every_kind()
+            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+
+    def test_a_full_cache_is_emptied_not_grown(self) -> None:
+        cache = span_encoding.AttributeCache()
+        with mock.patch.object(span_encoding, "CACHED_ATTRIBUTES", 3):
+            spans = every_kind()
+            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+            self.assertLessEqual(len(cache._encoded), 3)
+
+    def test_no_attributes(self) -> None:
+        span = ReadableSpan("bare", SpanContext(1, 2, False, TraceFlags(1)))
+        cache = span_encoding.AttributeCache()
+        self.assertEqual(serialized(cache.request([span])), serialized(encode_spans([span])))
+
+
+if __name__ == "__main__":
+    absltest.main()
