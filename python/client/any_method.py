@@ -2,7 +2,8 @@
 reflection, as grpcurl does it, so a new service or method needs no code in the client.
 
 This module only declares the subcommands: the reflection client and the dynamic message classes
-are imported when one of them runs, so `client ping` starts no slower for them.
+are imported when one of them runs, so `client health`, or a service's own subcommand, starts no
+slower for them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from python.client.commands import Printer, printable
+from python.client.commands import add_command
+from python.client.printing import Printer, printable
 
 if TYPE_CHECKING:
     from python.client.server_reflection import CallOptions
@@ -63,9 +65,7 @@ def add_subcommands(
     among them)."""
 
     def command(name: str, function, help_text: str) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=parents)
-        parser.set_defaults(command=function)
-        return parser
+        return add_command(subparsers, parents, name, function, help_text)
 
     calling = command(
         "call",

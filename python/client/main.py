@@ -1,13 +1,17 @@
-"""Command-line client: `bazel run //python/client -- [FLAGS] SUBCOMMAND [FLAGS] ...`.
+"""Command-line client: `client [FLAGS] SUBCOMMAND [FLAGS] ...`.
+
+The kit's client (`bazel run //python/client --`) has the subcommands every kit server answers:
+health, call, list, describe. A service's own client binary adds its subcommands to those with
+main(argv, [its add_subcommands]) (python/services/ping/client.py).
 
 Talks to a Cloud Run service as Cloud Run expects: TLS to port 443 with the system roots and a
 Google ID token for `https://<host>`; `--insecure` for a local server (plaintext h2c). One
 channel serves every call. Exit codes: 0 OK, 1 the call failed (status name and detail on
-stderr), 2 bad input (one line on stderr).
+stderr), 2 bad input (one line on stderr), 141 the reader of stdout went away.
 
 The global flags (`--server`, `--insecure`, TLS, token, `--timeout`, `--json`...) go before or
 after the subcommand, or some on each side, with the same meaning and defaults; a flag given on
-both sides takes its value from after the subcommand (`--timeout 5 ping --timeout 9`: 9 s).
+both sides takes its value from after the subcommand (`--timeout 5 health --timeout 9`: 9 s).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 # gRPC's own log lines (each failed TLS handshake, each retry) would bury the one line this
@@ -27,6 +32,7 @@ import grpc
 from python.channels import channels
 from python.channels.auth import AuthError
 from python.client import any_method, commands, headers
+from python.client.printing import printable
 
 EXIT_RPC_FAILED = 1
 EXIT_USAGE = 2
@@ -40,10 +46,11 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Points south or west start with a minus (`-33.8,151.2`, `-1,-1`). argparse takes an
-        # argument for a positional only when this matcher calls it a negative number, which
-        # on Python 3.13 means all of it is one number (`-1`, `-1.5`): `-33.8,151.2` became an
-        # unknown flag, and with flags allowed after the subcommand, `--` was the only way out.
+        # A service's arguments may start with a minus: route guide's points south or west
+        # (`-33.8,151.2`, `-1,-1`). argparse takes an argument for a positional only when this
+        # matcher calls it a negative number, which on Python 3.13 means all of it is one
+        # number (`-1`, `-1.5`): `-33.8,151.2` became an unknown flag, and with flags allowed
+        # after the subcommand, `--` was the only way out.
         # Python 3.14's argparse uses this very pattern (a minus, then a digit or a dot and a
         # digit), so this backports it; java/client's Flags.java applies the same rule. None of
         # our flags starts so. The alternatives cost more: scanning argv first means knowing
@@ -110,7 +117,8 @@ def add_global_flags(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     )
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command_sets: Sequence[commands.AddSubcommands] = ()) -> argparse.ArgumentParser:
+    """The kit's subcommands and those of each of `command_sets`, under the global flags."""
     root = OneLineErrorParser(prog="client", description=__doc__.split("\n\n")[0])
     add_global_flags(root)
     after_subcommand = argparse.ArgumentParser(add_help=False)
@@ -118,13 +126,15 @@ def parser() -> argparse.ArgumentParser:
     subcommands = root.add_subparsers(
         title="subcommands", required=True, metavar="SUBCOMMAND", parser_class=OneLineErrorParser
     )
-    commands.add_subcommands(subcommands, parents=[after_subcommand])
-    any_method.add_subcommands(subcommands, parents=[after_subcommand])
+    for add_subcommands in (*command_sets, commands.add_subcommands, any_method.add_subcommands):
+        add_subcommands(subcommands, [after_subcommand])
     return root
 
 
-def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str], command_sets: Sequence[commands.AddSubcommands] = ()) -> int:
+    """Runs the subcommand in `argv`, one of the kit's or of `command_sets` (each a service's
+    add_subcommands); returns the exit code."""
+    args = parser(command_sets).parse_args(argv)
     args.headers += getattr(args, "headers_after_subcommand", [])
     connection = channels.Connection(
         server=args.server,
@@ -142,22 +152,19 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     with channel:
         try:
-            args.command(channel, args, commands.Printer(args.json))
+            args.command(channel, args, args.printer(args.json))
         except grpc.RpcError as error:
-            details = commands.printable(error.details() or "")
+            details = printable(error.details() or "")
             print(f"client: {error.code().name}: {details}", file=sys.stderr)
             return EXIT_RPC_FAILED
-        # A bad note or request read from stdin, a method the server does not have.
+        # Bad input found as the command runs: a request read from stdin (or a service's own
+        # input, route guide's notes), a method the server does not have.
         except argparse.ArgumentTypeError as error:
-            print(f"client: {commands.printable(str(error))}", file=sys.stderr)
+            print(f"client: {printable(str(error))}", file=sys.stderr)
             return EXIT_USAGE
-        # The reader went away (`client list-features ... | head`): stop quietly, as a tool
+        # The reader went away (`client call ... | head`): stop quietly, as a tool
         # killed by SIGPIPE would, and leave the call to be cancelled with the channel.
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_BROKEN_PIPE
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

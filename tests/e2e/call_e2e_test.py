@@ -1,6 +1,7 @@
 """`client call`, `list` and `describe` against real servers through their reflection: the four
 kinds of call, requests from arguments and stdin, metadata the server reads, and each bad input's
-one line. The kit's test-only echo service proves the client holds no code of a sample service."""
+one line. The servers are the kit's test services (tests/services/kittest, and the echo service
+of the test tree), so the client is shown to hold no code of any service it calls."""
 
 from __future__ import annotations
 
@@ -9,27 +10,32 @@ import subprocess
 
 from absl.testing import absltest
 
-from python.services.route_guide.feature_db import FeatureDb
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import ECHO_SERVER, PING_SERVER, ROUTE_GUIDE_SERVER, Server, run
+from tests.e2e.processes import ECHO_SERVER, KITTEST_SERVER, Server, run
 
-FEATURES = FeatureDb.load()
-ROUTE_GUIDE = "routeguide.v1.RouteGuide"
-ROUTE_GUIDE_RPCS = """\
-service routeguide.v1.RouteGuide {
-  rpc GetFeature(routeguide.v1.Point) returns (routeguide.v1.Feature);  // unary
-  rpc ListFeatures(routeguide.v1.Rectangle) returns (stream routeguide.v1.Feature);  // server-streaming
-  rpc RecordRoute(stream routeguide.v1.Point) returns (routeguide.v1.RouteSummary);  // client-streaming
-  rpc RouteChat(stream routeguide.v1.RouteNote) returns (stream routeguide.v1.RouteNote);  // bidirectional
+SERVICE = "kittest.v1.TestService"
+SERVICE_RPCS = """\
+service kittest.v1.TestService {
+  rpc Unary(kittest.v1.UnaryRequest) returns (kittest.v1.UnaryResponse);  // unary
+  rpc ServerStream(kittest.v1.ServerStreamRequest) returns (stream kittest.v1.ServerStreamResponse);  // server-streaming
+  rpc ClientStream(stream kittest.v1.ClientStreamRequest) returns (kittest.v1.ClientStreamResponse);  // client-streaming
+  rpc Bidi(stream kittest.v1.BidiRequest) returns (stream kittest.v1.BidiResponse);  // bidirectional
+  rpc Relay(kittest.v1.RelayRequest) returns (kittest.v1.RelayResponse);  // unary
 }
 """  # noqa: E501 (the exact output)
+METHODS = "Unary, ServerStream, ClientStream, Bidi, Relay"
+SERVICES = f"grpc.health.v1.Health, grpc.reflection.v1alpha.ServerReflection, {SERVICE}"
 TRACE_ID = "105445aa7843bc8bf206b12000100000"
-CLOUD_RUN_ENV = {"GOOGLE_CLOUD_PROJECT": "kit-test", "K_SERVICE": "ping", "K_REVISION": "ping-1"}
+CLOUD_RUN_ENV = {
+    "GOOGLE_CLOUD_PROJECT": "kit-test",
+    "K_SERVICE": "kittest",
+    "K_REVISION": "kittest-1",
+}
 SECRET = "tok3n-that-must-not-show"
 
 
-def point(latitude: int, longitude: int) -> str:
-    return json.dumps({"latitude": latitude, "longitude": longitude})
+def message(text: str) -> str:
+    return json.dumps({"message": text})
 
 
 class Client:
@@ -59,10 +65,10 @@ class Client:
         return lines[0]
 
 
-class RouteGuideTest(absltest.TestCase):
+class TestServiceTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.server = Server(binary_var=ROUTE_GUIDE_SERVER)
+        cls.server = Server(binary_var=KITTEST_SERVER)
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -74,154 +80,143 @@ class RouteGuideTest(absltest.TestCase):
     def test_list(self) -> None:
         result = self.client.run("list")
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(
-            result.stdout.splitlines(),
-            ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", ROUTE_GUIDE],
-        )
+        self.assertEqual(result.stdout.splitlines(), SERVICES.split(", "))
 
     def test_describe_service_method_and_message(self) -> None:
-        for name in (ROUTE_GUIDE, "RouteGuide"):
+        for name in (SERVICE, "TestService"):
             result = self.client.run("describe", name)
             self.assertEqual(result.returncode, 0, result.stderr)
-            self.assertEqual(result.stdout, ROUTE_GUIDE_RPCS)
-        for name in (f"{ROUTE_GUIDE}/RecordRoute", f"{ROUTE_GUIDE}.RecordRoute"):
+            self.assertEqual(result.stdout, SERVICE_RPCS)
+        for name in (f"{SERVICE}/ClientStream", f"{SERVICE}.ClientStream"):
             result = self.client.run("describe", name)
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual(
                 result.stdout,
-                f"{ROUTE_GUIDE}: rpc RecordRoute(stream routeguide.v1.Point) returns"
-                " (routeguide.v1.RouteSummary);  // client-streaming\n\n"
-                "message routeguide.v1.Point {\n  int32 latitude = 1;\n  int32 longitude = 2;\n}"
-                "\n\nmessage routeguide.v1.RouteSummary {\n  int32 point_count = 1;\n"
-                "  int32 feature_count = 2;\n  int32 distance = 3;\n  int32 elapsed_time = 4;\n}\n",
+                f"{SERVICE}: rpc ClientStream(stream kittest.v1.ClientStreamRequest) returns"
+                " (kittest.v1.ClientStreamResponse);  // client-streaming\n\n"
+                "message kittest.v1.ClientStreamRequest {\n  string message = 1;\n"
+                "  bytes payload = 2;\n}\n\n"
+                "message kittest.v1.ClientStreamResponse {\n  int32 messages = 1;\n"
+                "  int64 bytes = 2;\n}\n",
             )
         result = self.client.run("describe")
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn(ROUTE_GUIDE_RPCS, result.stdout)
+        self.assertIn(SERVICE_RPCS, result.stdout)
         self.assertIn("service grpc.health.v1.Health {", result.stdout)
 
     def test_unary(self) -> None:
-        feature = next(FEATURES.within_all())
-        where = point(feature.location.latitude, feature.location.longitude)
-        for method in (
-            f"{ROUTE_GUIDE}/GetFeature",
-            f"{ROUTE_GUIDE}.GetFeature",
-            "RouteGuide/GetFeature",
-        ):
+        for method in (f"{SERVICE}/Unary", f"{SERVICE}.Unary", "TestService/Unary"):
             with self.subTest(method):
-                (response,) = self.client.json_lines("call", method, where)
-                self.assertEqual(response["name"], feature.name)
-                self.assertEqual(response["location"]["latitude"], feature.location.latitude)
-        (from_stdin,) = self.client.json_lines("call", "RouteGuide/GetFeature", stdin=where + "\n")
-        self.assertEqual(from_stdin["name"], feature.name)
+                (response,) = self.client.json_lines("call", method, message("hello"))
+                self.assertEqual(response["message"], "hello")
+                self.assertGreater(int(response["index"]), 0)
+        (from_stdin,) = self.client.json_lines(
+            "call", "TestService/Unary", stdin=message("from stdin") + "\n"
+        )
+        self.assertEqual(from_stdin["message"], "from stdin")
 
     def test_server_streaming(self) -> None:
-        rectangle = {
-            "lo": {"latitude": 370000000, "longitude": -1230000000},
-            "hi": {"latitude": 380000000, "longitude": -1215000000},
-        }
-        listed = self.client.json_lines("call", "RouteGuide/ListFeatures", json.dumps(rectangle))
-        self.assertLen(listed, len(FEATURES))
-        self.assertTrue(all(entry["name"] for entry in listed))
+        listed = self.client.json_lines("call", "TestService/ServerStream", '{"count": 3}')
+        # protobuf's JSON leaves a field at its default out: index 0 is {}.
+        self.assertEqual(listed, [{}, {"index": 1}, {"index": 2}])
 
     def test_client_streaming_from_arguments_and_stdin(self) -> None:
-        feature = next(FEATURES.within_all())
-        known = point(feature.location.latitude, feature.location.longitude)
-        (summary,) = self.client.json_lines("call", "RouteGuide/RecordRoute", known, known, "{}")
-        self.assertEqual((summary["pointCount"], summary["featureCount"]), (3, 2))
-        stdin = f"{known}\n\n{known}\n"  # a blank line is no request
-        (summary,) = self.client.json_lines("call", "RouteGuide/RecordRoute", stdin=stdin)
-        self.assertEqual((summary["pointCount"], summary["featureCount"]), (2, 2))
+        (summary,) = self.client.json_lines(
+            "call", "TestService/ClientStream", message("a"), message("b"), "{}"
+        )
+        # 64-bit integers are JSON strings; each message "x" is 3 bytes on the wire.
+        self.assertEqual(summary, {"messages": 3, "bytes": "6"})
+        stdin = f"{message('a')}\n\n{message('b')}\n"  # a blank line is no request
+        (summary,) = self.client.json_lines("call", "TestService/ClientStream", stdin=stdin)
+        self.assertEqual(summary, {"messages": 2, "bytes": "6"})
 
     def test_bidirectional_from_stdin_and_arguments(self) -> None:
-        notes = [{"location": {"latitude": 30, "longitude": 30}, "message": m} for m in "abc"]
-        stdin = "".join(json.dumps(note) + "\n" for note in notes)
-        # Each note gets back the notes sent earlier at its location.
-        replies = self.client.json_lines("call", "RouteGuide/RouteChat", stdin=stdin)
-        self.assertEqual([reply["message"] for reply in replies], ["a", "a", "b"])
-        other = [json.dumps({"location": {"latitude": 31}, "message": m}) for m in "xy"]
-        replies = self.client.json_lines("call", "RouteGuide/RouteChat", *other)
-        self.assertEqual([reply["message"] for reply in replies], ["x"])
+        stdin = "".join(message(m) + "\n" for m in "abc")
+        # Each message gets back its answer.
+        replies = self.client.json_lines("call", "TestService/Bidi", stdin=stdin)
+        self.assertEqual([reply["message"] for reply in replies], ["a", "b", "c"])
+        replies = self.client.json_lines("call", "TestService/Bidi", message("x"), message("y"))
+        self.assertEqual([reply["message"] for reply in replies], ["x", "y"])
 
-    def test_global_flags_after_the_subcommand_and_negative_numbers(self) -> None:
-        result = run(
-            "CLIENT_BIN",
-            "call",
-            "RouteGuide/GetFeature",
-            point(-338688000, 1512093000),
-            f"--server={self.server.address}",
-            "--insecure",
-            "--timeout=20",
-        )
+    def test_global_flags_after_the_subcommand_and_a_request_with_a_minus(self) -> None:
+        after = (f"--server={self.server.address}", "--insecure", "--timeout=20")
+        result = run("CLIENT_BIN", "call", "TestService/Unary", message("-1,-1"), *after)
         self.assertEqual(result.returncode, 0, result.stderr)
-        response = json.loads(result.stdout)
-        self.assertEqual(response["location"], {"latitude": -338688000, "longitude": 1512093000})
+        self.assertEqual(json.loads(result.stdout)["message"], "-1,-1")
+        # An argument that starts with a minus and a digit is a value (main.py's rule), even
+        # where Python 3.13's argparse would call it an unknown flag: here a request that is a
+        # number, not a JSON object, which the request's parser then refuses.
+        result = run("CLIENT_BIN", "call", "TestService/Unary", "-1e5", *after)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(
+            result.stderr,
+            "client: the request: Failed to parse JSON: TypeError: 'float' object is not"
+            " iterable.\n",
+        )
 
     def test_bad_input_is_one_line_and_exit_2(self) -> None:
         for case, args, stdin, expected in (
             (
                 "unknown method",
-                ("call", f"{ROUTE_GUIDE}/Foo", "{}"),
+                ("call", f"{SERVICE}/Foo", "{}"),
                 None,
-                "client: no method Foo in routeguide.v1.RouteGuide; it has: GetFeature,"
-                " ListFeatures, RecordRoute, RouteChat",
+                f"client: no method Foo in {SERVICE}; it has: {METHODS}",
             ),
             (
                 "unknown service",
                 ("call", "nope.v1.Nope/Foo", "{}"),
                 None,
-                "client: no service nope.v1.Nope; the server has: grpc.health.v1.Health,"
-                f" grpc.reflection.v1alpha.ServerReflection, {ROUTE_GUIDE}",
+                f"client: no service nope.v1.Nope; the server has: {SERVICES}",
             ),
             (
                 "unknown symbol",
-                ("describe", "routeguide.v1.Nothing"),
+                ("describe", "kittest.v1.Nothing"),
                 None,
-                "client: no service, method, message or enum routeguide.v1.Nothing",
+                "client: no service, method, message or enum kittest.v1.Nothing",
             ),
             (
                 "a service, no method",
-                ("call", ROUTE_GUIDE, "{}"),
+                ("call", SERVICE, "{}"),
                 None,
-                f"client: {ROUTE_GUIDE} is a service; a method is SERVICE/METHOD, and it has:"
-                " GetFeature, ListFeatures, RecordRoute, RouteChat",
+                f"client: {SERVICE} is a service; a method is SERVICE/METHOD, and it has:"
+                f" {METHODS}",
             ),
-            ("no method at all", ("call", "Send", "{}"), None, "a method is SERVICE/METHOD"),
+            ("no method at all", ("call", "Unary", "{}"), None, "a method is SERVICE/METHOD"),
             (
                 "unknown field",
-                ("call", "RouteGuide/GetFeature", '{"lat": 1}'),
+                ("call", "TestService/Unary", '{"msg": 1}'),
                 None,
-                'client: the request: Message type "routeguide.v1.Point" has no field named'
-                ' "lat" at "Point". Available Fields(except extensions):',
+                'client: the request: Message type "kittest.v1.UnaryRequest" has no field named'
+                ' "msg" at "UnaryRequest". Available Fields(except extensions):',
             ),
             (
                 "bad JSON",
-                ("call", "RouteGuide/GetFeature", '{"latitude": '),
+                ("call", "TestService/Unary", '{"message": '),
                 None,
                 "client: the request: Failed to load JSON:",
             ),
             (
                 "wrong type",
-                ("call", "RouteGuide/RecordRoute", "{}", '{"latitude": "north"}'),
+                ("call", "TestService/ClientStream", "{}", '{"message": 5}'),
                 None,
-                "client: request 2: Failed to parse latitude field",
+                "client: request 2: Failed to parse message field",
             ),
             (
                 "two requests to a unary method",
-                ("call", "RouteGuide/GetFeature", "{}", "{}"),
+                ("call", "TestService/Unary", "{}", "{}"),
                 None,
-                "client: routeguide.v1.RouteGuide.GetFeature is unary: it takes one request",
+                f"client: {SERVICE}.Unary is unary: it takes one request",
             ),
             (
                 "no request on stdin",
-                ("call", "RouteGuide/ListFeatures"),
+                ("call", "TestService/ServerStream"),
                 "\n",
                 "server-streaming: it takes one request, as an argument ('{}' for an empty one)"
                 " or as one JSON line on stdin; stdin had 0 lines",
             ),
             (
                 "a bad line on stdin, unary",
-                ("call", "RouteGuide/GetFeature"),
+                ("call", "TestService/Unary"),
                 "[1]\n",
                 "client: stdin line 1: ",
             ),
@@ -230,50 +225,52 @@ class RouteGuideTest(absltest.TestCase):
                 self.assertIn(expected, self.client.fails(2, *args, stdin=stdin))
 
     def test_a_bad_line_in_a_request_stream_cancels_the_call(self) -> None:
-        for method in ("RecordRoute", "RouteChat"):
+        stdin = f'{message("first")}\n{{"message": }}\n{{}}\n'
+        for method, printed in (
+            ("ClientStream", ("",)),
+            # Bidi may answer the first request before the bad line cancels the call.
+            ("Bidi", ("", '{"message": "first"}\n')),
+        ):
             with self.subTest(method):
-                stdin = '{"location": {"latitude": 50}}\n{"latitude": }\n{}\n'
-                if method == "RecordRoute":
-                    stdin = '{"latitude": 50}\n{"latitude": }\n{}\n'
-                result = self.client.run("call", f"RouteGuide/{method}", stdin=stdin)
+                result = self.client.run("call", f"TestService/{method}", stdin=stdin)
                 self.assertEqual(result.returncode, 2, result.stderr)
-                self.assertEqual(result.stdout, "")
+                self.assertIn(result.stdout, printed)
                 self.assertRegex(
                     result.stderr, r"^client: stdin line 2: Failed to load JSON: [^\n]*\n$"
                 )
                 # The server saw the stream cancelled, never ended as if it were whole.
                 logged = self.server.wait_for_log(
                     lambda entry, m=method: (
-                        entry.get("method") == f"/{ROUTE_GUIDE}/{m}" and entry.get("code") != "OK"
+                        entry.get("method") == f"/{SERVICE}/{m}" and entry.get("code") != "OK"
                     )
                 )
                 self.assertEqual(logged["code"], "CANCELLED")
         self.assertNotIn(
             "OK",
-            [e.get("code") for e in self.server.logs() if "RecordRoute" in e.get("method", "")],
+            [e.get("code") for e in self.server.logs() if "ClientStream" in e.get("method", "")],
         )
         # And it still answers.
-        (summary,) = self.client.json_lines("call", "RouteGuide/RecordRoute", "{}")
-        self.assertEqual(summary["pointCount"], 1)
+        (summary,) = self.client.json_lines("call", "TestService/ClientStream", "{}")
+        self.assertEqual(summary["messages"], 1)
 
 
-class PingTest(absltest.TestCase):
-    """Unary calls on the ping service, metadata the server reads, and headers refused."""
+class HeadersTest(absltest.TestCase):
+    """Metadata the server reads (-H), and headers refused."""
 
     def test_unary_and_a_trace_header_the_server_logs(self) -> None:
-        with Server(env=CLOUD_RUN_ENV, binary_var=PING_SERVER) as server:
+        with Server(env=CLOUD_RUN_ENV, binary_var=KITTEST_SERVER) as server:
             client = Client(self, server)
             (response,) = client.json_lines(
                 "-H",
                 f"X-Cloud-Trace-Context: {TRACE_ID}/1;o=1",  # any case: sent lowercase
                 "call",
-                "ping.v1.PingService/Send",
-                '{"message": "hello"}',
+                f"{SERVICE}/Unary",
+                message("hello"),
                 "-H",
                 "x-other-bin: AAEC/w",  # base64 without padding
             )
-            self.assertEqual(response["pong"]["message"], "hello")
-            entry = server.wait_for_log(lambda e: e.get("method") == "/ping.v1.PingService/Send")
+            self.assertEqual(response["message"], "hello")
+            entry = server.wait_for_log(lambda e: e.get("method") == f"/{SERVICE}/Unary")
             self.assertEqual(
                 entry["logging.googleapis.com/trace"], f"projects/kit-test/traces/{TRACE_ID}"
             )
@@ -282,19 +279,19 @@ class PingTest(absltest.TestCase):
         google = FakeGoogle()
         self.addCleanup(google.close)
         allowed = "caller@example.iam.gserviceaccount.com"
-        header, payload, _ = google.id_token("https://ping.example").split(".")
+        header, payload, _ = google.id_token("https://kittest.example").split(".")
         token = f"{header}.{payload}.SIGNATURE_REMOVED"
-        stranger = google.id_token("https://ping.example", email="x@example.com")
-        send = ("call", "PingService/Send", '{"message": "let in"}')
+        stranger = google.id_token("https://kittest.example", email="x@example.com")
+        send = ("call", "TestService/Unary", message("let in"))
         with Server(
-            "--auth_mode=cloud-run", f"--allowed_invokers={allowed}", binary_var=PING_SERVER
+            "--auth_mode=cloud-run", f"--allowed_invokers={allowed}", binary_var=KITTEST_SERVER
         ) as server:
             client = Client(self, server)
             # Reflection stays open; the method does not.
             line = client.fails(1, *send)
             self.assertTrue(line.startswith("client: UNAUTHENTICATED:"), line)
             (response,) = client.json_lines(*send, "-H", f"authorization: Bearer {token}")
-            self.assertEqual(response["pong"]["message"], "let in")
+            self.assertEqual(response["message"], "let in")
             self.assertEqual(server.wait_for_log(lambda e: "caller" in e)["caller"], allowed)
             line = client.fails(1, *send, "-H", f"Authorization: Bearer {stranger}")
             self.assertTrue(line.startswith("client: PERMISSION_DENIED:"), line)
@@ -302,7 +299,7 @@ class PingTest(absltest.TestCase):
             self.assertNotIn(stranger, "\n".join(server.lines + server.stderr_lines))
 
     def test_bad_headers_are_refused_without_their_values(self) -> None:
-        with Server(binary_var=PING_SERVER) as server:
+        with Server(binary_var=KITTEST_SERVER) as server:
             client = Client(self, server)
             for header, expected in (
                 (f"authorization Bearer {SECRET}", "has no colon"),
@@ -320,17 +317,17 @@ class PingTest(absltest.TestCase):
                         self.assertTrue(line.startswith("client: argument -H/--header: "), line)
                         self.assertIn(expected, line)
                         self.assertNotIn(SECRET, line)
-            # The same check guards the other subcommands.
-            self.assertIn("has no colon", client.fails(2, "ping", "-H", SECRET))
-            (pong,) = client.json_lines("--json", "ping", "-H", "x-fine: yes")
-            self.assertEqual(pong["pong"]["message"], "ping")
+            # The same check guards the subcommands on generated code.
+            self.assertIn("has no colon", client.fails(2, "health", "-H", SECRET))
+            (status,) = client.json_lines("--json", "health", "-H", "x-fine: yes")
+            self.assertEqual(status, {"status": "SERVING"})
 
 
 class NoReflectionTest(absltest.TestCase):
     def test_a_server_without_reflection_is_one_line_and_exit_1(self) -> None:
-        with Server("--noreflection", binary_var=PING_SERVER) as server:
+        with Server("--noreflection", binary_var=KITTEST_SERVER) as server:
             client = Client(self, server)
-            for args in (("list",), ("describe",), ("call", "ping.v1.PingService/Send", "{}")):
+            for args in (("list",), ("describe",), ("call", f"{SERVICE}/Unary", "{}")):
                 with self.subTest(args[0]):
                     self.assertEqual(
                         client.fails(1, *args),
@@ -339,8 +336,8 @@ class NoReflectionTest(absltest.TestCase):
                         " need (a kit server started with --noreflection?)",
                     )
             # The subcommands with generated code still work.
-            (pong,) = client.json_lines("--json", "ping", "--message=still here")
-            self.assertEqual(pong["pong"]["message"], "still here")
+            (status,) = client.json_lines("--json", "health")
+            self.assertEqual(status, {"status": "SERVING"})
 
 
 class EchoServiceTest(absltest.TestCase):

@@ -1,11 +1,12 @@
-"""The client binary's side of auth and resilience, against servers the tests control: the ID
-token it mints from Application Default Credentials, the channel's retry policy for
+"""The kit's client binary's side of auth and resilience, against servers the tests control: the
+ID token it mints from Application Default Credentials, the channel's retry policy for
 UNAVAILABLE, counted attempt by attempt at a server that refuses, and --wait_for_ready across
-a restart. It calls ping's Send (the client's `ping`), so it goes with the client's code for
-ping if that sample is deleted; the channel's own tokens are token_refresh_e2e_test.py's."""
+a restart. It calls the kit's test service's Unary (`client call`, through reflection); the
+channel's own tokens are token_refresh_e2e_test.py's."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -17,16 +18,19 @@ from pathlib import Path
 
 import grpc
 from absl.testing import absltest, parameterized
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from kittest.v1 import test_service_pb2, test_service_pb2_grpc
 
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import PING_SERVER, Server, binary, run
+from tests.e2e.processes import KITTEST_SERVER, Server, binary, run
 
 CALLER = "relay@kit-test.iam.gserviceaccount.com"
 # What the channel's retry policy allows (README: "up to 5 attempts").
 MAX_ATTEMPTS = 5
 # Connections a restarting instance drops before it serves again; see the test.
 RESTART_DROPS = 3
+SERVICE = "kittest.v1.TestService"
+UNARY = f"{SERVICE}/Unary"
 
 
 def listener_outside_the_ephemeral_range() -> socket.socket:
@@ -60,22 +64,24 @@ class ClientTokenTest(absltest.TestCase):
             "--audiences=https://localhost",
             f"--allowed_invokers={CALLER}",
             f"--google_certs_url={google.url}/certs",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         ) as server:
             result = run(
                 "CLIENT_BIN",
                 f"--server=localhost:{server.port}",
                 f"--ca_cert={pki.ca_cert}",
-                "ping",
+                "call",
+                UNARY,
+                "{}",
                 env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)},
             )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(google.hits["/token"], 1)
 
 
-class RefusingPing(ping_pb2_grpc.PingServiceServicer):
-    """Answers Send with UNAVAILABLE for the first `refusals` attempts, then with the attempt's
-    number as the pong's index. Keeps each attempt's `grpc-previous-rpc-attempts` header, which
+class RefusingUnary(test_service_pb2_grpc.TestServiceServicer):
+    """Answers Unary with UNAVAILABLE for the first `refusals` attempts, then with the attempt's
+    number as the response's index. Keeps each attempt's `grpc-previous-rpc-attempts` header, which
     gRPC sets on the retries of its own retry policy (and on nothing else)."""
 
     def __init__(self, refusals: int) -> None:
@@ -83,28 +89,37 @@ class RefusingPing(ping_pb2_grpc.PingServiceServicer):
         self.previous_attempts: list[str | None] = []
         self._lock = threading.Lock()
 
-    def Send(self, request: ping_pb2.Request, context: grpc.ServicerContext) -> ping_pb2.Response:
+    def Unary(
+        self, request: test_service_pb2.UnaryRequest, context: grpc.ServicerContext
+    ) -> test_service_pb2.UnaryResponse:
         previous = dict(context.invocation_metadata()).get("grpc-previous-rpc-attempts")
         with self._lock:
             self.previous_attempts.append(previous)
             attempt = len(self.previous_attempts)
         if attempt <= self.refusals:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"attempt {attempt} refused")
-        return ping_pb2.Response(pong=ping_pb2.Pong(index=attempt, message=request.message))
+        return test_service_pb2.UnaryResponse(index=attempt, message=request.message)
 
 
 class RetryTest(parameterized.TestCase):
-    def ping_refusing_server(self, refusals: int) -> tuple[subprocess.CompletedProcess[str], list]:
-        """Runs the client binary's ping against a RefusingPing; its result and the
-        grpc-previous-rpc-attempts header of every attempt the server saw."""
-        servicer = RefusingPing(refusals)
+    def call_refusing_server(self, refusals: int) -> tuple[subprocess.CompletedProcess[str], list]:
+        """Runs the client binary's `call` of Unary against a RefusingUnary (with reflection,
+        which refuses nothing); its result and the grpc-previous-rpc-attempts header of every
+        attempt at Unary the server saw."""
+        servicer = RefusingUnary(refusals)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        ping_pb2_grpc.add_PingServiceServicer_to_server(servicer, server)
+        test_service_pb2_grpc.add_TestServiceServicer_to_server(servicer, server)
+        reflection.enable_server_reflection([SERVICE, reflection.SERVICE_NAME], server)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         try:
             result = run(
-                "CLIENT_BIN", f"--server=127.0.0.1:{port}", "--insecure", "ping", "--message=m"
+                "CLIENT_BIN",
+                f"--server=127.0.0.1:{port}",
+                "--insecure",
+                "call",
+                UNARY,
+                '{"message": "m"}',
             )
         finally:
             server.stop(None).wait()
@@ -112,13 +127,15 @@ class RetryTest(parameterized.TestCase):
 
     @parameterized.parameters(0, 1, MAX_ATTEMPTS - 1)
     def test_unavailable_is_retried_until_an_attempt_is_answered(self, refusals: int) -> None:
-        result, previous_attempts = self.ping_refusing_server(refusals)
+        result, previous_attempts = self.call_refusing_server(refusals)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout, f'pong {{ index: {refusals + 1} message: "m" }}\n')
+        # One line; 64-bit integers are JSON strings.
+        self.assertEqual(result.stdout.count("\n"), 1, result.stdout)
+        self.assertEqual(json.loads(result.stdout), {"message": "m", "index": str(refusals + 1)})
         self.assertEqual(previous_attempts, [None, *(str(n) for n in range(1, refusals + 1))])
 
     def test_gives_up_with_unavailable_after_five_attempts(self) -> None:
-        result, previous_attempts = self.ping_refusing_server(MAX_ATTEMPTS)
+        result, previous_attempts = self.call_refusing_server(MAX_ATTEMPTS)
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stderr, f"client: UNAVAILABLE: attempt {MAX_ATTEMPTS} refused\n")
         self.assertEqual(previous_attempts, [None, "1", "2", "3", "4"])
@@ -139,8 +156,9 @@ class RetryTest(parameterized.TestCase):
                     "--insecure",
                     "--wait_for_ready",
                     "--timeout=30",
-                    "ping",
-                    "--message=back",
+                    "call",
+                    UNARY,
+                    '{"message": "back"}',
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -150,10 +168,12 @@ class RetryTest(parameterized.TestCase):
             for _ in range(RESTART_DROPS):
                 connection, _ = restarting.accept()
                 connection.close()
-        with Server(env={"PORT": str(port)}, binary_var=PING_SERVER):
+        with Server(env={"PORT": str(port)}, binary_var=KITTEST_SERVER):
             stdout, stderr = client.communicate(timeout=30)
         self.assertEqual(client.returncode, 0, stderr)
-        self.assertRegex(stdout, r'^pong \{ index: 1 message: "back" received_on \{.*\} \}\n$')
+        self.assertEqual(stdout.count("\n"), 1, stdout)
+        response = json.loads(stdout)
+        self.assertEqual((response["message"], response["index"]), ("back", "1"))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""The client binary's TLS and token flags (--ca_cert, --authority, --token_file) against a
-server with a private CA and one that verifies ID tokens. The client's subcommands are the
-samples' (this calls ping's): these tests go with the client's code for ping if it is deleted.
-The server side of TLS and tokens is the kit's, in tls_auth_e2e_test.py."""
+"""The kit's client binary's TLS and token flags (--ca_cert, --authority, --token_file) against
+the kit's test service with a private CA, and verifying ID tokens: `call`, so reflection's calls
+and the method's all go through them. The server side of TLS and tokens is tls_auth_e2e_test's."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,9 +12,12 @@ from pathlib import Path
 from absl.testing import absltest
 
 from tests.e2e.fake_google import FakeGoogle, Pki
-from tests.e2e.processes import PING_SERVER, Server, run
+from tests.e2e.processes import KITTEST_SERVER, Server, run
 
-AUDIENCE = "https://ping.example.run.app"
+AUDIENCE = "https://kittest.example.run.app"
+UNARY = "kittest.v1.TestService/Unary"
+# FakeGoogle.id_token's caller.
+CALLER = "caller@example.iam.gserviceaccount.com"
 
 
 def scratch() -> Path:
@@ -28,7 +31,7 @@ class ClientTlsTest(absltest.TestCase):
         cls.server = Server(
             f"--tls_cert_file={cls.pki.server_cert}",
             f"--tls_key_file={cls.pki.server_key}",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         )
 
     @classmethod
@@ -41,11 +44,12 @@ class ClientTlsTest(absltest.TestCase):
             f"--server=localhost:{self.server.port}",
             f"--ca_cert={self.pki.ca_cert}",
             "--noauth",
-            "ping",
-            "--message=tls",
+            "call",
+            UNARY,
+            json.dumps({"message": "tls"}),
         )
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn('message: "tls"', result.stdout)
+        self.assertEqual(json.loads(result.stdout)["message"], "tls")
 
     def test_wrong_ca_fails_clearly(self) -> None:
         other = Pki(ca_name="another CA")
@@ -55,7 +59,9 @@ class ClientTlsTest(absltest.TestCase):
             f"--ca_cert={other.ca_cert}",
             "--noauth",
             "--timeout=10",
-            "ping",
+            "call",
+            UNARY,
+            "{}",
         )
         self.assertEqual(result.returncode, 1)
         self.assertRegex(
@@ -69,7 +75,9 @@ class ClientTlsTest(absltest.TestCase):
             "--authority=localhost",
             f"--ca_cert={self.pki.ca_cert}",
             "--noauth",
-            "ping",
+            "call",
+            UNARY,
+            "{}",
         )
         self.assertEqual(result.returncode, 0, result.stderr)
 
@@ -82,7 +90,7 @@ class ClientTokenFileTest(absltest.TestCase):
             "--auth_mode=verify",
             f"--audiences={AUDIENCE}",
             f"--google_certs_url={cls.google.url}/certs",
-            binary_var=PING_SERVER,
+            binary_var=KITTEST_SERVER,
         )
 
     @classmethod
@@ -98,10 +106,13 @@ class ClientTokenFileTest(absltest.TestCase):
             f"--server={self.server.address}",
             "--insecure",
             f"--token_file={token_file}",
-            "ping",
+            "call",
+            UNARY,
+            "{}",
         )
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(self.server.wait_for_log(lambda e: "caller" in e)["code"], "OK")
+        logged = self.server.wait_for_log(lambda e: e.get("method") == f"/{UNARY}")
+        self.assertEqual((logged["code"], logged["caller"]), ("OK", CALLER))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from tests.e2e.processes import PING_SERVER, ROUTE_GUIDE_SERVER, Server, binary,
 from tests.java.text_lines import Line, parse_lines, without
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
-PYTHON_CLIENT = "CLIENT_BIN"
+# Each sample has its own Python client: the kit's subcommands and the sample's own.
+PING_CLIENT = "PING_CLIENT_BIN"
+ROUTE_GUIDE_CLIENT = "ROUTE_GUIDE_CLIENT_BIN"
 AUDIENCE = "https://ping.example.run.app"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
 # The watch's deadline: the stream must open within it on a busy machine (see its test).
@@ -83,7 +85,8 @@ class JavaClientTest(absltest.TestCase):
         java = self.java(*args, *flags, stdin=stdin)
         self.assertEqual(java.returncode, 0, java.stderr)
         self.assertEqual(java.stderr, "")
-        python = run(PYTHON_CLIENT, *flags, *args, input=stdin)
+        python_client = ROUTE_GUIDE_CLIENT if server is self.route_guide else PING_CLIENT
+        python = run(python_client, *flags, *args, input=stdin)
         self.assertEqual(python.returncode, 0, python.stderr)
         lines = parse_lines(java.stdout, response)
         python_lines = parse_lines(python.stdout, response)
@@ -161,7 +164,7 @@ class JavaClientTest(absltest.TestCase):
         )
         self.assertEqual([line.message.pong.message for line in lines], [text])
         flags = [f"--server={self.ping.address}", "--insecure"]
-        for client, argv in ((JAVA_CLIENT, ["ping", *flags]), (PYTHON_CLIENT, [*flags, "ping"])):
+        for client, argv in ((JAVA_CLIENT, ["ping", *flags]), (PING_CLIENT, [*flags, "ping"])):
             raw = run(client, *argv, f"--message={text}")
             self.assertEqual(raw.returncode, 0, raw.stderr)
             self.assertRegex(raw.stdout, r"^[^\x00-\x1f\x7f-\x9f]*\n$", client)
@@ -188,7 +191,7 @@ class JavaClientTest(absltest.TestCase):
     def test_relay_failure_as_the_python_client_says_it(self) -> None:
         flags = [f"--server={self.ping.address}", "--insecure"]
         java = self.java("relay", *flags)
-        python = run(PYTHON_CLIENT, *flags, "relay")
+        python = run(PING_CLIENT, *flags, "relay")
         self.assertEqual((java.returncode, java.stderr), (1, python.stderr))
         self.assertTrue(java.stderr.startswith("client: FAILED_PRECONDITION: "), java.stderr)
 
@@ -208,7 +211,7 @@ class JavaClientTest(absltest.TestCase):
         server.start()
         self.addCleanup(server.stop, None)
         java = self.java("ping", *flags)
-        python = run(PYTHON_CLIENT, *flags, "ping")
+        python = run(PING_CLIENT, *flags, "ping")
         line = "client: PERMISSION_DENIED: E\\033]0;pwned\\007vil\\302\\2332J\n"
         self.assertEqual((java.returncode, java.stdout, java.stderr), (1, "", line))
         self.assertEqual((python.returncode, python.stdout, python.stderr), (1, "", line))

@@ -16,12 +16,12 @@ from absl.testing import absltest
 from google.protobuf.message import Message
 from routeguide.v1 import route_guide_pb2
 
-from tests.e2e import point_cases
+from python.services.route_guide import point_cases
 from tests.e2e.processes import ROUTE_GUIDE_SERVER, Server, run
 from tests.java.text_lines import Line, parse_lines
 
 JAVA_CLIENT = "JAVA_CLIENT_BIN"
-PYTHON_CLIENT = "CLIENT_BIN"
+PYTHON_CLIENT = "CLIENT_BIN"  # route guide's
 
 
 def degrees(e7: int) -> str:

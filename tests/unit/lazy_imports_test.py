@@ -1,7 +1,8 @@
 """A server's start imports only what it serves with: google-auth (with cryptography) and
 requests cost about a tenth of a second of every cold start, so they are imported by the auth
 modes and the relay when those are used, never on the way to SERVING without them. Likewise the
-client's reflection machinery (`client call`, `list`, `describe`) stays out of `client ping`.
+client's reflection machinery (`client call`, `list`, `describe`) stays out of its subcommands
+on generated code (`client health`).
 
 Each case runs in a fresh interpreter (this test's own imports do not count) and reports the
 modules it ended with. The controls prove the check can fail: `--auth_mode=verify` and a relay
@@ -67,7 +68,7 @@ REFLECTION_CLIENT = (
     "python.client.server_reflection",
 )
 
-# The client's main against a port nothing listens on: the call fails, the imports happen.
+# The kit's client's main against a port nothing listens on: the call fails, the imports happen.
 CLIENT = """
 from python.client import main
 main.main(["--server=localhost:1", "--insecure", "--timeout=0.5", *ARGS])
@@ -143,13 +144,13 @@ class LazyImportsTest(absltest.TestCase):
 
 
 class ClientLazyImportsTest(absltest.TestCase):
-    def test_ping_imports_no_reflection_machinery(self) -> None:
-        for args in (("ping",), ("health",), ("chat", "1.0,1.0:hi")):
+    def test_health_imports_no_reflection_machinery(self) -> None:
+        for args in (("health",), ("health", "--watch", "--watch_seconds=0.5")):
             with self.subTest(args[0]):
                 self.assertEqual(modules_after(CLIENT, args, watched=REFLECTION_CLIENT), set())
 
     def test_control_call_imports_it(self) -> None:
-        args = ("call", "ping.v1.PingService/Send", "{}")
+        args = ("call", "kittest.v1.TestService/Unary", "{}")
         self.assertEqual(
             modules_after(CLIENT, args, watched=REFLECTION_CLIENT), set(REFLECTION_CLIENT)
         )

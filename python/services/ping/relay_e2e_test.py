@@ -109,7 +109,7 @@ class RelayEndToEndTest(absltest.TestCase):
             with Server(
                 f"--upstream={upstream.address}", "--upstream_insecure", binary_var=PING_SERVER
             ) as relay:
-                # The kit's own client, with its retry policy: INTERNAL is not retried.
+                # Ping's client, on the kit's channel and its retries: INTERNAL is not retried.
                 result = run("CLIENT_BIN", f"--server={relay.address}", "--insecure", "relay")
                 self.assertEqual(result.returncode, 1, result.stderr)
                 self.assertRegex(
@@ -144,7 +144,7 @@ class RelayEndToEndTest(absltest.TestCase):
             self.assertEqual(send_upstream(relay.address, "ok").pong.message, "ok (relayed)")
 
     def test_attempts_are_bounded_by_the_callers_retries(self) -> None:
-        # The kit's client retries UNAVAILABLE; the relay must not multiply that by its own.
+        # Ping's client (the kit's channel) retries UNAVAILABLE; the relay must not multiply that.
         with (
             failing_upstream() as (address, upstream),
             Server(f"--upstream={address}", "--upstream_insecure", binary_var=PING_SERVER) as relay,

@@ -1,4 +1,4 @@
-"""Points as people type them, and as the client shows them.
+"""Points as people type them, and as route guide's client shows them.
 
 RouteGuide counts in degrees x 10^7 (E7) integers; people type degrees (`-33.8688,151.2093`).
 The client takes both, and this is the one rule that tells them apart (java/client's
@@ -24,6 +24,8 @@ from decimal import Decimal
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from routeguide.v1 import route_guide_pb2
+
+from python.client import printing
 
 E7 = 10**7
 DECIMALS = 7
@@ -110,3 +112,13 @@ def add_json_degrees(message: Message, as_json: dict) -> dict:
         as_json[field.json_name]["latitudeDegrees"] = float(degrees(point.latitude))
         as_json[field.json_name]["longitudeDegrees"] = float(degrees(point.longitude))
     return as_json
+
+
+class Printer(printing.Printer):
+    """The kit's client's Printer, with each point also in degrees."""
+
+    def as_json(self, message: Message) -> dict:
+        return add_json_degrees(message, super().as_json(message))
+
+    def comment(self, message: Message) -> str:
+        return text_comment(message)
