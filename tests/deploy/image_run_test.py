@@ -1,9 +1,14 @@
-"""Each service's image runs under a real OCI runtime (//deploy:ping_image,
-//deploy:route_guide_image): its layers unpacked into a bundle, run by `runc` with a runtime
-config made from the image config (uid 65532, read-only root filesystem, the host's network,
-PORT set), health SERVING, a real RPC of that service from outside, SIGTERM by `runc kill`,
-exit 0, and JSON log lines on stdout. Where runc cannot run (not root, no runc), every test
-fails saying why."""
+"""The kit's test services' images run under a real OCI runtime
+(//tests/services/kittest:kittest_image, //tests/deploy/echo_service:echo_image): layers
+unpacked into a bundle, run by `runc` with a runtime config made from the image config (uid
+65532, read-only root filesystem, the host's network, PORT set), health SERVING, a real RPC of
+that service from outside, SIGTERM by `runc kill`, exit 0, and JSON log lines on stdout; and the
+manifest's auth args enforced by the server in the image. Where runc cannot run (not root, no
+runc), every test fails saying why.
+
+Every cloud_run_service's own image test (bazel/tools/cloud_run_image_test.py) runs its image
+to SERVING, lists its services by reflection and stops it; what it leaves to this test is a
+call answered in the image, the exact uid, the logs, and the manifest's args."""
 
 from __future__ import annotations
 
@@ -21,8 +26,9 @@ from pathlib import Path
 import grpc
 import yaml
 from absl.testing import absltest
-from ping.v1 import ping_pb2, ping_pb2_grpc
-from routeguide.v1 import route_guide_pb2, route_guide_pb2_grpc
+from echo.v1 import echo_pb2, echo_pb2_grpc
+from kittest.v1 import test_service_pb2, test_service_pb2_grpc
+from pong.v1 import pong_pb2
 
 from bazel.tools.container_checks import (
     RECONNECT_OPTIONS,
@@ -45,17 +51,16 @@ ALLOWED_INVOKER = "caller@kit-test-project.iam.gserviceaccount.com"
 SERVING_TIMEOUT_SECONDS = 30
 
 
-def ping(channel: grpc.Channel) -> str:
-    pong = ping_pb2_grpc.PingServiceStub(channel).Send(
-        ping_pb2.Request(message="from outside"), timeout=10
+def unary(channel: grpc.Channel) -> str:
+    response = test_service_pb2_grpc.TestServiceStub(channel).Unary(
+        test_service_pb2.UnaryRequest(message="from outside"), timeout=10
     )
-    return pong.pong.message
+    return response.message
 
 
-def get_feature(channel: grpc.Channel) -> str:
-    point = route_guide_pb2.Point(latitude=409146138, longitude=-746188906)
-    feature = route_guide_pb2_grpc.RouteGuideStub(channel).GetFeature(point, timeout=10)
-    return f"{feature.location.latitude},{feature.location.longitude}"
+def echo(channel: grpc.Channel) -> str:
+    request = echo_pb2.EchoRequest(pong=pong_pb2.Pong(message="from outside"))
+    return echo_pb2_grpc.EchoServiceStub(channel).Echo(request, timeout=10).message
 
 
 def unsigned_token(email: str) -> str:
@@ -84,17 +89,11 @@ class ImageRunTest(absltest.TestCase):
             except (RuncUnavailable, OSError) as error:
                 cls.unavailable = str(error)
 
-    def test_ping_image_serves_and_stops_cleanly(self) -> None:
-        self.run_image("IMAGE", "ping", ping, "/ping.v1.PingService/Send", "from outside")
+    def test_kittest_image_serves_and_stops_cleanly(self) -> None:
+        self.run_image("IMAGE", "kittest", unary, "/kittest.v1.TestService/Unary", "from outside")
 
-    def test_route_guide_image_serves_and_stops_cleanly(self) -> None:
-        self.run_image(
-            "ROUTE_GUIDE_IMAGE",
-            "route-guide",
-            get_feature,
-            "/routeguide.v1.RouteGuide/GetFeature",
-            "409146138,-746188906",
-        )
+    def test_echo_image_serves_and_stops_cleanly(self) -> None:
+        self.run_image("ECHO_IMAGE", "echo", echo, "/echo.v1.EchoService/Echo", "from outside")
 
     def run_image(
         self,
@@ -124,8 +123,8 @@ class ImageRunTest(absltest.TestCase):
         document = yaml.safe_load(Path(os.environ["AUTH_MANIFEST"]).read_text())
         args = document["spec"]["template"]["spec"]["containers"][0]["args"]
         self.assertIn("--auth_mode=cloud-run", args)
-        stub_of = ping_pb2_grpc.PingServiceStub
-        request = ping_pb2.Request(message="who")
+        stub_of = test_service_pb2_grpc.TestServiceStub
+        request = test_service_pb2.UnaryRequest(message="who")
         with self.serving("IMAGE", args) as (_, channel, _, outputs):
             for token, code in (
                 (None, grpc.StatusCode.UNAUTHENTICATED),
@@ -134,7 +133,7 @@ class ImageRunTest(absltest.TestCase):
             ):
                 metadata = [("x-serverless-authorization", f"Bearer {token}")] if token else []
                 try:
-                    stub_of(channel).Send(request, metadata=metadata, timeout=10)
+                    stub_of(channel).Unary(request, metadata=metadata, timeout=10)
                     got = grpc.StatusCode.OK
                 except grpc.RpcError as error:
                     got = error.code()

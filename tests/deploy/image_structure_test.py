@@ -1,6 +1,9 @@
-"""//deploy:ping_image as a registry and a runtime read it: every reference resolves and
-matches; //deploy:route_guide_image is the same base layers under its own app layer; every
-Python file of the image has the bytecode its own interpreter uses, and uses it."""
+"""The kit's test service's image (//tests/services/kittest:kittest_image) as a registry and a
+runtime read it: every reference resolves and matches; every Python file of it and of the echo
+service's image (//tests/deploy/echo_service:echo_image) has the bytecode its own interpreter
+uses, and uses it; each image's app layer holds its own service's code and data only. Test-only
+services, so that deleting a sample service (python/services) changes nothing checked here;
+that the two images share their base and packages layers is echo_service_test's."""
 
 from __future__ import annotations
 
@@ -65,8 +68,8 @@ def bytecode_path(path: str, tag: str) -> str:
     return f"{directory}/__pycache__/{name[: -len('.py')]}.{tag}.pyc"
 
 
-# What a start does not import, but the auth modes, the ping relay and telemetry import when
-# used.
+# What a start does not import, but the auth modes, the relay (python/channels' ID tokens) and
+# telemetry import when used.
 LAZY_IMPORTS = (
     "google.auth.jwt",
     "google.auth.transport.grpc",
@@ -86,11 +89,11 @@ class ImageStructureTest(absltest.TestCase):
     def setUpClass(cls) -> None:
         cls.dir = image_outputs("IMAGE")[0]
         cls.layout = Layout(cls.dir)
-        cls.route_guide = Layout(image_outputs("ROUTE_GUIDE_IMAGE")[0])
+        cls.echo = Layout(image_outputs("ECHO_IMAGE")[0])
         # Each image's layers uncompressed once (about 100 MB; reading them is most of this
         # test's CPU), each blob checked against its digest and size on the way.
         cls.tars = cls.layout.layer_tars()
-        cls.route_guide_tars = cls.route_guide.layer_tars()
+        cls.echo_tars = cls.echo.layer_tars()
 
     def test_layout_and_media_types(self) -> None:
         self.assertEqual((self.dir / "oci-layout").read_text(), '{"imageLayoutVersion":"1.0.0"}')
@@ -120,36 +123,37 @@ class ImageStructureTest(absltest.TestCase):
     def test_config_runs_server_as_nonroot(self) -> None:
         config = self.layout.config["config"]
         self.assertEqual(
-            config["Entrypoint"], ["/usr/bin/python3.13", "/app/python/services/ping/main.py"]
+            config["Entrypoint"], ["/usr/bin/python3.13", "/app/tests/services/kittest/main.py"]
         )
         self.assertEqual(config["User"], "65532:65532")
         env = dict(entry.split("=", 1) for entry in config["Env"])
         self.assertEqual(env["PYTHONUNBUFFERED"], "1")
-        self.assertIn("/app/proto", env["PYTHONPATH"].split(":"))
+        self.assertIn("/app/tests/proto", env["PYTHONPATH"].split(":"))
         self.assertNotIn("PORT", env, "Cloud Run sets PORT")
         self.assertEqual(self.layout.config["architecture"], "amd64")
         self.assertNotIn("created", self.layout.config, "a timestamp would break reproducibility")
 
-    def test_route_guide_image_shares_the_base_layers(self) -> None:
-        route_guide = self.route_guide
-        layers = [layer["digest"] for layer in route_guide.manifest["layers"]]
-        ping_layers = [layer["digest"] for layer in self.layout.manifest["layers"]]
-        self.assertLen(layers, 3)
-        self.assertEqual(layers[:2], ping_layers[:2])
-        self.assertNotEqual(layers[2], ping_layers[2])
-        config = route_guide.config["config"]
+    def test_each_app_layer_holds_its_own_service_only(self) -> None:
+        config = self.echo.config["config"]
         self.assertEqual(
-            config["Entrypoint"],
-            ["/usr/bin/python3.13", "/app/python/services/route_guide/main.py"],
+            config["Entrypoint"], ["/usr/bin/python3.13", "/app/tests/deploy/echo_service/main.py"]
         )
         self.assertEqual(config["User"], "65532:65532")
-        with tarfile.open(fileobj=io.BytesIO(self.route_guide_tars[2])) as tar:
+        with tarfile.open(fileobj=io.BytesIO(self.echo_tars[2])) as tar:
             names = set(tar.getnames())
-        self.assertIn("app/python/services/route_guide/features.json", names)
-        self.assertFalse(any("python/services/ping" in n for n in names), "ping's code is not here")
+        self.assertIn("app/tests/deploy/echo_service/main.py", names)
+        self.assertFalse(any("services/kittest" in n for n in names), "kittest's code is not here")
         with tarfile.open(fileobj=io.BytesIO(self.tars[2])) as tar:
             names = set(tar.getnames())
-        self.assertFalse(any("services/route_guide" in n for n in names), "nor route_guide's there")
+        self.assertIn("app/tests/services/kittest/main.py", names)
+        self.assertFalse(any("echo_service" in n for n in names), "nor echo's there")
+
+    def test_app_layer_carries_the_binarys_data_files(self) -> None:
+        """A data file a genrule makes (//tests/deploy:generated_data_file) is in the app layer
+        at its path in the binary's runfiles, where the code that reads it looks."""
+        with tarfile.open(os.environ["DATA_APP_LAYER"]) as tar:
+            data = tar.extractfile("app/tests/deploy/generated_data.json").read()
+        self.assertEqual(data, b'{"generated": true}\n')
 
     def test_size_budget(self) -> None:
         sizes = [len(t) for t in self.tars]
@@ -162,7 +166,7 @@ class ImageStructureTest(absltest.TestCase):
         """Beside each .py (standard library, third-party packages, app) of both images, the
         .pyc the image's interpreter looks for: its magic number, unchecked-hash flags, and
         the hash of that very source under that magic (what the interpreter would compute)."""
-        for variable, tars in (("IMAGE", self.tars), ("ROUTE_GUIDE_IMAGE", self.route_guide_tars)):
+        for variable, tars in (("IMAGE", self.tars), ("ECHO_IMAGE", self.echo_tars)):
             files, links = image_files(tars)
             bootstrap = files["usr/lib/python3.13/importlib/_bootstrap_external.py"].decode()
             number = re.search(
@@ -210,7 +214,7 @@ class ImageStructureTest(absltest.TestCase):
             ]
             run_env = {"PYTHONHOME": str(root / "usr"), "PYTHONPATH": ":".join(pythonpath)}
             before = {p: p.stat().st_mtime_ns for p in root.rglob("*.pyc")}
-            main = config["Entrypoint"][1].strip("/")  # app/python/services/ping/main.py
+            main = config["Entrypoint"][1].strip("/")  # app/tests/services/kittest/main.py
             module = main[len("app/") : -len(".py")].replace("/", ".")
             result = subprocess.run(
                 [*python, "-v", "-c", f"import {module}, {', '.join(LAZY_IMPORTS)}"],
