@@ -13,8 +13,9 @@ exporter, beside the SDK's metrics (`WithCallDurations`):
 - the temporality the exporter prefers (cumulative, unless
   OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE asks for delta);
 - exemplars as the SDK's default reservoir for explicit buckets keeps them, the last
-  measurement in each bucket, admitted by OTEL_METRICS_EXEMPLAR_FILTER (`trace_based`, the
-  default: calls whose span is sampled; `always_on`; `always_off`).
+  measurement in each bucket since the previous export, admitted by
+  OTEL_METRICS_EXEMPLAR_FILTER (`trace_based`, the default: calls whose span is sampled;
+  `always_on`; `always_off`).
 
 Not honoured for this one metric: views, and an exponential histogram asked for by
 OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION.
@@ -143,9 +144,12 @@ class CallDurations:
 
 
 def _copy(series: _Series) -> _Series:
+    """The series so far, taking its exemplars: the SDK's reservoir is emptied at each
+    collection, cumulative too, so an exemplar goes out in one export only."""
     copy = _Series()
     copy.count, copy.sum, copy.min, copy.max = series.count, series.sum, series.min, series.max
-    copy.buckets, copy.exemplars = list(series.buckets), list(series.exemplars)
+    copy.buckets, copy.exemplars = list(series.buckets), series.exemplars
+    series.exemplars = [None] * len(copy.exemplars)
     return copy
 
 

@@ -78,6 +78,24 @@ class SameAsTheSdkTest(absltest.TestCase):
         ours = self.check("trace_based")
         self.assertTrue(ours.exemplars)  # sampled calls left some
 
+    def test_exemplars_go_out_once_as_the_sdks_reservoir_resets(self) -> None:
+        # The SDK's reservoir is emptied at each collection, cumulative too: an exemplar is in
+        # the one export after its call, not in every later one.
+        reader = InMemoryMetricReader()
+        with mock.patch.dict(os.environ, {"OTEL_METRICS_EXEMPLAR_FILTER": "always_on"}):
+            provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        histogram = provider.get_meter("t").create_histogram(call_durations.NAME, unit="ms")
+        durations = call_durations.CallDurations(attributes, "always_on", delta=False)
+        histogram.record(1.0, attributes("Send", 0))
+        durations.record("Send", 0, 1.0, None)
+        for _ in range(2):
+            (metric,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+            (sdk,) = metric.data.data_points
+            (ours,) = durations.metric().data.data_points
+            self.assertEqual(len(ours.exemplars), len(sdk.exemplars))
+            self.assertEqual(ours.count, sdk.count)
+        provider.shutdown()
+
     def test_always_on_and_off(self) -> None:
         self.check("always_on")
         self.assertEqual(list(self.check("always_off").exemplars), [])
