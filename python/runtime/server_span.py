@@ -50,11 +50,16 @@ class ServerSpans:
         self.scope = scope
         self.limits = SpanLimits()
         self.on_end = on_end
+        # OTEL_SDK_DISABLED=true: the provider's tracer is a no-op one, and so are these spans.
+        tracer = provider.get_tracer(scope.name)
+        self._no_op = tracer if isinstance(tracer, trace.NoOpTracer) else None
 
     def start(
         self, name: str, parent: otel_context.Context | None, attributes: Mapping[str, object]
     ) -> trace.Span:
         """A span for a call, child of the span current in `parent` (the caller's), if any."""
+        if self._no_op is not None:
+            return self._no_op.start_span(name, parent)
         parent_span = trace.get_current_span(parent).get_span_context()
         if not parent_span.is_valid:
             parent_span = None

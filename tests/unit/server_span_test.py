@@ -163,6 +163,18 @@ class SamplingTest(parameterized.TestCase):
         span.end()
         self.assertEqual(ended, [])
 
+    def test_sdk_disabled_starts_no_span_as_the_sdks_tracer(self) -> None:
+        with mock.patch.dict(os.environ, {"OTEL_SDK_DISABLED": "true"}):
+            tracer_provider = provider()
+        ended: list[ReadableSpan] = []
+        spans = server_span.ServerSpans(tracer_provider, SCOPE, ended.append)
+        span = spans.start("s/m", parent(True), ATTRIBUTES)
+        sdk = tracer_provider.get_tracer(SCOPE.name).start_span("s/m", parent(True))
+        self.assertEqual(span.get_span_context(), sdk.get_span_context())
+        self.assertFalse(span.is_recording())
+        span.end()
+        self.assertEqual(ended, [])
+
     def test_limits_come_from_the_environment(self) -> None:
         with mock.patch.dict(os.environ, {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "4"}):
             spans = server_span.ServerSpans(provider(), SCOPE, lambda _: None)
