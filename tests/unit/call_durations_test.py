@@ -4,6 +4,7 @@ would have for the same calls (buckets, count, sum, min, max, exemplars), only c
 from __future__ import annotations
 
 import os
+import time
 from unittest import mock
 
 from absl.testing import absltest
@@ -138,6 +139,23 @@ class SeriesTest(absltest.TestCase):
         self.assertGreaterEqual(
             point.start_time_unix_nano, first.data.data_points[0].time_unix_nano
         )
+
+    def test_a_series_starts_as_the_sdks_does(self) -> None:
+        # The SDK starts a series at the collection before its first call (at the call itself
+        # before any): one first seen after an export does not claim the calls before it.
+        for delta in (False, True):
+            durations = call_durations.CallDurations(attributes, "always_off", delta=delta)
+            before = time.time_ns()
+            durations.record("Send", 0, 1.0, None)
+            (first,) = durations.metric().data.data_points
+            self.assertGreaterEqual(first.start_time_unix_nano, before)
+            durations.record("Send", 14, 1.0, None)
+            late = next(
+                p
+                for p in durations.metric().data.data_points
+                if p.attributes["rpc.grpc.status_code"] == 14
+            )
+            self.assertEqual(late.start_time_unix_nano, first.time_unix_nano)
 
     def test_unknown_filter_is_the_sdk_default(self) -> None:
         with mock.patch.dict(os.environ, {"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"}):
