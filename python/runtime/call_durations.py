@@ -13,8 +13,9 @@ exporter, beside the SDK's metrics (`WithCallDurations`):
 - the temporality the exporter prefers (cumulative, unless
   OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE asks for delta);
 - exemplars as the SDK's default reservoir for explicit buckets keeps them, the last
-  measurement in each bucket, admitted by OTEL_METRICS_EXEMPLAR_FILTER (`trace_based`, the
-  default: calls whose span is sampled; `always_on`; `always_off`).
+  measurement in each bucket since the previous export, admitted by
+  OTEL_METRICS_EXEMPLAR_FILTER (`trace_based`, the default: calls whose span is sampled;
+  `always_on`; `always_off`).
 
 Not honoured for this one metric: views, and an exponential histogram asked for by
 OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION.
@@ -67,9 +68,10 @@ def exemplar_filter() -> str:
 class _Series:
     """One method's and code's calls since the series started."""
 
-    __slots__ = ("buckets", "count", "exemplars", "max", "min", "sum")
+    __slots__ = ("buckets", "count", "exemplars", "max", "min", "start", "sum")
 
-    def __init__(self) -> None:
+    def __init__(self, start: int) -> None:
+        self.start = start
         self.count = 0
         self.sum = 0.0
         self.min = float("inf")
@@ -87,7 +89,8 @@ class CallDurations:
         self._delta = delta
         self._lock = threading.Lock()
         self._series: dict[tuple[str, int], _Series] = {}
-        self._since_ns = time.time_ns()
+        # The latest export's time: the SDK starts a series there (at its first call before any).
+        self._collected_ns: int | None = None
 
     def record(self, method: str, code: int, ms: float, span: SpanContext | None) -> None:
         index = bisect.bisect_left(BOUNDARIES_MS, ms)  # value <= bound: the bound's bucket
@@ -100,7 +103,8 @@ class CallDurations:
         with self._lock:
             series = self._series.get((method, code))
             if series is None:
-                series = self._series[method, code] = _Series()
+                start = self._collected_ns or time.time_ns()
+                series = self._series[method, code] = _Series(start)
             series.count += 1
             series.sum += ms
             series.min = min(series.min, ms)
@@ -114,9 +118,9 @@ class CallDurations:
         temporality, each call is in the one export after it."""
         now = time.time_ns()
         with self._lock:
-            since, series = self._since_ns, self._series
+            series, self._collected_ns = self._series, now
             if self._delta:
-                self._since_ns, self._series = now, {}
+                self._series = {}
             else:
                 series = {key: _copy(one) for key, one in series.items()}
         if not series:
@@ -127,7 +131,7 @@ class CallDurations:
         points = [
             HistogramDataPoint(
                 attributes=self._attributes(method, code),
-                start_time_unix_nano=since,
+                start_time_unix_nano=one.start,
                 time_unix_nano=now,
                 count=one.count,
                 sum=one.sum,
@@ -143,9 +147,12 @@ class CallDurations:
 
 
 def _copy(series: _Series) -> _Series:
-    copy = _Series()
+    """The series so far, taking its exemplars: the SDK's reservoir is emptied at each
+    collection, cumulative too, so an exemplar goes out in one export only."""
+    copy = _Series(series.start)
     copy.count, copy.sum, copy.min, copy.max = series.count, series.sum, series.min, series.max
-    copy.buckets, copy.exemplars = list(series.buckets), list(series.exemplars)
+    copy.buckets, copy.exemplars = list(series.buckets), series.exemplars
+    series.exemplars = [None] * len(copy.exemplars)
     return copy
 
 

@@ -23,7 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider, _is_valid_link
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -50,11 +50,16 @@ class ServerSpans:
         self.scope = scope
         self.limits = SpanLimits()
         self.on_end = on_end
+        # OTEL_SDK_DISABLED=true: the provider's tracer is a no-op one, and so are these spans.
+        tracer = provider.get_tracer(scope.name)
+        self._no_op = tracer if isinstance(tracer, trace.NoOpTracer) else None
 
     def start(
         self, name: str, parent: otel_context.Context | None, attributes: Mapping[str, object]
     ) -> trace.Span:
         """A span for a call, child of the span current in `parent` (the caller's), if any."""
+        if self._no_op is not None:
+            return self._no_op.start_span(name, parent)
         parent_span = trace.get_current_span(parent).get_span_context()
         if not parent_span.is_valid:
             parent_span = None
@@ -97,6 +102,12 @@ class ServerSpan(trace.Span):
         # The runtime's own attributes as given; the SDK's bounded, validating mapping once
         # anything else sets one.
         self._attributes: dict[str, object] | BoundedAttributes = attributes
+        limits = spans.limits
+        if limits.max_span_attribute_length is not None or (
+            limits.max_span_attributes is not None
+            and len(attributes) >= limits.max_span_attributes  # the status code must fit too
+        ):
+            self._bounded()  # OTEL_SPAN_ATTRIBUTE_*_LIMIT bound the runtime's own, as the SDK's
         self._events: Sequence[Event] = _NO_EVENTS
         self._links: Sequence[Link] = _NO_LINKS
         self._status = _UNSET
@@ -150,8 +161,8 @@ class ServerSpan(trace.Span):
         self._events.append(Event(name, bounded, timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        if self._end is not None or not context.is_valid:
-            return
+        if self._end is not None or not _is_valid_link(context, attributes):
+            return  # the SDK's test: a link with attributes is kept without a valid context
         limits = self._spans.limits
         if not isinstance(self._links, BoundedList):
             self._links = BoundedList(limits.max_links)

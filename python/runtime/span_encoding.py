@@ -41,6 +41,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 # Distinct attributes kept encoded; a peer's port is one per connection, so the cache is
 # emptied when full rather than grown.
 CACHED_ATTRIBUTES = 4096
+# Only values whose equality is their encoding's are cached: not floats (0.0 == -0.0, NaN is
+# never found) nor sequences ((1, 0) == (True, False)); and no long string (a handler's
+# payload), which 4096 times over would hold the process's memory.
+_CACHED_TYPES = frozenset({str, int, bool})
+CACHED_VALUE_CHARS = 256
 
 
 class AttributeCache:
@@ -54,11 +59,12 @@ class AttributeCache:
             return None
         encoded = []
         for key, value in attributes.items():
-            try:
-                cached = self._encoded.get((key, value, type(value)))
-            except TypeError:  # a list or tuple of values: not hashable, not cached
+            if type(value) not in _CACHED_TYPES or (
+                type(value) is str and len(value) > CACHED_VALUE_CHARS
+            ):
                 encoded += _encode_attributes({key: value}) or ()
                 continue
+            cached = self._encoded.get((key, value, type(value)))
             if cached is None:
                 if len(self._encoded) >= CACHED_ATTRIBUTES:
                     self._encoded.clear()

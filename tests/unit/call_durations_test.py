@@ -4,6 +4,7 @@ would have for the same calls (buckets, count, sum, min, max, exemplars), only c
 from __future__ import annotations
 
 import os
+import time
 from unittest import mock
 
 from absl.testing import absltest
@@ -78,6 +79,24 @@ class SameAsTheSdkTest(absltest.TestCase):
         ours = self.check("trace_based")
         self.assertTrue(ours.exemplars)  # sampled calls left some
 
+    def test_exemplars_go_out_once_as_the_sdks_reservoir_resets(self) -> None:
+        # The SDK's reservoir is emptied at each collection, cumulative too: an exemplar is in
+        # the one export after its call, not in every later one.
+        reader = InMemoryMetricReader()
+        with mock.patch.dict(os.environ, {"OTEL_METRICS_EXEMPLAR_FILTER": "always_on"}):
+            provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        histogram = provider.get_meter("t").create_histogram(call_durations.NAME, unit="ms")
+        durations = call_durations.CallDurations(attributes, "always_on", delta=False)
+        histogram.record(1.0, attributes("Send", 0))
+        durations.record("Send", 0, 1.0, None)
+        for _ in range(2):
+            (metric,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+            (sdk,) = metric.data.data_points
+            (ours,) = durations.metric().data.data_points
+            self.assertEqual(len(ours.exemplars), len(sdk.exemplars))
+            self.assertEqual(ours.count, sdk.count)
+        provider.shutdown()
+
     def test_always_on_and_off(self) -> None:
         self.check("always_on")
         self.assertEqual(list(self.check("always_off").exemplars), [])
@@ -120,6 +139,23 @@ class SeriesTest(absltest.TestCase):
         self.assertGreaterEqual(
             point.start_time_unix_nano, first.data.data_points[0].time_unix_nano
         )
+
+    def test_a_series_starts_as_the_sdks_does(self) -> None:
+        # The SDK starts a series at the collection before its first call (at the call itself
+        # before any): one first seen after an export does not claim the calls before it.
+        for delta in (False, True):
+            durations = call_durations.CallDurations(attributes, "always_off", delta=delta)
+            before = time.time_ns()
+            durations.record("Send", 0, 1.0, None)
+            (first,) = durations.metric().data.data_points
+            self.assertGreaterEqual(first.start_time_unix_nano, before)
+            durations.record("Send", 14, 1.0, None)
+            late = next(
+                p
+                for p in durations.metric().data.data_points
+                if p.attributes["rpc.grpc.status_code"] == 14
+            )
+            self.assertEqual(late.start_time_unix_nano, first.time_unix_nano)
 
     def test_unknown_filter_is_the_sdk_default(self) -> None:
         with mock.patch.dict(os.environ, {"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"}):

@@ -78,6 +78,11 @@ def ok_then_error(span: trace.Span) -> None:
     span.set_status(StatusCode.ERROR, "ignored: OK is final")
 
 
+def link_by_attributes_only(span: trace.Span) -> None:
+    # The SDK keeps a link with an invalid context when it carries attributes.
+    span.add_link(trace.INVALID_SPAN_CONTEXT, {"why": "no context"})
+
+
 def ended_by_the_handler(span: trace.Span) -> None:
     span.end(end_time=789)
     span.set_attribute("after", "end")  # ignored, as by the SDK
@@ -90,13 +95,20 @@ class SameAsTheSdkTest(parameterized.TestCase):
         ended: list[ReadableSpan] = []
         span = start(provider(), ended)
         handler(span)
-        if span.is_recording():
+        if isinstance(span, server_span.ServerSpan):  # as otel_export.end
+            span.set_call_attribute("rpc.grpc.status_code", 13)
+        elif span.is_recording():
             span.set_attribute("rpc.grpc.status_code", 13)
         span.end()
         return ended
 
-    @parameterized.parameters(untouched, busy_handler, ok_then_error, ended_by_the_handler)
+    @parameterized.parameters(
+        untouched, busy_handler, ok_then_error, link_by_attributes_only, ended_by_the_handler
+    )
     def test_same_otlp_as_the_sdks_span(self, handler: Callable) -> None:
+        self.check_same_otlp(handler)
+
+    def check_same_otlp(self, handler: Callable) -> None:
         def ours(tracer_provider: TracerProvider, ended: list) -> trace.Span:
             spans = server_span.ServerSpans(tracer_provider, SCOPE, ended.append)
             return spans.start("ping.v1.PingService/Send", parent(True), ATTRIBUTES)
@@ -112,6 +124,14 @@ class SameAsTheSdkTest(parameterized.TestCase):
         (theirs,) = self.exported(sdks, handler)
         self.assertEqual(without_times(mine), without_times(theirs))
         self.assertEqual(mine.parent.span_id, 0xBEEF)
+
+    @parameterized.parameters(
+        ({"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "2"},),
+        ({"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "4"},),
+    )
+    def test_the_runtimes_own_attributes_are_under_the_limits(self, limits: dict) -> None:
+        with mock.patch.dict(os.environ, limits):
+            self.check_same_otlp(untouched)
 
     def test_a_root_span_gets_a_new_trace(self) -> None:
         ended: list[ReadableSpan] = []
@@ -140,6 +160,18 @@ class SamplingTest(parameterized.TestCase):
         self.assertFalse(span.is_recording())
         self.assertFalse(span.get_span_context().trace_flags.sampled)
         self.assertTrue(span.get_span_context().is_valid)  # children still join its trace
+        span.end()
+        self.assertEqual(ended, [])
+
+    def test_sdk_disabled_starts_no_span_as_the_sdks_tracer(self) -> None:
+        with mock.patch.dict(os.environ, {"OTEL_SDK_DISABLED": "true"}):
+            tracer_provider = provider()
+        ended: list[ReadableSpan] = []
+        spans = server_span.ServerSpans(tracer_provider, SCOPE, ended.append)
+        span = spans.start("s/m", parent(True), ATTRIBUTES)
+        sdk = tracer_provider.get_tracer(SCOPE.name).start_span("s/m", parent(True))
+        self.assertEqual(span.get_span_context(), sdk.get_span_context())
+        self.assertFalse(span.is_recording())
         span.end()
         self.assertEqual(ended, [])
 

@@ -85,6 +85,27 @@ class SameBytesAsTheSdkTest(absltest.TestCase):
         cache = span_encoding.AttributeCache()
         self.assertEqual(serialized(cache.request([span])), serialized(encode_spans([span])))
 
+    def test_equal_values_of_other_types_are_not_taken_from_the_cache(self) -> None:
+        # Sequences arrive as tuples (BoundedAttributes): (1, 0) == (True, False), and
+        # 0.0 == -0.0, yet each is encoded differently.
+        cache = span_encoding.AttributeCache()
+        for values in (((1, 0), (True, False)), ((1, 2), (1.0, 2.0)), (0.0, -0.0)):
+            spans = [
+                ReadableSpan("s", SpanContext(1, 2, False, TraceFlags(1)), attributes={"a": v})
+                for v in values
+            ]
+            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+
+    def test_long_values_are_not_kept(self) -> None:
+        # A handler's attribute can be large (a payload): 4096 of them must not stay in memory.
+        cache = span_encoding.AttributeCache()
+        spans = [
+            ReadableSpan("s", SpanContext(1, 2, False, TraceFlags(1)), attributes={"a": v})
+            for v in ("x" * 100_000 + str(i) for i in range(10))
+        ]
+        self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+        self.assertEqual(len(cache._encoded), 0)
+
 
 if __name__ == "__main__":
     absltest.main()
