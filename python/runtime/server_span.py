@@ -152,12 +152,7 @@ class ServerSpan(trace.Span):
         limits = self._spans.limits
         if not isinstance(self._events, BoundedList):
             self._events = BoundedList(limits.max_events)
-        bounded = BoundedAttributes(
-            limits.max_event_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=limits.max_attribute_length,
-        )
+        bounded = self._frozen(limits.max_event_attributes, attributes)
         self._events.append(Event(name, bounded, timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
@@ -166,13 +161,12 @@ class ServerSpan(trace.Span):
         limits = self._spans.limits
         if not isinstance(self._links, BoundedList):
             self._links = BoundedList(limits.max_links)
-        bounded = BoundedAttributes(
-            limits.max_link_attributes,
-            attributes,
-            immutable=True,
-            max_value_len=limits.max_attribute_length,
-        )
-        self._links.append(Link(context, bounded))
+        self._links.append(Link(context, self._frozen(limits.max_link_attributes, attributes)))
+
+    def _frozen(self, most: int | None, attributes: types.Attributes) -> BoundedAttributes:
+        """An event's or link's attributes, validated and bounded as the SDK's, then fixed."""
+        limit = self._spans.limits.max_attribute_length
+        return BoundedAttributes(most, attributes, immutable=True, max_value_len=limit)
 
     def update_name(self, name: str) -> None:
         if self._end is None:
