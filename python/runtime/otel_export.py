@@ -60,6 +60,8 @@ DROP_WARNING_SECONDS = 60.0
 SHUTDOWN_SECONDS = 1.0
 # The exporter logs each failure: its lines are kept for the drop warning instead.
 _SDK_EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.grpc.exporter"
+# The API's TraceState parser logs here the tracestate member it refuses (_QuietTraceState).
+_API_TRACE_STATE_LOGGER = "opentelemetry.trace.span"
 # Codes that mark a server span as failed (OpenTelemetry's gRPC conventions): the server's
 # faults, not the caller's.
 _SPAN_ERRORS = frozenset(
@@ -157,6 +159,14 @@ class _KeepExportErrors(logging.Filter):
         return False
 
 
+class _QuietTraceState(logging.Filter):
+    """Drops the API's warning about a tracestate member it refused: the member is a header
+    value, which never reaches a log; the header is then dropped whole, as W3C asks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Member doesn't match")
+
+
 class _CountingExporter(SpanExporter):
     """The OTLP exporter, counting the spans of batches it failed to deliver."""
 
@@ -230,12 +240,19 @@ def _metrics_exported() -> bool:
 def _parent(trace_context: TraceContext | None) -> otel_context.Context | None:
     if trace_context is None or not trace_context.span_id:
         return None
-    flags = trace.TraceFlags(trace.TraceFlags.SAMPLED if trace_context.sampled else 0)
+    flags = trace.TraceFlags.SAMPLED if trace_context.sampled else trace.TraceFlags.DEFAULT
+    if trace_context.random:
+        flags |= trace.TraceFlags.RANDOM_TRACE_ID
     parent = trace.SpanContext(
         int(trace_context.trace_id, 16),
         int(trace_context.span_id, 16),
         is_remote=True,
-        trace_flags=flags,
+        trace_flags=trace.TraceFlags(flags),
+        # An invalid tracestate is dropped whole (W3C), by the API's parser, which logs the
+        # member it refused: _QuietTraceState keeps that header value out of the logs.
+        trace_state=trace.TraceState.from_header([trace_context.state])
+        if trace_context.state
+        else None,
     )
     return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
@@ -360,6 +377,7 @@ def start() -> ServerTelemetry:
     """Builds the providers from the OTEL_* settings and makes them the process's own."""
     drops = Drops()
     logging.getLogger(_SDK_EXPORTER_LOGGER).addFilter(_KeepExportErrors(drops))
+    logging.getLogger(_API_TRACE_STATE_LOGGER).addFilter(_QuietTraceState())
     resource = _resource()
     queue_size = _queue_size()
     exporter = _CountingExporter(CachingSpanExporter(), drops)

@@ -21,6 +21,11 @@ class TraceContext(NamedTuple):  # a tuple: made for every call, at a third of a
     trace_id: str
     span_id: str | None
     sampled: bool
+    # W3C only: the random-trace-id flag, and the `tracestate` header(s) as sent, joined (the
+    # caller's vendors' entries, which the call's span carries on; OpenTelemetry's TraceState
+    # parses it).
+    random: bool = False
+    state: str = ""
 
     def log_fields(self, project: str) -> dict[str, object]:
         fields: dict[str, object] = {
@@ -47,15 +52,19 @@ class TraceContext(NamedTuple):  # a tuple: made for every call, at a third of a
 def from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -> TraceContext | None:
     """The trace of a call, W3C traceparent first; None when no valid header was sent."""
     traceparent = cloud_header = ""
+    states: list[str] = []
     for key, value in metadata or ():  # the last of each wins; binary values never do
         if key == "traceparent" and isinstance(value, str):
             traceparent = value
         elif key == "x-cloud-trace-context" and isinstance(value, str):
             cloud_header = value
+        elif key == "tracestate" and isinstance(value, str):
+            states.append(value)  # W3C: several tracestate headers are one list, in order
     if traceparent and (parent := _W3C.match(traceparent.strip())):
         trace_id, span_id, flags = parent.groups()
         if trace_id != _ZERO_TRACE:
-            return TraceContext(trace_id, span_id, bool(int(flags, 16) & 1))
+            bits = int(flags, 16)
+            return TraceContext(trace_id, span_id, bool(bits & 1), bool(bits & 2), ",".join(states))
     if cloud_header and (cloud := _CLOUD.match(cloud_header.strip())):
         trace_id, span, options = cloud.groups()
         span_id = f"{int(span) & 0xFFFF_FFFF_FFFF_FFFF:016x}" if span else None

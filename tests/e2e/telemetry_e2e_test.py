@@ -165,6 +165,28 @@ class TelemetryEndToEndTest(absltest.TestCase):
             self.span_of_log(upstream, "/kittest.v1.TestService/Unary"), upstream_server.span_id
         )
 
+    def test_tracestate_goes_on_with_the_trace(self) -> None:
+        upstream = self.server(service="kittest-upstream")
+        relay = self.server(f"--upstream={upstream.address}", "--upstream_insecure")
+        state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+        metadata = (("traceparent", TRACEPARENT), ("tracestate", state))
+
+        self.assertEqual(call(relay.address, "Relay", metadata).message, "hi")
+        spans = self.receiver.wait_for_spans(lambda s: s.trace_id == TRACE_ID, count=3)
+        # The relay's server and client spans carry it, and its call upstream sends it on.
+        self.assertEqual({s.span.trace_state for s in spans}, {state}, span_tree(spans))
+
+        # A tracestate that is not W3C is dropped whole, its value in no log; the parent stays.
+        secret = "Token=hunter2"  # keys are lowercase
+        bad = (("traceparent", TRACEPARENT), ("tracestate", secret))
+        self.assertEqual(call(upstream.address, "Unary", bad).message, "hi")
+        (span,) = self.receiver.wait_for_spans(
+            lambda s: s.parent_id == CALLER_SPAN_ID and s.service == "kittest-upstream"
+        )
+        self.assertEqual(span.span.trace_state, "")
+        upstream.wait_for_logs(lambda e: e.get("method") == "/kittest.v1.TestService/Unary", 2)
+        self.assertNotIn("hunter2", upstream.output())
+
     def test_parent_from_each_header(self) -> None:
         server = self.server()
         cloud_span = 12345  # X-Cloud-Trace-Context names its span in decimal

@@ -25,6 +25,22 @@ class TraceContextTest(absltest.TestCase):
         )
         self.assertEqual(from_metadata(metadata), TraceContext(TRACE, "b7ad6b7169203331", True))
 
+    def test_tracestate_and_the_random_flag_go_with_traceparent(self) -> None:
+        metadata = (
+            ("tracestate", "congo=t61rcWkgMzE"),
+            ("traceparent", f"00-{TRACE}-b7ad6b7169203331-03"),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+        )
+        self.assertEqual(
+            from_metadata(metadata),
+            TraceContext(
+                TRACE, "b7ad6b7169203331", True, True, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+            ),
+        )
+        # Without traceparent there is no W3C context for it to go with.
+        cloud = (("x-cloud-trace-context", f"{TRACE}/1;o=1"), ("tracestate", "congo=1"))
+        self.assertEqual(from_metadata(cloud).state, "")
+
     def test_invalid_headers_are_ignored(self) -> None:
         for metadata in (
             (("traceparent", f"00-{'0' * 32}-b7ad6b7169203331-01"),),  # all-zero trace id
