@@ -25,7 +25,6 @@ import functools
 import logging
 import os
 import threading
-import time
 import urllib.parse
 
 import grpc
@@ -36,13 +35,14 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from python.channels.client_tracing import method_parts
 from python.runtime.call_durations import CallDurations, WithCallDurations, exemplar_filter
 from python.runtime.server_span import ServerSpan, ServerSpans
+from python.runtime.span_drops import BoundedQueue, CountingExporter, Drops, KeepExportErrors
 from python.runtime.span_encoding import CachingSpanExporter
 from python.runtime.trace_context import TraceContext
 
@@ -54,7 +54,6 @@ MAX_QUEUED_SPANS = 2048
 # Spans per export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise: the SDK's 512 spans
 # and their encoded batch held 3 MiB more of peak RSS under load than 128 (docs/observability.md).
 EXPORT_BATCH_SPANS = 128
-DROP_WARNING_SECONDS = 60.0
 # How long the exporters get to send what is left when the server stops (Cloud Run allows
 # 10 s after SIGTERM, most of it for the calls' drain).
 SHUTDOWN_SECONDS = 1.0
@@ -82,112 +81,12 @@ _ACTIVE_ATTRIBUTES = {"rpc.system": "grpc"}
 SCOPE = InstrumentationScope("python.runtime")
 
 
-class Drops:
-    """Counts spans that never reached the collector; warns at most once a minute."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.total = 0
-        self._unreported = 0
-        self._warned_at: float | None = None
-        # The exporter's latest error, for the warning (its own lines are not printed).
-        self.last_error = "export failed"
-
-    def add(self, count: int, reason: str) -> None:
-        with self._lock:
-            self.total += count
-            self._unreported += count
-            now = time.monotonic()
-            if self._warned_at is not None and now - self._warned_at < DROP_WARNING_SECONDS:
-                return
-            self._warned_at, unreported, self._unreported = now, self._unreported, 0
-        logger.warning(
-            "telemetry: %d spans dropped (collector down or slow): %s",
-            unreported,
-            reason,
-            extra={"fields": {"dropped_spans": unreported, "dropped_spans_total": self.total}},
-        )
-
-
-class _BoundedQueue(SpanProcessor):
-    """The batch processor behind a count of the spans waiting in its queue: a span that
-    would overflow it is dropped here, counted (the SDK's own line per drop is not).
-
-    It is the provider's only processor (no multi-processor's loop per span), and its count
-    takes no lock: each of its two ints has one writer, `on_end` on the event loop's thread
-    (where the calls' and the relay's spans end) and `taken` under the SDK's export lock. A
-    span ended on another thread could at worst leave the count one off; the SDK's own queue
-    stays bounded either way.
-    """
-
-    def __init__(self, inner: BatchSpanProcessor, size: int, drops: Drops) -> None:
-        self._inner = inner
-        self._size = size
-        self._drops = drops
-        self._queued_total = 0  # written by on_end only
-        self._taken_total = 0  # written by taken only (in exports, one at a time)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if not span.context.trace_flags.sampled:
-            return  # the batch processor keeps only sampled spans
-        if self._queued_total - self._taken_total >= self._size:
-            self._drops.add(1, "queue full")
-            return
-        self._queued_total += 1
-        self._inner.on_end(span)
-
-    def taken(self, count: int) -> None:
-        """`count` spans left the queue for the exporter."""
-        self._taken_total += count
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-class _KeepExportErrors(logging.Filter):
-    """Keeps the exporter's latest failure for the drop warning instead of printing each."""
-
-    def __init__(self, drops: Drops) -> None:
-        super().__init__()
-        self._drops = drops
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self._drops.last_error = record.getMessage()[:200]
-        return False
-
-
 class _QuietTraceState(logging.Filter):
     """Drops the API's warning about a tracestate member it refused: the member is a header
     value, which never reaches a log; the header is then dropped whole, as W3C asks."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Member doesn't match")
-
-
-class _CountingExporter(SpanExporter):
-    """The OTLP exporter, counting the spans of batches it failed to deliver."""
-
-    def __init__(self, inner: SpanExporter, drops: Drops) -> None:
-        self._inner = inner
-        self._drops = drops
-        self.queue: _BoundedQueue | None = None  # set once the queue is built around this
-
-    def export(self, spans: list[ReadableSpan]) -> SpanExportResult:
-        if self.queue is not None:
-            self.queue.taken(len(spans))
-        result = self._inner.export(spans)
-        if result is not SpanExportResult.SUCCESS:
-            self._drops.add(len(spans), self._drops.last_error)
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
 
 
 class _HashedOnce(Resource):
@@ -376,15 +275,15 @@ class ServerTelemetry:
 def start() -> ServerTelemetry:
     """Builds the providers from the OTEL_* settings and makes them the process's own."""
     drops = Drops()
-    logging.getLogger(_SDK_EXPORTER_LOGGER).addFilter(_KeepExportErrors(drops))
+    logging.getLogger(_SDK_EXPORTER_LOGGER).addFilter(KeepExportErrors(drops))
     logging.getLogger(_API_TRACE_STATE_LOGGER).addFilter(_QuietTraceState())
     resource = _resource()
     queue_size = _queue_size()
-    exporter = _CountingExporter(CachingSpanExporter(), drops)
+    exporter = CountingExporter(CachingSpanExporter(), drops)
     batches = BatchSpanProcessor(
         exporter, max_queue_size=queue_size, max_export_batch_size=_export_batch_size(queue_size)
     )
-    spans = _BoundedQueue(batches, queue_size, drops)
+    spans = BoundedQueue(batches, queue_size, drops)
     exporter.queue = spans
     # The server shuts the providers down itself, bounded: the SDK's own exit hook could wait
     # 30 s on a collector that does not answer.

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from python.runtime import otel_export
+from python.runtime import otel_export, span_drops
 
 
 def _span(sampled: bool = True) -> ReadableSpan:
@@ -44,8 +44,8 @@ class ExportBatchTest(absltest.TestCase):
 class BoundedQueueTest(absltest.TestCase):
     def test_drops_past_the_size_until_spans_are_taken(self) -> None:
         inner = mock.create_autospec(BatchSpanProcessor, instance=True)
-        drops = otel_export.Drops()
-        queue = otel_export._BoundedQueue(inner, 2, drops)
+        drops = span_drops.Drops()
+        queue = span_drops.BoundedQueue(inner, 2, drops)
         for _ in range(3):
             queue.on_end(_span())
         queue.on_end(_span(sampled=False))  # never queued, never counted
