@@ -1,25 +1,21 @@
-"""The benchmark's baseline: the same servicers in a grpc.aio server with default options and
-nothing else (no interceptor, logging, health or reflection). Prints its port, serves until
-SIGTERM."""
+"""The benchmark's baseline: the kit's test service's servicer (tests/services/kittest's
+TestServicer, whose Unary and ServerStream the bench drives; Relay, which it does not, needs
+python/channels) in a grpc.aio server with default options and nothing
+else (no runtime: no interceptor, logging, health or reflection), so that the ratio to it is
+the runtime's cost alone. Prints its port, serves until SIGTERM."""
 
 import asyncio
 import signal
 
 import grpc
-from ping.v1 import ping_pb2_grpc
-from routeguide.v1 import route_guide_pb2_grpc
+from kittest.v1 import test_service_pb2_grpc
 
-from python.services.ping.ping_servicer import PingServicer
-from python.services.route_guide.feature_db import FeatureDb
-from python.services.route_guide.route_guide_servicer import RouteGuideServicer
+from tests.services.kittest.servicer import TestServicer
 
 
 async def main() -> None:
     server = grpc.aio.server()
-    ping_pb2_grpc.add_PingServiceServicer_to_server(PingServicer(), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(
-        RouteGuideServicer(FeatureDb.load()), server
-    )
+    test_service_pb2_grpc.add_TestServiceServicer_to_server(TestServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(f"bare server listening on [::]:{port}", flush=True)

@@ -1,14 +1,15 @@
 """Cold start: `./bazelw run //tests/bench:cold_start`. Prints numbers; asserts nothing.
 
-For each service's image (//deploy:ping_image, //deploy:route_guide_image), unpacked once into
-an OCI bundle and run by `runc` as image_run_test runs it (uid 65532, read-only root, host
-network, PORT set): the time from just before `runc run` to health SERVING, min/median/max of
---runs starts. Beside it: the same server's start as `bazel run` starts it (the py_binary from
-its runfiles), and the floor of any Python image, `runc run` of `python3.13 -c pass` to its exit.
+For the kit's test service's image (//tests/services/kittest:kittest_image; until issue 25 the
+samples' images, ping's and route_guide's), unpacked once into an OCI bundle and run by `runc`
+as image_run_test runs it (uid 65532, read-only root, host network, PORT set): the time from
+just before `runc run` to health SERVING, min/median/max of --runs starts. Beside it: the same
+server's start as `bazel run` starts it (the py_binary from its runfiles), and the floor of any
+Python image, `runc run` of `python3.13 -c pass` to its exit.
 
 Then, once per image, where the time goes: the start's phases measured inside the container
-(start_phases.py: imports, flags, logging set-up, services() with the feature data load, the
-server's build and start), and the slowest imports by `python3.13 -X importtime`.
+(start_phases.py: imports, flags, logging set-up, services(), the server's build and start),
+and the slowest imports by `python3.13 -X importtime`.
 
 The clock starts after the health probe's gRPC is imported; the probe tries every 2 ms, each
 time on a new channel (reconnect backoff options at 5 ms as well): gRPC's default backoff (1 s
@@ -65,13 +66,7 @@ class Service:
 
 
 SERVICES = [
-    Service("ping", "PING_IMAGE", "PING_SERVER_BIN", "python.services.ping.main"),
-    Service(
-        "route_guide",
-        "ROUTE_GUIDE_IMAGE",
-        "ROUTE_GUIDE_SERVER_BIN",
-        "python.services.route_guide.main",
-    ),
+    Service("kittest", "KITTEST_IMAGE", "KITTEST_SERVER_BIN", "tests.services.kittest.main"),
 ]
 
 
@@ -231,11 +226,10 @@ def main(argv: list[str]) -> None:
             binary_start(binary_path)
             binary = [binary_start(binary_path) for _ in range(runs)]
             print(f"{service.name:12} {spread(image):>19} {spread(binary):>19}")
-        interpreter = bundles["ping"].image_config["Entrypoint"][0]
-        python_exit = [runner.run_to_exit(bundles["ping"], [interpreter, "-c", "pass"])]
-        python_exit += [
-            runner.run_to_exit(bundles["ping"], [interpreter, "-c", "pass"]) for _ in range(runs)
-        ]
+        floor = bundles[SERVICES[0].name]
+        interpreter = floor.image_config["Entrypoint"][0]
+        python_exit = [runner.run_to_exit(floor, [interpreter, "-c", "pass"])]
+        python_exit += [runner.run_to_exit(floor, [interpreter, "-c", "pass"]) for _ in range(runs)]
         print(f"floor: runc run of `{interpreter} -c pass` to its exit: {spread(python_exit[1:])}")
         if _WITHOUT_BYTECODE.value:
             for service in SERVICES:

@@ -45,16 +45,18 @@ from python.runtime.span_encoding import AttributeCache
 
 ROUNDS = 9
 CALLS = 20_000
+# The call whose telemetry is measured: the kit's test service's, as tests/bench:server drives.
+SERVICE, METHOD = "kittest.v1.TestService", "Unary"
 DURATION_ATTRIBUTES = {
     "rpc.system": "grpc",
-    "rpc.service": "ping.v1.PingService",
-    "rpc.method": "Send",
+    "rpc.service": SERVICE,
+    "rpc.method": METHOD,
     "rpc.grpc.status_code": 0,
 }
 START_ATTRIBUTES = {
     "rpc.system": "grpc",
-    "rpc.service": "ping.v1.PingService",
-    "rpc.method": "Send",
+    "rpc.service": SERVICE,
+    "rpc.method": METHOD,
     "network.peer.address": "127.0.0.1",
     "network.peer.port": 51234,
 }
@@ -75,7 +77,7 @@ def _record(exemplars: ExemplarFilter) -> Callable[[], None]:
 def _durations() -> Callable[[], None]:
     durations = call_durations.CallDurations(lambda *_: DURATION_ATTRIBUTES, "trace_based", False)
     span = trace.get_current_span().get_span_context()
-    return lambda: durations.record("/ping.v1.PingService/Send", 0, 1.5, span)
+    return lambda: durations.record(f"/{SERVICE}/{METHOD}", 0, 1.5, span)
 
 
 def _server_span() -> Callable[[], None]:
@@ -84,7 +86,7 @@ def _server_span() -> Callable[[], None]:
     spans = server_span.ServerSpans(TracerProvider(), otel_export.SCOPE, lambda _: None)
 
     def step() -> None:
-        span = spans.start("ping.v1.PingService/Send", None, START_ATTRIBUTES)
+        span = spans.start(f"{SERVICE}/{METHOD}", None, START_ATTRIBUTES)
         span.set_call_attribute("rpc.grpc.status_code", 0)
         span.end()
 
@@ -97,7 +99,7 @@ def _encoding(encode: Callable[[list[ReadableSpan]], object]) -> Callable[[], No
     ended: list[ReadableSpan] = []
     spans = server_span.ServerSpans(TracerProvider(), otel_export.SCOPE, ended.append)
     for _ in range(otel_export.EXPORT_BATCH_SPANS):
-        span = spans.start("ping.v1.PingService/Send", None, START_ATTRIBUTES)
+        span = spans.start(f"{SERVICE}/{METHOD}", None, START_ATTRIBUTES)
         span.set_call_attribute("rpc.grpc.status_code", 0)
         span.end()
     batch = iter(())
@@ -116,7 +118,7 @@ def _span(sampler: Sampler, attributes: dict[str, str | int] | None) -> Callable
 
     def step() -> None:
         span = tracer.start_span(
-            "ping.v1.PingService/Send", kind=trace.SpanKind.SERVER, attributes=attributes
+            f"{SERVICE}/{METHOD}", kind=trace.SpanKind.SERVER, attributes=attributes
         )
         span.set_attribute("rpc.grpc.status_code", 0)
         span.end()
@@ -137,7 +139,7 @@ class _Record:
 def _log_line() -> Callable[[], None]:
     """The line of each call, written where configure() writes: stdout, here /dev/null."""
     logs.configure(logs.JSON)
-    method = rpc_logging.MethodLog("/ping.v1.PingService/Send", "bench", rpc_logging.ALL)
+    method = rpc_logging.MethodLog(f"/{SERVICE}/{METHOD}", "bench", rpc_logging.ALL)
     record = _Record()
     return lambda: method.log(grpc.StatusCode.OK, record)  # type: ignore[arg-type]
 

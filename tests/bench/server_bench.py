@@ -1,14 +1,16 @@
 """Server benchmark: `./bazelw run //tests/bench:server`. Prints numbers; asserts nothing.
 
-h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at each service's
-production server (the ping and route guide binaries, JSON logging on) and at a bare grpc.aio
-server with the same servicers (bare_server.py). The production servers run as the cost goals
-of docs/observability.md name them: --rpc_logs all, errors and none; logs and traces with every
-call sampled (`traces`, OTEL_METRICS_EXPORTER=none); and logs, traces and metrics (`metrics`),
-both exporting to an OTLP sink in this process (otlp_sink.py) that accepts every export. It
-reports for unary PingService.Send and server-streaming RouteGuide.ListFeatures: calls (and
-messages) per second, p50/p99 latency, server CPU per call and its ratio to the bare server's,
-and peak RSS; then each production server's time from process start to SERVING.
+h2load (Debian's nghttp2-client) drives real gRPC frames over HTTP/2 at the kit's test service
+(tests/services/kittest's server binary, on the runtime, JSON logging on) and at a bare grpc.aio
+server with the same servicer (bare_server.py): the kit's own service, so that the bench outlives
+the samples. The service's binary runs as the cost goals of docs/observability.md name them:
+--rpc_logs all, errors and none; logs and traces with every call sampled (`traces`,
+OTEL_METRICS_EXPORTER=none); and logs, traces and metrics (`metrics`), both exporting to an OTLP
+sink in this process (otlp_sink.py) that accepts every export. It reports for unary
+TestService/Unary and server-streaming TestService/ServerStream (300 replies of about 40 bytes,
+as the route guide sample's ListFeatures of its whole map, which the bench drove before): calls
+(and messages) per second, p50/p99 latency, server CPU per call and its ratio to the bare
+server's, and peak RSS; then the service's time from process start to SERVING.
 
 A ratio is only worth reporting when it is not noise, so the measurement is built for that:
 - the server runs on one CPU (`--server_cpu`, all its threads, set once it listens) and h2load
@@ -40,8 +42,7 @@ from pathlib import Path
 import grpc
 from absl import app, flags
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from ping.v1 import ping_pb2
-from routeguide.v1 import route_guide_pb2
+from kittest.v1 import test_service_pb2
 
 from tests.bench.otlp_sink import OtlpSink
 
@@ -55,6 +56,12 @@ _LOAD_CPU = flags.DEFINE_integer("load_cpu", 1, "The CPU h2load runs on.")
 
 # (connections, concurrent streams on each): one call at a time, and 10 x 5.
 CONCURRENCY = ((1, 1), (10, 5))
+# A stream as the route guide sample's ListFeatures of its whole map was, which the bench drove
+# before: 300 features of 39 bytes on average (name and point); a reply here is 37 to 40 bytes.
+STREAM_REPLIES = 300
+STREAM_REPLY_BYTES = 35
+# The variable naming the service's binary on the runtime, which the bench measures.
+SERVICE_VAR = "KITTEST_SERVER_BIN"
 _LISTENING = re.compile(r"listening on \[::\]:(\d+)")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -62,7 +69,6 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 @dataclasses.dataclass
 class Load:
     name: str
-    server_var: str  # the variable naming the service's production binary
     path: str
     request: bytes
     calls: int
@@ -230,25 +236,22 @@ def main(argv: list[str]) -> None:
             f"{sorted(usable)}: on one CPU the ratios are noise"
         )
     calls = _CALLS.value
-    everything = route_guide_pb2.Rectangle(
-        lo=route_guide_pb2.Point(latitude=-900000000, longitude=-1800000000),
-        hi=route_guide_pb2.Point(latitude=900000000, longitude=1800000000),
+    stream = test_service_pb2.ServerStreamRequest(
+        count=STREAM_REPLIES, reply_bytes=STREAM_REPLY_BYTES
     )
     loads = [
         Load(
-            "unary Send",
-            "PING_SERVER_BIN",
-            "/ping.v1.PingService/Send",
-            ping_pb2.Request(message="ping").SerializeToString(),
+            "unary Unary",
+            "/kittest.v1.TestService/Unary",
+            test_service_pb2.UnaryRequest(message="ping").SerializeToString(),
             calls,
         ),
         Load(
-            "stream ListFeatures (300 msgs)",
-            "ROUTE_GUIDE_SERVER_BIN",
-            "/routeguide.v1.RouteGuide/ListFeatures",
-            everything.SerializeToString(),
+            f"stream ServerStream ({STREAM_REPLIES} msgs)",
+            "/kittest.v1.TestService/ServerStream",
+            stream.SerializeToString(),
             calls // 10,
-            messages_per_call=300,
+            messages_per_call=STREAM_REPLIES,
         ),
     ]
     print(
@@ -266,24 +269,22 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch, OtlpSink() as sink:
         _PYCACHE = Path(scratch) / "pycache"
         # Each server once, so that every measured start reads the bytecode this one wrote.
-        for load in loads:
-            for server in servers(load, sink).values():
-                server.stop()
+        for server in servers(sink).values():
+            server.stop()
         for load in loads:
             measure_load(load, Path(scratch), sink)
         print(f"OTLP sink: {sink.spans_bytes} bytes of spans, {sink.metrics_bytes} of metrics")
-        for server_var in dict.fromkeys(load.server_var for load in loads):
-            times = start_to_serving(runfile(server_var))
-            print(
-                f"{server_var}: process start to SERVING: median "
-                f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
-                f"max {max(times) * 1000:.0f} ms ({len(times)} starts)"
-            )
+        times = start_to_serving(runfile(SERVICE_VAR))
+        print(
+            f"{SERVICE_VAR}: process start to SERVING: median "
+            f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms ({len(times)} starts)"
+        )
 
 
-def servers(load: Load, sink: OtlpSink) -> dict[str, ServerProcess]:
+def servers(sink: OtlpSink) -> dict[str, ServerProcess]:
     """The bare server and the service's own binary in each setting the goals name."""
-    production = runfile(load.server_var)
+    production = runfile(SERVICE_VAR)
     logged = {"GOOGLE_CLOUD_PROJECT": "bench"}
     # Every call sampled, exported to the sink; `traces` without metrics, `metrics` with them.
     traced = {
@@ -307,7 +308,7 @@ def servers(load: Load, sink: OtlpSink) -> dict[str, ServerProcess]:
 
 def measure_load(load: Load, scratch: Path, sink: OtlpSink) -> None:
     """Each concurrency against the bare server and the service's own binary, by setting."""
-    started = servers(load, sink)
+    started = servers(sink)
     try:
         for concurrency in CONCURRENCY:
             rounds: dict[str, list[Result]] = {name: [] for name in started}

@@ -1,7 +1,7 @@
 """Run inside an image by cold_start.py (`python3.13 -c <this file's text> MODULE`): what a
 server's start spends, in the order the runtime does it, as one JSON line of milliseconds.
 
-MODULE is the service's main module (python.services.ping.main); its `services()` is called
+MODULE is the service's main module (tests.services.kittest.main); its `services()` is called
 as app.run would. The time before this script's first line (the interpreter's own start) is
 measured apart, by cold_start.py.
 """
@@ -40,7 +40,7 @@ mark("flags parsed")
 logs.configure("json")
 mark("logging set-up")
 services = main.services()
-mark("services() (route guide: the feature data load)")
+mark("services()")
 
 
 async def start() -> None:
