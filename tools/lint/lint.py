@@ -3,7 +3,7 @@
 CI runs exactly this (.ci/run), so a clean run here is a clean lint in CI. Each check prints one
 line, `ok` or `FAILED`, and a failed check's output follows it, indented. With `--fix`, each
 check that can fix runs its fix first, then its check, which reports what is left for a person
-(buf lint has no fix). Exits 1 when any check failed, 2 on bad usage.
+(buf lint and the sample-free check have no fix). Exits 1 when any check failed, 2 on bad usage.
 
 The checks are the one list in checks() below; a new check is one entry there, and its binary,
 if it is not a Python package, a `--tool=NAME=$(rootpath ...)` argument and a data entry of the
@@ -23,6 +23,9 @@ from pathlib import Path
 from ruff.__main__ import find_ruff_bin
 
 from tools.lint import buf, buildifier, java_format
+
+# Fails when a kit target outside the samples depends on a sample (docs/testing.md).
+SAMPLE_FREE = "tools/sample_free/check.py"
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ def checks(tools: Mapping[str, Path], workspace: Path) -> list[Check]:
             fix=[tools["buildifier"], *buildifier.FIX, "-r", "."],
         ),
         Check("buf lint", [tools["buf"], "lint", "proto", *buf.JSON], readable=buf.readable),
+        # The workspace's own script, as CI ran it: it queries the workspace with its ./bazelw.
+        Check("sample free", [sys.executable, SAMPLE_FREE]),
     ]
     # google-java-format refuses an empty list of files: a workspace without Java skips it.
     if java := java_format.java_files(workspace):

@@ -1,6 +1,7 @@
 """//tools/lint, run as `bazel run` runs it, on a small workspace of its own (the kit's ruff.toml
-and buf.yaml, a test proto, a Python file and a BUILD file): one line per check, exit 1 when one
-fails with the failure's output (buf's rule included), and `--fix` fixing what can be fixed.
+and buf.yaml, a test proto, a Python file, a BUILD file and a stand-in for the sample-free
+check): one line per check, exit 1 when one fails with the failure's output (buf's rule and the
+sample-free check's targets included), and `--fix` fixing what can be fixed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ COPIED = {
     "proto/buf.yaml": "proto/buf.yaml",
     "proto/cart/v1/cart.proto": os.environ["CART_PROTO"],
 }
-CHECKS = ("ruff check", "ruff format", "buildifier", "buf lint")
+CHECKS = ("ruff check", "ruff format", "buildifier", "buf lint", "sample free")
 FORMATTED_PYTHON = '"""A module."""\n\nVALUE = 1\n'
 FORMATTED_BUILD = 'filegroup(\n    name = "files",\n    srcs = [],\n)\n'
+# The real sample-free check queries Bazel; this stand-in fails naming the targets listed in
+# `depends_on_a_sample`, which it reads relative to where lint runs it (the workspace's root).
+SAMPLE_FREE = (
+    '"""A stand-in for the sample-free check."""\n\n'
+    "import pathlib\n"
+    "import sys\n\n"
+    'found = pathlib.Path("depends_on_a_sample").read_text().split()\n'
+    "for target in found:\n"
+    '    print(f"depends on a sample: {target}")\n'
+    "sys.exit(1 if found else 0)\n"
+)
 
 
 class LintTest(absltest.TestCase):
@@ -32,6 +44,8 @@ class LintTest(absltest.TestCase):
             shutil.copyfile(source, self.workspace / path)
         self.write("module.py", FORMATTED_PYTHON)
         self.write("BUILD.bazel", FORMATTED_BUILD)
+        self.write("tools/sample_free/check.py", SAMPLE_FREE)
+        self.write("depends_on_a_sample", "")
 
     def write(self, path: str, text: str) -> None:
         (self.workspace / path).parent.mkdir(parents=True, exist_ok=True)
@@ -74,11 +88,23 @@ class LintTest(absltest.TestCase):
                 "ok      ruff format",
                 "ok      buildifier",
                 "FAILED  buf lint (exit 100)",
+                "ok      sample free",
             ],
         )
         self.assertRegex(
             result.stdout, r"\n        proto/shop/v1/shop\.proto:5:9: .*\(MESSAGE_PASCAL_CASE\)"
         )
+
+    def test_a_target_depending_on_a_sample_fails_naming_it(self) -> None:
+        self.write("depends_on_a_sample", "//tools/x:y\n")
+        for args in ((), ("--fix",)):  # it has no fix: --fix fails the same
+            result = self.lint(*args)
+            self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+            self.assertEqual(
+                self.status_lines(result.stdout),
+                [f"ok      {name}" for name in CHECKS[:-1]] + ["FAILED  sample free (exit 1)"],
+            )
+            self.assertIn("\n        depends on a sample: //tools/x:y\n", result.stdout)
 
     def test_fix_formats_python_and_build_files(self) -> None:
         self.write("module.py", '"""A module."""\nimport os\nVALUE=1\n')
@@ -92,6 +118,7 @@ class LintTest(absltest.TestCase):
                 "FAILED  ruff format (exit 1)",
                 "FAILED  buildifier (exit 4)",
                 "ok      buf lint",
+                "ok      sample free",
             ],
         )
         fixed = self.lint("--fix")
