@@ -39,18 +39,43 @@ def canonical_json(document: Any) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
+class StreamDigest:
+    """The OCI digest and size of bytes that come a chunk at a time (a file, a blob a registry
+    streams), without holding them."""
+
+    def __init__(self) -> None:
+        self._hasher = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def digest(self) -> str:
+        """`sha256:<hex>` of the bytes so far."""
+        return f"sha256:{self._hasher.hexdigest()}"
+
+
 def sha256_digest(data: bytes) -> str:
     """The OCI digest of some bytes: `sha256:<hex>`."""
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+    stream = StreamDigest()
+    stream.update(data)
+    return stream.digest
+
+
+# The config of an artifact (EMPTY): the two bytes `{}`.
+EMPTY_CONTENT = b"{}"
+EMPTY_DIGEST = sha256_digest(EMPTY_CONTENT)
 
 
 def file_digest(path: Path) -> str:
     """The OCI digest of a file, read a chunk at a time."""
-    hasher = hashlib.sha256()
+    stream = StreamDigest()
     with path.open("rb") as blob:
         while chunk := blob.read(CHUNK):
-            hasher.update(chunk)
-    return f"sha256:{hasher.hexdigest()}"
+            stream.update(chunk)
+    return stream.digest
 
 
 def is_digest(value: object) -> bool:

@@ -8,7 +8,6 @@ that the two images share their base and packages layers is echo_service_test's.
 from __future__ import annotations
 
 import _imp
-import hashlib
 import io
 import os
 import posixpath
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci import sha256_digest
 from bazel.tools.oci_layout import Layout, image_outputs
 
 # Issue 12's budget for the whole image, bytecode included (MB = 10^6 bytes): 105 MB, plus
@@ -116,7 +116,7 @@ class ImageStructureTest(absltest.TestCase):
         self.assertRegex(digest, r"^sha256:[0-9a-f]{64}$")
 
     def test_every_blob_matches_digest_and_size_and_diff_ids(self) -> None:
-        diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in self.tars]
+        diff_ids = [sha256_digest(t) for t in self.tars]
         self.assertEqual(self.layout.config["rootfs"], {"type": "layers", "diff_ids": diff_ids})
         self.assertLen(self.tars, 3, "base, third-party packages, application")
 

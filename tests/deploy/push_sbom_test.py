@@ -13,7 +13,6 @@ that holds something else is not overwritten; an SBOM of another image is bad in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci import EMPTY, EMPTY_DIGEST, INDEX, MANIFEST, sha256_digest
 from tests.deploy.flaky_proxy import FlakyProxy
 from tests.deploy.push_services import PUSH_ALL, ServicesPushTestCase
 from tests.deploy.pushing import run_push
@@ -33,10 +33,6 @@ SBOMS = {
     "echo": Path(os.environ["ECHO_SBOM"]).resolve(),
 }
 SPDX = "application/spdx+json"
-INDEX = "application/vnd.oci.image.index.v1+json"
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-EMPTY = "application/vnd.oci.empty.v1+json"
-EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"{}").hexdigest()
 SIGNATURE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
@@ -90,7 +86,7 @@ class PushSbomTest(ServicesPushTestCase):
         )
         blob, _ = self.registry.get(f"/v2/{name}/blobs/{layer['digest']}")
         self.assertEqual(blob, SBOMS[service].read_bytes())
-        self.assertEqual(layer["digest"], "sha256:" + hashlib.sha256(blob).hexdigest())
+        self.assertEqual(layer["digest"], sha256_digest(blob))
         return artifact
 
     def test_push_all_attaches_each_sbom(self) -> None:
@@ -144,7 +140,7 @@ class PushSbomTest(ServicesPushTestCase):
     def put_artifact(self, name: str, artifact_type: str, data: bytes, subject: str) -> dict:
         """Pushes an artifact of one blob referring to image `subject` in repository `name`
         (whose empty config blob a push has already put there); returns its descriptor."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = sha256_digest(data)
         start = urllib.request.Request(
             f"http://{self.registry.host}/v2/{name}/blobs/uploads/", data=b"", method="POST"
         )
@@ -169,7 +165,7 @@ class PushSbomTest(ServicesPushTestCase):
                 "subject": {"mediaType": MANIFEST, "digest": subject, "size": len(image_manifest)},
             }
         ).encode()
-        artifact = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        artifact = sha256_digest(manifest)
         self.put_manifest(name, artifact, manifest, MANIFEST)
         return {
             "mediaType": MANIFEST,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from absl.testing import absltest
 
+from bazel.tools.oci import EMPTY_DIGEST, sha256_digest
 from bazel.tools.oci import INDEX as INDEX_MEDIA_TYPE
 from bazel.tools.oci_layout import image_outputs
 from bazel.tools.push.layout import read_layout
@@ -24,7 +25,6 @@ from bazel.tools.push.referrers import (
 )
 
 SBOM = Path(os.environ["SBOM"])
-EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # `{}`
 
 
 class ReferrersTest(absltest.TestCase):
@@ -50,7 +50,7 @@ class ReferrersTest(absltest.TestCase):
                 "layers": [
                     {
                         "mediaType": "application/spdx+json",
-                        "digest": "sha256:" + hashlib.sha256(sbom).hexdigest(),
+                        "digest": sha256_digest(sbom),
                         "size": len(sbom),
                         "annotations": {"org.opencontainers.image.title": SBOM.name},
                     }
@@ -62,10 +62,7 @@ class ReferrersTest(absltest.TestCase):
                 },
             },
         )
-        self.assertEqual(
-            self.artifact.manifest_digest,
-            "sha256:" + hashlib.sha256(self.artifact.manifest).hexdigest(),
-        )
+        self.assertEqual(self.artifact.manifest_digest, sha256_digest(self.artifact.manifest))
         config, layer = self.artifact.blobs
         with config.open() as stream:
             self.assertEqual(stream.read(), b"{}")

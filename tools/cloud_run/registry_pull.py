@@ -14,7 +14,6 @@ elsewhere. Anonymous pulls only: the local Cloud Run holds no registry credentia
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -134,21 +133,19 @@ def _store(layout: Path, digest: str, size: int, chunks: Iterable[bytes]) -> Non
     that digest and `size`."""
     directory = layout / "blobs" / "sha256"
     directory.mkdir(parents=True, exist_ok=True)
-    hasher = hashlib.sha256()
-    received = 0
+    received = oci.StreamDigest()
     with tempfile.NamedTemporaryFile(dir=directory, prefix=".partial-", delete=False) as temporary:
         try:
             for chunk in chunks:
-                hasher.update(chunk)
-                received += len(chunk)
+                received.update(chunk)
                 temporary.write(chunk)
-            if received != size:
+            if received.size != size:
                 raise PullError(
-                    f"blob {digest}: the registry sent {received} bytes, its size is {size}"
+                    f"blob {digest}: the registry sent {received.size} bytes, its size is {size}"
                 )
-            if f"sha256:{hasher.hexdigest()}" != digest:
+            if received.digest != digest:
                 raise PullError(
-                    f"blob {digest}: the registry sent bytes of digest sha256:{hasher.hexdigest()}"
+                    f"blob {digest}: the registry sent bytes of digest {received.digest}"
                 )
         except BaseException:
             with contextlib.suppress(OSError):

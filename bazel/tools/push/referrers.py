@@ -30,7 +30,7 @@ from bazel.tools.oci import canonical_json, sha256_digest
 from bazel.tools.push.layout import Blob, Image
 
 SBOM_MEDIA_TYPE = "application/spdx+json"
-EMPTY_CONFIG = Blob.of(b"{}")
+EMPTY_CONFIG = Blob.of(oci.EMPTY_CONTENT)
 TITLE = "org.opencontainers.image.title"
 # What a GET of the referrers tag accepts: every manifest type, so that a tag that holds
 # something other than an index is seen as what it is and left alone.
