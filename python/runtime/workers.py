@@ -8,7 +8,8 @@ non-zero exit code among them. A worker that dies while the others serve takes t
 group down, so that Cloud Run replaces the instance rather than run it short of workers.
 
 No signal may fall between the cracks of starting up. A SIGTERM or SIGINT that reaches the
-parent while it forks is held, then forwarded to every worker, the later ones too; the workers
+parent while it forks waits in the pipe its loop reads, then goes to every worker, the later
+ones too, whichever of the parent's threads took it; the workers
 start with both blocked until they have handlers of their own. A worker told to stop before its
 server installed its handlers (server.serve() does that before it starts serving) has nothing in
 flight: it exits 0 at once, as a drain would. And each worker asks the kernel for a signal when
@@ -25,7 +26,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from python.runtime import logs
@@ -48,59 +49,84 @@ def reserve_port(port: int) -> socket.socket:
 
 def run(count: int, serve: Callable[[], int]) -> int:
     """Runs `serve` in `count` forked processes; returns the exit code for the parent."""
-    workers: set[int] = set()
-    stopping = False
-    forking = True
-    held: list[int] = []  # signals that came while forking, forwarded once every worker is known
-
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        if forking:
-            held.append(signum)
-            return
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    # Every signal the parent acts on reaches its loop through this pipe, written by CPython's
+    # C-level handler in whichever thread the kernel gave the signal to. A Python handler runs
+    # on the main thread only, once that thread runs Python code again: a SIGTERM that the log
+    # thread took while the main thread forked could wait behind os.wait() for ever (4 starts
+    # in 300, SIGTERM sent at the first fork, with the machine busy).
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
+    for signum in (*_STOP_SIGNALS, signal.SIGCHLD):
+        signal.signal(signum, _written_to_the_pipe)
     parent = os.getpid()
     # Blocked so that each worker starts with them blocked, until it has handlers of its own.
-    # The parent's handler may still run meanwhile (another of its threads can take a signal),
-    # hence `held`.
+    # Meanwhile the parent's other thread takes them, into the pipe.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    workers: set[int] = set()
     for _ in range(count):
         pid = os.fork()
         if pid == 0:
-            _worker(parent, serve)
+            _worker(parent, serve, (wakeup_read, wakeup_write))
         workers.add(pid)
-    forking = False
     logger.info("started %d workers: %s", count, sorted(workers))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    for signum in held:
-        forward(signum, None)
+    return _supervise(workers, wakeup_read)
 
+
+def _written_to_the_pipe(_signum: int, _frame: object) -> None:
+    """The handler that makes CPython write the signal to the wakeup pipe; _supervise acts."""
+
+
+def _supervise(workers: set[int], wakeup: int) -> int:
+    """Forwards SIGTERM/SIGINT to the workers and reaps them until none is left; the exit code
+    is the first non-zero one among theirs."""
+    stopping = False
     exit_code = 0
     while workers:
-        pid, status = os.wait()
-        workers.discard(pid)
-        code = os.waitstatus_to_exitcode(status)
-        code = code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as shells say
-        if stopping:
-            logger.info("worker %d exited with %d", pid, code)
-        else:
-            logger.error("worker %d exited with %d: stopping the others", pid, code)
-            stopping = True
-            code = code or 1
-            for other in workers:
-                os.kill(other, signal.SIGTERM)
-        exit_code = exit_code or code
+        for signum in os.read(wakeup, 512):  # blocks until a signal comes
+            if signum in _STOP_SIGNALS:
+                stopping = True
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signum)
+                continue
+            for pid, code in _exited():
+                workers.discard(pid)
+                if stopping:
+                    logger.info("worker %d exited with %d", pid, code)
+                else:
+                    logger.error("worker %d exited with %d: stopping the others", pid, code)
+                    stopping = True
+                    code = code or 1
+                    for other in workers:
+                        os.kill(other, signal.SIGTERM)
+                exit_code = exit_code or code
     return exit_code
 
 
-def _worker(parent: int, serve: Callable[[], int]) -> NoReturn:
+def _exited() -> Iterator[tuple[int, int]]:
+    """The children that have exited since the last look (one SIGCHLD may stand for several),
+    with their exit codes; killed by signal N is 128 + N, as shells say."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        yield pid, code if code >= 0 else 128 - code
+
+
+def _worker(parent: int, serve: Callable[[], int], wakeup: tuple[int, int]) -> NoReturn:
     """The life of a forked worker; never returns."""
+    # The parent's pipe and SIGCHLD handler are not the worker's: a signal written there would
+    # reach the parent's loop, which would forward it to every worker again.
+    signal.set_wakeup_fd(-1)
+    for fd in wakeup:
+        os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _exit_before_serving)
     _stop_when_parent_dies(parent)
