@@ -1,8 +1,9 @@
-"""What the local Cloud Run's tests share: a real registry with the ping image pushed by the
-kit's own push (//deploy:ping_push, which also writes the resolved manifest), the local Cloud
-Run started as `bazel run //tools/cloud_run:local` starts it, and a small Admin API client
-that gets its token as a release does: an assertion signed with the key file the local Cloud
-Run wrote, traded at its /token."""
+"""What the local Cloud Run's tests share: a real registry with the kit's test service's image
+pushed by the kit's own push (//tests/services/kittest:kittest_push, which also writes the
+resolved manifest; not a sample's, so that deleting one deletes none of these tests), the local
+Cloud Run started as `bazel run //tools/cloud_run:local` starts it, and a small Admin API client
+that gets its token as a release does: an assertion signed with the key file the local Cloud Run
+wrote, traded at its /token."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import grpc
 import yaml
 from google.auth import crypt, jwt
-from ping.v1 import ping_pb2, ping_pb2_grpc
+from kittest.v1 import test_service_pb2, test_service_pb2_grpc
 
 from bazel.tools import oci
 from tests.deploy.pushing import run_push
@@ -161,17 +162,17 @@ class LocalCloudRun:
             raise RuntimeError(f"/token refused an ID token for {audience}: {code} {granted}")
         return granted["id_token"]
 
-    def ping(self, host: str, message: str = "hello", token: bool = True) -> str:
-        """Ping.Send through the front end, on a new connection, with `host` as :authority;
+    def unary(self, host: str, message: str = "hello", token: bool = True) -> str:
+        """TestService.Unary through the front end, on a new connection, with `host` as :authority;
         with an ID token for the URL it calls (services are private, as on Cloud Run), unless
         `token` is False."""
         options = [("grpc.default_authority", host), ("grpc.use_local_subchannel_pool", 1)]
         metadata = [("authorization", f"Bearer {self.id_token('http://' + host)}")] if token else []
         with grpc.insecure_channel(f"127.0.0.1:{self.front_end_port}", options) as channel:
-            pong = ping_pb2_grpc.PingServiceStub(channel).Send(
-                ping_pb2.Request(message=message), metadata=metadata, timeout=10
+            answer = test_service_pb2_grpc.TestServiceStub(channel).Unary(
+                test_service_pb2.UnaryRequest(message=message), metadata=metadata, timeout=10
             )
-        return pong.pong.message
+        return answer.message
 
 
 def ready_condition(service: dict) -> dict:
@@ -183,15 +184,15 @@ def host_of(url: str) -> str:
     return url.removeprefix("http://")
 
 
-def push_ping(registry: RegistryServer) -> dict:
-    """Pushes the ping service as a release does; returns its resolved manifest."""
+def push_kittest(registry: RegistryServer) -> dict:
+    """Pushes the kit's test service as a release does; returns its resolved manifest."""
     workdir = scratch()
     result = run_push(
-        os.environ["PUSH_PING"], "--repository", f"{registry.host}/services", cwd=workdir
+        os.environ["PUSH_KITTEST"], "--repository", f"{registry.host}/services", cwd=workdir
     )
     if result.returncode != 0:
         raise RuntimeError(f"push failed: {result.stderr}")
-    return yaml.safe_load((workdir / "ping.yaml").read_text())
+    return yaml.safe_load((workdir / "kittest.yaml").read_text())
 
 
 def push_as_root(registry: RegistryServer, image: str) -> str:

@@ -1,9 +1,9 @@
-"""The local Cloud Run end to end (//tools/cloud_run:local), as a release uses it: the ping
-service pushed by the kit's push to a real registry, created and replaced through the Admin
-API, each revision run under runc and called through the h2c front end. Also what it refuses:
-no token (401), a missing service (404), an image or a manifest asking for root, a revision
-whose container exits or whose probe watches the wrong port (Ready False with Cloud Run's
-reason), and dryRun (nothing changes).
+"""The local Cloud Run end to end (//tools/cloud_run:local), as a release uses it: the kit's test
+service (tests/services/kittest) pushed by the kit's push to a real registry, created and
+replaced through the Admin API, each revision run under runc and called through the h2c front
+end. Also what it refuses: no token (401), a missing service (404), an image or a manifest
+asking for root, a revision whose container exits or whose probe watches the wrong port (Ready
+False with Cloud Run's reason), and dryRun (nothing changes).
 Its replaceService and GET answers have the structure of Google's documented v1 Service
 (fixtures/)."""
 
@@ -26,7 +26,7 @@ from tests.cloud_run.local_cloud_run import (
     host_of,
     manifest,
     push_as_root,
-    push_ping,
+    push_kittest,
     ready_condition,
     scratch,
 )
@@ -80,13 +80,13 @@ class LocalCloudRunTest(absltest.TestCase):
             raise AssertionError(f"cannot run the local Cloud Run: {reason}")
         cls.registry = RegistryServer(scratch() / "registry").start()
         cls.addClassCleanup(cls.registry.stop)
-        cls.ping = push_ping(cls.registry)
+        cls.kittest = push_kittest(cls.registry)
         cls.local = LocalCloudRun()
         cls.addClassCleanup(cls.local.stop)
 
     def create(self, name: str, **container: object) -> dict:
         code, body = self.local.call(
-            "POST", self.local.service_path(), manifest(self.ping, name, **container)
+            "POST", self.local.service_path(), manifest(self.kittest, name, **container)
         )
         self.assertEqual(code, 200, body)
         return self.local.wait_reconciled(name)
@@ -107,26 +107,26 @@ class LocalCloudRunTest(absltest.TestCase):
         )
         url = service["status"]["url"]
         self.assertEqual(url, f"http://first.{PROJECT}.localhost:{self.local.front_end_port}")
-        self.assertEqual(self.local.ping(host_of(url), "through"), "through")
+        self.assertEqual(self.local.unary(host_of(url), "through"), "through")
         self.assertEqual(self.front_end_lines(host_of(url).split(":")[0]), [revision])
         # Private, as a service is on Cloud Run unless its manifest says public: no ID token
         # is HTTP 403, which a gRPC client reports as PERMISSION_DENIED.
         with self.assertRaises(grpc.RpcError) as raised:
-            self.local.ping(host_of(url), token=False)
+            self.local.unary(host_of(url), token=False)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
         self.assertIn(f"front end: first.{PROJECT}.localhost: 403 (no ID token)", self.local.log())
-        self.assertEqual(self.local.ping(host_of(url), "again"), "again")
+        self.assertEqual(self.local.unary(host_of(url), "again"), "again")
         code, body = self.local.call("GET", f"{API}/namespaces/{PROJECT}/revisions/{revision}")
         self.assertEqual(code, 200, body)
         self.assertEqual(ready_condition(body)["status"], "True")
         self.assertEqual(
             body["status"]["imageDigest"],
-            self.ping["spec"]["template"]["spec"]["containers"][0]["image"],
+            self.kittest["spec"]["template"]["spec"]["containers"][0]["image"],
         )
 
     def test_replace_and_get_have_the_structure_of_googles_v1_service(self) -> None:
         old = self.create("shape")["status"]["latestReadyRevisionName"]
-        document = manifest(self.ping, "shape", env=[{"name": "SHAPE", "value": "2"}])
+        document = manifest(self.kittest, "shape", env=[{"name": "SHAPE", "value": "2"}])
         document["spec"]["template"]["metadata"]["name"] = "shape-candidate"
         document["spec"]["traffic"] = [
             {"revisionName": old, "percent": 100},
@@ -145,7 +145,7 @@ class LocalCloudRunTest(absltest.TestCase):
 
     def test_new_env_makes_a_revision_that_only_its_tag_reaches(self) -> None:
         old = self.create("tagged")["status"]["latestReadyRevisionName"]
-        document = manifest(self.ping, "tagged", env=[{"name": "RELEASE", "value": "2"}])
+        document = manifest(self.kittest, "tagged", env=[{"name": "RELEASE", "value": "2"}])
         document["spec"]["template"]["metadata"]["name"] = "tagged-v2"
         document["spec"]["traffic"] = [
             {"revisionName": old, "percent": 100},
@@ -165,8 +165,8 @@ class LocalCloudRunTest(absltest.TestCase):
             ],
         )
         for _ in range(5):
-            self.assertEqual(self.local.ping(host_of(tag_url)), "hello")
-            self.assertEqual(self.local.ping(host_of(service["status"]["url"])), "hello")
+            self.assertEqual(self.local.unary(host_of(tag_url)), "hello")
+            self.assertEqual(self.local.unary(host_of(service["status"]["url"])), "hello")
         self.assertEqual(self.front_end_lines(host_of(tag_url).split(":")[0]), ["tagged-v2"] * 5)
         self.assertEqual(
             self.front_end_lines(host_of(service["status"]["url"]).split(":")[0]), [old] * 5
@@ -174,7 +174,7 @@ class LocalCloudRunTest(absltest.TestCase):
 
     def test_a_revision_without_traffic_stops_and_starts_again_when_named(self) -> None:
         old = self.create("retire")["status"]["latestReadyRevisionName"]
-        document = manifest(self.ping, "retire", env=[{"name": "RELEASE", "value": "2"}])
+        document = manifest(self.kittest, "retire", env=[{"name": "RELEASE", "value": "2"}])
         code, body = self.local.call("PUT", self.local.service_path("retire"), document)
         self.assertEqual(code, 200, body)
         service = self.local.wait_reconciled("retire")
@@ -199,14 +199,14 @@ class LocalCloudRunTest(absltest.TestCase):
         self.assertEqual(service["status"]["latestCreatedRevisionName"], new)
         self.assertEqual(service["status"]["traffic"], [{"revisionName": old, "percent": 100}])
         host = host_of(service["status"]["url"])
-        self.assertEqual(self.local.ping(host), "hello")
+        self.assertEqual(self.local.unary(host), "hello")
         self.assertEqual(self.front_end_lines(host.split(":")[0])[-1], old)
 
     def test_unchanged_replace_makes_no_revision(self) -> None:
         service = self.create("same")
         revision = service["status"]["latestCreatedRevisionName"]
         code, body = self.local.call(
-            "PUT", self.local.service_path("same"), manifest(self.ping, "same")
+            "PUT", self.local.service_path("same"), manifest(self.kittest, "same")
         )
         self.assertEqual(code, 200, body)
         self.assertEqual(body["metadata"]["generation"], service["metadata"]["generation"])
@@ -222,7 +222,7 @@ class LocalCloudRunTest(absltest.TestCase):
     def test_a_container_that_exits_is_not_ready_and_takes_no_traffic(self) -> None:
         old = self.create("exits")["status"]["latestReadyRevisionName"]
         # absl exits on an unknown flag, before the server listens.
-        document = manifest(self.ping, "exits", args=["--no_such_flag"])
+        document = manifest(self.kittest, "exits", args=["--no_such_flag"])
         code, body = self.local.call("PUT", self.local.service_path("exits"), document)
         self.assertEqual(code, 200, body)
         service = self.local.wait_reconciled("exits")
@@ -241,7 +241,7 @@ class LocalCloudRunTest(absltest.TestCase):
         )
         self.assertRegex(condition["message"], r"Container called exit\([1-9][0-9]*\)\.$")
         self.assertIn(condition["message"], ready["message"])
-        self.assertEqual(self.local.ping(host_of(service["status"]["url"])), "hello")
+        self.assertEqual(self.local.unary(host_of(service["status"]["url"])), "hello")
 
     def test_a_probe_on_the_wrong_port_fails(self) -> None:
         probe = {"grpc": {"port": free_port()}, "periodSeconds": 1, "failureThreshold": 2}
@@ -254,12 +254,12 @@ class LocalCloudRunTest(absltest.TestCase):
         self.assertEqual(routes["status"], "False")
 
     def test_root_is_refused_from_the_image_and_from_the_manifest(self) -> None:
-        image = self.ping["spec"]["template"]["spec"]["containers"][0]["image"]
+        image = self.kittest["spec"]["template"]["spec"]["containers"][0]["image"]
         service = self.create("root-image", image=push_as_root(self.registry, image))
         ready = ready_condition(service)
         self.assertEqual((ready["status"], ready["reason"]), ("False", "RevisionFailed"), service)
         self.assertIn("runs as root (uid 0, gid 0)", ready["message"])
-        document = manifest(self.ping, "root-manifest", securityContext={"runAsUser": 0})
+        document = manifest(self.kittest, "root-manifest", securityContext={"runAsUser": 0})
         code, body = self.local.call("POST", self.local.service_path(), document)
         self.assertEqual(code, 400, body)
         self.assertIn("runAsUser 0 asks for root", body["error"]["message"])
@@ -267,7 +267,7 @@ class LocalCloudRunTest(absltest.TestCase):
 
     def test_dry_run_changes_nothing(self) -> None:
         service = self.create("dry")
-        changed = manifest(self.ping, "dry", env=[{"name": "DRY", "value": "1"}])
+        changed = manifest(self.kittest, "dry", env=[{"name": "DRY", "value": "1"}])
         code, body = self.local.call("PUT", self.local.service_path("dry") + "?dryRun=all", changed)
         self.assertEqual(code, 200, body)
         code, after = self.local.call("GET", self.local.service_path("dry"))
@@ -275,24 +275,24 @@ class LocalCloudRunTest(absltest.TestCase):
         self.assertEqual(after["metadata"], service["metadata"])
         self.assertEqual(after["spec"], service["spec"])
         code, body = self.local.call(
-            "POST", self.local.service_path() + "?dryRun=all", manifest(self.ping, "never")
+            "POST", self.local.service_path() + "?dryRun=all", manifest(self.kittest, "never")
         )
         self.assertEqual(code, 200, body)
         self.assertEqual(self.local.call("GET", self.local.service_path("never"))[0], 404)
         # Validation runs in a dry run too.
-        broken = manifest(self.ping, "dry", env=[{"name": "PORT", "value": "1"}])
+        broken = manifest(self.kittest, "dry", env=[{"name": "PORT", "value": "1"}])
         code, body = self.local.call("PUT", self.local.service_path("dry") + "?dryRun=all", broken)
         self.assertEqual(code, 400, body)
         self.assertEqual(body["error"]["status"], "INVALID_ARGUMENT")
 
     def test_malformed_documents_and_unknown_hosts_are_refused(self) -> None:
-        for document in ([], {"metadata": []}, manifest(self.ping, "Bad_Name")):
+        for document in ([], {"metadata": []}, manifest(self.kittest, "Bad_Name")):
             code, body = self.local.call("POST", self.local.service_path(), document)
             self.assertEqual(code, 400, body)
             self.assertEqual(body["error"]["status"], "INVALID_ARGUMENT")
         # HTTP 404 from the front end, which a gRPC client reports as UNIMPLEMENTED.
         with self.assertRaises(grpc.RpcError) as raised:
-            self.local.ping(f"nobody.{PROJECT}.localhost:{self.local.front_end_port}")
+            self.local.unary(f"nobody.{PROJECT}.localhost:{self.local.front_end_port}")
         self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
         self.assertIn(f"front end: nobody.{PROJECT}.localhost: 404", self.local.log())
         self.assertEqual(self.local.call("GET", self.local.service_path())[0], 200)
@@ -312,7 +312,7 @@ class LocalCloudRunTest(absltest.TestCase):
             self.local.call(
                 "PUT",
                 self.local.service_path("no-such-service"),
-                manifest(self.ping, "no-such-service"),
+                manifest(self.kittest, "no-such-service"),
             )[0],
             404,
         )

@@ -1,29 +1,42 @@
 """The generator applies an environment file over the rule's attributes: top-level settings to
 every service (project, region, repository, and names from the `service_name` template), a
 `services` entry to its service only, a null removing a key of an object setting; it refuses
-top-level settings of one service and checks every entry. //deploy's environment files suit
-both its services. `--check_service_keys` (the push-all's validation action) refuses `services`
-keys that name none of the services. Collisions between environments:
-manifest_collisions_test.py."""
+top-level settings of one service and checks every entry. //deploy's environment files suit the
+services they key and any other. `--check_service_keys` (the push-all's validation action)
+refuses `services` keys that name none of the services. Collisions between environments:
+manifest_collisions_test.py. The services here are the kit's test services (kittest, echo), so
+that deleting a sample leaves this test as it is."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from absl.testing import absltest
 
 from tests.deploy.manifest_testing import DIGEST, GeneratorTestCase
 
 
+def deploy_environments() -> dict[str, dict]:
+    """//deploy's environment files (the test's data holds them all), by file name."""
+    files = [Path(path) for path in os.environ["ENVIRONMENTS"].split()]
+    names = {path.name for path in files}
+    assert {"local.json", "production.json", "staging.json"} <= names, names
+    return {path.name: json.loads(path.read_text()) for path in files}
+
+
 class EnvironmentsTest(GeneratorTestCase):
+    # The kit's test services, kittest and echo, not the samples that //deploy declares.
+    SETTINGS: ClassVar[dict] = {**GeneratorTestCase.SETTINGS, "service": "kittest"}
+
     def test_staging_names_every_service_by_its_template_and_caps_scale(self) -> None:
         staging = json.loads(Path(os.environ["STAGING"]).read_text())
         self.assertNotIn("service", staging)
         self.assertNotIn("services", staging)  # no line per service: the template names them all
         # A service the file has never heard of gets its staging name too.
-        for service in ("ping", "route-guide", "brand-new"):
+        for service in ("kittest", "echo", "brand-new"):
             settings = {**self.SETTINGS, "service": service}
             document = self.generate_valid(settings, {**staging, "env": {"MODE": "staging"}})
             self.assertEqual(document["metadata"]["name"], f"{service}-staging")
@@ -39,16 +52,16 @@ class EnvironmentsTest(GeneratorTestCase):
                 f"europe-west1-docker.pkg.dev/kit-test-project/services/{service}-staging@{DIGEST}",
             )
 
-    def test_every_environment_file_suits_both_services(self) -> None:
-        # Every environment file in the test's runfiles (the directory of STAGING).
-        # The test's data lists each of //deploy's environment files; fewer means one is unchecked.
-        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
-        self.assertGreaterEqual(len(files), 2, files)
-        self.assertLessEqual({"production.json", "staging.json"}, {f.name for f in files})
-        for path in files:
-            environment = json.loads(path.read_text())
-            for service in ("ping", "route-guide"):
-                with self.subTest(environment=path.name, service=service):
+    def test_every_deploy_environment_file_suits_its_services_and_any_other(self) -> None:
+        # The services //deploy declares are the ones its files key (a key of no service fails
+        # //deploy:push's build, cloud_run_push's check_environments); the kit's test services,
+        # keyed nowhere, stand for any service the template alone names.
+        for path, environment in deploy_environments().items():
+            keyed = sorted(environment.get("services", {}))
+            self.assertNotIn("kittest", keyed, path)
+            self.assertNotIn("echo", keyed, path)
+            for service in [*keyed, "kittest", "echo"]:
+                with self.subTest(environment=path, service=service):
                     document = self.generate_valid(
                         {**self.SETTINGS, "service": service}, environment
                     )
@@ -65,9 +78,9 @@ class EnvironmentsTest(GeneratorTestCase):
             "region": "us-central1",
             "repository": "staging-images",
             "service_name": "stg-{service}",
-            "services": {"ping": {"service": "ping-canary"}},
+            "services": {"kittest": {"service": "kittest-canary"}},
         }
-        expected = {"ping": "ping-canary", "route-guide": "stg-route-guide", "echo": "stg-echo"}
+        expected = {"kittest": "kittest-canary", "echo": "stg-echo", "brand-new": "stg-brand-new"}
         for service, name in expected.items():
             document = self.generate_valid({**self.SETTINGS, "service": service}, environment)
             # A services entry's own name wins over the template.
@@ -99,7 +112,7 @@ class EnvironmentsTest(GeneratorTestCase):
         self.assertEqual(
             self.refused(self.SETTINGS, {"service_name": "{service}_staging"}),
             [
-                "service 'ping_staging': lowercase letters, digits and hyphens, at most 49, "
+                "service 'kittest_staging': lowercase letters, digits and hyphens, at most 49, "
                 "starting with a letter"
             ],
         )
@@ -109,14 +122,14 @@ class EnvironmentsTest(GeneratorTestCase):
             "max_scale": 5,
             "memory": "1Gi",
             "services": {
-                "ping": {"max_scale": 7, "service": "ping-canary"},
-                "route-guide": {"max_scale": 9, "memory": "2Gi"},
+                "kittest": {"max_scale": 7, "service": "kittest-canary"},
+                "echo": {"max_scale": 9, "memory": "2Gi"},
             },
         }
         expected = {
-            "ping": ("ping-canary", "7", "1Gi"),
-            "route-guide": ("route-guide", "9", "2Gi"),
-            "echo": ("echo", "5", "1Gi"),
+            "kittest": ("kittest-canary", "7", "1Gi"),
+            "echo": ("echo", "9", "2Gi"),
+            "brand-new": ("brand-new", "5", "1Gi"),
         }
         for service, (name, max_scale, memory) in expected.items():
             document = self.generate_valid({**self.SETTINGS, "service": service}, environment)
@@ -131,16 +144,16 @@ class EnvironmentsTest(GeneratorTestCase):
         environment = {
             "env": {"B": "top", "C": "top"},
             "secret_env": {"TOKEN": "token:1"},
-            "services": {"ping": {"env": {"C": "entry"}, "secret_env": {"TOKEN": "token:2"}}},
+            "services": {"kittest": {"env": {"C": "entry"}, "secret_env": {"TOKEN": "token:2"}}},
         }
         env = {
             service: self.generate_valid({**settings, "service": service}, environment)["spec"][
                 "template"
             ]["spec"]["containers"][0]["env"]
-            for service in ("ping", "route-guide")
+            for service in ("kittest", "echo")
         }
         self.assertEqual(
-            env["ping"],
+            env["kittest"],
             [
                 {"name": "A", "value": "rule"},
                 {"name": "B", "value": "top"},
@@ -149,7 +162,7 @@ class EnvironmentsTest(GeneratorTestCase):
             ],
         )
         self.assertEqual(
-            env["route-guide"],
+            env["echo"],
             [
                 {"name": "A", "value": "rule"},
                 {"name": "B", "value": "top"},
@@ -160,12 +173,12 @@ class EnvironmentsTest(GeneratorTestCase):
 
     def test_top_level_service_is_refused(self) -> None:
         self.assertEqual(
-            self.refused(self.SETTINGS, {"service": "ping-staging", "max_scale": 3}),
+            self.refused(self.SETTINGS, {"service": "kittest-staging", "max_scale": 3}),
             [
-                'the environment file sets service "ping-staging" at the top level, which would '
+                'the environment file sets service "kittest-staging" at the top level, which would '
                 "give every service that uses the file one name; name them all with "
                 '"service_name": "{service}-staging", or rename one with '
-                '"services": {"ping": {"service": ...}}'
+                '"services": {"kittest": {"service": ...}}'
             ],
         )
 
@@ -176,13 +189,13 @@ class EnvironmentsTest(GeneratorTestCase):
             [
                 'the environment file sets image_repository "gcr.io/p/shared" at the top level, '
                 "which would send every service that uses the file to one image repository; set "
-                'it per service with "services": {"ping": {"image_repository": ...}}'
+                'it per service with "services": {"kittest": {"image_repository": ...}}'
             ],
         )
-        per_service = {"services": {"ping": {"image_repository": "gcr.io/p/ping"}}}
+        per_service = {"services": {"kittest": {"image_repository": "gcr.io/p/kittest"}}}
         document = self.generate_valid(self.SETTINGS, per_service)
         self.assertEqual(document["spec"]["template"]["spec"]["containers"][0]["image"],
-                         f"gcr.io/p/ping@{DIGEST}")  # fmt: skip
+                         f"gcr.io/p/kittest@{DIGEST}")  # fmt: skip
 
     def test_null_removes_a_key_of_an_object_setting(self) -> None:
         # Moving API_KEY from the attribute's env to Secret Manager in one environment.
@@ -192,21 +205,23 @@ class EnvironmentsTest(GeneratorTestCase):
             "secret_env": {"API_KEY": "api-key:3"},
             "revision_annotations": {"run.googleapis.com/cloudsql-instances": "p:r:db"},
             "services": {
-                "ping": {
+                "kittest": {
                     "env": {"GREETING": None, "API_KEY": None},
                     "revision_annotations": {"run.googleapis.com/cloudsql-instances": None},
                 },
-                "route-guide": {"env": {"GREETING": "hi"}},
+                "echo": {"env": {"GREETING": "hi"}},
             },
         }
-        ping = self.generate_valid(settings, environment)["spec"]["template"]
+        kittest = self.generate_valid(settings, environment)["spec"]["template"]
         self.assertEqual(
-            ping["spec"]["containers"][0]["env"],
+            kittest["spec"]["containers"][0]["env"],
             [{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "3", "name": "api-key"}}}],
         )
-        self.assertNotIn("run.googleapis.com/cloudsql-instances", ping["metadata"]["annotations"])
-        route_guide = self.generate_valid({**settings, "service": "route-guide"}, environment)
-        template = route_guide["spec"]["template"]
+        self.assertNotIn(
+            "run.googleapis.com/cloudsql-instances", kittest["metadata"]["annotations"]
+        )
+        echo = self.generate_valid({**settings, "service": "echo"}, environment)
+        template = echo["spec"]["template"]
         self.assertEqual(
             template["spec"]["containers"][0]["env"],
             [
@@ -217,65 +232,61 @@ class EnvironmentsTest(GeneratorTestCase):
         self.assertEqual(
             template["metadata"]["annotations"]["run.googleapis.com/cloudsql-instances"], "p:r:db"
         )
-        # Without the top-level null route-guide keeps the attribute's API_KEY: refused.
+        # Without the top-level null echo keeps the attribute's API_KEY: refused.
         del environment["env"]
         self.assertEqual(
-            self.refused({**settings, "service": "route-guide"}, environment),
+            self.refused({**settings, "service": "echo"}, environment),
             ["API_KEY is in both env and secret_env"],
         )
 
     def test_check_service_keys_names_unknown_keys_and_the_services(self) -> None:
         environments = {
-            "staging.json": {"services": {"pingg": {"min_scale": 1}, "route-guide": {}}},
-            "production.json": {"services": {"ping": {}, "route-guide": {}, "echo": {}}},
+            "staging.json": {"services": {"kittset": {"min_scale": 1}, "echo": {}}},
+            "production.json": {"services": {"kittest": {}, "echo": {}, "brand-new": {}}},
             "dev.json": {"max_scale": 2},
         }
-        returncode, lines, checked = self.check_service_keys(environments, ["ping", "route-guide"])
+        returncode, lines, checked = self.check_service_keys(environments, ["kittest", "echo"])
         self.assertEqual(returncode, 2)
         self.assertFalse(checked)
         self.assertEqual(
             lines,
             [
-                "cloud_run_manifest: bad environment staging.json: services key 'pingg' is not "
+                "cloud_run_manifest: bad environment staging.json: services key 'kittset' is not "
                 "the Cloud Run service name of any service that uses this file, so its settings "
-                "would apply to none; the services: ping, route-guide",
-                "cloud_run_manifest: bad environment production.json: services key 'echo' is "
+                "would apply to none; the services: echo, kittest",
+                "cloud_run_manifest: bad environment production.json: services key 'brand-new' is "
                 "not the Cloud Run service name of any service that uses this file, so its "
-                "settings would apply to none; the services: ping, route-guide",
+                "settings would apply to none; the services: echo, kittest",
             ],
         )
-        del environments["staging.json"]["services"]["pingg"]
-        del environments["production.json"]["services"]["echo"]
-        self.assertEqual(
-            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
-        )
+        del environments["staging.json"]["services"]["kittset"]
+        del environments["production.json"]["services"]["brand-new"]
+        self.assertEqual(self.check_service_keys(environments, ["kittest", "echo"]), (0, [], True))
 
     def test_check_service_keys_checks_each_file_as_a_build_would(self) -> None:
         environments = {
-            "staging.json": {"service": "x", "services": {"ping": {"max_instances": 1}}},
+            "staging.json": {"service": "x", "services": {"kittest": {"max_instances": 1}}},
             "broken.json": "{",
         }
-        returncode, lines, checked = self.check_service_keys(environments, ["ping"])
+        returncode, lines, checked = self.check_service_keys(environments, ["kittest"])
         self.assertEqual((returncode, checked), (2, False))
         self.assertEqual(len(lines), 3, lines)
         self.assertIn("staging.json: the environment file sets service", lines[0])
         self.assertIn("staging.json: unknown setting 'max_instances'", lines[1])
         self.assertIn("broken.json: the environment file is not a JSON object", lines[2])
 
-    def test_deploy_environment_files_key_only_deploy_services(self) -> None:
-        files = sorted(Path(os.environ["STAGING"]).parent.glob("*.json"))
-        environments = {path.name: json.loads(path.read_text()) for path in files}
-        self.assertEqual(
-            self.check_service_keys(environments, ["ping", "route-guide"]), (0, [], True)
-        )
+    def test_deploy_environment_files_pass_the_key_check_of_their_services(self) -> None:
+        environments = deploy_environments()
+        keyed = sorted({key for file in environments.values() for key in file.get("services", {})})
+        self.assertEqual(self.check_service_keys(environments, keyed), (0, [], True))
 
     def test_services_entries_are_checked_like_top_level_settings(self) -> None:
         environment = {
             "services": {
-                "ping": {"max_instances": 3, "min_scale": "1"},
-                "route-guide": {"session_affinity": "yes"},
-                "Route_Guide": {},
-                "echo": [],
+                "kittest": {"max_instances": 3, "min_scale": "1"},
+                "echo": {"session_affinity": "yes"},
+                "Echo_Service": {},
+                "brand-new": [],
             },
             "servicez": {},
         }
@@ -286,33 +297,33 @@ class EnvironmentsTest(GeneratorTestCase):
         )
         self.assertRegex(
             problems[1],
-            r"^unknown setting 'max_instances' in the environment file's services\.ping; "
+            r"^unknown setting 'max_instances' in the environment file's services\.kittest; "
             r"known: allowed_invokers, auth_mode, container_concurrency, cpu, ",
         )
         self.assertNotIn("services", problems[1].split("known: ")[1].split(", "))
         self.assertEqual(
             problems[2:],
             [
-                'min_scale in the environment file\'s services.ping is "1": not an integer',
-                'session_affinity in the environment file\'s services.route-guide is "yes": '
+                'min_scale in the environment file\'s services.kittest is "1": not an integer',
+                'session_affinity in the environment file\'s services.echo is "yes": '
                 "not true or false",
-                "services key 'Route_Guide' in the environment file is not a Cloud Run "
+                "services key 'Echo_Service' in the environment file is not a Cloud Run "
                 "service name",
-                "services.echo in the environment file is []: not an object of settings",
+                "services.brand-new in the environment file is []: not an object of settings",
             ],
         )
         self.assertEqual(
-            self.refused(self.SETTINGS, {"services": ["ping"]}),
+            self.refused(self.SETTINGS, {"services": ["kittest"]}),
             [
-                'services in the environment file is ["ping"]: not an object of service names '
+                'services in the environment file is ["kittest"]: not an object of service names '
                 "to settings"
             ],
         )
 
     def test_cloud_run_rules_apply_to_the_services_entry(self) -> None:
-        environment = {"services": {"route-guide": {"min_scale": 20, "cpu": "3"}}}
+        environment = {"services": {"echo": {"min_scale": 20, "cpu": "3"}}}
         self.assertEqual(
-            self.refused({**self.SETTINGS, "service": "route-guide"}, environment),
+            self.refused({**self.SETTINGS, "service": "echo"}, environment),
             [
                 "cpu '3': one of ['1', '2', '4', '6', '8'] or millicores below 1000m",
                 "min_scale 20 above max_scale 10",

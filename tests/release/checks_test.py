@@ -1,5 +1,6 @@
 """The release's declared smoke checks (bazel/tools/release/checks.py) one by one: how a response
-is matched, and, against a real ping server, what passes and the one line each failure prints.
+is matched, and, against a real server of the kit's test service, what passes and the one line
+each failure prints.
 Declarations that are wrong fail the build instead (tests/deploy: smoke_check_*_test)."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ import grpc
 from absl.testing import absltest
 
 from bazel.tools.release import checks
-from tests.e2e.processes import PING_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 
-SEND = "ping.v1.PingService/Send"
+UNARY = "kittest.v1.TestService/Unary"
 
 
 def check(method: str, code: str = "OK", response: dict | None = None) -> checks.Check:
@@ -27,12 +28,12 @@ class ContainsTest(absltest.TestCase):
         self.assertFalse(checks.contains({"a": 1}, "a string"))
 
     def test_from_spec_reads_the_fields_the_build_wrote(self) -> None:
-        entry = {"method": SEND, "request": {}, "code": "NOT_FOUND", "response": None}
+        entry = {"method": UNARY, "request": {}, "code": "NOT_FOUND", "response": None}
         (read,) = checks.from_spec([entry])
-        self.assertEqual(read, checks.Check(SEND, {}, "NOT_FOUND", None))
+        self.assertEqual(read, checks.Check(UNARY, {}, "NOT_FOUND", None))
         self.assertEqual(read.expected(), "NOT_FOUND")
         self.assertEqual(
-            check(SEND, response={"message": "hi"}).expected(), 'OK with {"message":"hi"}'
+            check(UNARY, response={"message": "hi"}).expected(), 'OK with {"message":"hi"}'
         )
 
 
@@ -40,7 +41,7 @@ class RunTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.server = Server(binary_var=PING_SERVER)
+        cls.server = Server(binary_var=KITTEST_SERVER)
         cls.addClassCleanup(cls.server.stop)
 
     def run_checks(self, *declared: checks.Check) -> str:
@@ -54,31 +55,33 @@ class RunTest(absltest.TestCase):
 
     def test_the_echo_passes(self) -> None:
         self.assertEqual(
-            self.run_checks(check(SEND), check(SEND, response={"pong": {"message": "hi"}})), ""
+            self.run_checks(check(UNARY), check(UNARY, response={"message": "hi"})), ""
         )
 
     def test_another_response_fails_with_what_came(self) -> None:
-        line = self.run_checks(check(SEND, response={"pong": {"message": "bye"}}))
+        line = self.run_checks(check(UNARY, response={"message": "bye"}))
         self.assertStartsWith(
-            line, f'check {SEND}: expected OK with {{"pong":{{"message":"bye"}}}}, got OK {{"pong":'
+            line, f'check {UNARY}: expected OK with {{"message":"bye"}}, got OK {{'
         )
         self.assertIn('"message":"hi"', line)
 
     def test_another_status_fails(self) -> None:
-        line = self.run_checks(check(SEND, code="INVALID_ARGUMENT"))
-        self.assertStartsWith(line, f"check {SEND}: expected INVALID_ARGUMENT, got OK {{")
+        line = self.run_checks(check(UNARY, code="INVALID_ARGUMENT"))
+        self.assertStartsWith(line, f"check {UNARY}: expected INVALID_ARGUMENT, got OK {{")
 
     def test_a_method_the_server_lacks_fails(self) -> None:
-        line = self.run_checks(check(SEND), check("ping.v1.PingService/Nope"))
+        line = self.run_checks(check(UNARY), check("kittest.v1.TestService/Nope"))
         self.assertStartsWith(
-            line, "check ping.v1.PingService/Nope: expected OK, got no method Nope"
+            line, "check kittest.v1.TestService/Nope: expected OK, got no method Nope"
         )
         line = self.run_checks(check("other.v1.Other/Send"))
         self.assertStartsWith(line, "check other.v1.Other/Send: expected OK, got no service")
 
     def test_a_request_of_the_wrong_shape_fails(self) -> None:
-        line = self.run_checks(checks.Check(SEND, {"nope": 1}, "OK", None))
-        self.assertStartsWith(line, f"check {SEND}: the request does not fit ping.v1.Request:")
+        line = self.run_checks(checks.Check(UNARY, {"nope": 1}, "OK", None))
+        self.assertStartsWith(
+            line, f"check {UNARY}: the request does not fit kittest.v1.UnaryRequest:"
+        )
         self.assertIsNone(self.server.process.poll(), self.server.output())
 
 

@@ -1,9 +1,10 @@
-"""`//deploy:release` end to end on the local Cloud Run (//tools/cloud_run:local): images pushed
-to a real registry, each revision pulled and run under runc, smoke tests and traffic through
-its h2c front end. A first release of both services; a second release of ping after someone
-deployed another version by hand, its traffic steps observed at the front end (which revision
-each new connection to the service's URL reached); then a no-op release of both; then a
-rollback of ping, seen at the front end too."""
+"""The release end to end on the local Cloud Run (//tools/cloud_run:local): this package's
+`:release` of the kit's test services (kittest, echo), images pushed to a real registry, each
+revision pulled and run under runc, smoke tests and traffic through its h2c front end. A first
+release of both services; a second release of kittest after someone deployed another version by
+hand, its traffic steps observed at the front end (which revision each new connection to the
+service's URL reached); then a no-op release of both; then a rollback of kittest, seen at the
+front end too."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tests.deploy.registry_server import RegistryServer
 
 RELEASE = os.environ["RELEASE"]
 ROLLBACK = os.environ["ROLLBACK"]
-PING, ROUTE_GUIDE = "ping-staging", "route-guide-staging"
+KITTEST, ECHO = "kittest-staging", "echo-staging"
 PROJECT = "my-project"
 SERVING = (
     health_pb2.HealthCheckResponse.SERVING
@@ -125,17 +126,17 @@ class ReleaseLocalTest(absltest.TestCase):
         self.assertEqual(first.returncode, 0, first.stderr)
         self.assertEqual(
             {s["name"]: s["result"] for s in report["services"]},
-            {PING: "released", ROUTE_GUIDE: "released"},
+            {KITTEST: "released", ECHO: "released"},
         )
         ours = {s["name"]: s["revision"] for s in report["services"]}
-        for name in (PING, ROUTE_GUIDE):
+        for name in (KITTEST, ECHO):
             main = host_of(self.service(name)["status"]["url"])
             self.assertEqual(self.health(main), SERVING)  # through the front end
             self.assertEqual(set(self.revisions_reached(main)), {ours[name]})
 
-        by_hand = f"{PING}-by-hand"
-        self.deploy_by_hand(PING, by_hand)
-        main = host_of(self.service(PING)["status"]["url"])
+        by_hand = f"{KITTEST}-by-hand"
+        self.deploy_by_hand(KITTEST, by_hand)
+        main = host_of(self.service(KITTEST)["status"]["url"])
         before = len(self.revisions_reached(main))
         stop = threading.Event()
 
@@ -149,13 +150,13 @@ class ReleaseLocalTest(absltest.TestCase):
         caller = threading.Thread(target=keep_calling, daemon=True)
         caller.start()
         try:
-            second, report = self.release("--service=ping", "--step_wait=4")
+            second, report = self.release("--service=kittest", "--step_wait=4")
         finally:
             stop.set()
             caller.join(30)
         self.assertEqual(second.returncode, 0, second.stderr)
         self.assertEqual([s["result"] for s in report["services"]], ["released"])
-        self.assertEqual(report["services"][0]["revision"], ours[PING])
+        self.assertEqual(report["services"][0]["revision"], ours[KITTEST])
         steps = [s["name"] for s in report["services"][0]["steps"]]
         self.assertEqual(
             steps, ["push", "revision", "ready", "smoke", "traffic", "traffic", "traffic"]
@@ -163,23 +164,24 @@ class ReleaseLocalTest(absltest.TestCase):
         reached = self.revisions_reached(main)[before:]
         # By hand only until the first step; both during the steps; ours only at the end.
         self.assertEqual(reached[0], by_hand, reached)
-        self.assertIn(ours[PING], reached)
-        first_ours = reached.index(ours[PING])
+        self.assertIn(ours[KITTEST], reached)
+        first_ours = reached.index(ours[KITTEST])
         self.assertIn(by_hand, reached[first_ours:], reached)  # 10 %, 50 %: both served
         after = len(self.revisions_reached(main))
         for _ in range(5):
             self.assertEqual(self.health(main), SERVING)
-        self.assertEqual(set(self.revisions_reached(main)[after:]), {ours[PING]})
+        self.assertEqual(set(self.revisions_reached(main)[after:]), {ours[KITTEST]})
         traffic = {
-            e["revisionName"]: e.get("percent", 0) for e in self.service(PING)["status"]["traffic"]
+            e["revisionName"]: e.get("percent", 0)
+            for e in self.service(KITTEST)["status"]["traffic"]
         }
-        self.assertEqual(traffic[ours[PING]], 100)
+        self.assertEqual(traffic[ours[KITTEST]], 100)
 
         third, report = self.release()
         self.assertEqual(third.returncode, 0, third.stderr)
         self.assertEqual(
             {s["name"]: s["result"] for s in report["services"]},
-            {PING: "no-op", ROUTE_GUIDE: "no-op"},
+            {KITTEST: "no-op", ECHO: "no-op"},
         )
         self.assertIn("already serves 100%, no revision made", third.stderr)
 
@@ -188,7 +190,7 @@ class ReleaseLocalTest(absltest.TestCase):
             [
                 ROLLBACK,
                 "--environment=staging",
-                "--service=ping",
+                "--service=kittest",
                 f"--api_endpoint={self.local.api}",
                 "--json",
                 "--poll_interval=0.2",

@@ -1,7 +1,7 @@
 """What the release tests share: a fake Google (ADC key file, access and ID tokens), a real
-registry the release pushes to, a real ping server as every revision's gRPC target, a fresh
-fake Admin API per test, and a way to run `//deploy:release` and `//deploy:rollback` as the
-processes `bazel run` starts."""
+registry the release pushes to, a real server of the kit's test service as every revision's
+gRPC target, a fresh fake Admin API per test, and a way to run this package's `:release` and
+`:rollback` (of the kit's test services, kittest and echo) as the processes `bazel run` starts."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from absl.testing import absltest
 
 from tests.deploy.registry_server import RegistryServer
 from tests.e2e.fake_google import FakeGoogle
-from tests.e2e.processes import PING_SERVER, Server
+from tests.e2e.processes import KITTEST_SERVER, Server
 from tests.release.fake_run_api import FakeRunApi
 
 RELEASE = os.environ["RELEASE"]
 ROLLBACK = os.environ["ROLLBACK"]
 # Quick steps for tests; the defaults are for Cloud Run. The smoke calls keep a margin: on a
-# loaded machine (load 15 on 2 cores) a ping server took over 5 s to answer one.
+# loaded machine (load 15 on 2 cores) a server took over 5 s to answer one.
 FAST = ["--poll_interval=0.05", "--step_wait=0", "--ready_timeout=3", "--smoke_timeout=20"]
 
 
@@ -57,7 +57,7 @@ class ReleaseTestCase(absltest.TestCase):
         )
         cls.registry = RegistryServer(cls.tmp / "registry").start()
         cls.addClassCleanup(cls.registry.stop)
-        cls.server = Server(binary_var=PING_SERVER)
+        cls.server = Server(binary_var=KITTEST_SERVER)
         cls.addClassCleanup(cls.server.stop)
         cls.backend = f"http://127.0.0.1:{cls.server.port}"
 

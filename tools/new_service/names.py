@@ -2,7 +2,8 @@
 
 NAME, as given to new_service, is the Cloud Run service name, since Cloud Run's rule is the
 strictest of all: lowercase letters, digits and hyphens, a letter first, no hyphen last, at
-most 49 characters. Bazel names, Python modules and proto packages cannot hold a hyphen, so
+most 49 characters (fewer when an environment's service_name template adds to it: scaffold.py
+checks those). Bazel names, Python modules and proto packages cannot hold a hyphen, so
 everywhere else NAME is written with each hyphen as an underscore (`order-history` is the
 package python/services/order_history, the target //deploy:order_history and the proto package
 order_history.v1); cloud_run_service maps it back the same way (`_` to `-`). An underscore in

@@ -8,6 +8,7 @@ workspace itself (docs/new-service.md), since a build here would need the whole 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ COPIED = (
     "ruff.toml",
     "proto/buf.yaml",
     "deploy/BUILD.bazel",
+    "deploy/environments/local.json",
     "deploy/environments/production.json",
     "deploy/environments/staging.json",
 )
@@ -99,8 +101,9 @@ class NewServiceTest(absltest.TestCase):
 
     def test_what_it_writes_passes_the_linters(self) -> None:
         # The longest name too, which pushes lines past the line length in every template.
+        longest, _ = scaffold.max_length(self.workspace)
         self.assertEqual(self.run_tool("order-history").returncode, 0)
-        self.assertEqual(self.run_tool("a" * 40 + "-" + "b" * 8).returncode, 0)
+        self.assertEqual(self.run_tool("a" * (longest - 9) + "-" + "b" * 8).returncode, 0)
         written = [str(self.workspace / path) for path in ("proto", "python", "deploy")]
         for command in (
             [find_ruff_bin(), "check", "--no-cache", *written],
@@ -153,14 +156,39 @@ class NewServiceTest(absltest.TestCase):
         self.assertEqual(snapshot(self.workspace), before)
 
     def test_the_longest_name_is_accepted_and_goes_in_order(self) -> None:
-        self.assertEqual(self.run_tool("a" * 48 + "1").returncode, 0)
+        longest = "a" * (scaffold.max_length(self.workspace)[0] - 1) + "1"
+        self.assertEqual(self.run_tool(longest).returncode, 0)
         self.assertEqual(self.run_tool("zeta").returncode, 0)
         self.assertEqual(self.run_tool("ping-two").returncode, 0)
         call = self.read("deploy/BUILD.bazel").split("\nservices(\n")[1].split("\n)\n")[0]
         entries = re.findall(r"^    (\w+) = ", call, re.MULTILINE)
-        self.assertEqual(
-            entries, ["name", "a" * 48 + "1", "ping", "ping_two", "route_guide", "zeta"]
+        self.assertEqual(entries, ["name", longest, "ping", "ping_two", "route_guide", "zeta"])
+
+    def test_the_longest_name_is_what_every_environment_can_deploy(self) -> None:
+        # Cloud Run's 49 less what the longest service_name template adds to the name.
+        cases = (
+            ("{service}-staging", "{service}-local", 41, "staging.json"),
+            ("{service}-staging", "{service}-local-sandbox", 35, "local.json"),
         )
+        environments = self.workspace / "deploy/environments"
+        for staging, local, limit, environment in cases:
+            with self.subTest(local=local):
+                (environments / "staging.json").write_text(json.dumps({"service_name": staging}))
+                (environments / "local.json").write_text(json.dumps({"service_name": local}))
+                template = staging if environment == "staging.json" else local
+                before = snapshot(self.workspace)
+                result = self.run_tool("a" * (limit + 1))
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertEqual(result.stdout, "")
+                self.assertEqual(
+                    result.stderr,
+                    f"new_service: {'a' * (limit + 1)}: {limit + 1} characters, "
+                    f'deploy/environments/{environment} names services "{template}", '
+                    f"so Cloud Run allows at most {limit}\n",
+                )
+                self.assertEqual(snapshot(self.workspace), before)
+                result = self.run_tool("b" * limit)
+                self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_a_name_an_environment_file_uses_is_refused(self) -> None:
         staging = self.workspace / "deploy/environments/staging.json"

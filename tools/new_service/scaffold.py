@@ -17,8 +17,9 @@ import re
 import string
 from pathlib import Path
 
+from bazel.tools.manifest_settings import SERVICE_NAME_KEY, SERVICE_PLACEHOLDER
 from tools.new_service.files import File
-from tools.new_service.names import Names
+from tools.new_service.names import MAX_LENGTH, BadName, Names
 
 TEMPLATES = Path(__file__).parent / "templates"
 DEPLOY_BUILD = Path("deploy/BUILD.bazel")
@@ -55,7 +56,9 @@ class LayoutError(Exception):
 
 
 def plan(workspace: Path, names: Names) -> list[File]:
-    """The files to write for a new service `names`, or Taken."""
+    """The files to write for a new service `names`, or Taken, or BadName when an environment's
+    name for it would be too long."""
+    check_length(workspace, names)
     check_unused(workspace, names)
     return [*new_files(names), deploy_entry(workspace, names)]
 
@@ -74,13 +77,47 @@ def check_unused(workspace: Path, names: Names) -> None:
     for target in [names.bazel, *(names.bazel + suffix for suffix in MACRO_SUFFIXES)]:
         if target in taken:
             raise Taken(f"{names.cloud_run}: {DEPLOY_BUILD} declares {target} already")
-    for path in sorted((workspace / ENVIRONMENTS).glob("*.json")):
-        environment = path.relative_to(workspace)
+    for environment in _environment_files(workspace):
         for other, settings in _environment_services(workspace, environment).items():
             if other == names.cloud_run:
                 raise Taken(f"{names.cloud_run}: {environment} has its settings already")
             if settings.get("service") == names.cloud_run:
                 raise Taken(f"{names.cloud_run}: {environment} gives {other} that Cloud Run name")
+
+
+def max_length(workspace: Path) -> tuple[int, Path | None]:
+    """The longest NAME that every environment can deploy, and the environment file whose
+    `service_name` template sets it (None when no template adds to the name).
+
+    Cloud Run's limit applies to the name each environment deploys, not to NAME: under
+    "{service}-staging" a 49-character NAME would be a 57-character service, which the
+    build refuses only when that environment's manifest is built.
+    """
+    longest, limiting = MAX_LENGTH, None
+    for path in _environment_files(workspace):
+        template = _environment(workspace, path).get(SERVICE_NAME_KEY, SERVICE_PLACEHOLDER)
+        if not isinstance(template, str):
+            raise LayoutError(f'{path}: "{SERVICE_NAME_KEY}" is not a string')
+        fits = MAX_LENGTH - (len(template) - len(SERVICE_PLACEHOLDER))
+        if fits < longest:
+            longest, limiting = fits, path
+    return longest, limiting
+
+
+def check_length(workspace: Path, names: Names) -> None:
+    longest, limiting = max_length(workspace)
+    if limiting is not None and len(names.cloud_run) > longest:
+        template = _environment(workspace, limiting)[SERVICE_NAME_KEY]
+        raise BadName(
+            f"{names.cloud_run}: {len(names.cloud_run)} characters, {limiting} names services "
+            f'"{template}", so Cloud Run allows at most {longest}'
+        )
+
+
+def _environment_files(workspace: Path) -> list[Path]:
+    return [
+        path.relative_to(workspace) for path in sorted((workspace / ENVIRONMENTS).glob("*.json"))
+    ]
 
 
 def _read(workspace: Path, path: Path) -> str:
@@ -90,12 +127,20 @@ def _read(workspace: Path, path: Path) -> str:
         raise LayoutError(f"cannot read {path}: {error.strerror}") from None
 
 
-def _environment_services(workspace: Path, path: Path) -> dict[str, dict]:
-    """The "services" entries of an environment file (their checks are the build's)."""
+def _environment(workspace: Path, path: Path) -> dict:
+    """An environment file's settings (their checks are the build's)."""
     try:
-        services = json.loads(_read(workspace, path)).get("services", {})
-    except (ValueError, AttributeError):
-        raise LayoutError(f"{path}: not a JSON object of settings") from None
+        settings = json.loads(_read(workspace, path))
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
+        raise LayoutError(f"{path}: not a JSON object of settings")
+    return settings
+
+
+def _environment_services(workspace: Path, path: Path) -> dict[str, dict]:
+    """The "services" entries of an environment file."""
+    services = _environment(workspace, path).get("services", {})
     if not isinstance(services, dict) or not all(isinstance(s, dict) for s in services.values()):
         raise LayoutError(f'{path}: "services" is not an object of objects')
     return services
