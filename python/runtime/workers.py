@@ -26,7 +26,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NoReturn
 
 from python.runtime import logs
@@ -91,7 +91,7 @@ def _supervise(workers: set[int], wakeup: int) -> int:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signum)
                 continue
-            for pid, code in _exited():
+            for pid, code in _exited(workers):
                 workers.discard(pid)
                 if stopping:
                     logger.info("worker %d exited with %d", pid, code)
@@ -105,18 +105,17 @@ def _supervise(workers: set[int], wakeup: int) -> int:
     return exit_code
 
 
-def _exited() -> Iterator[tuple[int, int]]:
-    """The children that have exited since the last look (one SIGCHLD may stand for several),
-    with their exit codes; killed by signal N is 128 + N, as shells say."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        code = os.waitstatus_to_exitcode(status)
-        yield pid, code if code >= 0 else 128 - code
+def _exited(workers: set[int]) -> list[tuple[int, int]]:
+    """The workers that have exited since the last look (one SIGCHLD may stand for several),
+    with their exit codes; killed by signal N is 128 + N, as shells say. Only workers are
+    reaped: a process the services started before the fork stays theirs to wait for."""
+    exited = []
+    for pid in workers:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            exited.append((pid, code if code >= 0 else 128 - code))
+    return exited
 
 
 def _worker(parent: int, serve: Callable[[], int], wakeup: tuple[int, int]) -> NoReturn:

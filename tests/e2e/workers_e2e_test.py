@@ -1,5 +1,6 @@
 """--workers: the processes serve one port; SIGTERM ends every one of them with exit code 0,
-even while they are still starting; and a parent killed with SIGKILL leaves no orphans."""
+even while they are still starting; a worker that dies stops the group; and a parent killed
+with SIGKILL leaves no orphans."""
 
 from __future__ import annotations
 
@@ -161,6 +162,24 @@ class WorkersTest(absltest.TestCase):
             # They drained (a "stopped" line each), and left nothing listening on the port.
             stopped = server.wait_for_logs(lambda e: e["message"] == "stopped", count=2)
             self.assertEqual({e["pid"] for e in stopped}, set(pids))
+            self.assertEqual(listeners_on(server.port), 0)
+
+    def test_a_worker_that_dies_takes_the_group_down(self) -> None:
+        """A worker killed while serving: the parent stops the other (which drains), and exits
+        with the dead one's status, so that Cloud Run replaces the instance."""
+        with Server("--workers=2", listeners=2, binary_var=KITTEST_SERVER) as server:
+            pids = worker_pids([server.wait_for_log(lambda e: _STARTED.fullmatch(e["message"]))])
+            call(server.port)
+            os.kill(pids[0], signal.SIGKILL)
+            self.assertEqual(server.wait(), 128 + signal.SIGKILL, server.lines)
+            died = server.wait_for_log(lambda e: e["message"].startswith(f"worker {pids[0]} "))
+            self.assertEqual(died["severity"], "ERROR")
+            self.assertEqual(
+                died["message"], f"worker {pids[0]} exited with 137: stopping the others"
+            )
+            stopped = server.wait_for_logs(lambda e: e["message"] == "stopped")
+            self.assertEqual({e["pid"] for e in stopped}, {pids[1]})
+            self.assertEqual([pid for pid in pids if running(pid)], [])
             self.assertEqual(listeners_on(server.port), 0)
 
 
