@@ -52,7 +52,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
         # number (`-1`, `-1.5`): `-33.8,151.2` became an unknown flag, and with flags allowed
         # after the subcommand, `--` was the only way out.
         # Python 3.14's argparse uses this very pattern (a minus, then a digit or a dot and a
-        # digit), so this backports it; java/client's Flags.java applies the same rule. None of
+        # digit), so this backports it; java/client's Main.java applies the same rule. None of
         # our flags starts so. The alternatives cost more: scanning argv first means knowing
         # which arguments are flag values (argparse's job), and parse_known_args loses the
         # positionals' help and "required" checks.

@@ -1,7 +1,7 @@
 """The Python client against a hostile server, one that puts terminal controls in its service
 names and error details: `list`, `describe` and `call` print them escaped, never raw
 (docs/client.md). The Java client's errors are checked the same way in
-//tests/java:client_e2e_test."""
+//python/services/ping/java:client_e2e_test."""
 
 from __future__ import annotations
 

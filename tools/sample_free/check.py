@@ -7,10 +7,10 @@ them all in seconds, with no second copy of the repository and no second Bazel s
 of the universe: the samples themselves, //deploy (the user's own service list, with its test
 of `bazel run //deploy:local`, which releases them), //python/server (the quick start's alias of
 one of the user's services: deleting that service means pointing it at another, as its line in
-//deploy is deleted), and, for now, the Java client (//java) with its tests (tests/java): it is
-the samples' client, built on their protos, and moving its tests onto the kit's test services
-is work of its own (issue 25). The release tool's tests (tests/release) and the local Cloud
-Run's (tests/cloud_run) run on the kit's test services and are checked. KNOWN lists what still
+//deploy is deleted). The Java client (//java/client) is the kit's part only, its tests
+(tests/java) run on the kit's test service, and each sample's Java commands and their tests sit
+in the sample (python/services/ping/java), so both are checked, as are the release tool's tests
+(tests/release) and the local Cloud Run's (tests/cloud_run). KNOWN lists what still
 depends on a sample; a new one fails, and so does a listed one that no longer depends (strike it
 off), so the list only shrinks.
 
@@ -33,8 +33,6 @@ OUTSIDE = (
     *SAMPLES,
     "//deploy/...",
     "//python/server/...",
-    "//tests/java/...",
-    "//java/...",
 )
 KNOWN = pathlib.Path(__file__).with_name("known.txt")
 # `--keep_going` because the offline external repositories lack targets (protoc, zlib) that no

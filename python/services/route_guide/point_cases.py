@@ -1,6 +1,6 @@
 """Points as people type them, with what RouteGuide must receive, and bad points with the one
-line the clients print. One table for route guide's Python client's tests and the Java client's
-(tests/java), so both are held to the same rule (docs/client.md): a decimal point means
+line the clients print. One table for route guide's Python client's tests and its Java client's
+(java/), so both are held to the same rule (docs/client.md): a decimal point means
 degrees, integers beyond +-180 mean degrees x 10^7, integers all within +-180 are refused (0,0
 aside)."""
 

@@ -1,8 +1,8 @@
 """Points as people type them, and as route guide's client shows them.
 
 RouteGuide counts in degrees x 10^7 (E7) integers; people type degrees (`-33.8688,151.2093`).
-The client takes both, and this is the one rule that tells them apart (java/client's
-Points.java applies the same rule with the same messages; docs/client.md states it):
+The client takes both, and this is the one rule that tells them apart (its Java twin,
+java/Points.java, applies the same rule with the same messages; docs/client.md states it):
 
 - a decimal point in either number: degrees, at most 7 decimals (RouteGuide's resolution);
 - integers only, one of them beyond +-180, which no degree is: E7, as the client always took;

@@ -9,15 +9,15 @@ import java.util.concurrent.TimeUnit;
  * What every call gets: the shared channel, the token if any, a deadline counted from the call's
  * start (a stub is prepared just before its call), wait-for-ready if asked.
  */
-record Calls(
+public record Calls(
     Channel channel, CallCredentials credentials, double timeoutSeconds, boolean waitForReady) {
   /** The stub with the global --timeout as its deadline. */
-  <S extends AbstractStub<S>> S prepare(S stub) {
+  public <S extends AbstractStub<S>> S prepare(S stub) {
     return prepare(stub, timeoutSeconds);
   }
 
   /** The stub with a deadline this many seconds from now; null or infinite: none. */
-  <S extends AbstractStub<S>> S prepare(S stub, Double seconds) {
+  public <S extends AbstractStub<S>> S prepare(S stub, Double seconds) {
     if (seconds != null && !seconds.isInfinite()) {
       // Deadline clamps what is too far away; a negative one has passed already.
       long nanos = (long) Math.max(Math.min(seconds * 1e9, Long.MAX_VALUE / 2.0), -1e18);

@@ -36,7 +36,7 @@ final class HealthCommand extends RpcCommand {
   Double watchSeconds;
 
   @Override
-  void run(Calls calls) throws InterruptedException {
+  protected void run(Calls calls) throws InterruptedException {
     HealthCheckRequest request = HealthCheckRequest.newBuilder().setService(service).build();
     if (!watch) {
       Output.show(calls.prepare(HealthGrpc.newBlockingStub(calls.channel())).check(request));

@@ -1,7 +1,5 @@
 package kit.client;
 
-import com.example.routeguide.v1.Point;
-import com.example.routeguide.v1.RouteNote;
 import io.grpc.CallCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -10,6 +8,7 @@ import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import picocli.CommandLine;
@@ -25,7 +24,9 @@ import picocli.CommandLine.TypeConversionException;
 /**
  * Command-line client for the kit's services, the Java twin of python/client: {@code client [FLAGS]
  * SUBCOMMAND [FLAGS] ...}. TLS to port 443 with the JVM's trust roots by default, --insecure for a
- * local server (plaintext h2c); one channel serves every call.
+ * local server (plaintext h2c); one channel serves every call. The kit's own subcommand is {@code
+ * health}; a service's client binary adds its own with {@link #main(String[], Consumer)}, as the
+ * samples' do (python/services/ping/java, python/services/route_guide/java).
  *
  * <p>The global flags are inherited by every subcommand, so they go before or after it (the last
  * one given wins). Arguments picocli does not know as flags are values: a southern or western point
@@ -41,15 +42,7 @@ import picocli.CommandLine.TypeConversionException;
       "Command-line client for the kit's gRPC services. Exit codes: 0 OK, 1 the call failed"
           + " (status name and detail on stderr), 2 bad input (one line on stderr)."
     },
-    subcommands = {
-      PingCommands.Ping.class,
-      PingCommands.Relay.class,
-      RouteGuideCommands.GetFeature.class,
-      RouteGuideCommands.ListFeatures.class,
-      RouteGuideCommands.RecordRoute.class,
-      RouteGuideCommands.Chat.class,
-      HealthCommand.class,
-    })
+    subcommands = {HealthCommand.class})
 public final class Main implements Callable<Integer> {
   static final int EXIT_OK = 0;
   static final int EXIT_RPC_FAILED = 1;
@@ -123,22 +116,35 @@ public final class Main implements Callable<Integer> {
 
   private Main() {}
 
+  /** The kit's client: {@code health} only. */
   public static void main(String[] argv) {
+    main(argv, client -> {});
+  }
+
+  /**
+   * A client binary's entry: the kit's client with what {@code extend} adds to it (a service's
+   * subcommands, with {@link CommandLine#addSubcommand(Object)}, and the converters of their
+   * arguments' types, made with {@link #converter}).
+   */
+  public static void main(String[] argv, Consumer<CommandLine> extend) {
     // Netty would otherwise reach for sun.misc.Unsafe, which JDK 24+ reports on stderr; a
     // command-line client gains nothing from it. Set before any Netty class loads.
     System.setProperty("io.netty.noUnsafe", "true");
-    System.exit(run(argv));
+    System.exit(run(argv, extend));
   }
 
-  static int run(String[] argv) {
+  static int run(String[] argv, Consumer<CommandLine> extend) {
     // gRPC's and Netty's own log lines (each retry, each failed handshake) would bury the one
     // line this client prints per error, as GRPC_VERBOSITY=ERROR does for the Python client.
     QUIET.forEach(logger -> logger.setLevel(Level.SEVERE));
-    return commandLine().execute(argv);
+    return commandLine(extend).execute(argv);
   }
 
-  static CommandLine commandLine() {
-    return new CommandLine(new Main())
+  static CommandLine commandLine(Consumer<CommandLine> extend) {
+    CommandLine client = new CommandLine(new Main());
+    // First: picocli applies the settings below only to the subcommands it already has.
+    extend.accept(client);
+    return client
         // Unknown dashed arguments are values: negative points need no `--`. A misspelled flag
         // still fails, as an argument too many or as a value that is no point.
         .setUnmatchedOptionsArePositionalParams(true)
@@ -146,8 +152,6 @@ public final class Main implements Callable<Integer> {
         // file of arguments to read.
         .setOverwrittenOptionsAllowed(true)
         .setExpandAtFiles(false)
-        .registerConverter(Point.class, usage(Points::point))
-        .registerConverter(RouteNote.class, usage(Points::note))
         .setOut(new PrintWriter(Output.OUT, true))
         .setParameterExceptionHandler(
             (error, args) -> {
@@ -169,11 +173,12 @@ public final class Main implements Callable<Integer> {
   }
 
   /** A parser of the client's own, its bad input reported as picocli reports a bad value. */
-  private interface Parser<T> {
+  public interface Parser<T> {
     T parse(String text) throws UsageException;
   }
 
-  private static <T> ITypeConverter<T> usage(Parser<T> parser) {
+  /** The parser as picocli's converter: its UsageException is bad input, exit 2. */
+  public static <T> ITypeConverter<T> converter(Parser<T> parser) {
     return text -> {
       try {
         return parser.parse(text);

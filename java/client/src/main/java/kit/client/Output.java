@@ -10,10 +10,10 @@ import java.nio.charset.StandardCharsets;
 /**
  * Prints each message on one line of protobuf text format, written as UTF-8 whatever the locale,
  * flushed line by line. The words are protobuf-java's; the Python client's differ in places (its
- * floats, its escapes of control characters) but parse to the same message
- * (//tests/java:client_e2e_test compares them parsed).
+ * floats, its escapes of control characters) but parse to the same message (the Java clients' tests
+ * compare them parsed, tests/java/text_lines.py).
  */
-final class Output {
+public final class Output {
   static final PrintStream OUT =
       new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
   static final PrintStream ERR =
@@ -29,9 +29,17 @@ final class Output {
 
   private Output() {}
 
-  /** The message on one line, its points also in degrees (see {@link Points#textComment}). */
-  static void show(Message message) {
-    OUT.println(controlsEscaped(TEXT.shortDebugString(message)) + Points.textComment(message));
+  /** The message on one line. */
+  public static void show(Message message) {
+    show(message, "");
+  }
+
+  /**
+   * The message on one line, then {@code comment}: a text format comment of the service's own
+   * ({@code # ...}), as route guide's client shows its points in degrees, or nothing.
+   */
+  public static void show(Message message, String comment) {
+    OUT.println(controlsEscaped(TEXT.shortDebugString(message)) + comment);
     OUT.flush();
   }
 

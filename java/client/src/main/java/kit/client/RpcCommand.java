@@ -8,11 +8,11 @@ import picocli.CommandLine.ParentCommand;
  * checks its arguments first (bad input is exit 2 before any channel exists), then {@link #run}
  * makes its calls on the channel {@link Main} opens.
  */
-abstract class RpcCommand implements Callable<Integer> {
+public abstract class RpcCommand implements Callable<Integer> {
   @ParentCommand Main main;
 
   /** Throws StatusRuntimeException when an RPC fails. */
-  abstract void run(Calls calls) throws UsageException, InterruptedException;
+  protected abstract void run(Calls calls) throws UsageException, InterruptedException;
 
   @Override
   public Integer call() {

@@ -10,7 +10,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * for the next message, returns null once the stream has ended OK, and throws the call's status as
  * a StatusRuntimeException when it failed.
  */
-final class StreamReader<T> implements StreamObserver<T> {
+public final class StreamReader<T> implements StreamObserver<T> {
   private record Event<T>(T message, Throwable error) {}
 
   private static final Event<Object> END = new Event<>(null, null);
@@ -34,7 +34,7 @@ final class StreamReader<T> implements StreamObserver<T> {
     events.add((Event<T>) END);
   }
 
-  T next() throws InterruptedException {
+  public T next() throws InterruptedException {
     if (ended) {
       return null;
     }

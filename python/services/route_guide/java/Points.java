@@ -1,4 +1,4 @@
-package kit.client;
+package com.example.routeguide.client;
 
 import com.example.routeguide.v1.Point;
 import com.example.routeguide.v1.RouteNote;
@@ -9,10 +9,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
+import kit.client.UsageException;
 
 /**
- * The command line's points ({@code LAT,LON}) and notes ({@code LAT,LON:message}), and points shown
- * in degrees. The rule, the same as python/client/points.py's with the same messages: a decimal
+ * Route guide's command line's points ({@code LAT,LON}) and notes ({@code LAT,LON:message}), and
+ * points shown in degrees. The rule, the same as ../points.py's with the same messages: a decimal
  * point in either number means degrees (at most 7 decimals); integers only, one beyond +-180, mean
  * degrees x 10^7 (E7, RouteGuide's unit); integers all within +-180 ({@code 40,-74}) could be
  * either and are refused, except {@code 0,0}, the same either way. Out of range (latitude beyond

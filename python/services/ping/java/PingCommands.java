@@ -1,8 +1,11 @@
-package kit.client;
+package com.example.ping.client;
 
 import com.example.ping.v1.PingServiceGrpc;
 import com.example.ping.v1.PingServiceGrpc.PingServiceBlockingStub;
 import com.example.ping.v1.Request;
+import kit.client.Calls;
+import kit.client.Output;
+import kit.client.RpcCommand;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -25,9 +28,9 @@ final class PingCommands {
   }
 
   @Command(name = "ping", description = "PingService.Send: the server answers with a pong.")
-  static final class Ping extends PingCommand {
+  public static final class Ping extends PingCommand {
     @Override
-    void run(Calls calls) {
+    protected void run(Calls calls) {
       Output.show(stub(calls).send(request()));
     }
   }
@@ -35,9 +38,9 @@ final class PingCommands {
   @Command(
       name = "relay",
       description = "PingService.SendUpstream: the server relays to its upstream.")
-  static final class Relay extends PingCommand {
+  public static final class Relay extends PingCommand {
     @Override
-    void run(Calls calls) {
+    protected void run(Calls calls) {
       Output.show(stub(calls).sendUpstream(request()));
     }
   }

@@ -4,7 +4,7 @@ subcommand, and bad points refused with the Python client's reason (docs/client.
 is compared as messages and degrees comments, each line parsed back (tests/java/text_lines.py).
 
 A target of its own: each Java client run costs a JVM start (about a second of CPU), and these
-runs would push //tests/java:client_e2e_test past its timeout on a loaded machine."""
+runs would push :client_e2e_test past its timeout on a loaded machine."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-package kit.client;
+package com.example.routeguide.client;
 
 import com.example.routeguide.v1.Point;
 import com.example.routeguide.v1.Rectangle;
 import com.example.routeguide.v1.RouteGuideGrpc;
 import com.example.routeguide.v1.RouteNote;
 import com.example.routeguide.v1.RouteSummary;
+import com.google.protobuf.Message;
 import io.grpc.stub.StreamObserver;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -13,31 +14,44 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import kit.client.Calls;
+import kit.client.Output;
+import kit.client.RpcCommand;
+import kit.client.StreamReader;
+import kit.client.UsageException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** RouteGuide's four kinds of call, each printing every message as it arrives. */
+/**
+ * RouteGuide's four kinds of call, each printing every message as it arrives, its points also in
+ * degrees.
+ */
 final class RouteGuideCommands {
   private RouteGuideCommands() {}
+
+  /** The message on one line, its points also in degrees (see {@link Points#textComment}). */
+  private static void show(Message message) {
+    Output.show(message, Points.textComment(message));
+  }
 
   private static final String POINT_HELP =
       "LAT,LON in degrees (-33.8688,151.2093; up to 7 decimals) or in degrees x 10^7 integers"
           + " (-338688000,1512093000); integers all within +-180 are refused as ambiguous";
 
   @Command(name = "get-feature", description = "RouteGuide.GetFeature at a point.")
-  static final class GetFeature extends RpcCommand {
+  public static final class GetFeature extends RpcCommand {
     @Parameters(paramLabel = "POINT", description = POINT_HELP)
     Point point;
 
     @Override
-    void run(Calls calls) {
-      Output.show(calls.prepare(RouteGuideGrpc.newBlockingStub(calls.channel())).getFeature(point));
+    protected void run(Calls calls) {
+      show(calls.prepare(RouteGuideGrpc.newBlockingStub(calls.channel())).getFeature(point));
     }
   }
 
   @Command(name = "list-features", description = "RouteGuide.ListFeatures (a stream).")
-  static final class ListFeatures extends RpcCommand {
+  public static final class ListFeatures extends RpcCommand {
     @Parameters(index = "0", paramLabel = "LO", description = "one corner, LAT,LON")
     Point lo;
 
@@ -45,12 +59,12 @@ final class RouteGuideCommands {
     Point hi;
 
     @Override
-    void run(Calls calls) {
+    protected void run(Calls calls) {
       Rectangle rectangle = Rectangle.newBuilder().setLo(lo).setHi(hi).build();
       calls
           .prepare(RouteGuideGrpc.newBlockingStub(calls.channel()))
           .listFeatures(rectangle)
-          .forEachRemaining(Output::show);
+          .forEachRemaining(RouteGuideCommands::show);
     }
   }
 
@@ -60,7 +74,7 @@ final class RouteGuideCommands {
    * server (ListFeatures over the whole map) first.
    */
   @Command(name = "record-route", description = "RouteGuide.RecordRoute: points in, summary out.")
-  static final class RecordRoute extends RpcCommand {
+  public static final class RecordRoute extends RpcCommand {
     @Option(
         names = "--random_points",
         paramLabel = "N",
@@ -74,7 +88,7 @@ final class RouteGuideCommands {
     List<Point> points = new ArrayList<>();
 
     @Override
-    void run(Calls calls) throws InterruptedException {
+    protected void run(Calls calls) throws InterruptedException {
       List<Point> route = points.isEmpty() ? randomRoute(calls, randomPoints) : points;
       StreamReader<RouteSummary> summary = new StreamReader<>();
       StreamObserver<Point> sent =
@@ -82,7 +96,7 @@ final class RouteGuideCommands {
       route.forEach(sent::onNext);
       sent.onCompleted();
       for (RouteSummary message = summary.next(); message != null; message = summary.next()) {
-        Output.show(message);
+        show(message);
       }
     }
   }
@@ -112,7 +126,7 @@ final class RouteGuideCommands {
    * halfway.
    */
   @Command(name = "chat", description = "RouteGuide.RouteChat: notes in, earlier notes out.")
-  static final class Chat extends RpcCommand {
+  public static final class Chat extends RpcCommand {
     @Parameters(
         paramLabel = "LAT,LON:message",
         arity = "0..*",
@@ -120,7 +134,7 @@ final class RouteGuideCommands {
     List<RouteNote> notes = new ArrayList<>();
 
     @Override
-    void run(Calls calls) throws UsageException, InterruptedException {
+    protected void run(Calls calls) throws UsageException, InterruptedException {
       List<RouteNote> sending = notes.isEmpty() ? notesFromStdin() : notes;
       StreamReader<RouteNote> earlier = new StreamReader<>();
       StreamObserver<RouteNote> sent =
@@ -128,7 +142,7 @@ final class RouteGuideCommands {
       sending.forEach(sent::onNext);
       sent.onCompleted();
       for (RouteNote note = earlier.next(); note != null; note = earlier.next()) {
-        Output.show(note);
+        show(note);
       }
     }
   }
