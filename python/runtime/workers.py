@@ -120,6 +120,12 @@ def _exited(workers: set[int]) -> list[tuple[int, int]]:
 
 def _worker(parent: int, serve: Callable[[], int], wakeup: tuple[int, int]) -> NoReturn:
     """The life of a forked worker; never returns."""
+    # A process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group)
+    # then reaches the parent only, which forwards it once; had the worker taken it too, the
+    # forwarded one would be a second SIGINT, which means "exit now" to the server. Out of the
+    # foreground group, its log lines would stop it (SIGTTOU) on a terminal set to `tostop`.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     # The parent's pipe and SIGCHLD handler are not the worker's: a signal written there would
     # reach the parent's loop, which would forward it to every worker again.
     signal.set_wakeup_fd(-1)

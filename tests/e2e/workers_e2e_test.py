@@ -26,6 +26,9 @@ CONNECTIONS = 40
 STARTING_WORKERS = 4
 # A worker whose parent died drains like on SIGTERM; with nothing in flight that is quick.
 ORPHAN_SECONDS = 5.0
+# Starts that each get one Ctrl-C: a worker taking it twice is a race (with the workers in the
+# parent's process group, 5 of 10 starts had a worker exit at once, in each of 2 runs).
+CTRL_C_STARTS = 10
 _STARTED = re.compile(r"started \d+ workers: \[([\d, ]+)\]")
 _EXITED = re.compile(r"worker (\d+) exited with (\d+)")
 
@@ -147,6 +150,43 @@ class WorkersTest(absltest.TestCase):
                 }
                 self.assertEqual(exits, dict.fromkeys(pids, 0), output)
                 self.assertEqual([pid for pid in pids if running(pid)], [], output)
+
+    def test_ctrl_c_drains_every_worker(self) -> None:
+        """Ctrl-C at a terminal sends SIGINT to the whole foreground process group: the parent
+        and each worker. That is one Ctrl-C, and must drain like one (exit 0, a "stopped" line
+        each), not count as the second that means "exit now". Several starts: the worker's own
+        SIGINT and the one the parent forwards merge in the kernel when both come before the
+        worker takes the first."""
+        for start in range(CTRL_C_STARTS):
+            with self.subTest(start=start):
+                process = subprocess.Popen(
+                    [binary(KITTEST_SERVER), f"--workers={STARTING_WORKERS}"],
+                    env=serving.child_environment({"PORT": "0"}),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    bufsize=0,
+                    start_new_session=True,  # a process group of its own, as at a terminal
+                )
+                assert process.stdout is not None
+                before = b""
+                try:
+                    while before.count(b"listening on") < STARTING_WORKERS:
+                        line = process.stdout.readline()
+                        self.assertTrue(line, f"not every worker listened: {before!r}")
+                        before += line
+                    os.killpg(process.pid, signal.SIGINT)
+                    rest, _ = process.communicate(timeout=30)
+                finally:
+                    if process.poll() is None:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+                output = (before + rest).decode()
+                self.assertNotIn("second SIGINT", output)
+                self.assertEqual(process.returncode, 0, output)
+                entries = [json.loads(line) for line in output.splitlines() if line[:1] == "{"]
+                pids = worker_pids(entries)
+                stopped = {e["pid"] for e in entries if e["message"] == "stopped"}
+                self.assertEqual(stopped, set(pids), output)
 
     def test_workers_exit_when_the_parent_is_killed(self) -> None:
         with Server("--workers=2", listeners=2, binary_var=KITTEST_SERVER) as server:
