@@ -4,15 +4,19 @@ The parent forks the workers before any gRPC channel or server exists (gRPC's ru
 servicers are made before it, and make their channels at their first call), and each
 binds the port with SO_REUSEPORT so the kernel spreads connections over them. The parent only
 supervises: it forwards SIGTERM/SIGINT, and exits when every worker has exited, with the first
-non-zero exit code among them. A worker that dies while the others serve takes the whole
-group down, so that Cloud Run replaces the instance rather than run it short of workers.
+non-zero exit code among them. A worker that exits while the others serve takes the whole
+group down (the parent then exits with its code, or 1 if that was 0), so that Cloud Run
+replaces the instance rather than run it short of workers. Each worker has a process group of
+its own, so a terminal's Ctrl-C (or Ctrl-Z) reaches the parent only: a worker sees one
+SIGINT, forwarded, never two, which would mean "exit now". SIGHUP ends the parent with the
+default action; the workers then drain, as below.
 
 No signal may fall between the cracks of starting up. A SIGTERM or SIGINT that reaches the
 parent while it forks waits in the pipe its loop reads, then goes to every worker, the later
-ones too, whichever of the parent's threads took it; the workers
-start with both blocked until they have handlers of their own. A worker told to stop before its
-server installed its handlers (server.serve() does that before it starts serving) has nothing in
-flight: it exits 0 at once, as a drain would. And each worker asks the kernel for a signal when
+ones too, whichever of the parent's threads took it; the workers start with both blocked
+until they have handlers of their own. A worker told to stop before its server installed its
+handlers (server.serve() does that before it starts serving) has nothing in flight: it exits
+0 at once, as a drain would. And each worker asks the kernel for a signal when
 the parent dies, which it turns into a SIGTERM of its own, so a parent killed with SIGKILL
 leaves no orphans serving on: they drain and exit.
 """
@@ -80,28 +84,37 @@ def _written_to_the_pipe(_signum: int, _frame: object) -> None:
 
 def _supervise(workers: set[int], wakeup: int) -> int:
     """Forwards SIGTERM/SIGINT to the workers and reaps them until none is left; the exit code
-    is the first non-zero one among theirs."""
+    is the first non-zero one among theirs (1 for a worker that left on its own with 0)."""
     stopping = False
+    # The SIGTERM the parent sent when a worker died already asked the others to drain: the
+    # first stop signal from outside after it is not forwarded, or it would be their second,
+    # which means "exit now" and cuts their calls. A second one from outside still is.
+    absorb_one = False
     exit_code = 0
     while workers:
-        for signum in os.read(wakeup, 512):  # blocks until a signal comes
-            if signum in _STOP_SIGNALS:
-                stopping = True
-                for pid in workers:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signum)
+        # Blocks until a signal comes. The workers are looked at after every read, not per
+        # SIGCHLD byte: were the pipe ever full, a lost byte must not leave an exit unseen.
+        for signum in os.read(wakeup, 512):
+            if signum not in _STOP_SIGNALS:
                 continue
-            for pid, code in _exited(workers):
-                workers.discard(pid)
-                if stopping:
-                    logger.info("worker %d exited with %d", pid, code)
-                else:
-                    logger.error("worker %d exited with %d: stopping the others", pid, code)
-                    stopping = True
-                    code = code or 1
-                    for other in workers:
-                        os.kill(other, signal.SIGTERM)
-                exit_code = exit_code or code
+            stopping = True
+            if absorb_one:
+                absorb_one = False
+                continue
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+        for pid, code in _exited(workers):
+            workers.discard(pid)
+            if stopping:
+                logger.info("worker %d exited with %d", pid, code)
+            else:
+                logger.error("worker %d exited with %d: stopping the others", pid, code)
+                stopping = absorb_one = True
+                code = code or 1
+                for other in workers:
+                    os.kill(other, signal.SIGTERM)
+            exit_code = exit_code or code
     return exit_code
 
 
