@@ -5,16 +5,11 @@ wire_test has negative numbers)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-from pathlib import Path
-
 from absl.testing import absltest
 from google.protobuf import timestamp_pb2
 from ping.v1 import ping_pb2
 
-WIRE_CHECK = os.environ["WIRE_CHECK"]
+from tests.java.wire_check import WireCheckCase
 
 
 def response() -> ping_pb2.Response:
@@ -23,22 +18,7 @@ def response() -> ping_pb2.Response:
     return ping_pb2.Response(pong=pong)
 
 
-class WireTest(absltest.TestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-
-    def java(self, mode: str) -> str:
-        result = subprocess.run(
-            [WIRE_CHECK, mode, str(self.directory)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        return result.stdout
-
+class WireTest(WireCheckCase):
     def test_java_reads_what_python_wrote(self) -> None:
         (self.directory / "response.py.bin").write_bytes(response().SerializeToString())
         self.assertEqual(

@@ -5,15 +5,10 @@ well-known type and non-ASCII text)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-from pathlib import Path
-
 from absl.testing import absltest
 from routeguide.v1 import route_guide_pb2
 
-WIRE_CHECK = os.environ["WIRE_CHECK"]
+from tests.java.wire_check import WireCheckCase
 
 
 def feature() -> route_guide_pb2.Feature:
@@ -21,22 +16,7 @@ def feature() -> route_guide_pb2.Feature:
     return route_guide_pb2.Feature(name="Berkshire Valley Management Area Trail", location=location)
 
 
-class WireTest(absltest.TestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.directory = Path(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")))
-
-    def java(self, mode: str) -> str:
-        result = subprocess.run(
-            [WIRE_CHECK, mode, str(self.directory)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        return result.stdout
-
+class WireTest(WireCheckCase):
     def test_java_reads_what_python_wrote(self) -> None:
         (self.directory / "feature.py.bin").write_bytes(feature().SerializeToString())
         self.assertEqual(
