@@ -78,7 +78,8 @@ class MethodLog:
             )
             return
         level, head, code_members = self._encoded.get(code) or self._encode(code)
-        lines.write(level, head, self.json_members(record, code_members))
+        latency = time.perf_counter() - record.started
+        lines.write(level, head, self.json_members, record, code_members, latency)
 
     def fields(self, record: CallRecord, code: grpc.StatusCode) -> dict[str, object]:
         fields: dict[str, object] = {
@@ -93,10 +94,10 @@ class MethodLog:
             fields["caller"] = record.caller
         return fields
 
-    def json_members(self, record: CallRecord, code_members: str) -> str:
+    def json_members(self, record: CallRecord, code_members: str, latency: float) -> str:
         """The line's fields from the latency on as JSON members (logs.JsonLines), the same as
-        `fields` gives; `code_members` are the method's and code's, up to the latency's value."""
-        latency = time.perf_counter() - record.started
+        `fields` gives; `code_members` are the method's and code's, up to the latency's value.
+        Called when the line's batch is written, after the call."""
         members = f'{code_members}{latency:.6f}s", "peer": {logs.encode_string(record.peer)}'
         if self.project and (trace := _trace(record)):
             members += trace.log_json(self.project)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import select
 from unittest import mock
 
 import grpc
@@ -83,7 +84,8 @@ class JsonLinesTest(absltest.TestCase):
     def test_a_line_from_parts_is_the_formatters_line(self) -> None:
         fields = {"method": "/a.B/C", "code": "OK", "n": 3, "quote": 'say "hi"\n', "é": "ü"}
         members = "".join(logs.member(key, value) for key, value in fields.items())
-        self.lines.write(logging.WARNING, logs.JsonLines.head(logging.WARNING, "a\tb"), members)
+        head = logs.JsonLines.head(logging.WARNING, "a\tb")
+        self.lines.write(logging.WARNING, head, lambda: members)
         (line,) = self.written()
         self.assert_same_line(line, logging.WARNING, "a\tb", fields)
 
@@ -108,6 +110,72 @@ class JsonLinesTest(absltest.TestCase):
                     fields = {**fields_before, "latency": json.loads(line)["latency"]}
                     message = f"{method.name} {ended.name}"
                     self.assert_same_line(line, rpc_logging.level_of(ended), message, fields)
+
+
+class LineHandlerTest(absltest.TestCase):
+    """Lines made when their batch goes out: in order, whole, PIPE_BUF per write at most."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.read_end, write_end = os.pipe()
+        self.addCleanup(os.close, self.read_end)
+        self.addCleanup(os.close, write_end)
+        self.handler = logs._LineHandler(write_end)
+        os.set_blocking(self.read_end, False)
+
+    def writes(self) -> list[bytes]:
+        """What the handler wrote so far."""
+        chunks = []
+        while True:
+            try:
+                chunks.append(os.read(self.read_end, 1 << 20))
+            except BlockingIOError:
+                return chunks
+
+    def test_lines_wait_as_parts_and_are_made_in_order_when_the_batch_goes_out(self) -> None:
+        made: list[int] = []
+
+        def make(n: int) -> str:
+            made.append(n)
+            return f"line {n}"
+
+        self.handler.write(logging.INFO, "plain first")
+        for n in range(self.handler.FLUSH_LINES - 2):
+            self.handler.write_later(logging.INFO, make, n)
+        self.assertEqual(made, [])  # nothing made while the batch fills
+        self.assertEqual(self.writes(), [])
+        self.handler.write_later(logging.INFO, make, 99)  # the batch is full: out it goes
+        expected = ["plain first", *(f"line {n}" for n in range(self.handler.FLUSH_LINES - 2))]
+        written = b"".join(self.writes()).decode().splitlines()
+        self.assertEqual(written, [*expected, "line 99"])
+
+    def test_an_error_sends_the_lines_before_it_at_once(self) -> None:
+        self.handler.write_later(logging.WARNING, str, "a warning")
+        self.handler.write(logging.ERROR, "an error")
+        self.assertEqual(b"".join(self.writes()), b"a warning\nan error\n")
+
+    def test_each_write_is_whole_lines_and_at_most_pipe_buf(self) -> None:
+        long_line = "x" * (select.PIPE_BUF + 10)  # alone in its write: it cannot fit in one
+        with mock.patch.object(logs.os, "write", wraps=os.write) as write:
+            for n in range(self.handler.FLUSH_LINES - 1):
+                self.handler.write_later(logging.INFO, lambda n=n: f"{n:04d}" + "y" * 600)
+            self.handler.write(logging.INFO, long_line)
+        chunks = [call.args[1] for call in write.call_args_list]
+        self.assertGreater(len(chunks), 2)
+        self.assertEqual(b"".join(chunks), b"".join(self.writes()))
+        for chunk in chunks:
+            self.assertTrue(chunk.endswith(b"\n"))
+            self.assertTrue(len(chunk) <= select.PIPE_BUF or chunk == long_line.encode() + b"\n")
+        self.assertEqual(len(b"".join(chunks).splitlines()), self.handler.FLUSH_LINES)
+
+    def test_a_line_that_fails_to_be_made_says_so_and_the_others_go_out(self) -> None:
+        self.handler.write_later(logging.INFO, str, "before")
+        self.handler.write_later(logging.INFO, lambda: 1 / 0)
+        self.handler.write(logging.ERROR, "after")
+        before, failed, after = b"".join(self.writes()).decode().splitlines()
+        self.assertEqual((before, after), ("before", "after"))
+        self.assertEqual(json.loads(failed)["severity"], "ERROR")
+        self.assertIn("ZeroDivisionError", json.loads(failed)["message"])
 
 
 if __name__ == "__main__":
