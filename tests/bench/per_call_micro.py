@@ -9,8 +9,9 @@ Prints, in µs per call (process CPU, median and min of 9 rounds):
 - `Tracer.start_span` + `set_attribute` + `end` (no processor), with the runtime's five start
   attributes and without, under the SDK's default sampler and ALWAYS_ON; and the runtime's own
   span (`ServerSpans.start` + `end`, server_span.py), which replaced it;
-- a span's share of encoding an export of 128 server spans: the SDK's `encode_spans` against
-  the runtime's (span_encoding.py, attributes encoded once);
+- a span's share of encoding and serialising an export of 128 server spans: the SDK's
+  `encode_spans` against the runtime's (span_encoding.py: bytes from parts encoded once, read
+  back into the message the exporter's stub serialises);
 - the runtime's own log line of a call (`MethodLog.log`, JSON lines, a `traceparent` header),
   to /dev/null.
 
@@ -28,6 +29,7 @@ import timeit
 from collections.abc import Callable
 
 import grpc
+from google.protobuf.message import Message
 from opentelemetry import context, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
@@ -41,7 +43,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON, Sampler
 
 from python.runtime import call_durations, logs, otel_export, rpc_logging, server_span
-from python.runtime.span_encoding import AttributeCache
+from python.runtime.span_encoding import AttributeCache, export_request
 
 ROUNDS = 9
 CALLS = 20_000
@@ -93,11 +95,12 @@ def _server_span() -> Callable[[], None]:
     return step
 
 
-def _encoding(encode: Callable[[list[ReadableSpan]], object]) -> Callable[[], None]:
+def _encoding(encode: Callable[[list[ReadableSpan]], Message]) -> Callable[[], None]:
     """One span's share of encoding and serialising an export of EXPORT_BATCH_SPANS server
     spans (the exporter thread's work per call)."""
     ended: list[ReadableSpan] = []
-    spans = server_span.ServerSpans(TracerProvider(), otel_export.SCOPE, ended.append)
+    provider = TracerProvider(resource=otel_export._resource())  # hashed once, as the server's
+    spans = server_span.ServerSpans(provider, otel_export.SCOPE, ended.append)
     for _ in range(otel_export.EXPORT_BATCH_SPANS):
         span = spans.start(f"{SERVICE}/{METHOD}", None, START_ATTRIBUTES)
         span.set_call_attribute("rpc.grpc.status_code", 0)
@@ -155,7 +158,11 @@ def main() -> None:
     _report("span start+end, no start attributes", _span(DEFAULT_ON, None))
     _report("ServerSpan start+end (the runtime's), 5 attributes", _server_span())
     _report("export encoding per span, the SDK's encode_spans", _encoding(encode_spans))
-    _report("export encoding per span, the runtime's cache", _encoding(AttributeCache().request))
+    cache = AttributeCache()
+    _report(
+        "export encoding per span, the runtime's bytes",
+        _encoding(lambda spans: export_request(cache, spans)),
+    )
     # The log lines go to descriptor 1, now /dev/null; the report to a copy of the old one.
     report = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)

@@ -1,5 +1,6 @@
 """span_encoding: the exporter's request must be byte for byte what the SDK's encoder makes of
-the same spans, whatever they carry, on the first export and on every one after (the cache)."""
+the same spans, whatever they carry, on the first export and on every one after (the cache),
+and what the exporter sends must be that request."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from absl.testing import absltest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
 
@@ -71,19 +72,19 @@ class SameBytesAsTheSdkTest(absltest.TestCase):
         cache = span_encoding.AttributeCache()
         for _ in range(3):  # cold, then from the cache
             spans = every_kind()
-            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+            self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
 
     def test_a_full_cache_is_emptied_not_grown(self) -> None:
         cache = span_encoding.AttributeCache()
         with mock.patch.object(span_encoding, "CACHED_ATTRIBUTES", 3):
             spans = every_kind()
-            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+            self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
             self.assertLessEqual(len(cache._encoded), 3)
 
     def test_no_attributes(self) -> None:
         span = ReadableSpan("bare", SpanContext(1, 2, False, TraceFlags(1)))
         cache = span_encoding.AttributeCache()
-        self.assertEqual(serialized(cache.request([span])), serialized(encode_spans([span])))
+        self.assertEqual(cache.request([span]), serialized(encode_spans([span])))
 
     def test_equal_values_of_other_types_are_not_taken_from_the_cache(self) -> None:
         # Sequences arrive as tuples (BoundedAttributes): (1, 0) == (True, False), and
@@ -94,7 +95,39 @@ class SameBytesAsTheSdkTest(absltest.TestCase):
                 ReadableSpan("s", SpanContext(1, 2, False, TraceFlags(1)), attributes={"a": v})
                 for v in values
             ]
-            self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+            self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
+
+    def test_every_field_and_size(self) -> None:
+        # Trace state, dropped counts, lengths past one varint byte, names not ASCII, no end.
+        state = trace.TraceState([("vendor", "x" * 200), ("other", "1")])
+        context = SpanContext(1 << 127, (1 << 64) - 1, False, TraceFlags(1), state)
+        provider = TracerProvider(
+            shutdown_on_exit=False,
+            span_limits=SpanLimits(max_span_attributes=2, max_events=1, max_links=1),
+        )
+        tracer = provider.get_tracer("s")
+        with tracer.start_as_current_span("é" * 100, kind=SpanKind.CONSUMER) as sdk_span:
+            sdk_span.set_attributes({"a": 1, "b": "y" * 300, "c": 3})
+            sdk_span.add_event("one")
+            sdk_span.add_event("two")
+            sdk_span.add_link(CALLER)
+            sdk_span.add_link(context)
+        spans = [
+            ReadableSpan("", context, parent=SpanContext(1, 0, False), kind=SpanKind.INTERNAL),
+            ReadableSpan("unended", context, start_time=1, status=None),
+            ReadableSpan("zero", SpanContext(1, 1, False), start_time=0, end_time=2**64 - 1),
+            sdk_span,
+        ]
+        self.assertEqual(sdk_span.dropped_attributes, 1)
+        cache = span_encoding.AttributeCache()
+        self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
+
+    def test_the_exporter_sends_the_request(self) -> None:
+        exporter = span_encoding.CachingSpanExporter(endpoint="localhost:1", insecure=True)
+        self.addCleanup(exporter.shutdown)
+        spans = every_kind()
+        sent = exporter._translate_data(spans)
+        self.assertEqual(sent.SerializeToString(), serialized(encode_spans(spans)))
 
     def test_long_values_are_not_kept(self) -> None:
         # A handler's attribute can be large (a payload): 4096 of them must not stay in memory.
@@ -103,7 +136,7 @@ class SameBytesAsTheSdkTest(absltest.TestCase):
             ReadableSpan("s", SpanContext(1, 2, False, TraceFlags(1)), attributes={"a": v})
             for v in ("x" * 100_000 + str(i) for i in range(10))
         ]
-        self.assertEqual(serialized(cache.request(spans)), serialized(encode_spans(spans)))
+        self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
         self.assertEqual(len(cache._encoded), 0)
 
 
