@@ -53,6 +53,13 @@ _ROUNDS = flags.DEFINE_integer(
 _STARTS = flags.DEFINE_integer("starts", 5, "Server starts timed for start-to-SERVING.")
 _SERVER_CPU = flags.DEFINE_integer("server_cpu", 0, "The CPU every server thread runs on.")
 _LOAD_CPU = flags.DEFINE_integer("load_cpu", 1, "The CPU h2load runs on.")
+_COMPARE = flags.DEFINE_string(
+    "compare",
+    None,
+    "Another build of the service's binary to measure in the same rounds, as rows `other "
+    "logs=all` and `other traces`: a change's before and after in one interleaved run, e.g. "
+    "the absolute path of bazel-bin/tests/services/kittest/server in a checkout of main.",
+)
 
 # (connections, concurrent streams on each): one call at a time, and 10 x 5.
 CONCURRENCY = ((1, 1), (10, 5))
@@ -97,12 +104,20 @@ def grpc_frame(message: bytes) -> bytes:
     return struct.pack(">?I", False, len(message)) + message
 
 
-def server_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+# What this process's launcher set to find its runfiles, where the bench's servers find theirs:
+# a binary of another build (--compare) given these would run this build's code.
+_RUNFILES_VARIABLES = frozenset({"PYTHONPATH", "RUNFILES_DIR", "RUNFILES_MANIFEST_FILE"})
+
+
+def server_environment(
+    env: dict[str, str] | None = None, other_build: bool = False
+) -> dict[str, str]:
     """The servers' environment: bytecode is written to and read from `_PYCACHE` (as the image
     ships its .pyc files): compiling a module's source at every start, as under
     PYTHONDONTWRITEBYTECODE, added the compiler's memory (16 MiB for descriptor_pb2.py alone)
-    to each server's peak RSS."""
-    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    to each server's peak RSS. A binary of `other_build` finds its own runfiles."""
+    dropped = {"PYTHONDONTWRITEBYTECODE", *(_RUNFILES_VARIABLES if other_build else ())}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     return {**base, "PYTHONPYCACHEPREFIX": str(_PYCACHE), "PORT": "0", **(env or {})}
 
 
@@ -110,10 +125,12 @@ _PYCACHE = Path()  # main() sets it: a directory of its scratch one
 
 
 class ServerProcess:
-    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, command: list[str], env: dict[str, str] | None = None, other_build: bool = False
+    ) -> None:
         self.process = subprocess.Popen(
             command,
-            env=server_environment(env),
+            env=server_environment(env, other_build),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -235,6 +252,11 @@ def main(argv: list[str]) -> None:
             f"server_bench: --server_cpu and --load_cpu must be two different CPUs of "
             f"{sorted(usable)}: on one CPU the ratios are noise"
         )
+    if _COMPARE.value and not os.access(_COMPARE.value, os.X_OK):
+        sys.exit(
+            f"server_bench: --compare={_COMPARE.value} is not an executable here (under "
+            "./bazelw's root only this workspace and Bazel's output root are visible)"
+        )
     calls = _CALLS.value
     stream = test_service_pb2.ServerStreamRequest(
         count=STREAM_REPLIES, reply_bytes=STREAM_REPLY_BYTES
@@ -260,7 +282,7 @@ def main(argv: list[str]) -> None:
         "(range) over the rounds"
     )
     print(
-        f"{'load':32} {'server':11} {'conc':>6} {'calls/s':>9} {'msgs/s':>9} "
+        f"{'load':32} {'server':14} {'conc':>6} {'calls/s':>9} {'msgs/s':>9} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'CPU s/10k':>9}  vs bare"
     )
     # This process's threads (the sink, the log drains) stay off the server's CPU.
@@ -293,17 +315,20 @@ def servers(sink: OtlpSink) -> dict[str, ServerProcess]:
         "OTEL_TRACES_SAMPLER": "always_on",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
     }
-    return {
+    spans_only = {**traced, "OTEL_METRICS_EXPORTER": "none"}
+    started = {
         "bare": ServerProcess([runfile("BARE_SERVER_BIN")]),
         **{
             f"logs={setting}": ServerProcess([production, f"--rpc_logs={setting}"], env=logged)
             for setting in ("all", "errors", "none")
         },
-        "traces": ServerProcess(
-            [production, "--rpc_logs=all"], env={**traced, "OTEL_METRICS_EXPORTER": "none"}
-        ),
+        "traces": ServerProcess([production, "--rpc_logs=all"], env=spans_only),
         "metrics": ServerProcess([production, "--rpc_logs=all"], env=traced),
     }
+    if other := _COMPARE.value:
+        for name, env in (("other logs=all", logged), ("other traces", spans_only)):
+            started[name] = ServerProcess([other, "--rpc_logs=all"], env, other_build=True)
+    return started
 
 
 def measure_load(load: Load, scratch: Path, sink: OtlpSink) -> None:
@@ -323,7 +348,7 @@ def measure_load(load: Load, scratch: Path, sink: OtlpSink) -> None:
                 r = median_result(results)
                 ratios = [one.cpu_per_10k / base for one, base in zip(results, bare, strict=True)]
                 print(
-                    f"{load.name:32} {name:11} {label:>6} {r.calls_per_second:>9.0f} "
+                    f"{load.name:32} {name:14} {label:>6} {r.calls_per_second:>9.0f} "
                     f"{r.calls_per_second * load.messages_per_call:>9.0f} "
                     f"{r.p50_ms:>7.3f} {r.p99_ms:>7.3f} {r.cpu_per_10k:>9.3f}  "
                     f"{ratio_summary(ratios)}"
