@@ -241,7 +241,10 @@ def _made(line: Line) -> str:
         return line
     make, args = line
     try:
-        return make(*args)
+        made = make(*args)
+        if not isinstance(made, str):
+            raise TypeError(f"a line made as {type(made).__name__}, not str")
+        return made
     except Exception as error:  # a bug: the batch's other lines still go out, and this says so
         return _encode_json({"severity": "ERROR", "message": f"a log line failed: {error!r}"})
 

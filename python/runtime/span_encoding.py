@@ -45,6 +45,8 @@ CACHED_ATTRIBUTES = 4096
 # payload), which 4096 times over would hold the process's memory.
 _CACHED_TYPES = frozenset({str, int, bool})
 CACHED_VALUE_CHARS = 256
+# Resources and scopes kept encoded, by identity (a process has one or two of each).
+_CACHED_RESOURCES = 64
 
 # Field keys (number << 3 | wire type) of the messages written here (opentelemetry-proto's
 # trace.proto and trace_service.proto).
@@ -90,8 +92,8 @@ class AttributeCache:
 
     def __init__(self) -> None:
         self._encoded: dict[tuple[str, Any, type], bytes] = {}
-        self._resources: dict[Any, tuple[bytes, bytes]] = {}
-        self._scopes: dict[Any, tuple[bytes, bytes]] = {}
+        self._resources: dict[int, tuple[Any, bytes, bytes]] = {}
+        self._scopes: dict[int, tuple[Any, bytes, bytes]] = {}
         self._statuses: dict[tuple[StatusCode, str | None], bytes] = {}
         self._names: dict[str, bytes] = {}
 
@@ -179,38 +181,51 @@ class AttributeCache:
         return b"".join(request)
 
     def _name(self, name: str) -> bytes:
-        if len(self._names) >= CACHED_ATTRIBUTES:  # the names of UNIMPLEMENTED calls' paths
-            self._names.clear()
-        encoded = self._names[name] = _field(_NAME, name.encode())
+        encoded = _field(_NAME, name.encode())
+        if len(name) <= CACHED_VALUE_CHARS:  # update_name() may carry a payload
+            if len(self._names) >= CACHED_ATTRIBUTES:  # the names of UNIMPLEMENTED calls' paths
+                self._names.clear()
+            self._names[name] = encoded
         return encoded
 
     def _status(self, status: Status) -> bytes:
         key = (status.status_code, status.description)
         if (encoded := self._statuses.get(key)) is None:
-            if len(self._statuses) >= CACHED_ATTRIBUTES:  # descriptions are the handler's
-                self._statuses.clear()
             encoded = _field(_STATUS, _encode_status(status).SerializeToString())
-            self._statuses[key] = encoded
+            if len(status.description or "") <= CACHED_VALUE_CHARS:  # the handler's text
+                if len(self._statuses) >= CACHED_ATTRIBUTES:
+                    self._statuses.clear()
+                self._statuses[key] = encoded
         return encoded
 
+    # By identity, not equality: equal resources and scopes may encode differently (attributes
+    # in another order; 1, True and 1.0 are equal), and the SDK encodes the batch's own.
     def _resource(self, resource: Any) -> tuple[bytes, bytes]:
         """ResourceSpans' fields before its scopes and after them (a process has one)."""
-        if (parts := self._resources.get(resource)) is None:
-            parts = self._resources[resource] = (
+        entry = self._resources.get(id(resource))
+        if entry is None or entry[0] is not resource:
+            if len(self._resources) >= _CACHED_RESOURCES:
+                self._resources.clear()
+            entry = self._resources[id(resource)] = (
+                resource,
                 ResourceSpans(resource=_encode_resource(resource)).SerializeToString(),
                 ResourceSpans(schema_url=resource.schema_url).SerializeToString(),
             )
-        return parts
+        return entry[1], entry[2]
 
     def _scope(self, scope: Any) -> tuple[bytes, bytes]:
         """ScopeSpans' fields before its spans and after them."""
-        if (parts := self._scopes.get(scope)) is None:
+        entry = self._scopes.get(id(scope))
+        if entry is None or entry[0] is not scope:
+            if len(self._scopes) >= _CACHED_RESOURCES:
+                self._scopes.clear()
             schema_url = scope.schema_url if scope else None
-            parts = self._scopes[scope] = (
+            entry = self._scopes[id(scope)] = (
+                scope,
                 ScopeSpans(scope=_encode_instrumentation_scope(scope)).SerializeToString(),
                 ScopeSpans(schema_url=schema_url).SerializeToString(),
             )
-        return parts
+        return entry[1], entry[2]
 
 
 def _attribute_fields(attributes: Mapping[str, Any]) -> list[bytes]:

@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import select
+import threading
+import time
 from unittest import mock
 
 import grpc
@@ -176,6 +178,30 @@ class LineHandlerTest(absltest.TestCase):
         self.assertEqual((before, after), ("before", "after"))
         self.assertEqual(json.loads(failed)["severity"], "ERROR")
         self.assertIn("ZeroDivisionError", json.loads(failed)["message"])
+
+    def test_a_line_made_as_no_str_does_not_lose_its_batch(self) -> None:
+        self.handler.write_later(logging.INFO, str, "before")
+        self.handler.write_later(logging.INFO, lambda: None)
+        self.handler.flush()
+        before, failed = b"".join(self.writes()).decode().splitlines()
+        self.assertEqual(before, "before")
+        self.assertIn("not str", json.loads(failed)["message"])
+
+    def test_the_flush_thread_outlives_a_line_that_fails(self) -> None:
+        # A quiet server's lines go out by the flush thread alone (no 16th line, no ERROR).
+        with mock.patch.object(threading, "excepthook") as thread_died:
+            self.handler.write_later(logging.INFO, lambda: None)
+            self.assertIn(b"not str", self.written_by_the_flush_thread())
+            self.handler.write_later(logging.INFO, str, "later")
+            self.assertEqual(self.written_by_the_flush_thread(), b"later\n")
+        thread_died.assert_not_called()
+
+    def written_by_the_flush_thread(self) -> bytes:
+        """What the handler writes next, waiting for its timer (a few seconds at most)."""
+        deadline = time.monotonic() + 10
+        while not (written := b"".join(self.writes())) and time.monotonic() < deadline:
+            time.sleep(self.handler.FLUSH_SECONDS)
+        return written
 
 
 if __name__ == "__main__":

@@ -139,6 +139,39 @@ class SameBytesAsTheSdkTest(absltest.TestCase):
         self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
         self.assertEqual(len(cache._encoded), 0)
 
+    def test_equal_resources_and_scopes_encoded_otherwise_in_a_later_export(self) -> None:
+        # Resources and scopes compare their attributes as dicts (order-blind, 1 == True ==
+        # 1.0): a later export of an equal one must carry its own bytes, not the first's.
+        cache = span_encoding.AttributeCache()
+        context = SpanContext(1, 2, False, TraceFlags(1))
+        first = Resource({"a": 1, "b": 2})
+        exports = [
+            (first, InstrumentationScope("s", attributes={"x": 1})),
+            (Resource({"b": 2, "a": 1}), InstrumentationScope("s", attributes={"x": 1})),
+            (first, InstrumentationScope("s", attributes={"x": True})),  # bool sent as int
+        ]
+        for resource, scope in exports:
+            with self.subTest(resource=resource.attributes, scope=scope):
+                spans = [ReadableSpan("s", context, resource=resource, instrumentation_scope=scope)]
+                self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
+
+    def test_long_status_descriptions_and_names_are_not_kept(self) -> None:
+        # As test_long_values_are_not_kept: a handler's set_status(ERROR, str(error)) or
+        # update_name() may carry a payload, which 4096 times over would hold the memory.
+        cache = span_encoding.AttributeCache()
+        context = SpanContext(1, 2, False, TraceFlags(1))
+        spans = [
+            ReadableSpan(
+                "n" * 100_000 + str(i),
+                context,
+                status=trace.Status(StatusCode.ERROR, "x" * 100_000 + str(i)),
+            )
+            for i in range(10)
+        ]
+        self.assertEqual(cache.request(spans), serialized(encode_spans(spans)))
+        kept = sum(len(v) for v in (*cache._statuses.values(), *cache._names.values()))
+        self.assertLess(kept, 10_000)
+
 
 if __name__ == "__main__":
     absltest.main()
