@@ -15,7 +15,7 @@ fails if an upgrade changes them.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common._internal import (
@@ -70,6 +70,8 @@ _FIXED64_FIELD = struct.Struct("<BQ")  # a one-byte key, then 8 bytes
 _FLAGS = 16 << 3 | _FIXED32  # the one key past 127: two bytes as a varint
 _FLAGS_HEAD = bytes((_FLAGS & 0x7F | 0x80, _FLAGS >> 7))
 _UINT32 = struct.Struct("<I")
+# A message's fields before its repeated spans or scopes, and after them.
+Heads = tuple[bytes, bytes]
 
 
 def _varint(value: int) -> bytes:
@@ -92,8 +94,8 @@ class AttributeCache:
 
     def __init__(self) -> None:
         self._encoded: dict[tuple[str, Any, type], bytes] = {}
-        self._resources: dict[int, tuple[Any, bytes, bytes]] = {}
-        self._scopes: dict[int, tuple[Any, bytes, bytes]] = {}
+        self._resources: dict[int, tuple[Any, Heads]] = {}
+        self._scopes: dict[int, tuple[Any, Heads]] = {}
         self._statuses: dict[tuple[StatusCode, str | None], bytes] = {}
         self._names: dict[str, bytes] = {}
 
@@ -198,34 +200,41 @@ class AttributeCache:
                 self._statuses[key] = encoded
         return encoded
 
-    # By identity, not equality: equal resources and scopes may encode differently (attributes
-    # in another order; 1, True and 1.0 are equal), and the SDK encodes the batch's own.
     def _resource(self, resource: Any) -> tuple[bytes, bytes]:
         """ResourceSpans' fields before its scopes and after them (a process has one)."""
-        entry = self._resources.get(id(resource))
-        if entry is None or entry[0] is not resource:
-            if len(self._resources) >= _CACHED_RESOURCES:
-                self._resources.clear()
-            entry = self._resources[id(resource)] = (
-                resource,
-                ResourceSpans(resource=_encode_resource(resource)).SerializeToString(),
-                ResourceSpans(schema_url=resource.schema_url).SerializeToString(),
-            )
-        return entry[1], entry[2]
+        return _by_identity(self._resources, resource, _resource_heads)
 
     def _scope(self, scope: Any) -> tuple[bytes, bytes]:
         """ScopeSpans' fields before its spans and after them."""
-        entry = self._scopes.get(id(scope))
-        if entry is None or entry[0] is not scope:
-            if len(self._scopes) >= _CACHED_RESOURCES:
-                self._scopes.clear()
-            schema_url = scope.schema_url if scope else None
-            entry = self._scopes[id(scope)] = (
-                scope,
-                ScopeSpans(scope=_encode_instrumentation_scope(scope)).SerializeToString(),
-                ScopeSpans(schema_url=schema_url).SerializeToString(),
-            )
-        return entry[1], entry[2]
+        return _by_identity(self._scopes, scope, _scope_heads)
+
+
+def _by_identity(
+    cache: dict[int, tuple[Any, Heads]], key: Any, encode: Callable[[Any], Heads]
+) -> Heads:
+    """`encode(key)`, kept by the key's identity, not equality: equal resources and scopes may
+    encode differently (attributes in another order; 1, True and 1.0 are equal), and the SDK
+    encodes the batch's own. The entry holds the key, so its id is not reused while kept."""
+    entry = cache.get(id(key))
+    if entry is None or entry[0] is not key:
+        if len(cache) >= _CACHED_RESOURCES:
+            cache.clear()
+        entry = cache[id(key)] = (key, encode(key))
+    return entry[1]
+
+
+def _resource_heads(resource: Any) -> Heads:
+    return (
+        ResourceSpans(resource=_encode_resource(resource)).SerializeToString(),
+        ResourceSpans(schema_url=resource.schema_url).SerializeToString(),
+    )
+
+
+def _scope_heads(scope: Any) -> Heads:
+    return (
+        ScopeSpans(scope=_encode_instrumentation_scope(scope)).SerializeToString(),
+        ScopeSpans(schema_url=scope.schema_url if scope else None).SerializeToString(),
+    )
 
 
 def _attribute_fields(attributes: Mapping[str, Any]) -> list[bytes]:
