@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,4 +80,22 @@ def unreachable_by_others(path: Path) -> Path | None:
     for parent in reversed(path.parents):
         if not parent.stat().st_mode & 0o001:
             return parent
+    return None
+
+
+def changeable_by_others(path: Path) -> Path | None:
+    """The first of `path` and the directories above it that another user could change, if any.
+
+    One owned by a user other than root and this one, or writable by group or others: its owner
+    or those could replace what it holds with links to files of their choosing, which the
+    service would then write as root. A parent such as /tmp is accepted when sticky (others may
+    add entries, not replace this one's), as the entry below it is then checked in turn.
+    """
+    trusted = {0, os.geteuid()}
+    for directory in (*reversed(path.parents), path):
+        status = directory.stat()
+        if status.st_uid not in trusted:
+            return directory
+        if status.st_mode & 0o022 and (directory == path or not status.st_mode & stat.S_ISVTX):
+            return directory
     return None

@@ -43,11 +43,12 @@ from tools.remote.accounts import (
     CHILD_PATH,
     Account,
     accounts,
+    changeable_by_others,
     private_dir,
     unreachable_by_others,
     write_private,
 )
-from tools.remote.credential_helper import TOKEN_FILE, default_token_dir
+from tools.remote.credential_helper import TOKEN_FILE, default_token_dir, listener_uids
 from tools.remote.processes import Service, StartError, log_tail, start_database
 from tools.remote.tokens import CLIENT_SUBJECT, WORKER_SUBJECT, client_secret, self_signed_tls, sign
 
@@ -112,7 +113,22 @@ def port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def capabilities_answered(address: str, token: str) -> bool:
+def capabilities_answered(address: str, token: str, owner: Account) -> bool:
+    """Whether BuildGrid answers on `address`; its token goes only to a port `owner` holds.
+
+    The port is checked free before BuildGrid starts, but another local user may bind it in the
+    seconds before BuildGrid does (its bind then fails): the launcher must not hand that user the
+    client token while it waits."""
+    port = int(address.rpartition(":")[2])
+    owners = listener_uids(port)
+    if not owners:
+        return False  # not listening yet
+    if owners != {owner.uid}:
+        strangers = ", ".join(str(uid) for uid in sorted(owners - {owner.uid}))
+        raise StartError(
+            f"{address} is held by uid {strangers}, not by BuildGrid's user {owner.name}: "
+            "its client token was not sent"
+        )
     with grpc.insecure_channel(address) as channel:
         stub = remote_execution_pb2_grpc.CapabilitiesStub(channel)
         try:
@@ -154,9 +170,15 @@ def state_directory(requested: Path | None, service_account: Account) -> tuple[P
     """The state directory, and whether it is a temporary one to remove after a clean stop."""
     if requested:
         requested.mkdir(parents=True, exist_ok=True)
-        if any(requested.iterdir()):
-            raise Refused(f"--state_dir {requested} is not empty")
         state_dir, temporary = requested.resolve(), False
+        if changed := changeable_by_others(state_dir):
+            raise Refused(
+                f"--state_dir {state_dir}: another user could change {changed} (its owner is "
+                "not root or you, or group or others may write it); pick a directory only you "
+                "and root can change"
+            )
+        if any(state_dir.iterdir()):
+            raise Refused(f"--state_dir {requested} is not empty")
     else:
         state_dir, temporary = Path(tempfile.mkdtemp(prefix="remote-local-")), True
     if service_account.switch:
@@ -222,7 +244,9 @@ def start_buildgrid(
         "buildgrid", [buildgrid_bin, "server", "start", str(config)], service_account, service_env
     )
     service.wait_until(
-        buildgrid, lambda: capabilities_answered(address, client_token), "gRPC answer"
+        buildgrid,
+        lambda: capabilities_answered(address, client_token, service_account),
+        "gRPC answer",
     )
     return tls_cert
 
@@ -287,9 +311,15 @@ def announce_ready(args: argparse.Namespace, port: int, users: str, state_dir: P
     """The ready file (written whole, then renamed), and how to use the service."""
     endpoint = f"grpc://127.0.0.1:{port}"
     if args.ready_file:
-        partial = args.ready_file.with_name(args.ready_file.name + ".partial")
-        partial.write_text(endpoint + "\n")
-        partial.replace(args.ready_file)
+        # A new file of a name no one could plant a link at beforehand (the directory may be
+        # /tmp), readable by all (the endpoint is no secret), renamed over the ready file.
+        descriptor, partial = tempfile.mkstemp(
+            prefix=args.ready_file.name + ".", suffix=".partial", dir=args.ready_file.parent
+        )
+        with os.fdopen(descriptor, "w") as out:
+            out.write(endpoint + "\n")
+            os.fchmod(out.fileno(), 0o644)
+        os.replace(partial, args.ready_file)
     flag = "" if port == DEFAULT_PORT else f" --remote_cache={endpoint}"
     print(
         f"remote: ready on {endpoint}: BuildGrid, {args.workers} buildbox worker(s) "
