@@ -7,7 +7,8 @@ trusts only the registry it pushes to.
   asks for credentials fails the push in one line naming it. A Bearer challenge's token service
   on another host over plain HTTP gets no credentials. `localhost.evil` and `127.example.com`
   are not loopback: HTTPS, never Basic over plain HTTP. Each with both kinds of credentials
-  where they differ: a docker config's login and a Google access token.
+  where they differ: a docker config's login and a Google access token. A `.netrc` (`$NETRC`)
+  is never read: its `default` login reaches neither the registry nor a redirect's target.
 - Every answer is read with a cap: an endless or over-long body (chunked, a 5 GB
   Content-Length, an error's, a token answer, a referrers index) fails the push in one line,
   its peak memory far below what was sent.
@@ -47,6 +48,7 @@ from tests.e2e.fake_google import FakeGoogle
 PUSH = os.environ["PUSH"]
 PUSH_SERVICE = os.environ["PUSH_SERVICE"]
 USER, PASSWORD = "ci", "hostile-test-password"
+NETRC_USER, NETRC_PASSWORD = "netrcuser", "NETRC-SECRET"
 # Far above a push's own footprint, far below what the endless bodies send
 # (ENDLESS_SAFETY_LIMIT): a push that reads one whole cannot stay under it.
 MEMORY_BOUND = 256 * 1024 * 1024
@@ -195,6 +197,36 @@ class PushHostileTest(absltest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertNotEmpty([r for r in storage.received if r.method == "HEAD"])
         self.assertEqual(storage.authorizations(), [])
+        self.assertEqual(self.registry.tags(name, self.registry.basic(USER)), ["latest"])
+
+    def test_netrc_credentials_go_nowhere(self) -> None:
+        # A .netrc `default` entry matches every host: requests would send it to the registry
+        # (in place of the registry's own credentials) and to the origin a 307 names.
+        storage = self.storage(accepts=True)
+
+        def redirect_blob_checks(handler: object, request: Received) -> None:
+            if request.method == "HEAD" and "/blobs/" in request.target:
+                reply(handler, 307, {"Location": storage.url + request.target})
+            else:
+                forward(handler, request, self.registry.host)
+
+        front = self.origin(redirect_blob_checks)
+        env, _ = self.credentials("docker config", front.host)
+        netrc = Path(tempfile.mkdtemp(dir=self.tmp)) / "netrc"
+        netrc.write_text(f"default login {NETRC_USER} password {NETRC_PASSWORD}\n")
+        netrc.chmod(0o600)
+        env |= {"NETRC": str(netrc)}
+        name = self.name()
+        result = run_push(PUSH, "--repository", f"{front.host}/{name}", env=env)
+        netrc_basic = basic(NETRC_USER, NETRC_PASSWORD)
+        for origin in (front, storage):
+            for authorization in origin.authorizations():
+                self.assertNotIn(netrc_basic, authorization, f"sent to {origin.url}")
+        self.assertEqual(storage.authorizations(), [])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn(NETRC_PASSWORD, result.stdout + result.stderr)
+        self.assertNotEmpty([r for r in storage.received if r.method == "HEAD"])
+        self.assertNotEmpty(front.authorizations())  # the registry's own credentials
         self.assertEqual(self.registry.tags(name, self.registry.basic(USER)), ["latest"])
 
     def test_backslash_in_a_redirect_authority_gets_no_credentials(self) -> None:

@@ -11,6 +11,10 @@ not control needs it:
 - Every exchange, from connecting to the last byte, has a deadline (deadline.py): the request
   deadline (`--request_timeout`, plus time to send its body at a slow link's rate) or, when
   sooner, the push's.
+- `.netrc` is never read: requests would otherwise send its login (a `default` entry matches
+  every host) to the registry, in place of the registry's own token, and to any origin a
+  redirect or upload `Location` names. Proxy and CA-bundle variables (`HTTPS_PROXY`,
+  `NO_PROXY`, `REQUESTS_CA_BUNDLE`) still apply.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ class Transport:
     def __init__(self, deadline: Deadline, request_timeout: float) -> None:
         self.deadline = deadline
         self.request_timeout = request_timeout
-        self.session = requests.Session()
+        self.session = _NoNetrcSession()
         self.session.headers["User-Agent"] = "cloud-run-grpc-kit-push"
         self.session.headers["Accept-Encoding"] = "identity"
 
@@ -137,6 +141,43 @@ class Transport:
                 finally:
                     response.close()
         return Reply(response.status_code, response.headers, content, response.url)
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Leaves a request as it is: as the session's `auth`, it stops requests from looking up
+    `.netrc` (which it does only when neither the request nor the session has an auth)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _NoNetrcSession(requests.Session):
+    """A requests session that never sends `.netrc` credentials.
+
+    `trust_env` stays on, so proxies (`HTTPS_PROXY`, `NO_PROXY`) and `REQUESTS_CA_BUNDLE` keep
+    working; but with it requests reads `~/.netrc` (or `$NETRC`) for every request that has no
+    auth of its own, and again on every redirect it follows, even when the session has an
+    auth. The credentials sent are only the ones origins.py allows, so both lookups are off:
+    the session's `auth` is a no-op, and a redirect only drops an Authorization header bound
+    for another host (exchange() follows redirects itself; this holds if requests ever does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoAuth()
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        headers = prepared_request.headers
+        original_url = response.request.url
+        if (
+            "Authorization" in headers
+            and original_url is not None
+            and prepared_request.url is not None
+            and self.should_strip_auth(original_url, prepared_request.url)
+        ):
+            del headers["Authorization"]
 
 
 def _is_origin(url: str, origin: Origin) -> bool:
