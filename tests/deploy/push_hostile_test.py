@@ -15,6 +15,8 @@ trusts only the registry it pushes to.
 - A registry that drips its answer a byte at a time: each request's deadline retries it, and
   the push's --timeout ends it in one line. A deadline that is not a positive number is bad
   input (exit 2).
+- A registry's error message reaches the output escaped and capped: its newlines and terminal
+  escapes cannot forge lines of the push's output.
 No credential ever appears in the push's output.
 """
 
@@ -323,6 +325,26 @@ class PushHostileTest(absltest.TestCase):
                 self.assert_failed(result, f"registry {host}: GET /v2/")
 
     # --- every answer read with a cap -----------------------------------------------------
+
+    def test_a_registry_error_message_cannot_forge_output_lines(self) -> None:
+        # A message with newlines, a line that looks like a push's, and a terminal escape
+        # (erase the line); then one far longer than any error. Each ends the push in one line.
+        forged = "denied\n...pushed kit/app@sha256:0000\n\x1b[2K"
+        for message, shown in (
+            (forged, "DENIED denied\\n...pushed kit/app@sha256:0000\\n\\x1b[2K"),
+            ("z" * 20_000, ("DENIED " + "z" * 20_000)[:500] + "..."),  # 500 characters at most
+        ):
+            body = json.dumps({"errors": [{"code": "DENIED", "message": message}]}).encode()
+            front = self.origin(
+                lambda h, r, body=body: reply(h, 400, {"Content-Type": "application/json"}, body)
+            )
+            with self.subTest(message=message[:40]):
+                result = run_push(PUSH, "--repository", f"{front.host}/{self.name()}")
+                self.assertNotIn("\x1b", result.stdout + result.stderr)
+                self.assertNotIn("sha256:0000\n", result.stderr)
+                last = self.assert_failed(result, f"registry {front.host}: ", "HTTP 400")
+                self.assertLess(len(last), 1000, last[:200])
+                self.assertEndsWith(last, f"HTTP 400: {shown}")
 
     def test_endless_answers_fail_in_one_line_with_bounded_memory(self) -> None:
         def on_v2(answer: Callable) -> Callable:

@@ -32,6 +32,7 @@ from bazel.tools.push.referrers import (
     with_referrer,
 )
 from bazel.tools.push.registry import PushTimeout, RegistryError, Repository, RetryPolicy
+from bazel.tools.push.registry_errors import printable
 from bazel.tools.push.transport import MIB, Transport
 
 
@@ -135,7 +136,8 @@ class Pusher:
         stored = repository.put_manifest(image.manifest_digest, image.manifest, image.media_type)
         if stored.digest and stored.digest != image.manifest_digest:
             raise RegistryError(
-                f"registry {repository.host} stored the manifest as {stored.digest}, not as sent"
+                f"registry {repository.host} stored the manifest as {printable(stored.digest)}, "
+                "not as sent"
             )
         return stored.subject
 
@@ -159,7 +161,9 @@ class Pusher:
             if index is not None:
                 stored = repository.put_manifest(tag, index, oci.INDEX)
                 if stored.digest and stored.digest != oci.sha256_digest(index):
-                    raise RegistryError(f"registry stored it as {stored.digest}, not as sent")
+                    raise RegistryError(
+                        f"registry stored it as {printable(stored.digest)}, not as sent"
+                    )
         except ReferrersError as error:
             raise RegistryError(f"{problem}: {error}; left as it is") from None
         except RegistryError as error:

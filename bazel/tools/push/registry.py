@@ -49,6 +49,7 @@ from bazel.tools.push.registry_errors import (
     TransientError,
     describe,
     error_for,
+    printable,
     registry_errors,
 )
 from bazel.tools.push.transport import IGNORED, MANIFEST, BadAnswer, Body, Limit, Reply, Transport
@@ -272,7 +273,7 @@ class Repository:
         if not match:
             raise RegistryError(
                 f"registry {self.host}: {self._where('GET', location)} answered Range "
-                f"{answered!r}, not FIRST-LAST"
+                f"'{printable(answered)}', not FIRST-LAST"
             )
         last = int(match.group(2))
         return self._location(response), last + 1 if last else 0
@@ -360,7 +361,7 @@ class Repository:
     def _where(self, method: str, url: str) -> str:
         """`METHOD path` for messages, `METHOD path at ORIGIN` off the registry's origin; never
         the query, which may hold an upload's state or a storage service's signature."""
-        path = urllib.parse.urlsplit(url).path
+        path = printable(urllib.parse.urlsplit(url).path)
         origin = origin_of(url)
         return f"{method} {path}" if origin == self.origin else f"{method} {path} at {origin}"
 

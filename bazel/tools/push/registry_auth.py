@@ -28,6 +28,7 @@ from bazel.tools.push.registry_errors import (
     TransientError,
     describe,
     error_for,
+    printable,
     rejected,
 )
 from bazel.tools.push.transport import TOKEN, BadAnswer, Reply, Transport
@@ -71,7 +72,8 @@ class Authenticator:
             self.authorization = "Bearer " + self.bearer_token(dict(_PARAM.findall(header)))
         else:
             raise AuthenticationError(
-                f"registry {self.host} asks for an unsupported authentication: {header!r}"
+                f"registry {self.host} asks for an unsupported authentication: "
+                f"'{printable(header)}'"
             )
 
     def bearer_token(self, challenge: dict[str, str]) -> str:
@@ -79,7 +81,7 @@ class Authenticator:
         if "realm" not in challenge:
             raise AuthenticationError(f"registry {self.host}: Bearer challenge has no realm")
         realm = challenge["realm"]
-        who = f"token service {realm} of registry {self.host}"
+        who = f"token service {printable(realm)} of registry {self.host}"
         try:
             realm_origin = origin_of(realm)
         except ValueError:
@@ -119,17 +121,17 @@ class Authenticator:
         except requests.RequestException as error:
             raise RegistryError(f"{who}: {describe(error)}") from None
         if reply.status_code in {401, 403}:
-            raise rejected(self.host, self.credentials, reply, token_service=realm)
+            raise rejected(self.host, self.credentials, reply, token_service=printable(realm))
         if reply.status_code != 200:
-            where = f"GET {urllib.parse.urlsplit(realm).path}"
+            where = f"GET {printable(urllib.parse.urlsplit(realm).path)}"
             raise error_for(self.host, self.credentials, where, reply)
         try:
             answer = json.loads(reply.body or b"")
         except (ValueError, RecursionError):
-            content_type = reply.headers.get("Content-Type", "no Content-Type")
-            text = (reply.body or b"")[:200].decode("utf-8", "replace")
+            content_type = printable(reply.headers.get("Content-Type", "no Content-Type"))
+            text = printable((reply.body or b"")[:200].decode("utf-8", "replace"))
             raise RegistryError(
-                f"{who} answered HTTP 200 {content_type}, not a JSON token: {text!r}"
+                f"{who} answered HTTP 200 {content_type}, not a JSON token: '{text}'"
             ) from None
         token = None
         if isinstance(answer, dict):

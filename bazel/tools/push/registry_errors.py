@@ -1,18 +1,25 @@
 """The errors a push to a registry ends with, and the one-line descriptions of what a registry
 answered: shared by registry.py (blobs, manifests, retries) and registry_auth.py (challenges,
 tokens), each of which reports through them. Messages name registries, paths and statuses,
-never a credential or a header's value.
+never a credential or a header's value. Whatever text a registry supplies (an error's message,
+a header, a Location's path) reaches them through printable(), so it stays on its one line.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 import requests
 
 from bazel.tools.push.credentials import Credentials
 from bazel.tools.push.transport import ERROR, Reply
+
+# The most of one piece of registry-supplied text a message shows: a registry's error message
+# is a sentence; more is noise, or an attempt to bury the line that says what failed.
+PRINTABLE_LIMIT = 500
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 TRANSIENT_ERRORS = (
     requests.ConnectionError,
@@ -35,6 +42,35 @@ class TransientError(RegistryError):
 
 class PushTimeout(RegistryError):
     """The push's --timeout ran out: nothing more is sent, for any image."""
+
+
+def printable(text: str, limit: int = PRINTABLE_LIMIT) -> str:
+    """`text`, as a registry sent it, made safe for one line of the push's output.
+
+    Every control or other non-printing character (Unicode category C: newlines, ESC, the
+    bidirectional overrides, unassigned code points) is shown escaped (`\\n`, `\\x1b`,
+    `\\u202e`), so a registry cannot forge lines of the output (`pushed ...@sha256:...`) or
+    drive the terminal; and the text is cut after `limit` characters, ending `...`.
+    """
+    pieces: list[str] = []
+    size = 0
+    for char in text:
+        piece = _escaped(char) if unicodedata.category(char)[0] == "C" else char
+        if size + len(piece) > limit:
+            return "".join(pieces) + "..."
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)
+
+
+def _escaped(char: str) -> str:
+    """A non-printing character as Python writes it in a string literal."""
+    code = ord(char)
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def error_for(
@@ -85,7 +121,7 @@ def registry_errors(reply: Reply) -> str:
     details = "; ".join(
         f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors if isinstance(e, dict)
     )
-    return f": {details}" if details else ""
+    return f": {printable(details)}" if details else ""
 
 
 # A URL's query as requests and urllib3 name it in their errors (`with url: /path?QUERY (Caused
@@ -97,4 +133,4 @@ def describe(error: Exception) -> str:
     """`ExceptionType: first line of its message`, for one-line errors; without any URL's
     query, which may hold an upload's state or a storage service's signature."""
     lines = str(error).splitlines()
-    return f"{type(error).__name__}: {_QUERY.sub('', lines[0]) if lines else ''}"
+    return f"{type(error).__name__}: {printable(_QUERY.sub('', lines[0])) if lines else ''}"
