@@ -156,28 +156,14 @@ class _NoNetrcSession(requests.Session):
 
     `trust_env` stays on, so proxies (`HTTPS_PROXY`, `NO_PROXY`) and `REQUESTS_CA_BUNDLE` keep
     working; but with it requests reads `~/.netrc` (or `$NETRC`) for every request that has no
-    auth of its own, and again on every redirect it follows, even when the session has an
-    auth. The credentials sent are only the ones origins.py allows, so both lookups are off:
-    the session's `auth` is a no-op, and a redirect only drops an Authorization header bound
-    for another host (exchange() follows redirects itself; this holds if requests ever does).
+    auth of its own. The credentials sent are only the ones origins.py allows, so the session's
+    `auth` is a no-op. (Requests would read it again on a redirect it follows; exchange()
+    follows none, `allow_redirects=False`, and checks each hop itself.)
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.auth = _NoAuth()
-
-    def rebuild_auth(
-        self, prepared_request: requests.PreparedRequest, response: requests.Response
-    ) -> None:
-        headers = prepared_request.headers
-        original_url = response.request.url
-        if (
-            "Authorization" in headers
-            and original_url is not None
-            and prepared_request.url is not None
-            and self.should_strip_auth(original_url, prepared_request.url)
-        ):
-            del headers["Authorization"]
 
 
 def _is_origin(url: str, origin: Origin) -> bool:
