@@ -229,11 +229,26 @@ class _LineHandler(logging.Handler):
             self._write(b"".join(batch))
 
     def _write(self, data: bytes) -> None:
-        try:
-            while data:  # one write() in practice; loop only on a short write
+        """Writes all of `data`, as blocking stdout would, even when stdout is non-blocking: a
+        parent may set O_NONBLOCK on the pipe or socket it shares with this process, and then a
+        write to a full pipe fails with EAGAIN or writes part of a line. Dropping the rest lost
+        lines and glued the next line onto the torn one; here the writer waits for room. Any
+        other error (EPIPE, EBADF: stdout is gone; EIO, ENOSPC) leaves nowhere to report it,
+        and retrying could block the server for ever: the rest of `data` is dropped."""
+        while data:  # one write() in practice; loop only on a short write
+            try:
                 data = data[os.write(self._fd, data) :]
-        except OSError:
-            pass  # stdout closed: nowhere left to report it
+            except BlockingIOError:
+                _wait_writable(self._fd)
+            except OSError:
+                return
+
+
+def _wait_writable(fd: int) -> None:
+    """Until `fd` can take a write, or has failed (the write after says how)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    poller.poll()
 
 
 def _made(line: Line) -> str:

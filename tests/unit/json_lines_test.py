@@ -204,5 +204,49 @@ class LineHandlerTest(absltest.TestCase):
         return written
 
 
+class NonBlockingStdoutTest(absltest.TestCase):
+    """A parent may set O_NONBLOCK on the stdout it shares: a full pipe then refuses a write
+    (EAGAIN) or takes part of it. Every line must still arrive, whole, in order."""
+
+    def test_every_line_arrives_whole_past_a_late_and_slow_reader(self) -> None:
+        read_end, write_end = os.pipe()
+        self.addCleanup(os.close, read_end)
+        os.set_blocking(write_end, False)
+        handler = logs._LineHandler(write_end)
+        handler.setFormatter(logs.JsonFormatter())
+        logger = logging.getLogger("nonblocking")
+        logger.propagate = False
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        self.addCleanup(logger.removeHandler, handler)
+        received: list[bytes] = []
+
+        def read_late_and_slowly() -> None:
+            time.sleep(0.3)  # the pipe (64 KiB) fills long before this
+            while chunk := os.read(read_end, 4096):
+                received.append(chunk)
+                time.sleep(0.0005)
+
+        reader = threading.Thread(target=read_late_and_slowly)
+        reader.start()
+        big = "x" * (100 * 1024)  # more than a whole pipe: always written in parts
+        expected = []
+        for n in range(3000):
+            if n == 1000:
+                logger.error("big %s", big)  # written at once, the batch before it too
+                expected.append(f"big {big}")
+            if n == 2000:
+                logger.info("big %s", big)  # in a batch, among short lines
+                expected.append(f"big {big}")
+            logger.info("line %d", n)
+            expected.append(f"line {n}")
+        handler.flush()
+        os.close(write_end)
+        reader.join(timeout=60)
+        self.assertFalse(reader.is_alive())
+        lines = b"".join(received).decode().splitlines()
+        self.assertEqual([json.loads(line)["message"] for line in lines], expected)
+
+
 if __name__ == "__main__":
     absltest.main()
