@@ -155,7 +155,9 @@ class _LineHandler(logging.Handler):
     out, in a run with the batch's other lines: the bench's logs=all went from 1.17-1.19x of a
     bare server's CPU per call to 1.12-1.16x with it (docs/observability-cost.md).
     Errors go out at once (warnings wait: a client can cause one per call), and every exit
-    path flushes.
+    path flushes. A process forked from one that has this handler writes each line at once
+    (`_after_fork`): a `multiprocessing` child ends with os._exit, which skips every flush, so
+    a batch there would be lost; the runtime's own workers batch again (`batch_in_worker`).
     """
 
     FLUSH_SECONDS = 0.05
@@ -167,17 +169,32 @@ class _LineHandler(logging.Handler):
         self._fd = fd
         self._buffer: list[Line] = []
         self._pending = threading.Event()
-        self._start_flusher()
-        os.register_at_fork(after_in_child=self._start_flusher)
+        self._batching = False
+        self._set_process()
+        self.batch()
+        os.register_at_fork(after_in_child=self._after_fork)
 
-    def _start_flusher(self) -> None:
-        # Threads do not survive fork: each worker process starts its own.
+    def _set_process(self) -> None:
         self.pid = os.getpid()
         self.pid_member = f'", "pid": {self.pid}'  # closes the time before it (JsonLines)
+
+    def _after_fork(self) -> None:
+        """In a forked child: lines go out one write each, until `batch` is called. Most forked
+        children (`multiprocessing`'s, with its default fork start method) end with os._exit,
+        which runs no flush: any line still in a batch would be lost. The parent's buffered
+        lines are the parent's to write."""
+        self._set_process()
         self.createLock()
         self._buffer = []
         self._pending = threading.Event()
-        threading.Thread(target=self._flush_periodically, daemon=True, name="log-flush").start()
+        self._batching = False
+
+    def batch(self) -> None:
+        """Batches this process's lines, written by a thread of its own (threads do not survive
+        fork): for a process whose every exit path flushes, as the runtime's workers do."""
+        if not self._batching:
+            self._batching = True
+            threading.Thread(target=self._flush_periodically, daemon=True, name="log-flush").start()
 
     def _flush_periodically(self) -> None:
         while True:
@@ -204,7 +221,11 @@ class _LineHandler(logging.Handler):
         with self.lock:
             first = not self._buffer
             self._buffer.append(line)
-            if level >= logging.ERROR or len(self._buffer) >= self.FLUSH_LINES:
+            if (
+                level >= logging.ERROR
+                or not self._batching
+                or len(self._buffer) >= self.FLUSH_LINES
+            ):
                 self._flush_locked()
             elif first:
                 self._pending.set()  # once per batch: a set() per line cost a lock round
@@ -336,6 +357,13 @@ def write(logger: logging.Logger, level: int, message: str, fields: dict[str, ob
         formatter = handler.formatter
         assert isinstance(formatter, LineFormatter)
         handler.write(level, formatter.line(level, message, time.time(), handler.pid, fields))
+
+
+def batch_in_worker() -> None:
+    """Batches lines again in a process the runtime forked as a worker, whose exit paths all
+    flush (a forked process writes each line at once until then)."""
+    if _configured is not None:
+        _configured.batch()
 
 
 def flush() -> None:

@@ -139,6 +139,7 @@ def _worker(parent: int, serve: Callable[[], int], wakeup: tuple[int, int]) -> N
     # foreground group, its log lines would stop it (SIGTTOU) on a terminal set to `tostop`.
     os.setpgid(0, 0)
     signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    logs.batch_in_worker()  # every way out of here flushes
     # The parent's pipe and SIGCHLD handler are not the worker's: a signal written there would
     # reach the parent's loop, which would forward it to every worker again.
     signal.set_wakeup_fd(-1)

@@ -5,12 +5,15 @@ Cloud Run labels, and values that JSON must escape."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
+import multiprocessing
 import os
 import re
 import select
+import sys
 import threading
 import time
 from unittest import mock
@@ -246,6 +249,60 @@ class NonBlockingStdoutTest(absltest.TestCase):
         self.assertFalse(reader.is_alive())
         lines = b"".join(received).decode().splitlines()
         self.assertEqual([json.loads(line)["message"] for line in lines], expected)
+
+
+def _log_in_child(n: int) -> int:
+    logging.getLogger("child").info("child line %d", n)
+    return n * n
+
+
+class ForkedChildTest(absltest.TestCase):
+    """A multiprocessing child (fork start method) ends with os._exit, which flushes nothing:
+    its lines must go out as they are logged."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.read_end, write_end = os.pipe()
+        self.addCleanup(os.close, self.read_end)
+        self.addCleanup(os.close, write_end)
+        os.set_blocking(self.read_end, False)
+        root = logging.getLogger()
+        self.addCleanup(setattr, root, "handlers", root.handlers[:])
+        self.addCleanup(root.setLevel, root.level)
+        stdout = mock.Mock(fileno=lambda: write_end)
+        with mock.patch.object(sys, "stdout", stdout):
+            logs.configure(logs.JSON)
+        self.addCleanup(setattr, logs, "_configured", None)
+        self.addCleanup(setattr, logs, "_json_lines", None)
+        self.fork = multiprocessing.get_context("fork")
+
+    def messages(self) -> list[str]:
+        chunks = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                chunks.append(os.read(self.read_end, 1 << 20))
+        return [json.loads(line)["message"] for line in b"".join(chunks).splitlines()]
+
+    def test_a_process_child_loses_no_line(self) -> None:
+        child = self.fork.Process(target=_log_in_child, args=(1,))
+        child.start()
+        child.join(timeout=30)
+        self.assertEqual(child.exitcode, 0)
+        self.assertEqual(self.messages(), ["child line 1"])
+
+    def test_pool_children_lose_no_line(self) -> None:
+        with self.fork.Pool(2) as pool:
+            self.assertEqual(pool.map(_log_in_child, range(4)), [0, 1, 4, 9])
+        self.assertCountEqual(self.messages(), [f"child line {n}" for n in range(4)])
+
+    def test_the_parent_still_batches(self) -> None:
+        child = self.fork.Process(target=_log_in_child, args=(1,))
+        child.start()
+        child.join(timeout=30)
+        logging.getLogger("parent").info("parent line")
+        self.assertEqual(self.messages(), ["child line 1"])  # the parent's waits for its batch
+        logs.flush()
+        self.assertEqual(self.messages(), ["parent line"])
 
 
 if __name__ == "__main__":
