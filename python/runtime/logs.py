@@ -122,10 +122,38 @@ def colour_supported(fd: int) -> bool:
     return os.isatty(fd) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
+# Control characters, and the separators Python's str.splitlines also breaks lines at, each as
+# its repr escape (\n, \x1b, \u2028): what a text line may not hold raw.
+_TEXT_ESCAPES = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with its control characters escaped, for a text line: a message may carry what a
+    client sent (a method path, say), and a raw newline there would start a line of the
+    client's making, an escape sequence would drive the reader's terminal."""
+    return text.translate(_TEXT_ESCAPES)
+
+
 class TextFormatter(LineFormatter):
+    """Lines for people. The message is escaped (`escape_controls`), so that one record is one
+    line; a traceback follows on lines of its own, each indented and escaped the same way, so
+    that none of them can pass for a line of the log."""
+
     def __init__(self, colour: bool = False) -> None:
         super().__init__()
         self._colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, FIELDS_ATTRIBUTE, {})
+        text = self.line(
+            record.levelno, record.getMessage(), record.created, record.process, fields
+        )
+        if record.exc_info:
+            trace = self.formatException(record.exc_info).split("\n")
+            text += "".join(f"\n    {escape_controls(line)}" for line in trace)
+        return text
 
     def _severity(self, level: int) -> str:
         name = logging.getLevelName(level)
@@ -137,7 +165,7 @@ class TextFormatter(LineFormatter):
     ) -> str:
         moment = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         millis = int(created % 1 * 1000)
-        text = f"{moment},{millis:03d} {self._severity(level)} [{pid}] {message}"
+        text = f"{moment},{millis:03d} {self._severity(level)} [{pid}] {escape_controls(message)}"
         return f"{text} {_encode_json(fields)}" if fields else text
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import secrets
 import socket
 
@@ -31,6 +32,8 @@ LONG_STREAM = pb.ServerStreamRequest(count=50, reply_bytes=300)
 SLOW_READER_WINDOW = 64
 # A call whose answer is a few bytes: its message, its index and the server's pid.
 HERE = pb.UnaryRequest(message="here")
+# How every line of --log_format=text starts: date, time with milliseconds, severity, [pid].
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \[\d+\] ")
 
 
 def rss_mib(pid: int) -> float:
@@ -187,6 +190,22 @@ class RawHttp2Test(absltest.TestCase):
             ):
                 self.assertEqual(connection.call(UNARY, request, *headers).grpc_status, OK)
         self.assert_still_answers()
+
+
+class TextLogTest(absltest.TestCase):
+    def test_a_path_cannot_forge_a_text_line_or_drive_the_terminal(self) -> None:
+        forged = "2026-01-01 00:00:00,000 ERROR [1] forged"
+        path = f"/x.Y/M\n{forged}\r\x1b[2J\u2028"
+        with Server("--log_format=text", binary_var=KITTEST_SERVER) as server:
+            with Connection(server.port, validate_headers=False) as connection:
+                response = connection.call(path, grpc_frame(b""))
+            self.assertEqual(response.grpc_status, UNIMPLEMENTED, response)
+            server.stop()  # fails unless the exit status is 0; every line written by then
+        output = "\n".join(map(repr, server.lines))
+        self.assertTrue(all(TEXT_LINE.match(line) for line in server.lines), output)
+        self.assertFalse([line for line in server.lines if "\x1b" in line or "\r" in line])
+        escaped = "/x.Y/M\\n" + forged + "\\r\\x1b[2J\\u2028 UNIMPLEMENTED"
+        self.assertLen([line for line in server.lines if escaped in line], 1, output)
 
 
 if __name__ == "__main__":
