@@ -10,6 +10,7 @@ import unicodedata
 
 from absl.testing import absltest
 
+from bazel.tools.push.referrers import ReferrersError, read_index
 from bazel.tools.push.registry_errors import PRINTABLE_LIMIT, error_for, printable
 from bazel.tools.push.transport import Reply
 
@@ -32,6 +33,7 @@ class PrintableTest(absltest.TestCase):
             ("a\rb\tc\x00d\x7f", "a\\rb\\tc\\x00d\\x7f"),
             ("left\u202eright\u200b", "left\\u202eright\\u200b"),  # bidi override, ZWSP
             ("\U000e0001 \ud800", "\\U000e0001 \\ud800"),  # a tag character, a lone surrogate
+            ("one\u2028two\u2029three", "one\\u2028two\\u2029three"),  # line separators
         ):
             with self.subTest(text=text):
                 self.assertEqual(printable(text), shown)
@@ -64,6 +66,25 @@ class ErrorForTest(absltest.TestCase):
         message = str(error)
         self.assertLess(len(message), PRINTABLE_LIMIT + 100)
         self.assertEndsWith(message, "y...")
+
+
+class ReferrersIndexTest(absltest.TestCase):
+    """The referrers tag's document is the registry's too: what it says of itself (its
+    Content-Type, its mediaType) reaches the error the push prints."""
+
+    def test_a_lying_index_cannot_forge_lines(self) -> None:
+        lying = json.dumps({"mediaType": FORGED + "A" * 3000, "schemaVersion": 2}).encode()
+        for data, media_type in (
+            (lying, "application/vnd.oci.image.index.v1+json"),
+            (b"[]", FORGED),
+            (b"not json", FORGED + "B" * 3000),
+        ):
+            with self.subTest(media_type=media_type[:20]):
+                with self.assertRaises(ReferrersError) as caught:
+                    read_index(data, media_type)
+                message = str(caught.exception)
+                self.assertFalse(has_control(message), repr(message))
+                self.assertLess(len(message), PRINTABLE_LIMIT + 100)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 from bazel.tools import oci
 from bazel.tools.oci import canonical_json, sha256_digest
 from bazel.tools.push.layout import Blob, Image
+from bazel.tools.push.registry_errors import printable
 
 SBOM_MEDIA_TYPE = "application/spdx+json"
 EMPTY_CONFIG = Blob.of(oci.EMPTY_CONTENT)
@@ -149,7 +150,8 @@ def descriptor(artifact: Image) -> dict[str, Any]:
 def read_index(data: bytes, media_type: str) -> dict[str, Any]:
     """The referrers index the tag holds, checked: JSON, schemaVersion 2, the index media
     type, a list of descriptors; raises ReferrersError otherwise."""
-    content_type = media_type.split(";")[0].strip()
+    # The registry's words, shown to the user: escaped and capped (printable).
+    content_type = printable(media_type.split(";")[0].strip())
     try:
         index = json.loads(data)
     except (ValueError, RecursionError):
@@ -158,7 +160,8 @@ def read_index(data: bytes, media_type: str) -> dict[str, Any]:
         raise ReferrersError(f"it holds {content_type or 'a document'}, not an OCI index")
     kind = index.get("mediaType", content_type)
     if kind != oci.INDEX or index.get("schemaVersion") != 2:
-        raise ReferrersError(f"it holds {kind or 'a document'}, not an OCI index")
+        shown = printable(str(kind)) if kind else "a document"
+        raise ReferrersError(f"it holds {shown}, not an OCI index")
     manifests = index.get("manifests", [])
     if not isinstance(manifests, list) or not all(map(_is_descriptor, manifests)):
         raise ReferrersError("it holds an OCI index whose manifests are not all descriptors")

@@ -55,12 +55,18 @@ def printable(text: str, limit: int = PRINTABLE_LIMIT) -> str:
     pieces: list[str] = []
     size = 0
     for char in text:
-        piece = _escaped(char) if unicodedata.category(char)[0] == "C" else char
+        piece = _escaped(char) if _breaks_the_line(char) else char
         if size + len(piece) > limit:
             return "".join(pieces) + "..."
         pieces.append(piece)
         size += len(piece)
     return "".join(pieces)
+
+
+def _breaks_the_line(char: str) -> bool:
+    """Non-printing (category C), or a line or paragraph separator (U+2028, U+2029: category Z,
+    but lines to str.splitlines and to some terminals and log viewers)."""
+    return unicodedata.category(char)[0] == "C" or char in "\u2028\u2029"
 
 
 def _escaped(char: str) -> str:
