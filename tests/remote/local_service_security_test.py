@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -288,6 +289,17 @@ class StateDirectoryTest(absltest.TestCase):
         os.chown(self.parent, self.attacker.pw_uid, self.attacker.pw_gid)
         state_dir = self.parent / "state"
         self.assertIn(f"another user could change {self.parent}", self.refusal(state_dir))
+
+    def test_a_link_another_user_owns_on_the_way(self) -> None:
+        # Followed, it would send root's state into a directory of that user's choosing, which
+        # the launcher would open to others (0711).
+        target = Path(tempfile.mkdtemp(prefix="remote-target-", dir="/tmp"))
+        self.addCleanup(shutil.rmtree, target, ignore_errors=True)
+        link = self.parent / "state"
+        link.symlink_to(target)
+        os.lchown(link, self.attacker.pw_uid, self.attacker.pw_gid)
+        self.assertIn(f"another user could change {link}", self.refusal(link))
+        self.assertEqual(stat.S_IMODE(target.stat().st_mode), 0o700)
 
     def test_a_state_dir_under_a_directory_others_may_write(self) -> None:
         self.parent.chmod(0o777)  # not sticky: others may replace `state` with a link

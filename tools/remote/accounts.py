@@ -84,18 +84,37 @@ def unreachable_by_others(path: Path) -> Path | None:
 
 
 def changeable_by_others(path: Path) -> Path | None:
-    """The first of `path` and the directories above it that another user could change, if any.
+    """The first entry on the way to `path` (absolute, links not yet followed) that another
+    user could change, if any; entries not there yet are not checked (the caller makes them).
 
-    One owned by a user other than root and this one, or writable by group or others: its owner
-    or those could replace what it holds with links to files of their choosing, which the
-    service would then write as root. A parent such as /tmp is accepted when sticky (others may
-    add entries, not replace this one's), as the entry below it is then checked in turn.
+    A directory owned by a user other than root and this one, or writable by group or others:
+    its owner or those could replace what it holds with links to files of their choosing, which
+    the service would then write as root. A parent such as /tmp is accepted when sticky (others
+    may add entries, not replace this one's), as the entry below it is then checked in turn. A
+    link counts as its owner's, and where it points is checked the same way.
     """
     trusted = {0, os.geteuid()}
-    for directory in (*reversed(path.parents), path):
-        status = directory.stat()
+    entries = (*reversed(path.parents), path)
+    for entry in entries:
+        try:
+            status = entry.lstat()
+        except FileNotFoundError:
+            return None
         if status.st_uid not in trusted:
-            return directory
-        if status.st_mode & 0o022 and (directory == path or not status.st_mode & stat.S_ISVTX):
-            return directory
+            return entry
+        if stat.S_ISLNK(status.st_mode):
+            rest = path.relative_to(entry)
+            return changeable_by_others(entry.resolve() / rest)
+        if status.st_mode & 0o022 and (entry == path or not status.st_mode & stat.S_ISVTX):
+            return entry
     return None
+
+
+def make_private_dirs(path: Path) -> None:
+    """Makes `path` (0700) and the directories missing above it (0755), whatever the umask;
+    one that appears meanwhile, made by someone else, is refused (FileExistsError)."""
+    missing = [entry for entry in (*reversed(path.parents), path) if not entry.exists()]
+    for entry in missing:
+        mode = 0o700 if entry == path else 0o755
+        entry.mkdir(mode=mode)
+        entry.chmod(mode)

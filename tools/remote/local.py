@@ -44,6 +44,7 @@ from tools.remote.accounts import (
     Account,
     accounts,
     changeable_by_others,
+    make_private_dirs,
     private_dir,
     unreachable_by_others,
     write_private,
@@ -169,14 +170,23 @@ def parse_args() -> argparse.Namespace:
 def state_directory(requested: Path | None, service_account: Account) -> tuple[Path, bool]:
     """The state directory, and whether it is a temporary one to remove after a clean stop."""
     if requested:
-        requested.mkdir(parents=True, exist_ok=True)
-        state_dir, temporary = requested.resolve(), False
-        if changed := changeable_by_others(state_dir):
+        # Checked before anything is made in it, and again after (as given and resolved).
+        requested = Path(os.path.abspath(requested))
+        unsafe = changeable_by_others(requested)
+        if unsafe is None:
+            try:
+                make_private_dirs(requested)
+            except FileExistsError as error:
+                unsafe = Path(error.filename)
+            else:
+                unsafe = changeable_by_others(requested)
+        if unsafe is not None:
             raise Refused(
-                f"--state_dir {state_dir}: another user could change {changed} (its owner is "
+                f"--state_dir {requested}: another user could change {unsafe} (its owner is "
                 "not root or you, or group or others may write it); pick a directory only you "
                 "and root can change"
             )
+        state_dir, temporary = requested.resolve(), False
         if any(state_dir.iterdir()):
             raise Refused(f"--state_dir {requested} is not empty")
     else:
