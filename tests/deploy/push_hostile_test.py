@@ -183,8 +183,9 @@ class PushHostileTest(absltest.TestCase):
         self.assertEqual(storage.authorizations(), [])
         self.assertEqual(self.registry.tags(name, self.registry.basic(USER)), [])
 
-    def test_redirect_to_another_origin_gets_no_credentials(self) -> None:
-        storage = self.storage(accepts=True)
+    def redirecting_blob_checks(self, storage: Origin) -> Origin:
+        """An origin in front of the registry that redirects each blob check (HEAD) to
+        `storage`, another origin, and forwards everything else."""
 
         def redirect_blob_checks(handler: object, request: Received) -> None:
             if request.method == "HEAD" and "/blobs/" in request.target:
@@ -192,7 +193,11 @@ class PushHostileTest(absltest.TestCase):
             else:
                 forward(handler, request, self.registry.host)
 
-        front = self.origin(redirect_blob_checks)
+        return self.origin(redirect_blob_checks)
+
+    def test_redirect_to_another_origin_gets_no_credentials(self) -> None:
+        storage = self.storage(accepts=True)
+        front = self.redirecting_blob_checks(storage)
         env, _ = self.credentials("docker config", front.host)
         name = self.name()
         result = run_push(PUSH, "--repository", f"{front.host}/{name}", env=env)
@@ -205,14 +210,7 @@ class PushHostileTest(absltest.TestCase):
         # A .netrc `default` entry matches every host: requests would send it to the registry
         # (in place of the registry's own credentials) and to the origin a 307 names.
         storage = self.storage(accepts=True)
-
-        def redirect_blob_checks(handler: object, request: Received) -> None:
-            if request.method == "HEAD" and "/blobs/" in request.target:
-                reply(handler, 307, {"Location": storage.url + request.target})
-            else:
-                forward(handler, request, self.registry.host)
-
-        front = self.origin(redirect_blob_checks)
+        front = self.redirecting_blob_checks(storage)
         env, _ = self.credentials("docker config", front.host)
         netrc = Path(tempfile.mkdtemp(dir=self.tmp)) / "netrc"
         netrc.write_text(f"default login {NETRC_USER} password {NETRC_PASSWORD}\n")
