@@ -13,8 +13,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.remote.credential_helper import SERVICE_USER  # BuildGrid and its PostgreSQL
+
 # Started as root, the parts run as these users (tools/bazelw/provision.sh makes them).
-SERVICE_USER = "buildgrid"  # BuildGrid and its PostgreSQL
 WORKER_USER = "buildbox"  # casd, the workers, and the actions they run
 # The environment of a part that runs as another user: nothing of the launcher's (it may hold
 # credentials), which the actions running as that user could read.
