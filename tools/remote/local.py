@@ -26,18 +26,11 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import string
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import grpc
-from buildgrid._protos.build.bazel.remote.execution.v2 import (
-    remote_execution_pb2,
-    remote_execution_pb2_grpc,
-)
 
 from tools.remote.accounts import (
     CHILD_PATH,
@@ -49,7 +42,8 @@ from tools.remote.accounts import (
     unreachable_by_others,
     write_private,
 )
-from tools.remote.credential_helper import TOKEN_FILE, default_token_dir, listener_uids
+from tools.remote.credential_helper import TOKEN_FILE, default_token_dir
+from tools.remote.ports import capabilities_answered, free_port, port_in_use
 from tools.remote.processes import Service, StartError, log_tail, start_database
 from tools.remote.tokens import CLIENT_SUBJECT, WORKER_SUBJECT, client_secret, self_signed_tls, sign
 
@@ -101,46 +95,6 @@ def find_tools() -> tuple[dict[str, str], Path]:
             "packages (./bazelw's root has them)"
         )
     return {name: str(path) for name, path in tools.items()}, postgres_dirs[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def capabilities_answered(address: str, token: str, owner: Account) -> bool:
-    """Whether BuildGrid answers on `address`; its token goes only to a port `owner` holds.
-
-    The port is checked free before BuildGrid starts, but another local user may bind it in the
-    seconds before BuildGrid does (its bind then fails): the launcher must not hand that user the
-    client token while it waits."""
-    port = int(address.rpartition(":")[2])
-    owners = listener_uids(port)
-    if not owners:
-        return False  # not listening yet
-    if owners != {owner.uid}:
-        strangers = ", ".join(str(uid) for uid in sorted(owners - {owner.uid}))
-        raise StartError(
-            f"{address} is held by uid {strangers}, not by BuildGrid's user {owner.name}: "
-            "its client token was not sent"
-        )
-    with grpc.insecure_channel(address) as channel:
-        stub = remote_execution_pb2_grpc.CapabilitiesStub(channel)
-        try:
-            stub.GetCapabilities(
-                remote_execution_pb2.GetCapabilitiesRequest(),
-                timeout=1,
-                metadata=[("authorization", f"Bearer {token}")],
-            )
-        except grpc.RpcError:
-            return False
-    return True
 
 
 class Refused(Exception):
