@@ -10,7 +10,8 @@ fields until something asks for more. Everything else is the SDK's: the sampling
 the provider's sampler (OTEL_TRACES_SAMPLER), the ids its id generator's, the limits
 (OTEL_SPAN_*_LIMIT) its `SpanLimits`, and export its processor and exporter. What handler code
 does with the current span (attributes, events, links, status, exceptions) is kept under the
-same limits, validated by the SDK's own `BoundedAttributes` when it happens.
+same limits, validated by the SDK's own `BoundedAttributes` when it happens. Like the SDK's own
+span, an ended span is its own `ReadableSpan` (the same fields), so ending copies nothing.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ class ServerSpans:
         return ServerSpan(self, name, context, parent_span, dict(sampling.attributes or {}))
 
 
-class ServerSpan(trace.Span):
-    """A recording SERVER span (the module docstring): ends once, into its factory's `on_end`."""
+class ServerSpan(trace.Span, ReadableSpan):
+    """A recording SERVER span (the module docstring): ends once, into its factory's `on_end`,
+    as the `ReadableSpan` the processor takes (ReadableSpan's fields, set here)."""
 
     def __init__(
         self,
@@ -99,6 +101,10 @@ class ServerSpan(trace.Span):
         self._name = name
         self._context = context
         self._parent = parent
+        self._kind = SpanKind.SERVER
+        self._resource = spans.resource
+        self._instrumentation_scope = spans.scope
+        self._instrumentation_info = None
         # The runtime's own attributes as given; the SDK's bounded, validating mapping once
         # anything else sets one.
         self._attributes: dict[str, object] | BoundedAttributes = attributes
@@ -111,22 +117,22 @@ class ServerSpan(trace.Span):
         self._events: Sequence[Event] = _NO_EVENTS
         self._links: Sequence[Link] = _NO_LINKS
         self._status = _UNSET
-        self._start = time.time_ns()
-        self._end: int | None = None
+        self._start_time = time.time_ns()
+        self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
         return self._context
 
     def is_recording(self) -> bool:
-        return self._end is None
+        return self._end_time is None
 
     def set_call_attribute(self, key: str, value: int) -> None:
         """An attribute of the runtime's own (the status code): valid, so not validated."""
-        if self._end is None:
+        if self._end_time is None:
             self._attributes[key] = value
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._bounded()[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
@@ -147,7 +153,7 @@ class ServerSpan(trace.Span):
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
         limits = self._spans.limits
         if not isinstance(self._events, BoundedList):
@@ -156,7 +162,7 @@ class ServerSpan(trace.Span):
         self._events.append(Event(name, bounded, timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        if self._end is not None or not _is_valid_link(context, attributes):
+        if self._end_time is not None or not _is_valid_link(context, attributes):
             return  # the SDK's test: a link with attributes is kept without a valid context
         limits = self._spans.limits
         if not isinstance(self._links, BoundedList):
@@ -169,12 +175,12 @@ class ServerSpan(trace.Span):
         return BoundedAttributes(most, attributes, immutable=True, max_value_len=limit)
 
     def update_name(self, name: str) -> None:
-        if self._end is None:
+        if self._end_time is None:
             self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         """As the SDK's: OK is final, UNSET is ignored, a description goes with a code only."""
-        if self._end is not None or self._status.status_code is StatusCode.OK:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
             return
         if not isinstance(status, Status):
             status = Status(status, description)
@@ -202,24 +208,7 @@ class ServerSpan(trace.Span):
         self.add_event("exception", {**event, **(attributes or {})}, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._end is not None:
+        if self._end_time is not None:
             return
-        self._end = end_time or time.time_ns()
-        spans = self._spans
-        spans.on_end(
-            ReadableSpan(
-                self._name,
-                self._context,
-                self._parent,
-                spans.resource,
-                self._attributes,
-                self._events,
-                self._links,
-                SpanKind.SERVER,
-                None,
-                self._status,
-                self._start,
-                self._end,
-                spans.scope,
-            )
-        )
+        self._end_time = end_time or time.time_ns()
+        self._spans.on_end(self)
