@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from python.runtime.printed_lines import PrintedLines
+
 # The formats configure() takes.
 AUTO, JSON, TEXT = "auto", "json", "text"
 FORMATS = (AUTO, JSON, TEXT)
@@ -352,7 +354,7 @@ _json_lines: JsonLines | None = None
 
 def configure(log_format: str) -> None:
     """Routes the root logger to stdout in `log_format`, one of `FORMATS` (AUTO: text on a
-    terminal, else JSON)."""
+    terminal, else JSON), and what code prints through the same writer (printed_lines.py)."""
     global _configured, _json_lines
     if log_format not in FORMATS:
         raise ValueError(f"log format {log_format!r} is not one of {', '.join(FORMATS)}")
@@ -367,6 +369,7 @@ def configure(log_format: str) -> None:
     root.setLevel(logging.INFO)
     _configured = handler
     _json_lines = JsonLines(handler, formatter) if isinstance(formatter, JsonFormatter) else None
+    sys.stdout = PrintedLines(handler, fd)  # what code prints: whole lines, in the same order
 
 
 def json_lines() -> JsonLines | None:
@@ -396,5 +399,7 @@ def batch_in_worker() -> None:
 
 def flush() -> None:
     """Writes out buffered lines: call before os._exit, which skips logging's own shutdown."""
+    if isinstance(sys.stdout, PrintedLines):
+        sys.stdout.flush()  # a printed line still waiting for its newline
     for handler in logging.getLogger().handlers:
         handler.flush()
