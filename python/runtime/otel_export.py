@@ -16,7 +16,8 @@ Imported only when OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.py).
 - A collector that is down or slow never holds a call: spans wait in a bounded queue that a
   thread of the SDK exports; past its size (OTEL_BSP_MAX_QUEUE_SIZE) they are dropped. Spans
   dropped, or lost in a failed export, are counted and reported in one warning per minute at
-  most, instead of the SDK's line per failure.
+  most, instead of the SDK's line per failure; at shutdown a last warning counts the rest,
+  with the spans the server stopped waiting for (span_drops.py).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from python.channels.client_tracing import method_parts
+from python.runtime import logs
 from python.runtime.call_durations import CallDurations, WithCallDurations, exemplar_filter
 from python.runtime.server_span import ServerSpan, ServerSpans
 from python.runtime.span_drops import BoundedQueue, CountingExporter, Drops, KeepExportErrors
@@ -211,7 +213,7 @@ class ServerTelemetry:
     def __init__(
         self,
         tracer_provider: TracerProvider,
-        spans: SpanProcessor,
+        spans: BoundedQueue,
         meter_provider: MeterProvider | None,
         durations: CallDurations | None,
     ) -> None:
@@ -260,7 +262,8 @@ class ServerTelemetry:
     def shutdown(self) -> None:
         """Sends what is left, for SHUTDOWN_SECONDS at most: the SDK's own shutdown waits on
         the exporter (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by default), so it runs in a thread of
-        its own that the process does not wait for past that."""
+        its own that the process does not wait for past that. Then warns of every span that
+        was not sent, written out at once: Cloud Run's SIGKILL may follow soon after."""
 
         def send_the_rest() -> None:
             self._spans.shutdown()
@@ -270,6 +273,8 @@ class ServerTelemetry:
         sending = threading.Thread(target=send_the_rest, name="telemetry-shutdown", daemon=True)
         sending.start()
         sending.join(SHUTDOWN_SECONDS)
+        self._spans.report_unsent()
+        logs.flush()
 
 
 def start() -> ServerTelemetry:
@@ -279,7 +284,7 @@ def start() -> ServerTelemetry:
     logging.getLogger(_API_TRACE_STATE_LOGGER).addFilter(_QuietTraceState())
     resource = _resource()
     queue_size = _queue_size()
-    exporter = CountingExporter(CachingSpanExporter(), drops)
+    exporter = CountingExporter(CachingSpanExporter())
     batches = BatchSpanProcessor(
         exporter, max_queue_size=queue_size, max_export_batch_size=_export_batch_size(queue_size)
     )

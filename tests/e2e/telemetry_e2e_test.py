@@ -3,7 +3,8 @@
 A relayed call (client -> relay's Relay -> upstream's Unary) must arrive as one trace:
 the relay's SERVER span, child of the caller's `traceparent`; the relay's CLIENT span under
 it; the upstream's SERVER span under that. Each call's log line names its own span. A
-collector that hangs or refuses changes no call's result.
+collector that hangs or refuses changes no call's result, and every span it did not take is
+counted in the drop warnings by the time the server exits.
 """
 
 from __future__ import annotations
@@ -339,9 +340,10 @@ class TelemetryEndToEndTest(absltest.TestCase):
 
 
 class DownCollectorTest(absltest.TestCase):
-    def calls_unaffected(self, env: dict[str, str]) -> Server:
+    def calls_unaffected(self, env: dict[str, str]) -> tuple[dict, dict]:
         """Calls answered as without telemetry, the drop warning, the server still answering
-        and its clean exit; returns the stopped server for its logs."""
+        and its clean exit, whose last warning counts every span not reported before; returns
+        the minute's drop warning and the last one."""
         with Server(f"--project={PROJECT}", env=env, binary_var=KITTEST_SERVER) as server:
             for index in range(1, 21):
                 response = call(server.address, "Unary", (("traceparent", TRACEPARENT),))
@@ -353,11 +355,16 @@ class DownCollectorTest(absltest.TestCase):
             self.assertEqual(warning["severity"], "WARNING")
             self.assertGreater(warning["dropped_spans"], 0)
             self.assertEqual(call(server.address, "Unary").index, 21)
-            server.stop()  # fails unless the exit status is 0
+            server.stop()  # SIGTERM; fails unless the exit status is 0
         self.assertEqual(server.non_json_lines(), [])
-        warnings = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
-        self.assertLen(warnings, 1, "more than one drop warning within a minute")
-        return server
+        *in_the_minute, last = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
+        self.assertIn("at shutdown", last["message"])
+        self.assertLen(in_the_minute, 1, "more than one drop warning within a minute")
+        # Each of the 22 calls made one sampled span, and the collector acknowledged none (the
+        # hanging receiver keeps a batch it never answers): every one is counted, once.
+        self.assertEqual(last["dropped_spans_total"], 22, last)
+        self.assertEqual(in_the_minute[0]["dropped_spans"] + last["dropped_spans"], 22)
+        return in_the_minute[0], last
 
     def test_collector_that_hangs_changes_no_result_and_the_full_queue_drops(self) -> None:
         receiver = self.enterContext(OtlpReceiver(hang=True))
@@ -367,10 +374,11 @@ class DownCollectorTest(absltest.TestCase):
             "OTEL_BSP_MAX_QUEUE_SIZE": "8",
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",
         }
-        server = self.calls_unaffected(env)
+        warning, last = self.calls_unaffected(env)
         receiver.wait_for_exports(1)  # it was reached, and held the export
-        (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
         self.assertIn("queue full", warning["message"])
+        # The queue's 8 spans, and those of the export still held, were never sent.
+        self.assertGreater(last["unsent_spans"], 8)
 
     def test_collector_that_refuses_changes_no_result(self) -> None:
         receiver = OtlpReceiver()
@@ -379,8 +387,7 @@ class DownCollectorTest(absltest.TestCase):
         # allows. With 1 s, a retry after 0.8 s was cut short by the timeout and the warning
         # said DEADLINE_EXCEEDED. With 5 s the last try starts by 3.6 s, with time to be refused.
         env = telemetry_env(receiver.endpoint, "kittest") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
-        server = self.calls_unaffected(env)
-        (warning,) = [e for e in server.logs() if "spans dropped" in e.get("message", "")]
+        warning, _ = self.calls_unaffected(env)
         self.assertIn("UNAVAILABLE", warning["message"])
 
 

@@ -1,13 +1,16 @@
 """The export pieces the runtime sets around the OpenTelemetry SDK for cost (docs/observability.md,
 "py-spy on the real server"): they must change what is sent in nothing but its cost."""
 
+import logging
 import os
+import threading
+from collections.abc import Sequence
 from unittest import mock
 
 from absl.testing import absltest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from python.runtime import otel_export, span_drops
@@ -55,6 +58,92 @@ class BoundedQueueTest(absltest.TestCase):
         queue.on_end(_span())
         self.assertEqual(inner.on_end.call_count, 3)
         self.assertEqual(drops.total, 1)
+
+
+class Collector(SpanExporter):
+    """Stands in for the OTLP exporter: answers `result`, or holds each export until
+    `released` when `hang`."""
+
+    def __init__(self, result: SpanExportResult, hang: bool = False) -> None:
+        self.result = result
+        self.hang = hang
+        self.exporting = threading.Event()
+        self.released = threading.Event()
+        self.delivered = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exporting.set()
+        if self.hang:
+            self.released.wait()
+        if self.result is SpanExportResult.SUCCESS:
+            self.delivered += len(spans)
+        return self.result
+
+    def shutdown(self) -> None:
+        pass
+
+
+class ShutdownTest(absltest.TestCase):
+    """At shutdown every span the collector did not take is in a warning: the last one counts
+    those not reported yet, with those still queued or in an export the server gave up on."""
+
+    def telemetry(
+        self, collector: Collector
+    ) -> tuple[otel_export.ServerTelemetry, span_drops.BoundedQueue]:
+        """A server's span pipeline as start() builds it (queue 8, batches of 4), on
+        `collector`, and the queue that spans end in."""
+        exporter = span_drops.CountingExporter(collector)
+        batches = BatchSpanProcessor(
+            exporter, max_queue_size=8, max_export_batch_size=4, schedule_delay_millis=10
+        )
+        self.addCleanup(batches.shutdown)
+        queue = span_drops.BoundedQueue(batches, 8, span_drops.Drops())
+        exporter.queue = queue
+        provider = TracerProvider(shutdown_on_exit=False, active_span_processor=queue)
+        return otel_export.ServerTelemetry(provider, queue, None, None), queue
+
+    def test_hanging_collector_every_span_is_counted(self) -> None:
+        collector = Collector(SpanExportResult.SUCCESS, hang=True)
+        self.addCleanup(collector.released.set)
+        telemetry, spans = self.telemetry(collector)
+        with (
+            mock.patch.object(otel_export, "SHUTDOWN_SECONDS", 0.2),
+            self.assertLogs("telemetry", logging.WARNING) as logged,
+        ):
+            spans.on_end(_span())
+            self.assertTrue(collector.exporting.wait(10), "the first export never started")
+            for _ in range(18):  # 8 fill the queue, 10 are dropped: 1 warning, 9 unreported
+                spans.on_end(_span())
+            telemetry.shutdown()
+
+        first, last = logged.records
+        self.assertEqual(first.fields["dropped_spans"], 1)
+        # 1 in the export that hangs, 8 queued, 10 dropped (the first of them reported then).
+        self.assertIn("at shutdown", last.getMessage())
+        self.assertEqual(last.fields["dropped_spans_total"], 19)
+        self.assertEqual(last.fields["dropped_spans"], 18)
+        self.assertEqual(last.fields["unsent_spans"], 9)
+
+    def test_refusing_collector_every_span_is_counted(self) -> None:
+        telemetry, spans = self.telemetry(Collector(SpanExportResult.FAILURE))
+        with self.assertLogs("telemetry", logging.WARNING) as logged:
+            for _ in range(5):  # two exports at least (batches of 4): the first one warns
+                spans.on_end(_span())
+            telemetry.shutdown()
+
+        *_, last = logged.records
+        self.assertIn("at shutdown", last.getMessage())
+        self.assertEqual(last.fields["dropped_spans_total"], 5)
+        self.assertEqual(sum(w.fields["dropped_spans"] for w in logged.records), 5)
+
+    def test_delivered_spans_are_not_counted(self) -> None:
+        collector = Collector(SpanExportResult.SUCCESS)
+        telemetry, spans = self.telemetry(collector)
+        with self.assertNoLogs("telemetry", logging.WARNING):
+            for _ in range(5):
+                spans.on_end(_span())
+            telemetry.shutdown()
+        self.assertEqual(collector.delivered, 5)
 
 
 if __name__ == "__main__":
