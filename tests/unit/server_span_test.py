@@ -4,6 +4,7 @@ the SDK's sampler."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from unittest import mock
@@ -124,6 +125,14 @@ class SameAsTheSdkTest(parameterized.TestCase):
         (theirs,) = self.exported(sdks, handler)
         self.assertEqual(without_times(mine), without_times(theirs))
         self.assertEqual(mine.parent.span_id, 0xBEEF)
+        # What code may read of an ended span (it is its own ReadableSpan, not a copy): the
+        # same as the SDK's, through ReadableSpan's own methods.
+        self.assertEqual(json_without_times(mine), json_without_times(theirs))
+        for read in ("attributes", "events", "links"):  # read-only views, as the SDK's
+            self.assertIs(type(getattr(mine, read)), type(getattr(theirs, read)), read)
+        for dropped in ("dropped_attributes", "dropped_events", "dropped_links"):
+            self.assertEqual(getattr(mine, dropped), getattr(theirs, dropped), dropped)
+        self.assertFalse(mine.is_recording())
 
     @parameterized.parameters(
         ({"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "2"},),
@@ -191,6 +200,13 @@ def without_times(span: ReadableSpan) -> bytes:
     (encoded,) = request.resource_spans[0].scope_spans[0].spans
     encoded.start_time_unix_nano = encoded.end_time_unix_nano = 0
     return request.SerializeToString(deterministic=True)
+
+
+def json_without_times(span: ReadableSpan) -> dict:
+    """ReadableSpan.to_json(), the span's own start and end times left out."""
+    fields = json.loads(span.to_json())
+    del fields["start_time"], fields["end_time"]
+    return fields
 
 
 if __name__ == "__main__":
