@@ -102,8 +102,11 @@ class Drops:
 
     def close(self, unsent: int) -> None:
         """The last warning, whatever the minute: the spans not reported yet, and `unsent`
-        that will never be sent (the process is exiting). Later drops are not counted."""
+        that will never be sent (the process is exiting). Later drops are not counted, nor a
+        second close: its `unsent` are the same spans, counted by the first."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self.total += unsent
             lost, total = self._unreported + unsent, self.total

@@ -124,6 +124,15 @@ class DropsTest(absltest.TestCase):
         self.assertLen(self.warnings.records, 2)
         self.assertEqual(self.drops.total, 8)
 
+    def test_a_second_close_counts_nothing_again(self) -> None:
+        # ServerTelemetry.shutdown run twice (a second caller, a retry) reported the same
+        # unsent spans twice, and the total grew by them twice.
+        self.drops.add(1, "queue full")
+        self.drops.close(unsent=5)
+        self.drops.close(unsent=5)
+        self.assertEqual(self.warnings.counts(), [(1, 1), (5, 6)])
+        self.assertEqual(self.drops.total, 6)
+
     def test_close_with_nothing_lost_says_nothing(self) -> None:
         self.drops.add(1, "queue full")
         self.drops.close(unsent=0)
