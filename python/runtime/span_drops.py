@@ -71,9 +71,15 @@ class Drops:
             now = self._clock()
             if self._warned_at is not None and now - self._warned_at < self._warning_seconds:
                 if not self._trailing:  # one timer per minute, at its first drop
-                    self._trailing = True
                     wait = self._warned_at + self._warning_seconds - now
-                    self._start_timer(wait, self._report_trailing)
+                    try:
+                        self._start_timer(wait, self._report_trailing)
+                        self._trailing = True
+                    except RuntimeError:
+                        # No thread now (memory, the pids limit, interpreter shutdown): this
+                        # runs where a span ends, which must not fail; the next drop tries
+                        # again, and close reports them all.
+                        pass
                 return
             unreported, total = self._take_unreported(now)
         self._warn(unreported, total, reason)

@@ -133,6 +133,21 @@ class DropsTest(absltest.TestCase):
         self.assertEqual(self.warnings.counts(), [(1, 1), (5, 6)])
         self.assertEqual(self.drops.total, 6)
 
+    def test_a_timer_that_cannot_start_fails_no_span(self) -> None:
+        # Drops.add runs where a span ends (the event loop, in the call's end); a thread that
+        # cannot start (no memory, the pids limit, interpreter shutdown) raised there, and left
+        # no later drop of the minute a timer.
+        def cannot_start(seconds: float, function: Callable[[], None]) -> None:
+            raise RuntimeError("can't start new thread")
+
+        drops = span_drops.Drops(clock=self.time.clock, start_timer=cannot_start)
+        drops.add(1, "queue full")
+        drops.add(2, "queue full")  # no exception
+        drops._start_timer = self.time.start_timer  # threads can start again
+        drops.add(3, "queue full")
+        self.time.advance(MINUTE)
+        self.assertEqual(self.warnings.counts(), [(1, 1), (5, 6)])
+
     def test_close_with_nothing_lost_says_nothing(self) -> None:
         self.drops.add(1, "queue full")
         self.drops.close(unsent=0)
