@@ -271,6 +271,15 @@ class PrintedLinesUnitTest(absltest.TestCase):
         self.assertTrue(self.printed.buffer.writable())
         self.assertEqual(self.printed.buffer.fileno(), 1)
 
+    def test_a_text_wrapper_around_buffer_writes_the_same_lines(self) -> None:
+        # sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8"): an idiom to force
+        # the encoding, that services and libraries use.
+        wrapper = io.TextIOWrapper(self.printed.buffer, encoding="utf-8", line_buffering=True)
+        print("wrapped", "line", file=wrapper)
+        print("no newline", end="", file=wrapper)
+        wrapper.flush()
+        self.assertEqual(self.recorded.lines, ["wrapped line", "no newline"])
+
     def test_reconfigure_is_accepted(self) -> None:
         # sys.stdout.reconfigure(line_buffering=True), a common line in a container's main or
         # in services(), raised AttributeError and the server did not start.
