@@ -6,7 +6,7 @@ when a process dies), and unbuffered `print(a, b)` is four writes: `a`, the sepa
 newline. Under `--workers` every worker shares the container's stdout, so another worker's JSON
 line landed in the middle of a printed one and Cloud Logging received two broken lines. A
 buffered stdout instead loses what a worker printed when it ends with `os._exit`. Here each
-printed line is handed whole to the log handler (logs.py), which writes whole lines in one
+printed line is handed whole to the log handler (line_writer.py), which writes whole lines in one
 write each, batches them with the log lines in order, waits for room on a non-blocking stdout,
 and is flushed on every exit path of the runtime's processes. A line is kept until its newline;
 a flush (`print(..., flush=True)`, the exit of the process) sends what is kept as a line of
@@ -27,7 +27,7 @@ from typing import Protocol
 
 
 class LineWriter(Protocol):
-    """The log handler's side that this writes to (logs._LineHandler)."""
+    """The log handler's side that this writes to (line_writer.LineHandler)."""
 
     def write(self, level: int, line: str) -> None: ...
 
@@ -121,7 +121,7 @@ class PrintedLines(io.TextIOBase):
 
     def _after_fork(self) -> None:
         """In a forked child: a lock another thread held at the fork stays held for ever in the
-        child, and the kept text is the parent's to write (as logs._LineHandler's buffer)."""
+        child, and the kept text is the parent's to write (as line_writer.LineHandler's buffer)."""
         self._lock = threading.RLock()
         self._kept, self._kept_size, self._sent_unended = [], 0, False
         self.buffer._lock = threading.RLock()

@@ -21,7 +21,7 @@ from unittest import mock
 import grpc
 from absl.testing import absltest
 
-from python.runtime import call_boundary, logs, rpc_logging
+from python.runtime import call_boundary, line_writer, logs, rpc_logging
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CLOUD_TRACE = "105445aa7843bc8bf206b12000100000/1;o=0"
@@ -67,7 +67,7 @@ class JsonLinesTest(absltest.TestCase):
         self.addCleanup(os.close, read_end)
         self.addCleanup(os.close, write_end)
         self.read_end = read_end
-        self.handler = logs._LineHandler(write_end)
+        self.handler = line_writer.LineHandler(write_end)
         with mock.patch.dict(os.environ, {"K_SERVICE": 'ping "v1"', "K_REVISION": "ping-0001"}):
             self.formatter = logs.JsonFormatter()
         self.lines = logs.JsonLines(self.handler, self.formatter)
@@ -125,7 +125,7 @@ class LineHandlerTest(absltest.TestCase):
         self.read_end, write_end = os.pipe()
         self.addCleanup(os.close, self.read_end)
         self.addCleanup(os.close, write_end)
-        self.handler = logs._LineHandler(write_end)
+        self.handler = line_writer.LineHandler(write_end)
         os.set_blocking(self.read_end, False)
 
     def writes(self) -> list[bytes]:
@@ -215,7 +215,7 @@ class NonBlockingStdoutTest(absltest.TestCase):
         read_end, write_end = os.pipe()
         self.addCleanup(os.close, read_end)
         os.set_blocking(write_end, False)
-        handler = logs._LineHandler(write_end)
+        handler = line_writer.LineHandler(write_end)
         handler.setFormatter(logs.JsonFormatter())
         logger = logging.getLogger("nonblocking")
         logger.propagate = False
