@@ -10,6 +10,7 @@ counted in the drop warnings by the time the server exits.
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -381,12 +382,16 @@ class DownCollectorTest(absltest.TestCase):
         self.assertGreater(last["unsent_spans"], 8)
 
     def test_collector_that_refuses_changes_no_result(self) -> None:
-        receiver = OtlpReceiver()
-        receiver.stop()  # its port now refuses connections
+        # A port bound and never listened on refuses every connection, and stays this test's: a
+        # receiver's port freed by stopping it was taken by another test's server, whose
+        # GOAWAY made grpc-core print a line of its own.
+        refusing = self.enterContext(socket.socket())
+        refusing.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{refusing.getsockname()[1]}"
         # The exporter retries UNAVAILABLE after 1 s, then 2 s (each +-20%), while its timeout
         # allows. With 1 s, a retry after 0.8 s was cut short by the timeout and the warning
         # said DEADLINE_EXCEEDED. With 5 s the last try starts by 3.6 s, with time to be refused.
-        env = telemetry_env(receiver.endpoint, "kittest") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
+        env = telemetry_env(endpoint, "kittest") | {"OTEL_EXPORTER_OTLP_TIMEOUT": "5"}
         warning, _ = self.calls_unaffected(env)
         self.assertIn("UNAVAILABLE", warning["message"])
 
